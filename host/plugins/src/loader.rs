@@ -1,0 +1,272 @@
+//! From bytes to a runnable plugin: check the bytes are a component, compile it (or load it from
+//! the cache), link it against the host, read and validate its manifest.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use tether_protocol::{Capabilities, CommandSource, gate::Context};
+use wasmtime::component::Component;
+
+use crate::cache::Lookup;
+use crate::error::PluginError;
+use crate::limits::Limits;
+use crate::manifest::Manifest;
+use crate::queries::NoQueries;
+use crate::runtime::Runtime;
+use crate::since_v0_1_0::{self, CommandPre};
+use crate::worker::{self, CallerState, StoreData};
+
+/// Where a plugin's bytes come from.
+#[derive(Clone)]
+pub struct PluginSource {
+    /// Shown in errors: a file path, or `stock /name`.
+    pub label: String,
+    pub source: CommandSource,
+    pub bytes: Cow<'static, [u8]>,
+    /// Known in advance for stock plugins (computed at build time); computed otherwise.
+    pub sha256: Option<String>,
+}
+
+/// A loaded, linked plugin, ready to be called any number of times.
+#[derive(Clone)]
+pub struct Plugin {
+    pub manifest: Manifest,
+    pub source: CommandSource,
+    pub sha256: String,
+    pub label: String,
+    pub(crate) pre: CommandPre<StoreData>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.manifest.name)
+            .field("source", &self.source)
+            .field("sha256", &self.sha256)
+            .finish()
+    }
+}
+
+/// How a load went, for progress reports and diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    FromCache,
+    Compiled,
+    /// A cache entry existed but failed authentication; it was replaced.
+    Recompiled {
+        reason: String,
+    },
+}
+
+/// What the first bytes say a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WasmKind {
+    NotWasm,
+    CoreModule,
+    Component,
+}
+
+/// Components and core modules share the `\0asm` magic and differ in the layer field.
+pub fn classify_bytes(bytes: &[u8]) -> WasmKind {
+    match bytes {
+        [0, b'a', b's', b'm', _, _, 1, 0, ..] => WasmKind::Component,
+        [0, b'a', b's', b'm', _, _, 0, 0, ..] => WasmKind::CoreModule,
+        _ => WasmKind::NotWasm,
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Does `source` need compiling (no valid cache entry)? Lets the caller announce the wait.
+pub(crate) fn is_cached(runtime: &Runtime, sha256: &str) -> bool {
+    runtime
+        .cache
+        .as_ref()
+        .is_some_and(|c| c.path(sha256, &runtime.compat).exists())
+}
+
+pub(crate) fn load(
+    runtime: &Runtime,
+    source: PluginSource,
+) -> Result<(Plugin, Outcome), PluginError> {
+    let sha256 = source
+        .sha256
+        .clone()
+        .unwrap_or_else(|| sha256_hex(&source.bytes));
+    let mut rejected = None;
+    if let Some(cache) = &runtime.cache {
+        match cache.load(&sha256, &runtime.compat) {
+            Lookup::Hit(entry) => {
+                // SAFETY: the entry's MAC proves this process's user wrote it from a component
+                // compiled by an engine with the same compatibility key.
+                let component = unsafe { Component::deserialize(&runtime.engine, &entry.artifact) };
+                match component {
+                    Ok(component) => {
+                        let pre = link(runtime, &component, &source.label)?;
+                        entry
+                            .manifest
+                            .validate()
+                            .map_err(|reason| PluginError::BadManifest {
+                                origin: source.label.clone(),
+                                reason,
+                            })?;
+                        let plugin = Plugin {
+                            manifest: entry.manifest,
+                            source: source.source,
+                            sha256,
+                            label: source.label,
+                            pre,
+                        };
+                        return Ok((plugin, Outcome::FromCache));
+                    }
+                    Err(e) => rejected = Some(format!("cannot load compiled code: {e}")),
+                }
+            }
+            Lookup::Miss => {}
+            Lookup::Rejected(reason) => {
+                tracing::warn!(
+                    "recompiling {}: cache entry rejected: {reason}",
+                    source.label
+                );
+                rejected = Some(reason);
+            }
+        }
+    }
+
+    let component = compile(runtime, &source)?;
+    let pre = link(runtime, &component, &source.label)?;
+    let manifest = read_manifest(runtime, &pre, &source.label)?;
+    if let Some(cache) = &runtime.cache {
+        let stored = component
+            .serialize()
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                cache
+                    .store(&sha256, &runtime.compat, &manifest, &bytes)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = stored {
+            tracing::warn!("cannot cache compiled {}: {e}", source.label);
+        }
+    }
+    let outcome = match rejected {
+        Some(reason) => Outcome::Recompiled { reason },
+        None => Outcome::Compiled,
+    };
+    Ok((
+        Plugin {
+            manifest,
+            source: source.source,
+            sha256,
+            label: source.label,
+            pre,
+        },
+        outcome,
+    ))
+}
+
+fn compile(runtime: &Runtime, source: &PluginSource) -> Result<Component, PluginError> {
+    let not_a_component = |reason: String| PluginError::NotAComponent {
+        origin: source.label.clone(),
+        reason,
+    };
+    match classify_bytes(&source.bytes) {
+        WasmKind::NotWasm => {
+            return Err(not_a_component(
+                "it does not start with the WebAssembly magic bytes".into(),
+            ));
+        }
+        WasmKind::CoreModule => {
+            return Err(not_a_component(
+                "it is a core WebAssembly module; build with `--target wasm32-wasip2` to get a component"
+                    .into(),
+            ));
+        }
+        WasmKind::Component => {}
+    }
+    Component::new(&runtime.engine, &source.bytes).map_err(|e| not_a_component(error_chain(&e)))
+}
+
+fn link(
+    runtime: &Runtime,
+    component: &Component,
+    label: &str,
+) -> Result<CommandPre<StoreData>, PluginError> {
+    let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
+        origin: label.to_string(),
+        reason: error_chain(&e),
+    };
+    let pre = runtime
+        .linker
+        .instantiate_pre(component)
+        .map_err(wrong_world)?;
+    CommandPre::new(pre).map_err(wrong_world)
+}
+
+fn read_manifest(
+    runtime: &Runtime,
+    pre: &CommandPre<StoreData>,
+    label: &str,
+) -> Result<Manifest, PluginError> {
+    let caller = CallerState {
+        name: label.to_string(),
+        declared: Capabilities::NONE,
+        granted: Capabilities::NONE,
+        context: Context::Local,
+        queries: Arc::new(NoQueries),
+        undeclared: None,
+    };
+    let wit = worker::call(
+        &runtime.engine,
+        &runtime.ticker,
+        pre,
+        caller,
+        Limits::default(),
+        |c, s| c.call_manifest(s),
+    )
+    .map_err(|e| PluginError::BadManifest {
+        origin: label.to_string(),
+        reason: e.to_string(),
+    })?;
+    let manifest = since_v0_1_0::manifest_from_wit(wit);
+    manifest
+        .validate()
+        .map_err(|reason| PluginError::BadManifest {
+            origin: label.to_string(),
+            reason,
+        })?;
+    Ok(manifest)
+}
+
+/// wasmtime's errors nest their cause; the innermost says what is actually wrong.
+fn error_chain(e: &wasmtime::Error) -> String {
+    let parts: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    parts
+        .join(": ")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(400)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies() {
+        assert_eq!(classify_bytes(b""), WasmKind::NotWasm);
+        assert_eq!(classify_bytes(b"\x7fELF\x02\x01\x01\0"), WasmKind::NotWasm);
+        assert_eq!(classify_bytes(b"\0asm\x01\0\0\0"), WasmKind::CoreModule);
+        assert_eq!(
+            classify_bytes(b"\0asm\x0d\0\x01\0rest"),
+            WasmKind::Component
+        );
+        assert_eq!(classify_bytes(b"\0asm\x0d\0\x01"), WasmKind::NotWasm);
+    }
+}

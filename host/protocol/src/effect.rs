@@ -1,0 +1,152 @@
+//! Which effects a command may have, depending on where it was invoked.
+//!
+//! The gate decides whether a command runs; this rule decides what its results may do. A command
+//! that is allowed over the bridge must still not reach the terminal machine's browser, editor,
+//! clipboard or plugin directory on behalf of a remote client: those belong to whoever sits at the
+//! terminal.
+
+use crate::gate::Context;
+
+/// An effect's kind, without its payload. Mirrors `effect` in the WIT package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EffectKind {
+    Print,
+    Markdown,
+    Prompt,
+    SetTheme,
+    SetColor,
+    SetVim,
+    SetPlanMode,
+    SetStatusline,
+    Clear,
+    Exit,
+    CopyToClipboard,
+    AddNote,
+    Compact,
+    Summarize,
+    OpenUrl,
+    OpenEditor,
+    InstallPlugin,
+    RemovePlugin,
+}
+
+impl EffectKind {
+    pub const ALL: [EffectKind; 18] = [
+        EffectKind::Print,
+        EffectKind::Markdown,
+        EffectKind::Prompt,
+        EffectKind::SetTheme,
+        EffectKind::SetColor,
+        EffectKind::SetVim,
+        EffectKind::SetPlanMode,
+        EffectKind::SetStatusline,
+        EffectKind::Clear,
+        EffectKind::Exit,
+        EffectKind::CopyToClipboard,
+        EffectKind::AddNote,
+        EffectKind::Compact,
+        EffectKind::Summarize,
+        EffectKind::OpenUrl,
+        EffectKind::OpenEditor,
+        EffectKind::InstallPlugin,
+        EffectKind::RemovePlugin,
+    ];
+
+    /// The WIT name, used in error messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EffectKind::Print => "print",
+            EffectKind::Markdown => "markdown",
+            EffectKind::Prompt => "prompt",
+            EffectKind::SetTheme => "set-theme",
+            EffectKind::SetColor => "set-color",
+            EffectKind::SetVim => "set-vim",
+            EffectKind::SetPlanMode => "set-plan-mode",
+            EffectKind::SetStatusline => "set-statusline",
+            EffectKind::Clear => "clear",
+            EffectKind::Exit => "exit",
+            EffectKind::CopyToClipboard => "copy-to-clipboard",
+            EffectKind::AddNote => "add-note",
+            EffectKind::Compact => "compact",
+            EffectKind::Summarize => "summarize",
+            EffectKind::OpenUrl => "open-url",
+            EffectKind::OpenEditor => "open-editor",
+            EffectKind::InstallPlugin => "install-plugin",
+            EffectKind::RemovePlugin => "remove-plugin",
+        }
+    }
+}
+
+/// May an effect be applied for a command invoked in `context`?
+///
+/// - Changing the installed plugins is for a local session only: in remote mode the set of loaded
+///   plugins is what the administrator reviewed.
+/// - The browser, editor and clipboard of the terminal machine are the terminal user's: a remote
+///   client cannot drive them.
+/// - Everything else changes only the conversation or its presentation, which every surface of the
+///   session may do.
+pub fn effect_allowed(effect: EffectKind, context: Context) -> bool {
+    match effect {
+        EffectKind::InstallPlugin | EffectKind::RemovePlugin => context == Context::Local,
+        EffectKind::OpenUrl | EffectKind::OpenEditor | EffectKind::CopyToClipboard => {
+            context != Context::Bridge
+        }
+        EffectKind::Print
+        | EffectKind::Markdown
+        | EffectKind::Prompt
+        | EffectKind::SetTheme
+        | EffectKind::SetColor
+        | EffectKind::SetVim
+        | EffectKind::SetPlanMode
+        | EffectKind::SetStatusline
+        | EffectKind::Clear
+        | EffectKind::Exit
+        | EffectKind::AddNote
+        | EffectKind::Compact
+        | EffectKind::Summarize => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exhaustive() {
+        for effect in EffectKind::ALL {
+            for context in Context::ALL {
+                let expected = match effect {
+                    EffectKind::InstallPlugin | EffectKind::RemovePlugin => {
+                        context == Context::Local
+                    }
+                    EffectKind::OpenUrl | EffectKind::OpenEditor | EffectKind::CopyToClipboard => {
+                        context.origin() == crate::Origin::Terminal
+                    }
+                    _ => true,
+                };
+                assert_eq!(
+                    effect_allowed(effect, context),
+                    expected,
+                    "{effect:?} {context:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn local_session_allows_everything() {
+        assert!(
+            EffectKind::ALL
+                .iter()
+                .all(|e| effect_allowed(*e, Context::Local))
+        );
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = EffectKind::ALL.iter().map(|e| e.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), EffectKind::ALL.len());
+    }
+}

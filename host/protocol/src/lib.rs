@@ -1,0 +1,13 @@
+//! Pure data and rules shared by every part of tether: the terminal, the relay, the bridge and the
+//! tests. Nothing here performs I/O, so every rule can be tested exhaustively and reused as is on
+//! both ends of a connection.
+
+pub mod command;
+pub mod effect;
+pub mod gate;
+
+pub use command::{
+    Capabilities, Capability, CommandInfo, CommandSource, Kind, Origin, Safety, validate_name,
+};
+pub use effect::{EffectKind, effect_allowed};
+pub use gate::{Context, Decision, Refusal, gate};
