@@ -27,6 +27,7 @@ pub enum Effect {
     OpenEditor(Editable),
     InstallPlugin(String),
     RemovePlugin(String),
+    HandOff,
 }
 
 impl Effect {
@@ -50,6 +51,7 @@ impl Effect {
             Effect::OpenEditor(_) => EffectKind::OpenEditor,
             Effect::InstallPlugin(_) => EffectKind::InstallPlugin,
             Effect::RemovePlugin(_) => EffectKind::RemovePlugin,
+            Effect::HandOff => EffectKind::HandOff,
         }
     }
 
@@ -73,7 +75,8 @@ impl Effect {
             | Effect::SetStatusline(_)
             | Effect::Clear
             | Effect::Exit
-            | Effect::OpenEditor(_) => 0,
+            | Effect::OpenEditor(_)
+            | Effect::HandOff => 0,
         }
     }
 }

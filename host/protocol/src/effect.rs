@@ -28,10 +28,11 @@ pub enum EffectKind {
     OpenEditor,
     InstallPlugin,
     RemovePlugin,
+    HandOff,
 }
 
 impl EffectKind {
-    pub const ALL: [EffectKind; 18] = [
+    pub const ALL: [EffectKind; 19] = [
         EffectKind::Print,
         EffectKind::Markdown,
         EffectKind::Prompt,
@@ -50,6 +51,7 @@ impl EffectKind {
         EffectKind::OpenEditor,
         EffectKind::InstallPlugin,
         EffectKind::RemovePlugin,
+        EffectKind::HandOff,
     ];
 
     /// The WIT name, used in error messages.
@@ -73,6 +75,7 @@ impl EffectKind {
             EffectKind::OpenEditor => "open-editor",
             EffectKind::InstallPlugin => "install-plugin",
             EffectKind::RemovePlugin => "remove-plugin",
+            EffectKind::HandOff => "hand-off",
         }
     }
 }
@@ -88,9 +91,10 @@ impl EffectKind {
 pub fn effect_allowed(effect: EffectKind, context: Context) -> bool {
     match effect {
         EffectKind::InstallPlugin | EffectKind::RemovePlugin => context == Context::Local,
-        EffectKind::OpenUrl | EffectKind::OpenEditor | EffectKind::CopyToClipboard => {
-            context != Context::Bridge
-        }
+        EffectKind::OpenUrl
+        | EffectKind::OpenEditor
+        | EffectKind::CopyToClipboard
+        | EffectKind::HandOff => context != Context::Bridge,
         EffectKind::Print
         | EffectKind::Markdown
         | EffectKind::Prompt
@@ -119,9 +123,10 @@ mod tests {
                     EffectKind::InstallPlugin | EffectKind::RemovePlugin => {
                         context == Context::Local
                     }
-                    EffectKind::OpenUrl | EffectKind::OpenEditor | EffectKind::CopyToClipboard => {
-                        context.origin() == crate::Origin::Terminal
-                    }
+                    EffectKind::OpenUrl
+                    | EffectKind::OpenEditor
+                    | EffectKind::CopyToClipboard
+                    | EffectKind::HandOff => context.origin() == crate::Origin::Terminal,
                     _ => true,
                 };
                 assert_eq!(

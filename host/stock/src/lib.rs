@@ -11,7 +11,13 @@ pub struct StockPlugin {
     pub sha256: &'static str,
 }
 
-include!(concat!(env!("OUT_DIR"), "/stock.rs"));
+/// Every stock command, as built from `plugins/`.
+#[rustfmt::skip]
+mod generated {
+    use super::StockPlugin;
+    include!(concat!(env!("OUT_DIR"), "/stock.rs"));
+}
+pub use generated::STOCK;
 
 #[cfg(test)]
 mod tests {

@@ -80,6 +80,7 @@ pub fn effect_from_wit(e: wt::Effect) -> Effect {
         wt::Effect::OpenEditor(wt::Editable::Memory) => Effect::OpenEditor(Editable::Memory),
         wt::Effect::InstallPlugin(s) => Effect::InstallPlugin(s),
         wt::Effect::RemovePlugin(s) => Effect::RemovePlugin(s),
+        wt::Effect::HandOff => Effect::HandOff,
     }
 }
 

@@ -1,0 +1,129 @@
+//! Used by build scripts (`host/stock`, `tests/fixtures`) to compile a workspace of plugin crates
+//! for wasm32-wasip2 and embed the components, so that a plain `cargo build` needs no manual step.
+//!
+//! Each workspace is built by a nested cargo into `<target>/wasm`: the plugins need another target
+//! and profile, and sharing the outer build's directory would deadlock on its lock.
+
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+/// The repository root, from a build script of a crate `depth` folders below it.
+pub fn repo_root(depth: usize) -> PathBuf {
+    let mut dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("run from a build script"));
+    for _ in 0..depth {
+        dir.pop();
+    }
+    dir
+}
+
+/// Builds every member crate of the workspace at `workspace` and writes `<OUT_DIR>/<out_file>`
+/// with `pub static <static_name>: &[StockPlugin]`-shaped entries (`crate_name`, `bytes`, `sha256`)
+/// of the type `item_type`, to be `include!`d.
+pub fn embed_workspace(
+    root: &Path,
+    workspace: &Path,
+    out_file: &str,
+    static_name: &str,
+    item_type: &str,
+) {
+    println!("cargo:rerun-if-changed={}", workspace.display());
+    for watched in ["sdk", "wit", "CHANGELOG.md"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|d| if d.is_relative() { root.join(d) } else { d })
+        .unwrap_or_else(|| root.join("target"))
+        .join("wasm");
+    let crates = member_crates(workspace);
+    build(workspace, &target_dir);
+
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("run from a build script"));
+    let mut code = format!("pub static {static_name}: &[{item_type}] = &[\n");
+    for name in &crates {
+        let file = target_dir
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let bytes = fs::read(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        // A copy in OUT_DIR: a later build of another workspace may overwrite the shared target.
+        let copy = out.join(format!("{name}.wasm"));
+        fs::write(&copy, &bytes).expect("writing to OUT_DIR");
+        let sha = hex::encode(Sha256::digest(&bytes));
+        writeln!(
+            code,
+            "    {item_type} {{ crate_name: {name:?}, bytes: include_bytes!({copy:?}), sha256: {sha:?} }},",
+        )
+        .expect("writing to a string");
+    }
+    code.push_str("];\n");
+    fs::write(out.join(out_file), code).expect("writing to OUT_DIR");
+}
+
+/// Every directory of `workspace` with a Cargo.toml, sorted for a stable order.
+fn member_crates(workspace: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(workspace)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", workspace.display()))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn build(workspace: &Path, target_dir: &Path) {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(target_dir);
+    // The outer build's settings are for the host target; none of them applies here. The
+    // jobserver (CARGO_MAKEFLAGS) is kept so that both builds share the machine's cores.
+    for (key, _) in env::vars_os() {
+        let key = key.to_string_lossy();
+        let outer = (key.starts_with("CARGO_") && key != "CARGO_MAKEFLAGS" && key != "CARGO_HOME")
+            || matches!(
+                key.as_ref(),
+                "RUSTFLAGS"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "OUT_DIR"
+                    | "TARGET"
+                    | "HOST"
+                    | "PROFILE"
+                    | "OPT_LEVEL"
+                    | "DEBUG"
+                    | "NUM_JOBS"
+                    | "RUSTDOC"
+            );
+        if outer {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+    let output = cmd.output().expect("running cargo to build plugins");
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint = if stderr.contains("wasm32-wasip2") && stderr.contains("may not be installed") {
+            "\n\nThe wasm32-wasip2 target is missing: run `rustup target add wasm32-wasip2`.\n"
+        } else {
+            ""
+        };
+        panic!(
+            "building the plugins in {} failed:\n{stderr}{hint}",
+            workspace.display()
+        );
+    }
+}
