@@ -1,1 +1,65 @@
-fn main() {}
+//! `tether`: the binary. It parses the command line and wires the crates together; the logic
+//! lives in tether-session (the conversation), tether-plugins (the runtime) and tether-protocol
+//! (the rules).
+
+mod args;
+mod commands_cmd;
+mod markdown;
+mod open;
+mod palette;
+mod plugin_cmd;
+mod print_mode;
+mod render;
+mod repl;
+mod startup;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Args, Cmd, PluginCmd};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    init_logging(args.verbose);
+    let result = match &args.command {
+        Some(Cmd::Commands(c)) => commands_cmd::run(c),
+        Some(Cmd::Plugin {
+            command: PluginCmd::Install(c),
+        }) => plugin_cmd::install(c),
+        Some(Cmd::Plugin {
+            command: PluginCmd::List(c),
+        }) => plugin_cmd::list(c),
+        Some(Cmd::Plugin {
+            command: PluginCmd::Remove(c),
+        }) => plugin_cmd::remove(c),
+        None => match &args.print {
+            Some(input) => print_mode::run(&args, input),
+            None => repl::run(&args),
+        },
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tether: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Quiet unless asked: the terminal is the user's conversation, not a log.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("TETHER_LOG") {
+        Ok(spec) => EnvFilter::new(spec),
+        Err(_) => EnvFilter::new(match verbose {
+            0 => "error",
+            1 => "tether=info,tether_session=info,tether_plugins=info",
+            _ => "debug",
+        }),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

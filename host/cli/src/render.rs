@@ -1,0 +1,142 @@
+//! Draws session output on the terminal. Interactive mode adds colour and markers; print mode
+//! (`-p`) writes the plain result to stdout and problems to stderr, for scripts.
+
+use std::io::{IsTerminal, Write};
+
+use tether_protocol::Origin;
+use tether_session::{Format, Output, Preferences, Sink};
+
+use crate::markdown;
+use crate::open;
+use crate::palette::{Palette, color_enabled};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Interactive,
+    Print,
+}
+
+pub struct TerminalSink {
+    pub palette: Palette,
+    mode: Mode,
+    /// Errors shown since the last reset (print mode exits non-zero if any).
+    pub errors: usize,
+    /// Set when preferences changed, for the line editor to follow.
+    pub prefs_changed: Option<Preferences>,
+    pub commands_changed: bool,
+    stdout_tty: bool,
+}
+
+impl TerminalSink {
+    pub fn new(mode: Mode, prefs: &Preferences) -> TerminalSink {
+        let stdout_tty = std::io::stdout().is_terminal();
+        TerminalSink {
+            palette: Palette::new(&prefs.theme, &prefs.color, color_enabled(stdout_tty)),
+            mode,
+            errors: 0,
+            prefs_changed: None,
+            commands_changed: false,
+            stdout_tty,
+        }
+    }
+
+    fn out(&self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    fn line(&self, text: &str) {
+        self.out(&format!("{text}\n"));
+    }
+
+    pub fn error(&mut self, text: &str) {
+        self.errors += 1;
+        match self.mode {
+            Mode::Interactive => {
+                self.line(&self.palette.paint(self.palette.error, &format!("✗ {text}")))
+            }
+            Mode::Print => eprintln!("tether: {text}"),
+        }
+    }
+
+    pub fn info(&self, text: &str) {
+        match self.mode {
+            Mode::Interactive => self.line(&self.palette.paint(self.palette.dim, text)),
+            Mode::Print => self.line(text),
+        }
+    }
+}
+
+impl Sink for TerminalSink {
+    fn emit(&mut self, output: Output) {
+        let p = self.palette.clone();
+        match output {
+            // Typed here: already on screen. From elsewhere: show it, with where it came from.
+            Output::User {
+                origin: Origin::Terminal,
+                ..
+            } => {}
+            Output::User {
+                text,
+                origin: Origin::Bridge,
+            } => {
+                self.line(&format!("{} {text}", p.paint(p.accent, "› (remote)")));
+            }
+            Output::AssistantStart { .. } => {
+                if self.mode == Mode::Interactive {
+                    self.out(&p.paint(p.accent, "● "));
+                }
+            }
+            Output::AssistantDelta { text, .. } => self.out(&p.paint(p.reply, &text)),
+            Output::AssistantEnd { interrupted, .. } => {
+                if interrupted {
+                    self.line(&format!(" {}", p.paint(p.dim, "[interrupted]")));
+                } else {
+                    self.line("");
+                }
+            }
+            Output::Command {
+                text,
+                format: Format::Text,
+                ..
+            } => self.line(&text),
+            Output::Command {
+                text,
+                format: Format::Markdown,
+                ..
+            } => self.line(&markdown::render(&text, &p)),
+            Output::Note(text) => self.line(&p.paint(p.note, &format!("✎ note: {text}"))),
+            Output::Error(text) => self.error(&text),
+            Output::Info(text) => self.info(&text),
+            Output::Cleared => {
+                if self.mode == Mode::Interactive && self.stdout_tty {
+                    // Clear the screen and scroll-back, cursor home.
+                    self.out("\x1b[2J\x1b[3J\x1b[H");
+                }
+            }
+            Output::PreferencesChanged(prefs) => {
+                self.palette =
+                    Palette::new(&prefs.theme, &prefs.color, color_enabled(self.stdout_tty));
+                self.prefs_changed = Some(prefs);
+            }
+            Output::Clipboard(text) => {
+                if self.stdout_tty {
+                    let _ = open::write_osc52(&mut std::io::stdout().lock(), &text);
+                } else {
+                    // A script asked for the text: give it.
+                    self.line(&text);
+                }
+            }
+            Output::OpenUrl(url) => match open::url(&url) {
+                Ok(_) => self.info(&format!("Opening {url}")),
+                Err(e) => self.error(&e),
+            },
+            Output::OpenEditor(path) => match open::editor(&path) {
+                Ok(()) => self.info(&format!("Saved {}.", path.display())),
+                Err(e) => self.error(&e),
+            },
+            Output::CommandsChanged => self.commands_changed = true,
+        }
+    }
+}

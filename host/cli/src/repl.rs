@@ -1,0 +1,260 @@
+//! The interactive session: a line editor (history, emacs or vi keys, slash-command completion, a
+//! status line) in front of a [`Session`].
+
+use std::borrow::Cow;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use reedline::{
+    ColumnarMenu, Completer, EditCommand, Emacs, FileBackedHistory, KeyCode, KeyModifiers,
+    Keybindings, MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch, PromptViMode, Reedline,
+    ReedlineEvent, ReedlineMenu, Signal, Span, Suggestion, Vi, default_emacs_keybindings,
+    default_vi_insert_keybindings, default_vi_normal_keybindings,
+};
+use tether_protocol::{Origin, gate::Context};
+use tether_session::{Dirs, Flow, Preferences, Session, SessionConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::Args;
+use crate::render::{Mode, TerminalSink};
+use crate::startup;
+
+pub fn session_config(dirs: &Dirs) -> Result<SessionConfig> {
+    Ok(SessionConfig {
+        dirs: dirs.clone(),
+        cwd: std::env::current_dir()?,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        limits: Default::default(),
+        remote: None,
+        app_links: Vec::new(),
+    })
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let mut loaded = startup::load()?;
+    let prefs = startup::preferences(&loaded.dirs, &mut loaded.warnings);
+    let engine = startup::engine(args.engine);
+    let mut sink = TerminalSink::new(Mode::Interactive, &prefs);
+    let p = sink.palette.clone();
+    let hint = if engine.name() == "echo" {
+        " (no model configured: replies repeat what you type)"
+    } else {
+        ""
+    };
+    println!(
+        "{} {} · engine {}{hint}\n{}",
+        p.paint(p.heading, "tether"),
+        env!("CARGO_PKG_VERSION"),
+        engine.name(),
+        p.paint(
+            p.dim,
+            "/help lists commands · Alt+Enter for a new line · Ctrl-C stops a reply · Ctrl-D exits"
+        ),
+    );
+    for w in &loaded.warnings {
+        sink.error(&format!("warning: {w}"));
+    }
+    let mut session = Session::new(
+        session_config(&loaded.dirs)?,
+        loaded.runtime.clone(),
+        loaded.registry,
+        engine,
+        prefs.clone(),
+    );
+    let mut editor = editor(&loaded.dirs, &prefs, &session, &mut sink);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+
+    loop {
+        let prompt = StatusPrompt::new(&session);
+        let line = match editor.read_line(&prompt) {
+            Ok(Signal::Success(line)) => line,
+            // Ctrl-C at the prompt abandons the line, as in a shell.
+            Ok(Signal::CtrlC) => continue,
+            Ok(Signal::CtrlD) => break,
+            Ok(_) => continue,
+            Err(e) => return Err(anyhow::anyhow!("the terminal failed: {e}")),
+        };
+        let flow = rt.block_on(async {
+            let cancel = CancellationToken::new();
+            let submit = session.submit(&line, Origin::Terminal, &mut sink, &cancel);
+            tokio::pin!(submit);
+            tokio::select! {
+                flow = &mut submit => flow,
+                _ = tokio::signal::ctrl_c() => {
+                    cancel.cancel();
+                    submit.await
+                }
+            }
+        });
+        if let Some(prefs) = sink.prefs_changed.take() {
+            editor = editor
+                .with_edit_mode(edit_mode(prefs.vim))
+                .with_ansi_colors(prefs.theme != "mono");
+        }
+        if std::mem::take(&mut sink.commands_changed) {
+            editor = editor.with_completer(Box::new(SlashCompleter::new(&session)));
+        }
+        if flow == Flow::Exit {
+            break;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn editor(
+    dirs: &Dirs,
+    prefs: &Preferences,
+    session: &Session,
+    sink: &mut TerminalSink,
+) -> Reedline {
+    let mut editor = Reedline::create()
+        .with_edit_mode(edit_mode(prefs.vim))
+        .with_completer(Box::new(SlashCompleter::new(session)))
+        .with_menu(ReedlineMenu::EngineCompleter(Box::new(
+            ColumnarMenu::default()
+                .with_name("completion_menu")
+                .with_columns(1),
+        )))
+        .with_quick_completions(true)
+        .with_partial_completions(true)
+        .with_ansi_colors(prefs.theme != "mono");
+    let _ = std::fs::create_dir_all(&dirs.data);
+    match FileBackedHistory::with_file(1000, dirs.history()) {
+        Ok(history) => editor = editor.with_history(Box::new(history)),
+        Err(e) => sink.error(&format!("warning: history is not saved this time ({e})")),
+    }
+    editor
+}
+
+/// Bindings shared by both modes: Tab opens completion, Alt+Enter inserts a new line.
+fn add_shared(keys: &mut Keybindings) {
+    keys.add_binding(
+        KeyModifiers::NONE,
+        KeyCode::Tab,
+        ReedlineEvent::UntilFound(vec![
+            ReedlineEvent::Menu("completion_menu".into()),
+            ReedlineEvent::MenuNext,
+        ]),
+    );
+    keys.add_binding(
+        KeyModifiers::ALT,
+        KeyCode::Enter,
+        ReedlineEvent::Edit(vec![EditCommand::InsertNewline]),
+    );
+}
+
+fn edit_mode(vim: bool) -> Box<dyn reedline::EditMode> {
+    if vim {
+        let mut insert = default_vi_insert_keybindings();
+        add_shared(&mut insert);
+        let normal = default_vi_normal_keybindings();
+        Box::new(Vi::new(
+            insert,
+            normal.clone(),
+            reedline::default_vi_visual_keybindings(),
+        ))
+    } else {
+        let mut keys = default_emacs_keybindings();
+        add_shared(&mut keys);
+        Box::new(Emacs::new(keys))
+    }
+}
+
+/// The prompt, with the status line (engine, tokens, cost) on the right when it is on.
+struct StatusPrompt {
+    status: String,
+    plan: bool,
+}
+
+impl StatusPrompt {
+    fn new(session: &Session) -> StatusPrompt {
+        let prefs = session.preferences();
+        let status = if prefs.statusline {
+            let u = session.usage();
+            format!(
+                "{}/{} · {} tokens · ${:.4}{}",
+                session.engine().name(),
+                session.engine().model(),
+                u.total_tokens(),
+                u.cost_micros as f64 / 1e6,
+                if prefs.plan_mode { " · plan" } else { "" }
+            )
+        } else {
+            String::new()
+        };
+        StatusPrompt {
+            status,
+            plan: prefs.plan_mode,
+        }
+    }
+}
+
+impl Prompt for StatusPrompt {
+    fn render_prompt_left(&self) -> Cow<'_, str> {
+        Cow::Borrowed(if self.plan { "plan " } else { "" })
+    }
+    fn render_prompt_right(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.status)
+    }
+    fn render_prompt_indicator(&self, mode: PromptEditMode) -> Cow<'_, str> {
+        Cow::Borrowed(match mode {
+            PromptEditMode::Vi(PromptViMode::Normal) => "[N] › ",
+            PromptEditMode::Vi(_) => "[I] › ",
+            _ => "› ",
+        })
+    }
+    fn render_prompt_multiline_indicator(&self) -> Cow<'_, str> {
+        Cow::Borrowed("  ")
+    }
+    fn render_prompt_history_search_indicator(&self, search: PromptHistorySearch) -> Cow<'_, str> {
+        Cow::Owned(format!("(search: {}) › ", search.term))
+    }
+}
+
+/// Completes `/na` to the commands available here, with their descriptions.
+struct SlashCompleter {
+    commands: Vec<(String, String)>,
+}
+
+impl SlashCompleter {
+    fn new(session: &Session) -> SlashCompleter {
+        let context = Context::new(Origin::Terminal, session.remote().is_some());
+        let mut commands = Vec::new();
+        for c in session.registry().available(context) {
+            for name in std::iter::once(&c.name).chain(&c.aliases) {
+                let hint = c
+                    .argument_hint
+                    .as_deref()
+                    .map(|h| format!(" {h}"))
+                    .unwrap_or_default();
+                commands.push((name.clone(), format!("{}{hint}", c.description)));
+            }
+        }
+        commands.sort();
+        SlashCompleter { commands }
+    }
+}
+
+impl Completer for SlashCompleter {
+    fn complete(&mut self, line: &str, pos: usize) -> reedline::CompletionResult {
+        let typed = &line[..pos.min(line.len())];
+        let suggestions: Vec<Suggestion> = match typed.strip_prefix('/') {
+            Some(prefix) if !prefix.contains(char::is_whitespace) => self
+                .commands
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(name, description)| Suggestion {
+                    value: format!("/{name}"),
+                    description: Some(description.clone()),
+                    span: Span::new(0, pos),
+                    append_whitespace: true,
+                    ..Default::default()
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        reedline::CompletionResult::fresh(suggestions)
+    }
+}

@@ -1,0 +1,110 @@
+//! What every command shares: the directories, the plugin runtime, the loaded commands, the
+//! engine. A first start compiles the stock plugins for this machine and says so, instead of
+//! hanging silently.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use tether_plugins::{LoadProgress, Runtime, RuntimeOptions};
+use tether_session::engine::{Engine, echo::Echo};
+use tether_session::user_plugins::UserPlugins;
+use tether_session::{Dirs, Preferences, Registry};
+
+use crate::args::EngineChoice;
+
+pub struct Loaded {
+    pub dirs: Dirs,
+    pub runtime: Arc<Runtime>,
+    pub registry: Registry,
+    /// Problems that did not stop the start: shown once, then the session goes on.
+    pub warnings: Vec<String>,
+}
+
+pub fn runtime(dirs: &Dirs) -> Result<Arc<Runtime>> {
+    let runtime = Runtime::new(RuntimeOptions {
+        cache_dir: Some(dirs.components()),
+        key_file: Some(dirs.cache_key()),
+    })
+    .context("starting the plugin runtime")?;
+    Ok(Arc::new(runtime))
+}
+
+pub fn load() -> Result<Loaded> {
+    let dirs = Dirs::from_env().map_err(anyhow::Error::msg)?;
+    let runtime = runtime(&dirs)?;
+    let user = UserPlugins::new(dirs.user_plugins());
+    let mut progress = Progress::new();
+    let (registry, warnings) = Registry::load(&runtime, &user, &mut |p| progress.report(p));
+    Ok(Loaded {
+        dirs,
+        runtime,
+        registry,
+        warnings,
+    })
+}
+
+pub fn preferences(dirs: &Dirs, warnings: &mut Vec<String>) -> Preferences {
+    let (prefs, warning) = Preferences::load(&dirs.preferences());
+    warnings.extend(warning);
+    prefs
+}
+
+pub fn engine(choice: EngineChoice) -> Arc<dyn Engine> {
+    match choice {
+        EngineChoice::Echo => {
+            // Slow enough to see the reply stream; tests set it to make replies interruptible.
+            let ms = std::env::var("TETHER_ECHO_DELAY_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(15);
+            Arc::new(Echo::new(Duration::from_millis(ms)))
+        }
+    }
+}
+
+/// Shows compile progress on stderr: a live counter on a terminal, two lines otherwise.
+struct Progress {
+    tty: bool,
+    started: Option<Instant>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            started: None,
+        }
+    }
+
+    fn report(&mut self, p: LoadProgress) {
+        let mut err = std::io::stderr().lock();
+        match p {
+            LoadProgress::CompileStarted { count } => {
+                self.started = Some(Instant::now());
+                if !self.tty {
+                    let _ = writeln!(
+                        err,
+                        "tether: compiling {count} plugins for this machine (first start; cached afterwards)…"
+                    );
+                }
+            }
+            LoadProgress::Compiled { done, count, label } if self.tty => {
+                let _ = write!(
+                    err,
+                    "\r\x1b[2Kcompiling plugins for this machine: {done}/{count} ({label})"
+                );
+                let _ = err.flush();
+            }
+            LoadProgress::Compiled { .. } => {}
+            LoadProgress::Finished => {
+                let secs = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+                if self.tty {
+                    let _ = write!(err, "\r\x1b[2K");
+                }
+                let _ = writeln!(err, "tether: plugins compiled in {secs:.1} s");
+            }
+        }
+    }
+}

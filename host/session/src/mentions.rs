@@ -1,0 +1,100 @@
+//! `@path` mentions: files the user puts into the conversation's context.
+
+use std::path::{Path, PathBuf};
+
+/// Files larger than this are refused: the context is for source files and notes, and a
+/// mistyped `@/var/log/huge.log` must not stall the session.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+
+/// A file in context, as read when it was mentioned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextFile {
+    /// As the user wrote it.
+    pub path: String,
+    pub content: String,
+}
+
+/// The `@path` tokens of `text`: an `@` at the start or after white space, up to the next white
+/// space, without trailing punctuation. `a@b.c` (an e-mail address) is not a mention.
+pub fn mentions(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for word in text.split_whitespace() {
+        let Some(path) = word.strip_prefix('@') else {
+            continue;
+        };
+        let path = path.trim_end_matches(|c: char| ",.;:!?)\"'".contains(c));
+        if !path.is_empty() && !out.iter().any(|p: &String| p == path) {
+            out.push(path.to_string());
+        }
+    }
+    out
+}
+
+/// Reads a mentioned file relative to `cwd`, with a message fit for the user if it cannot be used.
+pub fn read(cwd: &Path, path: &str) -> Result<ContextFile, String> {
+    let full: PathBuf = cwd.join(path);
+    let meta = std::fs::metadata(&full).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("@{path}: no such file"),
+        _ => format!("@{path}: {e}"),
+    })?;
+    if meta.is_dir() {
+        return Err(format!(
+            "@{path} is a directory; mention the files in it instead"
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "@{path} is {} KiB, over the {} KiB limit for files in context",
+            meta.len() / 1024,
+            MAX_FILE_BYTES / 1024
+        ));
+    }
+    let bytes = std::fs::read(&full).map_err(|e| format!("@{path}: {e}"))?;
+    let content = String::from_utf8(bytes)
+        .map_err(|_| format!("@{path} is not a text file (not UTF-8); it was not added"))?;
+    Ok(ContextFile {
+        path: path.to_string(),
+        content,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_mentions() {
+        assert_eq!(
+            mentions("look at @src/main.rs, and @a.txt."),
+            ["src/main.rs", "a.txt"]
+        );
+        assert_eq!(mentions("mail me@example.com"), Vec::<String>::new());
+        assert_eq!(mentions("@ alone @x @x"), ["x"]);
+        assert!(mentions("").is_empty());
+    }
+
+    #[test]
+    fn reads_with_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "hello").unwrap();
+        std::fs::write(dir.path().join("bin"), [0xff, 0xfe, 0]).unwrap();
+        std::fs::write(
+            dir.path().join("big"),
+            vec![b'x'; MAX_FILE_BYTES as usize + 1],
+        )
+        .unwrap();
+        assert_eq!(read(dir.path(), "a.txt").unwrap().content, "hello");
+        assert!(
+            read(dir.path(), "nope")
+                .unwrap_err()
+                .contains("no such file")
+        );
+        assert!(
+            read(dir.path(), "bin")
+                .unwrap_err()
+                .contains("not a text file")
+        );
+        assert!(read(dir.path(), "big").unwrap_err().contains("limit"));
+        assert!(read(dir.path(), ".").unwrap_err().contains("directory"));
+    }
+}

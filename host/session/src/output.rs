@@ -1,0 +1,71 @@
+//! Everything the session reports, in order. The terminal renders it; the bridge will publish it
+//! as events; tests collect it.
+
+use std::path::PathBuf;
+
+use tether_protocol::Origin;
+
+use crate::preferences::Preferences;
+use crate::usage::TurnUsage;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Markdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A user turn was accepted, with where it was typed.
+    User {
+        text: String,
+        origin: Origin,
+    },
+    AssistantStart {
+        message_id: String,
+    },
+    AssistantDelta {
+        message_id: String,
+        text: String,
+    },
+    AssistantEnd {
+        message_id: String,
+        text: String,
+        usage: TurnUsage,
+        interrupted: bool,
+    },
+    /// What a slash command printed (including a refusal by the gate).
+    Command {
+        command: String,
+        text: String,
+        format: Format,
+    },
+    /// A `/btw` note.
+    Note(String),
+    /// Something went wrong; the session carries on.
+    Error(String),
+    /// A short confirmation or hint from tether itself.
+    Info(String),
+    /// The conversation was cleared: surfaces may clear their screen.
+    Cleared,
+    PreferencesChanged(Preferences),
+    /// Put this on the clipboard of the terminal's user (OSC 52).
+    Clipboard(String),
+    /// Open this URL in the terminal machine's browser.
+    OpenUrl(String),
+    /// Open this file in the terminal user's editor.
+    OpenEditor(PathBuf),
+    /// The installed commands changed (completion menus should refresh).
+    CommandsChanged,
+}
+
+/// Where output goes. A `Vec<Output>` is a sink, which is what tests use.
+pub trait Sink {
+    fn emit(&mut self, output: Output);
+}
+
+impl Sink for Vec<Output> {
+    fn emit(&mut self, output: Output) {
+        self.push(output);
+    }
+}

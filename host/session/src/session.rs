@@ -1,0 +1,486 @@
+//! The session: input in, output out, state in one place.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tether_plugins::{Call, Effect, Limits, Plugin, Runtime, effect::Editable};
+use tether_protocol::{
+    Capabilities, Capability, Origin, gate::Context, gate::Decision, gate::gate,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::dirs::Dirs;
+use crate::dispatch::{check_effects, parse_slash};
+use crate::engine::{Engine, EngineEvent, TurnRequest};
+use crate::mentions::{self, ContextFile};
+use crate::output::{Format, Output, Sink};
+use crate::preferences::{self, COLORS, Preferences, THEMES};
+use crate::registry::Registry;
+use crate::snapshot::{self, Snapshot};
+use crate::transcript::{Entry, Transcript};
+use crate::usage::{TurnUsage, Usage};
+use crate::user_plugins::UserPlugins;
+
+/// Where a published session can be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteInfo {
+    pub session_id: String,
+    pub url: String,
+}
+
+pub struct SessionConfig {
+    pub dirs: Dirs,
+    pub cwd: PathBuf,
+    pub version: String,
+    pub limits: Limits,
+    /// `Some` when the session was started with `--remote`.
+    pub remote: Option<RemoteInfo>,
+    /// Extra links `/mobile` shows.
+    pub app_links: Vec<tether_plugins::AppLink>,
+}
+
+/// What the caller should do after an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Exit,
+}
+
+pub struct Session {
+    config: SessionConfig,
+    runtime: Arc<Runtime>,
+    registry: Registry,
+    user_plugins: UserPlugins,
+    engine: Arc<dyn Engine>,
+    transcript: Transcript,
+    usage: Usage,
+    prefs: Preferences,
+    files: Vec<ContextFile>,
+}
+
+impl Session {
+    pub fn new(
+        config: SessionConfig,
+        runtime: Arc<Runtime>,
+        registry: Registry,
+        engine: Arc<dyn Engine>,
+        prefs: Preferences,
+    ) -> Session {
+        let user_plugins = UserPlugins::new(config.dirs.user_plugins());
+        Session {
+            config,
+            runtime,
+            registry,
+            user_plugins,
+            engine,
+            transcript: Transcript::default(),
+            usage: Usage::default(),
+            prefs,
+            files: Vec::new(),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
+    }
+    pub fn usage(&self) -> Usage {
+        self.usage
+    }
+    pub fn preferences(&self) -> &Preferences {
+        &self.prefs
+    }
+    pub fn engine(&self) -> &dyn Engine {
+        self.engine.as_ref()
+    }
+    pub fn files(&self) -> &[ContextFile] {
+        &self.files
+    }
+    pub fn remote(&self) -> Option<&RemoteInfo> {
+        self.config.remote.as_ref()
+    }
+
+    fn context(&self, origin: Origin) -> Context {
+        Context::new(origin, self.config.remote.is_some())
+    }
+
+    /// Handles one input from a surface. Never fails: problems become [`Output::Error`].
+    pub async fn submit(
+        &mut self,
+        input: &str,
+        origin: Origin,
+        sink: &mut dyn Sink,
+        cancel: &CancellationToken,
+    ) -> Flow {
+        let input = input.trim();
+        if input.is_empty() {
+            return Flow::Continue;
+        }
+        if let Some((name, args)) = parse_slash(input)
+            && let Some(plugin) = self.registry.find(name).cloned()
+        {
+            return self
+                .run_command(&plugin, name, args, origin, sink, cancel)
+                .await;
+        }
+        // Not a command we know: ordinary text for the model, slash and all.
+        self.turn(input, origin, sink, cancel).await;
+        Flow::Continue
+    }
+
+    async fn run_command(
+        &mut self,
+        plugin: &Plugin,
+        invoked_as: &str,
+        args: &str,
+        origin: Origin,
+        sink: &mut dyn Sink,
+        cancel: &CancellationToken,
+    ) -> Flow {
+        let context = self.context(origin);
+        let manifest = &plugin.manifest;
+        if let Decision::Refuse(refusal) = gate(manifest.kind, manifest.safety, context) {
+            sink.emit(Output::Command {
+                command: manifest.name.clone(),
+                text: refusal.message(invoked_as),
+                format: Format::Text,
+            });
+            return Flow::Continue;
+        }
+        let granted = Capabilities::all();
+        let queries = Arc::new(self.snapshot(manifest.declared().intersect(granted), context));
+        let result = self.runtime.run(Call {
+            plugin,
+            args,
+            context,
+            granted,
+            limits: self.config.limits,
+            queries,
+        });
+        let effects = match result {
+            Ok(effects) => effects,
+            Err(e) => {
+                sink.emit(Output::Error(e.to_string()));
+                return Flow::Continue;
+            }
+        };
+        if let Err(e) = check_effects(&manifest.name, &effects, context) {
+            sink.emit(Output::Error(e));
+            return Flow::Continue;
+        }
+        let mut flow = Flow::Continue;
+        for effect in effects {
+            if self
+                .apply(&manifest.name, effect, origin, sink, cancel)
+                .await
+                == Flow::Exit
+            {
+                flow = Flow::Exit;
+            }
+        }
+        flow
+    }
+
+    fn snapshot(&self, wanted: Capabilities, context: Context) -> Snapshot {
+        snapshot::capture(wanted, |capability, s| match capability {
+            Capability::Session => {
+                s.session = tether_plugins::SessionInfo {
+                    remote_mode: self.config.remote.is_some(),
+                    session_id: self.config.remote.as_ref().map(|r| r.session_id.clone()),
+                    url: self.config.remote.as_ref().map(|r| r.url.clone()),
+                    engine: self.engine.name().to_string(),
+                    model: self.engine.model().to_string(),
+                    cwd: self.config.cwd.display().to_string(),
+                    version: self.config.version.clone(),
+                }
+            }
+            Capability::Usage => {
+                s.usage = tether_plugins::TokenUsage {
+                    input_tokens: self.usage.input_tokens,
+                    output_tokens: self.usage.output_tokens,
+                    cost_micros: self.usage.cost_micros,
+                    turns: self.usage.turns,
+                }
+            }
+            Capability::Transcript => {
+                use tether_plugins::{Message, Role};
+                s.transcript = self
+                    .transcript
+                    .entries()
+                    .iter()
+                    .map(|e| {
+                        let role = match e {
+                            Entry::User { .. } => Role::User,
+                            Entry::Assistant { .. } => Role::Assistant,
+                            Entry::Note { .. } => Role::Note,
+                            Entry::Command { .. } | Entry::Summary { .. } => Role::Command,
+                        };
+                        Message {
+                            role,
+                            text: e.text().to_string(),
+                        }
+                    })
+                    .collect()
+            }
+            Capability::Settings => {
+                s.preferences = tether_plugins::Preferences {
+                    theme: self.prefs.theme.clone(),
+                    themes: THEMES.iter().map(|t| t.to_string()).collect(),
+                    color: self.prefs.color.clone(),
+                    colors: COLORS.iter().map(|c| c.to_string()).collect(),
+                    vim: self.prefs.vim,
+                    plan_mode: self.prefs.plan_mode,
+                    statusline: self.prefs.statusline,
+                    app_links: self.config.app_links.clone(),
+                }
+            }
+            Capability::Commands => s.commands = self.registry.available(context),
+            Capability::Files => {
+                s.files = self
+                    .files
+                    .iter()
+                    .map(|f| tether_plugins::ContextFile {
+                        path: f.path.clone(),
+                        bytes: f.content.len() as u64,
+                    })
+                    .collect()
+            }
+        })
+    }
+
+    async fn apply(
+        &mut self,
+        command: &str,
+        effect: Effect,
+        origin: Origin,
+        sink: &mut dyn Sink,
+        cancel: &CancellationToken,
+    ) -> Flow {
+        match effect {
+            Effect::Print(text) => self.command_output(command, text, Format::Text, sink),
+            Effect::Markdown(text) => self.command_output(command, text, Format::Markdown, sink),
+            Effect::Prompt(text) => self.turn(&text, origin, sink, cancel).await,
+            Effect::SetTheme(name) => match preferences::check_theme(&name) {
+                Ok(()) => self.set_prefs(sink, |p| p.theme = name),
+                Err(e) => sink.emit(Output::Error(format!("/{command}: {e}"))),
+            },
+            Effect::SetColor(name) => match preferences::check_color(&name) {
+                Ok(()) => self.set_prefs(sink, |p| p.color = name),
+                Err(e) => sink.emit(Output::Error(format!("/{command}: {e}"))),
+            },
+            Effect::SetVim(on) => self.set_prefs(sink, |p| p.vim = on),
+            Effect::SetPlanMode(on) => self.set_prefs(sink, |p| p.plan_mode = on),
+            Effect::SetStatusline(on) => self.set_prefs(sink, |p| p.statusline = on),
+            Effect::Clear => {
+                self.transcript.clear();
+                self.files.clear();
+                sink.emit(Output::Cleared);
+                sink.emit(Output::Info("Conversation cleared.".into()));
+            }
+            Effect::Exit => return Flow::Exit,
+            Effect::CopyToClipboard(text) => sink.emit(Output::Clipboard(text)),
+            Effect::AddNote(text) => {
+                self.transcript.push(Entry::Note { text: text.clone() });
+                sink.emit(Output::Note(text));
+            }
+            Effect::Compact(focus) => self.compact(&focus, sink).await,
+            Effect::Summarize(focus) => self.summarize(command, &focus, sink).await,
+            Effect::OpenUrl(url) => sink.emit(Output::OpenUrl(url)),
+            Effect::OpenEditor(Editable::Memory) => sink.emit(Output::OpenEditor(self.config.dirs.memory())),
+            Effect::InstallPlugin(path) => self.install(command, &path, sink),
+            Effect::RemovePlugin(name) => self.remove(command, &name, sink),
+            Effect::HandOff => match &self.config.remote {
+                Some(remote) => sink.emit(Output::OpenUrl(remote.url.clone())),
+                None => sink.emit(Output::Error(format!(
+                    "/{command}: this session is not published, so there is nothing to open in a browser. \
+                     Start tether with --remote to continue a session from a browser or phone."
+                ))),
+            },
+        }
+        Flow::Continue
+    }
+
+    fn command_output(&mut self, command: &str, text: String, format: Format, sink: &mut dyn Sink) {
+        self.transcript.push(Entry::Command {
+            command: command.to_string(),
+            text: text.clone(),
+        });
+        sink.emit(Output::Command {
+            command: command.to_string(),
+            text,
+            format,
+        });
+    }
+
+    fn set_prefs(&mut self, sink: &mut dyn Sink, change: impl FnOnce(&mut Preferences)) {
+        change(&mut self.prefs);
+        if let Err(e) = self.prefs.save(&self.config.dirs.preferences()) {
+            sink.emit(Output::Error(format!(
+                "the change applies to this session but could not be saved to {}: {e}",
+                self.config.dirs.preferences().display()
+            )));
+        }
+        sink.emit(Output::PreferencesChanged(self.prefs.clone()));
+    }
+
+    fn install(&mut self, command: &str, path: &str, sink: &mut dyn Sink) {
+        let file = self.config.cwd.join(path);
+        match self
+            .user_plugins
+            .install(&self.runtime, &self.registry, &file)
+        {
+            Ok(installed) => {
+                let name = installed.plugin.manifest.name.clone();
+                self.registry.remove(&name);
+                let verb = if installed.replaced.is_some() {
+                    "Updated"
+                } else {
+                    "Installed"
+                };
+                let sha = installed.plugin.sha256[..12].to_string();
+                match self.registry.insert(installed.plugin) {
+                    Ok(()) => {
+                        sink.emit(Output::Info(format!("{verb} /{name} ({sha}).")));
+                        sink.emit(Output::CommandsChanged);
+                    }
+                    Err(e) => sink.emit(Output::Error(format!("/{command}: {e}"))),
+                }
+            }
+            Err(e) => sink.emit(Output::Error(format!("/{command}: {e}"))),
+        }
+    }
+
+    fn remove(&mut self, command: &str, name: &str, sink: &mut dyn Sink) {
+        match self.user_plugins.remove(&self.registry, name) {
+            Ok(removed) => {
+                self.registry.remove(&removed);
+                sink.emit(Output::Info(format!("Removed /{removed}.")));
+                sink.emit(Output::CommandsChanged);
+            }
+            Err(e) => sink.emit(Output::Error(format!("/{command}: {e}"))),
+        }
+    }
+
+    async fn summarize(&mut self, command: &str, focus: &str, sink: &mut dyn Sink) {
+        let messages = self.transcript.model_messages();
+        if messages.is_empty() {
+            sink.emit(Output::Info("Nothing to summarise yet.".into()));
+            return;
+        }
+        match self.engine.summarize(&messages, focus).await {
+            Ok((summary, usage)) => {
+                self.account(usage);
+                self.command_output(command, summary, Format::Markdown, sink);
+            }
+            Err(e) => sink.emit(Output::Error(format!(
+                "/{command}: the engine could not summarise: {e}"
+            ))),
+        }
+    }
+
+    async fn compact(&mut self, focus: &str, sink: &mut dyn Sink) {
+        let messages = self.transcript.model_messages();
+        if messages.is_empty() {
+            sink.emit(Output::Info("Nothing to compact yet.".into()));
+            return;
+        }
+        match self.engine.summarize(&messages, focus).await {
+            Ok((summary, usage)) => {
+                self.account(usage);
+                let replaced = self.transcript.compact(summary);
+                sink.emit(Output::Info(format!(
+                    "Compacted {replaced} messages into a summary; the conversation continues from it."
+                )));
+            }
+            // The transcript is untouched: nothing is lost when the engine fails.
+            Err(e) => sink.emit(Output::Error(format!(
+                "compact failed, the conversation is unchanged: {e}"
+            ))),
+        }
+    }
+
+    fn account(&mut self, usage: TurnUsage) {
+        self.usage.add(usage, self.engine.price());
+    }
+
+    /// One model turn: the user's text in, the streamed reply out. Cancelling keeps what was
+    /// already received, marked as interrupted.
+    async fn turn(
+        &mut self,
+        text: &str,
+        origin: Origin,
+        sink: &mut dyn Sink,
+        cancel: &CancellationToken,
+    ) {
+        for path in mentions::mentions(text) {
+            match mentions::read(&self.config.cwd, &path) {
+                Ok(file) => {
+                    self.files.retain(|f| f.path != file.path);
+                    self.files.push(file);
+                }
+                Err(e) => sink.emit(Output::Error(e)),
+            }
+        }
+        self.transcript.push(Entry::User {
+            text: text.to_string(),
+            origin,
+        });
+        sink.emit(Output::User {
+            text: text.to_string(),
+            origin,
+        });
+
+        let request = TurnRequest {
+            messages: self.transcript.model_messages(),
+            plan_mode: self.prefs.plan_mode,
+            system: std::fs::read_to_string(self.config.dirs.memory()).ok(),
+        };
+        let message_id = uuid::Uuid::new_v4().to_string();
+        sink.emit(Output::AssistantStart {
+            message_id: message_id.clone(),
+        });
+        let mut stream = self.engine.reply(request);
+        let mut reply = String::new();
+        let mut usage = TurnUsage::default();
+        let mut interrupted = false;
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => { interrupted = true; break; }
+                event = stream.next() => event,
+            };
+            match event {
+                None => break,
+                Some(Ok(EngineEvent::Delta(delta))) => {
+                    reply.push_str(&delta);
+                    sink.emit(Output::AssistantDelta {
+                        message_id: message_id.clone(),
+                        text: delta,
+                    });
+                }
+                Some(Ok(EngineEvent::Usage(u))) => usage = u,
+                Some(Err(e)) => {
+                    sink.emit(Output::Error(format!("{}: {e}", self.engine.name())));
+                    interrupted = true;
+                    break;
+                }
+            }
+        }
+        drop(stream);
+        if !reply.is_empty() || !interrupted {
+            self.transcript.push(Entry::Assistant {
+                text: reply.clone(),
+            });
+        }
+        self.account(usage);
+        sink.emit(Output::AssistantEnd {
+            message_id,
+            text: reply,
+            usage,
+            interrupted,
+        });
+    }
+}

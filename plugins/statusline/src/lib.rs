@@ -1,0 +1,36 @@
+//! `/statusline`: show or hide the status line (model, tokens, cost) beside the prompt.
+
+use tether_sdk::prelude::*;
+
+struct Statusline;
+
+impl Command for Statusline {
+    fn manifest() -> Manifest {
+        Manifest::local("statusline", "Toggle the status line")
+            .argument_hint("[on|off]")
+            .remote_safe()
+            .capability(Capability::Settings)
+    }
+
+    fn run(call: Invocation) -> Result<Vec<Effect>, String> {
+        let on = match call.args.to_ascii_lowercase().as_str() {
+            "" => !host::settings()?.statusline,
+            "on" => true,
+            "off" => false,
+            _ => {
+                return Err(
+                    "Usage: /statusline [on|off]: without an argument, toggles the status line."
+                        .into(),
+                );
+            }
+        };
+        let message = if on {
+            "Status line on: model, tokens and cost are shown beside the prompt."
+        } else {
+            "Status line off."
+        };
+        Ok(vec![Effect::SetStatusline(on), Effect::print(message)])
+    }
+}
+
+tether_sdk::export!(Statusline);
