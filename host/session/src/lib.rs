@@ -23,4 +23,4 @@ pub use dirs::Dirs;
 pub use output::{Format, Output, Sink};
 pub use preferences::Preferences;
 pub use registry::Registry;
-pub use session::{Flow, Session, SessionConfig};
+pub use session::{Flow, RemoteInfo, Session, SessionConfig};
