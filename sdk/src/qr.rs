@@ -63,11 +63,19 @@ mod tests {
     fn backgrounds_are_inverse() {
         let dark = render("x", Background::Dark).unwrap();
         let light = render("x", Background::Light).unwrap();
-        assert_ne!(dark, light);
-        assert_eq!(
-            dark.chars().filter(|c| *c == '█').count(),
-            light.chars().filter(|c| *c == ' ').count()
-        );
+        let invert = |c: char| match c {
+            '█' => ' ',
+            ' ' => '█',
+            '▀' => '▄',
+            '▄' => '▀',
+            other => other,
+        };
+        // Every full row pair is the exact inverse; the last line is padded and may differ.
+        let (d, l): (Vec<_>, Vec<_>) = (dark.lines().collect(), light.lines().collect());
+        assert_eq!(d.len(), l.len());
+        for (a, b) in d.iter().zip(&l).take(d.len() - 1) {
+            assert_eq!(a.chars().map(invert).collect::<String>(), *b);
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use tether_protocol::{CommandSource, gate::Context};
+use tether_protocol::CommandSource;
 use tether_session::registry;
 use tether_session::user_plugins::UserPlugins;
 
@@ -58,7 +58,6 @@ pub fn list(args: &ListArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let _ = Context::Local;
     for c in &all {
         println!(
             "/{:<16} {:<5}  {}  {}",

@@ -87,7 +87,8 @@ mod tests {
 
     #[test]
     fn rejects_hostile() {
-        let cases: Vec<(fn(&mut Manifest), &str)> = vec![
+        type Case = (fn(&mut Manifest), &'static str);
+        let cases: Vec<Case> = vec![
             (|m| m.name = "Hello".into(), "lowercase"),
             (|m| m.name = "".into(), "1 to 32"),
             (|m| m.aliases = vec!["hello".into()], "repeated"),
