@@ -2,11 +2,5 @@
 
 fn main() {
     let root = tether_wasm_build::repo_root(2);
-    tether_wasm_build::embed_workspace(
-        &root,
-        &root.join("plugins"),
-        "stock.rs",
-        "STOCK",
-        "StockPlugin",
-    );
+    tether_wasm_build::embed_workspace(&root, &root.join("plugins"), "stock.rs", "STOCK");
 }

@@ -82,6 +82,7 @@ pub mod bindings {
     });
 }
 
+pub mod args;
 mod effect;
 pub mod host;
 mod manifest;
@@ -106,7 +107,7 @@ pub trait Command {
 pub mod prelude {
     pub use crate::host;
     pub use crate::{
-        Capability, Command, Editable, Effect, Invocation, Kind, Manifest, Origin, Safety,
+        Capability, Command, Editable, Effect, Invocation, Kind, Manifest, Origin, Safety, args,
         markdown, qr,
     };
 }

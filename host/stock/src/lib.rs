@@ -1,20 +1,11 @@
 //! The stock slash commands, each a WebAssembly component built from `plugins/` by this crate's
-//! build script and embedded in the binary. The SHA-256 of each is computed at build time, so a
-//! warm start does not hash them again.
+//! build script (see tether-wasm-build) and embedded in the binary.
 
-/// One embedded component.
-#[derive(Debug, Clone, Copy)]
-pub struct StockPlugin {
-    /// The crate name in `plugins/` (the command's name is in its manifest).
-    pub crate_name: &'static str,
-    pub bytes: &'static [u8],
-    pub sha256: &'static str,
-}
+pub use tether_wasm_build::Embedded;
 
 /// Every stock command, as built from `plugins/`.
 #[rustfmt::skip]
 mod generated {
-    use super::StockPlugin;
     include!(concat!(env!("OUT_DIR"), "/stock.rs"));
 }
 pub use generated::STOCK;

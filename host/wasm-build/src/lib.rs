@@ -12,6 +12,16 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+/// A component embedded in a binary by [`embed_workspace`]'s generated code.
+#[derive(Debug, Clone, Copy)]
+pub struct Embedded {
+    /// The crate it was built from (the command's own name is in its manifest).
+    pub crate_name: &'static str,
+    pub bytes: &'static [u8],
+    /// Computed at build time, so that a warm start does not hash the bytes again.
+    pub sha256: &'static str,
+}
+
 /// The repository root, from a build script of a crate `depth` folders below it.
 pub fn repo_root(depth: usize) -> PathBuf {
     let mut dir =
@@ -23,15 +33,8 @@ pub fn repo_root(depth: usize) -> PathBuf {
 }
 
 /// Builds every member crate of the workspace at `workspace` and writes `<OUT_DIR>/<out_file>`
-/// with `pub static <static_name>: &[StockPlugin]`-shaped entries (`crate_name`, `bytes`, `sha256`)
-/// of the type `item_type`, to be `include!`d.
-pub fn embed_workspace(
-    root: &Path,
-    workspace: &Path,
-    out_file: &str,
-    static_name: &str,
-    item_type: &str,
-) {
+/// with `pub static <static_name>: &[tether_wasm_build::Embedded]`, to be `include!`d.
+pub fn embed_workspace(root: &Path, workspace: &Path, out_file: &str, static_name: &str) {
     println!("cargo:rerun-if-changed={}", workspace.display());
     for watched in ["sdk", "wit", "CHANGELOG.md"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -47,7 +50,7 @@ pub fn embed_workspace(
     build(workspace, &target_dir);
 
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("run from a build script"));
-    let mut code = format!("pub static {static_name}: &[{item_type}] = &[\n");
+    let mut code = format!("pub static {static_name}: &[tether_wasm_build::Embedded] = &[\n");
     for name in &crates {
         let file = target_dir
             .join("wasm32-wasip2/release")
@@ -59,7 +62,7 @@ pub fn embed_workspace(
         let sha = hex::encode(Sha256::digest(&bytes));
         writeln!(
             code,
-            "    {item_type} {{ crate_name: {name:?}, bytes: include_bytes!({copy:?}), sha256: {sha:?} }},",
+            "    tether_wasm_build::Embedded {{ crate_name: {name:?}, bytes: include_bytes!({copy:?}), sha256: {sha:?} }},",
         )
         .expect("writing to a string");
     }

@@ -14,38 +14,19 @@ impl Command for Color {
 
     fn run(call: Invocation) -> Result<Vec<Effect>, String> {
         let settings = host::settings()?;
-        if call.args.is_empty() {
-            let items: Vec<String> = settings
-                .colors
-                .iter()
-                .map(|t| {
-                    if *t == settings.color {
-                        format!("**{}** (current)", markdown::escape(t))
-                    } else {
-                        markdown::escape(t)
-                    }
-                })
-                .collect();
-            return Ok(vec![
-                Effect::markdown(format!("Response colors:\n\n{}", markdown::bullets(&items))),
+        match args::pick("color", "color", &call.args, &settings.colors)? {
+            None => Ok(vec![
+                Effect::markdown(args::options(
+                    "Response colors",
+                    &settings.colors,
+                    &settings.color,
+                )),
                 Effect::print("Type /color <name> to switch."),
-            ]);
-        }
-        // Typed on a phone keyboard, the name may come capitalised; switch to its real spelling.
-        match settings
-            .colors
-            .iter()
-            .find(|t| t.eq_ignore_ascii_case(&call.args))
-        {
-            Some(name) => Ok(vec![
-                Effect::set_color(name.as_str()),
-                Effect::print(format!("Response color set to {name}.")),
             ]),
-            None => Err(format!(
-                "There is no color {:?}. Type /color <name> with one of: {}.",
-                call.args,
-                settings.colors.join(", ")
-            )),
+            Some(chosen) => Ok(vec![
+                Effect::set_color(chosen),
+                Effect::print(format!("Response color set to {chosen}.")),
+            ]),
         }
     }
 }

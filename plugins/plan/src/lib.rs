@@ -13,16 +13,7 @@ impl Command for Plan {
     }
 
     fn run(call: Invocation) -> Result<Vec<Effect>, String> {
-        let on = match call.args.to_ascii_lowercase().as_str() {
-            "" => !host::settings()?.plan_mode,
-            "on" => true,
-            "off" => false,
-            _ => {
-                return Err(
-                    "Usage: /plan [on|off]: without an argument, toggles plan mode.".into(),
-                );
-            }
-        };
+        let on = args::switch("plan", &call.args, || Ok(host::settings()?.plan_mode))?;
         let message = if on {
             "Plan mode on: the agent will propose a plan and make no changes."
         } else {

@@ -13,17 +13,11 @@ impl Command for Statusline {
     }
 
     fn run(call: Invocation) -> Result<Vec<Effect>, String> {
-        let on = match call.args.to_ascii_lowercase().as_str() {
-            "" => !host::settings()?.statusline,
-            "on" => true,
-            "off" => false,
-            _ => {
-                return Err(
-                    "Usage: /statusline [on|off]: without an argument, toggles the status line."
-                        .into(),
-                );
-            }
-        };
+        let on = args::switch(
+            "statusline",
+            &call.args,
+            || Ok(host::settings()?.statusline),
+        )?;
         let message = if on {
             "Status line on: model, tokens and cost are shown beside the prompt."
         } else {

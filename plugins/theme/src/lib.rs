@@ -14,38 +14,15 @@ impl Command for Theme {
 
     fn run(call: Invocation) -> Result<Vec<Effect>, String> {
         let settings = host::settings()?;
-        if call.args.is_empty() {
-            let items: Vec<String> = settings
-                .themes
-                .iter()
-                .map(|t| {
-                    if *t == settings.theme {
-                        format!("**{}** (current)", markdown::escape(t))
-                    } else {
-                        markdown::escape(t)
-                    }
-                })
-                .collect();
-            return Ok(vec![
-                Effect::markdown(format!("Themes:\n\n{}", markdown::bullets(&items))),
+        match args::pick("theme", "theme", &call.args, &settings.themes)? {
+            None => Ok(vec![
+                Effect::markdown(args::options("Themes", &settings.themes, &settings.theme)),
                 Effect::print("Type /theme <name> to switch."),
-            ]);
-        }
-        // Typed on a phone keyboard, the name may come capitalised; switch to its real spelling.
-        match settings
-            .themes
-            .iter()
-            .find(|t| t.eq_ignore_ascii_case(&call.args))
-        {
-            Some(name) => Ok(vec![
-                Effect::set_theme(name.as_str()),
-                Effect::print(format!("Theme set to {name}.")),
             ]),
-            None => Err(format!(
-                "There is no theme {:?}. Type /theme <name> with one of: {}.",
-                call.args,
-                settings.themes.join(", ")
-            )),
+            Some(chosen) => Ok(vec![
+                Effect::set_theme(chosen),
+                Effect::print(format!("Theme set to {chosen}.")),
+            ]),
         }
     }
 }

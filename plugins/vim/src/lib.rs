@@ -13,17 +13,7 @@ impl Command for Vim {
     }
 
     fn run(call: Invocation) -> Result<Vec<Effect>, String> {
-        let on = match call.args.to_ascii_lowercase().as_str() {
-            "" => !host::settings()?.vim,
-            "on" => true,
-            "off" => false,
-            _ => {
-                return Err(
-                    "Usage: /vim [on|off]: without an argument, switches between vi and emacs keys."
-                        .into(),
-                );
-            }
-        };
+        let on = args::switch("vim", &call.args, || Ok(host::settings()?.vim))?;
         let message = if on {
             "Vim mode on: Esc for normal mode, i to insert."
         } else {
