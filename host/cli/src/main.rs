@@ -13,6 +13,7 @@ mod render;
 mod repl;
 mod startup;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         }) => plugin_cmd::remove(c),
         None => match &args.print {
             Some(input) => print_mode::run(&args, input),
+            None if !std::io::stdin().is_terminal() => print_mode::run_stdin(&args),
             None => repl::run(&args),
         },
     };

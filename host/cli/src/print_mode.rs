@@ -1,11 +1,11 @@
 //! `tether -p INPUT`: one prompt or slash command, the result on stdout, problems on stderr, and
-//! an exit code scripts can test.
+//! an exit code scripts can test. `tether < file` does the same for each line of its input.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use tether_protocol::Origin;
-use tether_session::Session;
+use tether_session::{Flow, Session};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::Args;
@@ -14,6 +14,21 @@ use crate::repl::session_config;
 use crate::startup;
 
 pub fn run(args: &Args, input: &str) -> Result<ExitCode> {
+    run_all(args, &[input.to_string()])
+}
+
+/// Each non-empty line of standard input, in order, until `/exit` or the end.
+pub fn run_stdin(args: &Args) -> Result<ExitCode> {
+    let text = std::io::read_to_string(std::io::stdin())?;
+    let inputs: Vec<String> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect();
+    run_all(args, &inputs)
+}
+
+fn run_all(args: &Args, inputs: &[String]) -> Result<ExitCode> {
     let mut loaded = startup::load()?;
     let prefs = startup::preferences(&loaded.dirs, &mut loaded.warnings);
     for w in &loaded.warnings {
@@ -31,17 +46,23 @@ pub fn run(args: &Args, input: &str) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let interrupted = rt.block_on(async {
-        let cancel = CancellationToken::new();
-        let submit = session.submit(input, Origin::Terminal, &mut sink, &cancel);
-        tokio::pin!(submit);
-        tokio::select! {
-            _ = &mut submit => false,
-            _ = tokio::signal::ctrl_c() => {
-                cancel.cancel();
-                submit.await;
-                true
+        for input in inputs {
+            let cancel = CancellationToken::new();
+            let submit = session.submit(input, Origin::Terminal, &mut sink, &cancel);
+            tokio::pin!(submit);
+            let flow = tokio::select! {
+                flow = &mut submit => flow,
+                _ = tokio::signal::ctrl_c() => {
+                    cancel.cancel();
+                    submit.await;
+                    return true;
+                }
+            };
+            if flow == Flow::Exit {
+                break;
             }
         }
+        false
     });
     Ok(if interrupted {
         ExitCode::from(130)
