@@ -132,6 +132,13 @@ impl Sink for TerminalSink {
                 Ok(_) => self.info(&format!("Opening {url}")),
                 Err(e) => self.error(&e),
             },
+            // An editor needs the terminal: without one (a script, a pipe) say where the file is.
+            Output::OpenEditor(path) if !(std::io::stdin().is_terminal() && self.stdout_tty) => {
+                self.error(&format!(
+                    "editing needs an interactive terminal; edit {} directly",
+                    path.display()
+                ))
+            }
             Output::OpenEditor(path) => match open::editor(&path) {
                 Ok(()) => self.info(&format!("Saved {}.", path.display())),
                 Err(e) => self.error(&e),

@@ -84,9 +84,14 @@ impl Progress {
             LoadProgress::CompileStarted { count } => {
                 self.started = Some(Instant::now());
                 if !self.tty {
+                    let what = match count {
+                        Some(1) => "1 plugin".to_string(),
+                        Some(n) => format!("{n} plugins"),
+                        None => "plugins".to_string(),
+                    };
                     let _ = writeln!(
                         err,
-                        "tether: compiling {count} plugins for this machine (first start; cached afterwards)…"
+                        "tether: compiling {what} for this machine (cached afterwards)…"
                     );
                 }
             }

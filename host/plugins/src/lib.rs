@@ -17,6 +17,7 @@ pub mod error;
 pub mod limits;
 pub mod loader;
 pub mod manifest;
+mod pool;
 pub mod queries;
 mod runtime;
 pub mod since_v0_1_0;

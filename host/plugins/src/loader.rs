@@ -13,7 +13,7 @@ use crate::error::PluginError;
 use crate::limits::Limits;
 use crate::manifest::Manifest;
 use crate::queries::NoQueries;
-use crate::runtime::Runtime;
+use crate::runtime::Inner;
 use crate::since_v0_1_0::{self, CommandPre};
 use crate::worker::{self, CallerState, StoreData};
 
@@ -81,7 +81,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Does `source` need compiling (no valid cache entry)? Lets the caller announce the wait.
-pub(crate) fn is_cached(runtime: &Runtime, sha256: &str) -> bool {
+pub(crate) fn is_cached(runtime: &Inner, sha256: &str) -> bool {
     runtime
         .cache
         .as_ref()
@@ -89,7 +89,7 @@ pub(crate) fn is_cached(runtime: &Runtime, sha256: &str) -> bool {
 }
 
 pub(crate) fn load(
-    runtime: &Runtime,
+    runtime: &Inner,
     source: PluginSource,
 ) -> Result<(Plugin, Outcome), PluginError> {
     let sha256 = source
@@ -168,7 +168,7 @@ pub(crate) fn load(
     ))
 }
 
-fn compile(runtime: &Runtime, source: &PluginSource) -> Result<Component, PluginError> {
+fn compile(runtime: &Inner, source: &PluginSource) -> Result<Component, PluginError> {
     let not_a_component = |reason: String| PluginError::NotAComponent {
         origin: source.label.clone(),
         reason,
@@ -191,7 +191,7 @@ fn compile(runtime: &Runtime, source: &PluginSource) -> Result<Component, Plugin
 }
 
 fn link(
-    runtime: &Runtime,
+    runtime: &Inner,
     component: &Component,
     label: &str,
 ) -> Result<CommandPre<StoreData>, PluginError> {
@@ -207,7 +207,7 @@ fn link(
 }
 
 fn read_manifest(
-    runtime: &Runtime,
+    runtime: &Inner,
     pre: &CommandPre<StoreData>,
     label: &str,
 ) -> Result<Manifest, PluginError> {

@@ -152,14 +152,17 @@ impl Session {
         }
         let granted = Capabilities::all();
         let queries = Arc::new(self.snapshot(manifest.declared().intersect(granted), context));
-        let result = self.runtime.run(Call {
-            plugin,
-            args,
-            context,
-            granted,
-            limits: self.config.limits,
-            queries,
-        });
+        let result = self
+            .runtime
+            .run_async(Call {
+                plugin: plugin.clone(),
+                args: args.to_string(),
+                context,
+                granted,
+                limits: self.config.limits,
+                queries,
+            })
+            .await;
         let effects = match result {
             Ok(effects) => effects,
             Err(e) => {

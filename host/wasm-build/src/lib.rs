@@ -52,9 +52,7 @@ pub fn embed_workspace(root: &Path, workspace: &Path, out_file: &str, static_nam
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("run from a build script"));
     let mut code = format!("pub static {static_name}: &[tether_wasm_build::Embedded] = &[\n");
     for name in &crates {
-        let file = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("{}.wasm", name.replace('-', "_")));
+        let file = wasm_artifact(&target_dir, name);
         let bytes = fs::read(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
         // A copy in OUT_DIR: a later build of another workspace may overwrite the shared target.
         let copy = out.join(format!("{name}.wasm"));
@@ -82,10 +80,14 @@ fn member_crates(workspace: &Path) -> Vec<String> {
     names
 }
 
-fn build(workspace: &Path, target_dir: &Path) {
+/// `cargo build --release --target wasm32-wasip2` in `dir` (a workspace or a standalone crate),
+/// into `target_dir`, with the outer cargo's environment removed: its settings are for the host
+/// target and none applies here. The jobserver (CARGO_MAKEFLAGS) is kept so that nested builds
+/// share the machine's cores with the outer one.
+pub fn wasm_build_command(dir: &Path, target_dir: &Path) -> Command {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace)
+    cmd.current_dir(dir)
         .args([
             "build",
             "--release",
@@ -93,9 +95,8 @@ fn build(workspace: &Path, target_dir: &Path) {
             "wasm32-wasip2",
             "--target-dir",
         ])
-        .arg(target_dir);
-    // The outer build's settings are for the host target; none of them applies here. The
-    // jobserver (CARGO_MAKEFLAGS) is kept so that both builds share the machine's cores.
+        .arg(target_dir)
+        .stdin(std::process::Stdio::null());
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy();
         let outer = (key.starts_with("CARGO_") && key != "CARGO_MAKEFLAGS" && key != "CARGO_HOME")
@@ -116,7 +117,20 @@ fn build(workspace: &Path, target_dir: &Path) {
             cmd.env_remove(key.as_ref());
         }
     }
-    let output = cmd.output().expect("running cargo to build plugins");
+    cmd
+}
+
+/// Where [`wasm_build_command`] puts the component of crate `name`.
+pub fn wasm_artifact(target_dir: &Path, name: &str) -> PathBuf {
+    target_dir
+        .join("wasm32-wasip2/release")
+        .join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+fn build(workspace: &Path, target_dir: &Path) {
+    let output = wasm_build_command(workspace, target_dir)
+        .output()
+        .expect("running cargo to build plugins");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let hint = if stderr.contains("wasm32-wasip2") && stderr.contains("may not be installed") {
