@@ -4,13 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tether_protocol::Origin;
-use tether_session::{Flow, Session};
-use tokio_util::sync::CancellationToken;
+use tether_session::Flow;
 
 use crate::args::Args;
 use crate::render::{Mode, TerminalSink};
-use crate::repl::session_config;
 use crate::startup;
 
 pub fn run(args: &Args, input: &str) -> Result<ExitCode> {
@@ -35,31 +32,16 @@ fn run_all(args: &Args, inputs: &[String]) -> Result<ExitCode> {
         eprintln!("tether: warning: {w}");
     }
     let mut sink = TerminalSink::new(Mode::Print, &prefs);
-    let mut session = Session::new(
-        session_config(&loaded.dirs)?,
-        loaded.runtime.clone(),
-        loaded.registry,
-        startup::engine(args.engine),
-        prefs,
-    );
+    let mut session = startup::session(loaded, startup::engine(args.engine), prefs)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let interrupted = rt.block_on(async {
         for input in inputs {
-            let cancel = CancellationToken::new();
-            let submit = session.submit(input, Origin::Terminal, &mut sink, &cancel);
-            tokio::pin!(submit);
-            let flow = tokio::select! {
-                flow = &mut submit => flow,
-                _ = tokio::signal::ctrl_c() => {
-                    cancel.cancel();
-                    submit.await;
-                    return true;
-                }
-            };
-            if flow == Flow::Exit {
-                break;
+            match startup::submit_interruptible(&mut session, input, &mut sink).await {
+                (_, true) => return true,
+                (Flow::Exit, false) => break,
+                (Flow::Continue, false) => {}
             }
         }
         false

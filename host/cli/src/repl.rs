@@ -12,23 +12,11 @@ use reedline::{
     default_vi_insert_keybindings, default_vi_normal_keybindings,
 };
 use tether_protocol::{Origin, gate::Context};
-use tether_session::{Dirs, Flow, Preferences, Session, SessionConfig};
-use tokio_util::sync::CancellationToken;
+use tether_session::{Dirs, Flow, Preferences, Session};
 
 use crate::args::Args;
 use crate::render::{Mode, TerminalSink};
 use crate::startup;
-
-pub fn session_config(dirs: &Dirs) -> Result<SessionConfig> {
-    Ok(SessionConfig {
-        dirs: dirs.clone(),
-        cwd: std::env::current_dir()?,
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        limits: Default::default(),
-        remote: None,
-        app_links: Vec::new(),
-    })
-}
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let mut loaded = startup::load()?;
@@ -54,14 +42,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     for w in &loaded.warnings {
         sink.error(&format!("warning: {w}"));
     }
-    let mut session = Session::new(
-        session_config(&loaded.dirs)?,
-        loaded.runtime.clone(),
-        loaded.registry,
-        engine,
-        prefs.clone(),
-    );
-    let mut editor = editor(&loaded.dirs, &prefs, &session, &mut sink);
+    let dirs = loaded.dirs.clone();
+    let mut session = startup::session(loaded, engine, prefs.clone())?;
+    let mut editor = editor(&dirs, &prefs, &session, &mut sink);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -76,18 +59,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             Ok(_) => continue,
             Err(e) => return Err(anyhow::anyhow!("the terminal failed: {e}")),
         };
-        let flow = rt.block_on(async {
-            let cancel = CancellationToken::new();
-            let submit = session.submit(&line, Origin::Terminal, &mut sink, &cancel);
-            tokio::pin!(submit);
-            tokio::select! {
-                flow = &mut submit => flow,
-                _ = tokio::signal::ctrl_c() => {
-                    cancel.cancel();
-                    submit.await
-                }
-            }
-        });
+        let (flow, _) = rt.block_on(startup::submit_interruptible(
+            &mut session,
+            &line,
+            &mut sink,
+        ));
         if let Some(prefs) = sink.prefs_changed.take() {
             editor = editor
                 .with_edit_mode(edit_mode(prefs.vim))

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use tether_plugins::{LoadProgress, Runtime, RuntimeOptions};
+use tether_protocol::Origin;
 use tether_session::engine::{Engine, echo::Echo};
 use tether_session::user_plugins::UserPlugins;
-use tether_session::{Dirs, Preferences, Registry};
+use tether_session::{Dirs, Flow, Preferences, Registry, Session, SessionConfig, Sink};
+use tokio_util::sync::CancellationToken;
 
 use crate::args::EngineChoice;
 
@@ -49,6 +51,44 @@ pub fn preferences(dirs: &Dirs, warnings: &mut Vec<String>) -> Preferences {
     let (prefs, warning) = Preferences::load(&dirs.preferences());
     warnings.extend(warning);
     prefs
+}
+
+/// The session the terminal drives, over what [`load`] found.
+pub fn session(loaded: Loaded, engine: Arc<dyn Engine>, prefs: Preferences) -> Result<Session> {
+    let config = SessionConfig {
+        dirs: loaded.dirs,
+        cwd: std::env::current_dir().context("reading the current directory")?,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        limits: Default::default(),
+        remote: None,
+        app_links: Vec::new(),
+    };
+    Ok(Session::new(
+        config,
+        loaded.runtime,
+        loaded.registry,
+        engine,
+        prefs,
+    ))
+}
+
+/// Submits one terminal input; Ctrl-C (SIGINT) cancels the reply, keeping what arrived. Returns
+/// the flow and whether it was interrupted.
+pub async fn submit_interruptible(
+    session: &mut Session,
+    input: &str,
+    sink: &mut dyn Sink,
+) -> (Flow, bool) {
+    let cancel = CancellationToken::new();
+    let submit = session.submit(input, Origin::Terminal, sink, &cancel);
+    tokio::pin!(submit);
+    tokio::select! {
+        flow = &mut submit => (flow, false),
+        _ = tokio::signal::ctrl_c() => {
+            cancel.cancel();
+            (submit.await, true)
+        }
+    }
 }
 
 pub fn engine(choice: EngineChoice) -> Arc<dyn Engine> {

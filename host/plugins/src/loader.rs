@@ -28,6 +28,30 @@ pub struct PluginSource {
     pub sha256: Option<String>,
 }
 
+impl PluginSource {
+    /// A stock component embedded in the binary, named `stock plugin `<crate>``; its hash was
+    /// computed at build time.
+    pub fn stock(crate_name: &str, bytes: &'static [u8], sha256: &str) -> PluginSource {
+        PluginSource {
+            label: format!("stock plugin `{crate_name}`"),
+            source: CommandSource::Stock,
+            bytes: Cow::Borrowed(bytes),
+            sha256: Some(sha256.to_string()),
+        }
+    }
+
+    /// A plugin the user installed (or is installing), labelled with where it came from; it is
+    /// hashed when loaded.
+    pub fn user(label: impl Into<String>, bytes: impl Into<Cow<'static, [u8]>>) -> PluginSource {
+        PluginSource {
+            label: label.into(),
+            source: CommandSource::User,
+            bytes: bytes.into(),
+            sha256: None,
+        }
+    }
+}
+
 /// A loaded, linked plugin, ready to be called any number of times.
 #[derive(Clone)]
 pub struct Plugin {

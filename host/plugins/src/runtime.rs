@@ -125,15 +125,19 @@ impl Runtime {
         sources: Vec<PluginSource>,
         progress: &mut dyn FnMut(LoadProgress),
     ) -> Vec<Result<Plugin, PluginError>> {
+        // Hash user plugins once here; `loader::load` then reuses the digest.
+        let sources: Vec<PluginSource> = sources
+            .into_iter()
+            .map(|mut s| {
+                if s.sha256.is_none() {
+                    s.sha256 = Some(loader::sha256_hex(&s.bytes));
+                }
+                s
+            })
+            .collect();
         let expected = sources
             .iter()
-            .filter(|s| {
-                let sha = s
-                    .sha256
-                    .clone()
-                    .unwrap_or_else(|| loader::sha256_hex(&s.bytes));
-                !loader::is_cached(&self.inner, &sha)
-            })
+            .filter(|s| !loader::is_cached(&self.inner, s.sha256.as_deref().unwrap_or_default()))
             .count();
         let mut started = false;
         if expected > 0 {

@@ -82,12 +82,7 @@ fn hostile_source() -> PluginSource {
 }
 
 fn source_of(label: &str, bytes: Vec<u8>) -> PluginSource {
-    PluginSource {
-        label: label.into(),
-        source: CommandSource::User,
-        bytes: Cow::Owned(bytes),
-        sha256: None,
-    }
+    PluginSource::user(label, bytes)
 }
 
 /// A runtime without a cache: every load compiles.
@@ -938,12 +933,7 @@ fn stock_manifests() -> &'static [(&'static str, Manifest)] {
         let runtime = uncached_runtime();
         let sources = tether_stock::STOCK
             .iter()
-            .map(|p| PluginSource {
-                label: format!("stock plugin `{}`", p.crate_name),
-                source: CommandSource::Stock,
-                bytes: Cow::Borrowed(p.bytes),
-                sha256: Some(p.sha256.to_string()),
-            })
+            .map(|p| PluginSource::stock(p.crate_name, p.bytes, p.sha256))
             .collect();
         let results = runtime.load_all(sources, &mut |_| {});
         tether_stock::STOCK

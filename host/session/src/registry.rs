@@ -1,6 +1,5 @@
 //! The loaded commands and their names.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use tether_plugins::{LoadProgress, Manifest, Plugin, PluginSource, Runtime};
@@ -18,12 +17,7 @@ pub struct Registry {
 pub fn stock_sources() -> Vec<PluginSource> {
     tether_stock::STOCK
         .iter()
-        .map(|p| PluginSource {
-            label: format!("stock plugin `{}`", p.crate_name),
-            source: CommandSource::Stock,
-            bytes: Cow::Borrowed(p.bytes),
-            sha256: Some(p.sha256.to_string()),
-        })
+        .map(|p| PluginSource::stock(p.crate_name, p.bytes, p.sha256))
         .collect()
 }
 

@@ -123,7 +123,7 @@ impl Session {
             && let Some(plugin) = self.registry.find(name).cloned()
         {
             return self
-                .run_command(&plugin, name, args, origin, sink, cancel)
+                .run_command(plugin, name, args, origin, sink, cancel)
                 .await;
         }
         // Not a command we know: ordinary text for the model, slash and all.
@@ -133,7 +133,7 @@ impl Session {
 
     async fn run_command(
         &mut self,
-        plugin: &Plugin,
+        plugin: Plugin,
         invoked_as: &str,
         args: &str,
         origin: Origin,
@@ -150,12 +150,13 @@ impl Session {
             });
             return Flow::Continue;
         }
+        let name = manifest.name.clone();
         let granted = Capabilities::all();
         let queries = Arc::new(self.snapshot(manifest.declared().intersect(granted), context));
         let result = self
             .runtime
             .run_async(Call {
-                plugin: plugin.clone(),
+                plugin,
                 args: args.to_string(),
                 context,
                 granted,
@@ -170,17 +171,13 @@ impl Session {
                 return Flow::Continue;
             }
         };
-        if let Err(e) = check_effects(&manifest.name, &effects, context) {
+        if let Err(e) = check_effects(&name, &effects, context) {
             sink.emit(Output::Error(e));
             return Flow::Continue;
         }
         let mut flow = Flow::Continue;
         for effect in effects {
-            if self
-                .apply(&manifest.name, effect, origin, sink, cancel)
-                .await
-                == Flow::Exit
-            {
+            if self.apply(&name, effect, origin, sink, cancel).await == Flow::Exit {
                 flow = Flow::Exit;
             }
         }

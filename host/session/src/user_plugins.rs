@@ -1,7 +1,6 @@
 //! Plugins the user installed: `.wasm` files in the data directory, one per command, named after
 //! the command so that `remove` needs no index.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use tether_plugins::{Plugin, PluginSource, Runtime};
@@ -53,12 +52,7 @@ impl UserPlugins {
         paths.sort();
         for path in paths {
             match std::fs::read(&path) {
-                Ok(bytes) => sources.push(PluginSource {
-                    label: path.display().to_string(),
-                    source: CommandSource::User,
-                    bytes: Cow::Owned(bytes),
-                    sha256: None,
-                }),
+                Ok(bytes) => sources.push(PluginSource::user(path.display().to_string(), bytes)),
                 Err(e) => warnings.push(format!("cannot read {}: {e}", path.display())),
             }
         }
@@ -77,12 +71,10 @@ impl UserPlugins {
         let bytes =
             std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         let plugin = runtime
-            .load(PluginSource {
-                label: file.display().to_string(),
-                source: CommandSource::User,
-                bytes: Cow::Owned(bytes.clone()),
-                sha256: None,
-            })
+            .load(PluginSource::user(
+                file.display().to_string(),
+                bytes.clone(),
+            ))
             .map_err(|e| e.to_string())?;
         let name = plugin.manifest.name.clone();
         let previous = registry

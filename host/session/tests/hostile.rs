@@ -60,12 +60,7 @@ fn warm_template() -> &'static Dirs {
         for name in ["hostile", "clash"] {
             let f = tether_fixtures::fixture(name);
             runtime
-                .load(tether_plugins::PluginSource {
-                    label: name.into(),
-                    source: CommandSource::User,
-                    bytes: f.bytes.into(),
-                    sha256: None,
-                })
+                .load(tether_plugins::PluginSource::user(name, f.bytes))
                 .unwrap();
         }
         dirs
