@@ -48,6 +48,80 @@ pub enum Cmd {
         #[command(subcommand)]
         command: PluginCmd,
     },
+    /// Run or administer a hosted relay: the server that browsers and phones reach.
+    Relay {
+        #[command(subcommand)]
+        command: RelayCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RelayCmd {
+    /// Serve the relay until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+    /// Manage the relay's accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+    },
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct DbArg {
+    /// The relay's SQLite database (created if missing). Default: $XDG_DATA_HOME/tether/relay.db.
+    #[arg(long, value_name = "PATH", env = "TETHER_RELAY_DB")]
+    pub db: Option<PathBuf>,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the chosen one is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub db: DbArg,
+    /// The URL browsers use to reach this relay (behind a proxy, the proxy's URL). It is what
+    /// session links and QR codes carry, and the only origin whose cookies are accepted.
+    /// Default: http://<listen address>.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// A staging relay: session ids are session_staging_<uuid>.
+    #[arg(long)]
+    pub staging: bool,
+    /// Another origin allowed to use login cookies (repeatable).
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// Let workers register without a trusted device token (only an OAuth access token).
+    #[arg(long)]
+    pub no_trusted_devices: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Create an account. The password is read from stdin with --password-stdin, or prompted for.
+    Add {
+        /// The user name: letters, digits, '.', '_', '-' or '@'.
+        name: String,
+        /// Read the password from stdin (one line) instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List the accounts.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Remove an account and everything it owns (logins, tokens, devices, sessions).
+    Remove {
+        name: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
 }
 
 #[derive(Debug, ClapArgs)]

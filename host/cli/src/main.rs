@@ -9,6 +9,7 @@ mod open;
 mod palette;
 mod plugin_cmd;
 mod print_mode;
+mod relay_cmd;
 mod render;
 mod repl;
 mod startup;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         Some(Cmd::Plugin {
             command: PluginCmd::Remove(c),
         }) => plugin_cmd::remove(c),
+        Some(Cmd::Relay { command }) => relay_cmd::run(command),
         None => match &args.print {
             Some(input) => print_mode::run(&args, input),
             None if !std::io::stdin().is_terminal() => print_mode::run_stdin(&args),

@@ -2,12 +2,17 @@
 //! tests. Nothing here performs I/O, so every rule can be tested exhaustively and reused as is on
 //! both ends of a connection.
 
+pub mod api;
 pub mod command;
 pub mod effect;
+pub mod event;
 pub mod gate;
+pub mod session_id;
 
 pub use command::{
     Capabilities, Capability, CommandInfo, CommandSource, Kind, Origin, Safety, validate_name,
 };
 pub use effect::{EffectKind, effect_allowed};
+pub use event::{Event, EventRefusal, NewEvent, Source, check_publish};
 pub use gate::{Context, Decision, Refusal, gate};
+pub use session_id::{BadSessionId, RelayKind, SessionId};

@@ -48,6 +48,11 @@ impl Dirs {
         self.data.join("plugins")
     }
 
+    /// The hosted relay's database when `--db` is not given.
+    pub fn relay_db(&self) -> PathBuf {
+        self.data.join("relay.db")
+    }
+
     pub fn history(&self) -> PathBuf {
         self.data.join("history.txt")
     }

@@ -1,0 +1,118 @@
+//! `tether relay …`: serve a hosted relay, manage its accounts.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use tether_protocol::RelayKind;
+use tether_relay::{Relay, RelayConfig, users};
+use tether_session::dirs::Dirs;
+
+use crate::args::{DbArg, RelayCmd, ServeArgs, UserCmd};
+
+pub fn run(command: &RelayCmd) -> anyhow::Result<ExitCode> {
+    match command {
+        RelayCmd::Serve(args) => serve(args),
+        RelayCmd::User { command } => match command {
+            UserCmd::Add {
+                name,
+                password_stdin,
+                db,
+            } => {
+                let db = db_path(db)?;
+                let password = read_password(*password_stdin)?;
+                users::add(&db, name, &password)?;
+                println!("Added user {name} to {}.", db.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            UserCmd::List { json, db } => {
+                let accounts = users::list(&db_path(db)?)?;
+                if *json {
+                    println!("{}", serde_json::to_string_pretty(&accounts)?);
+                } else if accounts.is_empty() {
+                    println!("No users yet. Add one with `tether relay user add NAME`.");
+                } else {
+                    for a in accounts {
+                        println!("{:<24} created {}", a.name, a.created_at);
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            UserCmd::Remove { name, db } => {
+                users::remove(&db_path(db)?, name)?;
+                println!("Removed user {name} and everything it owned.");
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+    }
+}
+
+fn db_path(arg: &DbArg) -> anyhow::Result<PathBuf> {
+    let path = match &arg.db {
+        Some(path) => path.clone(),
+        None => Dirs::from_env().map_err(anyhow::Error::msg)?.relay_db(),
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    Ok(path)
+}
+
+/// One line from stdin with `--password-stdin`; otherwise a prompt (twice) on a terminal.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut input = String::new();
+        std::io::stdin()
+            .take(64 * 1024)
+            .read_to_string(&mut input)
+            .context("cannot read the password from stdin")?;
+        let line = input.lines().next().unwrap_or("").to_owned();
+        if line.is_empty() {
+            bail!(
+                "no password on stdin (pipe one line, e.g. `printf '%s\\n' \"$PASS\" | tether relay user add NAME --password-stdin`)"
+            );
+        }
+        return Ok(line);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("stdin is not a terminal: pass --password-stdin and pipe the password");
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let second = rpassword::prompt_password("Again: ")?;
+    if first != second {
+        bail!("the two passwords differ");
+    }
+    Ok(first)
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let db = db_path(&args.db)?;
+    let mut config = RelayConfig::new(&db);
+    config.public_url = args.public_url.clone();
+    config.extra_origins = args.allow_origin.clone();
+    config.kind = if args.staging {
+        RelayKind::Staging
+    } else {
+        RelayKind::Production
+    };
+    config.require_trusted_device = !args.no_trusted_devices;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let relay = Relay::start(config, args.listen).await?;
+        let kind = if args.staging { " (staging)" } else { "" };
+        println!(
+            "tether relay{kind} listening on http://{} — public URL {} — database {}",
+            relay.addr(),
+            relay.public_url(),
+            db.display()
+        );
+        std::io::stdout().flush()?;
+        relay.run_until_signal().await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

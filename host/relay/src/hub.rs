@@ -1,0 +1,299 @@
+//! Live session state held in memory: the head of each session's log, a ring of recent events,
+//! the worker's presence. The database is the truth; the hub lets streams wake on new events and
+//! serve recent ones without a query.
+//!
+//! Every change to a session's head happens while holding the store's writer connection, so the
+//! hub never disagrees with the log about order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tether_protocol::{Event, SessionId};
+use tokio::sync::watch;
+
+/// What a stream waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub last_seq: u64,
+    pub epoch: u64,
+    /// The session was deleted: every stream ends.
+    pub closed: bool,
+}
+
+/// Recent events kept in memory per session. Older ones are read from the database.
+const RING: usize = 256;
+
+pub struct Live {
+    head: watch::Sender<Head>,
+    ring: Mutex<VecDeque<Arc<Event>>>,
+    presence: Mutex<Presence>,
+}
+
+#[derive(Debug, Default)]
+struct Presence {
+    streams: u32,
+    last_seen: Option<Instant>,
+    online: bool,
+}
+
+/// A change in whether the worker is online, to be announced as `worker_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Online,
+    Offline,
+}
+
+impl Live {
+    fn new(last_seq: u64, epoch: u64) -> Self {
+        Live {
+            head: watch::Sender::new(Head {
+                last_seq,
+                epoch,
+                closed: false,
+            }),
+            ring: Mutex::new(VecDeque::new()),
+            presence: Mutex::new(Presence::default()),
+        }
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Head> {
+        self.head.subscribe()
+    }
+
+    pub fn head(&self) -> Head {
+        *self.head.borrow()
+    }
+
+    /// Events after `after` from memory, or `None` when memory does not reach back that far.
+    pub fn recent(&self, after: u64, max: usize) -> Option<Vec<Arc<Event>>> {
+        let head = self.head();
+        if after >= head.last_seq {
+            return Some(Vec::new());
+        }
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        let first = ring.front()?.seq;
+        if first > after + 1 {
+            return None;
+        }
+        let skip = (after + 1 - first) as usize;
+        Some(ring.iter().skip(skip).take(max).cloned().collect())
+    }
+
+    fn append(&self, events: Vec<Event>) {
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return;
+        };
+        {
+            let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+            for e in events {
+                ring.push_back(Arc::new(e));
+            }
+            while ring.len() > RING {
+                ring.pop_front();
+            }
+        }
+        self.head.send_modify(|h| h.last_seq = last);
+    }
+
+    pub fn worker_online(&self) -> bool {
+        self.presence
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .online
+    }
+
+    /// A worker stream opened.
+    pub fn stream_opened(&self, now: Instant) -> Option<Transition> {
+        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        p.streams += 1;
+        p.last_seen = Some(now);
+        (!std::mem::replace(&mut p.online, true)).then_some(Transition::Online)
+    }
+
+    /// A worker stream closed. Going offline waits for the timeout, so a reconnect does not
+    /// flap the status every surface shows.
+    pub fn stream_closed(&self, now: Instant) {
+        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        p.streams = p.streams.saturating_sub(1);
+        p.last_seen = Some(now);
+    }
+
+    /// A heartbeat or any other request from the current worker.
+    pub fn worker_seen(&self, now: Instant) -> Option<Transition> {
+        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        p.last_seen = Some(now);
+        (!std::mem::replace(&mut p.online, true)).then_some(Transition::Online)
+    }
+
+    /// Offline once nothing has been heard for `timeout` and no stream is open.
+    pub fn sweep(&self, now: Instant, timeout: Duration) -> Option<Transition> {
+        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        let silent = p
+            .last_seen
+            .is_none_or(|seen| now.duration_since(seen) >= timeout);
+        if p.online && p.streams == 0 && silent {
+            p.online = false;
+            return Some(Transition::Offline);
+        }
+        None
+    }
+
+    /// Whether the hub may forget this session: nobody is watching and nothing is pending.
+    fn idle(&self) -> bool {
+        let p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        !p.online && p.streams == 0 && self.head.receiver_count() == 0
+    }
+}
+
+#[derive(Default)]
+pub struct Hub {
+    sessions: Mutex<HashMap<SessionId, Arc<Live>>>,
+}
+
+impl Hub {
+    pub fn get(&self, id: &SessionId) -> Option<Arc<Live>> {
+        self.map().get(id).cloned()
+    }
+
+    /// The live state of a session, created from its stored head if absent. Call only while
+    /// holding the writer connection, with values read through it.
+    pub fn load(&self, id: &SessionId, last_seq: u64, epoch: u64) -> Arc<Live> {
+        Arc::clone(
+            self.map()
+                .entry(id.clone())
+                .or_insert_with(|| Arc::new(Live::new(last_seq, epoch))),
+        )
+    }
+
+    /// Events were committed. Under the writer connection.
+    pub fn appended(&self, id: &SessionId, epoch: u64, events: Vec<Event>) {
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return;
+        };
+        // A session nobody watches gets live state only when somebody looks; until then the
+        // database alone is enough.
+        let live = self.get(id);
+        match live {
+            Some(live) => live.append(events),
+            None => {
+                self.load(id, last, epoch);
+            }
+        }
+    }
+
+    /// A new worker registered. Under the writer connection.
+    pub fn epoch_changed(&self, id: &SessionId, epoch: u64) {
+        if let Some(live) = self.get(id) {
+            live.head.send_modify(|h| h.epoch = epoch);
+        }
+    }
+
+    /// The session was deleted. Under the writer connection.
+    pub fn close(&self, id: &SessionId) {
+        if let Some(live) = self.map().remove(id) {
+            live.head.send_modify(|h| h.closed = true);
+        }
+    }
+
+    /// Every live session, for the presence sweep.
+    pub fn all(&self) -> Vec<(SessionId, Arc<Live>)> {
+        self.map()
+            .iter()
+            .map(|(id, live)| (id.clone(), Arc::clone(live)))
+            .collect()
+    }
+
+    /// Forget sessions nobody is using, so memory follows activity rather than history.
+    pub fn evict_idle(&self) {
+        self.map().retain(|_, live| !live.idle());
+    }
+
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Arc<Live>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether_protocol::{RelayKind, Source};
+
+    fn event(seq: u64) -> Event {
+        Event {
+            seq,
+            id: format!("e{seq}"),
+            kind: "user_message".into(),
+            source: Source::Client,
+            created_at: String::new(),
+            payload: serde_json::json!({}),
+        }
+    }
+
+    #[test]
+    fn recent_serves_from_memory_only_when_it_reaches_back() {
+        let hub = Hub::default();
+        let id = SessionId::new(RelayKind::Production);
+        let live = hub.load(&id, 10, 1);
+        assert_eq!(live.recent(10, 100).unwrap().len(), 0, "up to date");
+        assert!(
+            live.recent(3, 100).is_none(),
+            "cold ring: go to the database"
+        );
+        hub.appended(&id, 1, (11..=13).map(event).collect());
+        assert!(live.recent(9, 100).is_none());
+        let got: Vec<u64> = live
+            .recent(10, 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(got, [11, 12, 13]);
+        let got: Vec<u64> = live.recent(11, 1).unwrap().iter().map(|e| e.seq).collect();
+        assert_eq!(got, [12]);
+        hub.appended(&id, 1, (14..=14 + RING as u64).map(event).collect());
+        assert!(live.recent(13, 1).is_none(), "evicted from the ring");
+    }
+
+    #[test]
+    fn presence_goes_offline_only_after_the_timeout_with_no_stream() {
+        let live = Live::new(0, 1);
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(60);
+        assert_eq!(live.stream_opened(t0), Some(Transition::Online));
+        assert_eq!(live.stream_opened(t0), None);
+        assert_eq!(live.sweep(t0 + timeout * 2, timeout), None, "streams open");
+        live.stream_closed(t0);
+        live.stream_closed(t0);
+        assert_eq!(live.sweep(t0 + timeout / 2, timeout), None, "not yet");
+        assert_eq!(live.sweep(t0 + timeout, timeout), Some(Transition::Offline));
+        assert_eq!(
+            live.sweep(t0 + timeout * 3, timeout),
+            None,
+            "announced once"
+        );
+        assert_eq!(live.worker_seen(t0 + timeout * 3), Some(Transition::Online));
+    }
+
+    #[test]
+    fn close_and_epoch_reach_subscribers() {
+        let hub = Hub::default();
+        let id = SessionId::new(RelayKind::Staging);
+        let live = hub.load(&id, 0, 1);
+        let mut rx = live.subscribe();
+        hub.epoch_changed(&id, 2);
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(rx.borrow_and_update().epoch, 2);
+        hub.close(&id);
+        assert!(rx.borrow_and_update().closed);
+        assert!(hub.get(&id).is_none());
+    }
+}

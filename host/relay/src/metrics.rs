@@ -1,0 +1,122 @@
+//! Counters for `/metrics` (Prometheus text format). Plain atomics: cheap enough to bump on
+//! every event.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+#[derive(Default)]
+pub struct Metrics {
+    pub events_published: AtomicU64,
+    pub events_delivered: AtomicU64,
+    pub logins_ok: AtomicU64,
+    pub logins_failed: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub worker_streams: AtomicI64,
+    pub client_streams: AtomicI64,
+    pub sessions_created: AtomicU64,
+    pub bridges_issued: AtomicU64,
+    pub stale_epoch_refusals: AtomicU64,
+}
+
+/// Keeps a stream gauge up while a stream is open.
+pub struct StreamGauge<'a>(&'a AtomicI64);
+
+impl<'a> StreamGauge<'a> {
+    pub fn new(gauge: &'a AtomicI64) -> Self {
+        gauge.fetch_add(1, Relaxed);
+        StreamGauge(gauge)
+    }
+}
+
+impl Drop for StreamGauge<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Metrics {
+    pub fn render(&self, live_sessions: usize, workers_online: usize) -> String {
+        let mut out = String::new();
+        let mut put = |name: &str, kind: &str, help: &str, value: String| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        };
+        let c = |a: &AtomicU64| a.load(Relaxed).to_string();
+        let g = |a: &AtomicI64| a.load(Relaxed).to_string();
+        put(
+            "tether_relay_events_published_total",
+            "counter",
+            "Events appended to session logs.",
+            c(&self.events_published),
+        );
+        put(
+            "tether_relay_events_delivered_total",
+            "counter",
+            "Events written to worker and client streams.",
+            c(&self.events_delivered),
+        );
+        put(
+            "tether_relay_logins_total",
+            "counter",
+            "Successful browser logins.",
+            c(&self.logins_ok),
+        );
+        put(
+            "tether_relay_login_failures_total",
+            "counter",
+            "Failed browser logins.",
+            c(&self.logins_failed),
+        );
+        put(
+            "tether_relay_rate_limited_total",
+            "counter",
+            "Requests refused with 429.",
+            c(&self.rate_limited),
+        );
+        put(
+            "tether_relay_sessions_created_total",
+            "counter",
+            "Sessions created.",
+            c(&self.sessions_created),
+        );
+        put(
+            "tether_relay_bridges_issued_total",
+            "counter",
+            "Worker registrations (/bridge).",
+            c(&self.bridges_issued),
+        );
+        put(
+            "tether_relay_stale_epoch_total",
+            "counter",
+            "Worker requests refused with 409.",
+            c(&self.stale_epoch_refusals),
+        );
+        put(
+            "tether_relay_worker_streams",
+            "gauge",
+            "Open worker streams.",
+            g(&self.worker_streams),
+        );
+        put(
+            "tether_relay_client_streams",
+            "gauge",
+            "Open client streams.",
+            g(&self.client_streams),
+        );
+        put(
+            "tether_relay_live_sessions",
+            "gauge",
+            "Sessions with live state in memory.",
+            live_sessions.to_string(),
+        );
+        put(
+            "tether_relay_workers_online",
+            "gauge",
+            "Sessions whose worker is online.",
+            workers_online.to_string(),
+        );
+        out
+    }
+}

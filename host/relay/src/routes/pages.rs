@@ -1,0 +1,467 @@
+//! The browser pages of PROTOCOL.md: log in and out, approve a CLI login, list sessions.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tether_protocol::SessionId;
+
+use super::html::{self, escape, page};
+use crate::auth::device_flow::normalise_user_code;
+use crate::auth::extract::{self, COOKIE};
+use crate::auth::password;
+use crate::auth::secret::{self, SecretKind};
+use crate::body::Form;
+use crate::error::ApiError;
+use crate::state::Shared;
+use crate::store::{self, accounts, events, logins, oauth, sessions};
+
+/// The login cookie's account, for pages (which redirect to `/login` rather than answer 401).
+pub struct Browser(pub Option<i64>);
+
+impl FromRequestParts<Shared> for Browser {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
+        extract::browser_account(parts, state)
+            .await
+            .map(Browser)
+            .map_err(|e| e.into_response())
+    }
+}
+
+/// Cookie-authenticated form posts must come from our own pages.
+pub struct SameOrigin;
+
+impl FromRequestParts<Shared> for SameOrigin {
+    type Rejection = Response;
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, Response> {
+        extract::check_origin(parts, state)
+            .map(|()| SameOrigin)
+            .map_err(|e| {
+                page(
+                    StatusCode::FORBIDDEN,
+                    "Refused",
+                    false,
+                    &format!("<p class=\"error\">{}</p>", escape(&e.message)),
+                )
+            })
+    }
+}
+
+fn to_login(next: &str) -> Response {
+    Redirect::to(&format!("/login?next={}", html::encode_query(next))).into_response()
+}
+
+pub async fn root() -> Redirect {
+    Redirect::to("/code")
+}
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
+    let sessions = state.hub.all();
+    let online = sessions
+        .iter()
+        .filter(|(_, live)| live.worker_online())
+        .count();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(sessions.len(), online),
+    )
+}
+
+pub async fn css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        html::CSS,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+fn login_form(next: &str, message: Option<&str>) -> String {
+    let message = message.map_or(String::new(), |m| {
+        format!("<p class=\"error\">{}</p>", escape(m))
+    });
+    format!(
+        "{message}<form method=\"post\" action=\"/login\">\
+         <input type=\"hidden\" name=\"next\" value=\"{next}\">\
+         <label for=\"username\">User name</label><input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" autocapitalize=\"none\" required autofocus>\
+         <label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\">Log in</button></form>",
+        next = escape(next)
+    )
+}
+
+pub async fn login_page(Browser(account): Browser, Query(q): Query<NextQuery>) -> Response {
+    let next = html::safe_next(q.next.as_deref());
+    if account.is_some() {
+        return Redirect::to(&next).into_response();
+    }
+    page(StatusCode::OK, "Log in", false, &login_form(&next, None))
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+pub async fn login(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    _origin: SameOrigin,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = html::safe_next(form.next.as_deref());
+    let address = peer.ip().to_string();
+    let name = form.username.trim().to_owned();
+    let now = Instant::now();
+    // Throttle before the (deliberately slow) password check, so a flood costs us nothing.
+    let limited = {
+        let mut t = state.throttles();
+        t.prune(now);
+        t.login_by_account
+            .check(&name, now)
+            .err()
+            .or(t.login_by_address.check(&address, now).err())
+    };
+    if let Some(wait) = limited {
+        state.metrics.rate_limited.fetch_add(1, Relaxed);
+        let mut response = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Log in",
+            false,
+            &login_form(
+                &next,
+                Some(&format!("Too many failed attempts. Try again in {wait} s.")),
+            ),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
+    let lookup = name.clone();
+    let found = match state
+        .store
+        .read(move |c| accounts::credentials(c, &lookup))
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let (account, hash) = match found {
+        Some((id, hash)) => (Some(id), Some(hash)),
+        None => (None, None),
+    };
+    let password = form.password;
+    let ok = tokio::task::spawn_blocking(move || password::verify(&password, hash.as_deref()))
+        .await
+        .unwrap_or(false);
+    let (true, Some(account)) = (ok, account) else {
+        state.metrics.logins_failed.fetch_add(1, Relaxed);
+        let mut t = state.throttles();
+        t.login_by_account.record(&name, now);
+        t.login_by_address.record(&address, now);
+        return page(
+            StatusCode::UNAUTHORIZED,
+            "Log in",
+            false,
+            &login_form(&next, Some("Wrong user name or password.")),
+        );
+    };
+    state.throttles().login_by_account.clear(&name);
+    state.metrics.logins_ok.fetch_add(1, Relaxed);
+    let token = secret::generate(SecretKind::BrowserLogin);
+    let hash = secret::digest(SecretKind::BrowserLogin, &token).expect("fresh secret");
+    let now_s = store::now();
+    let lifetime = state.config.lifetimes.browser_login.as_secs();
+    if let Err(e) = state
+        .store
+        .write(move |c| logins::create(c, &hash, account, now_s, now_s + lifetime))
+        .await
+    {
+        return ApiError::from(e).into_response();
+    }
+    let secure = if state.cookie_secure { "; Secure" } else { "" };
+    let cookie =
+        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={lifetime}{secure}");
+    let mut response = Redirect::to(&next).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("cookie is ASCII"),
+    );
+    response
+}
+
+pub async fn logout(
+    State(state): State<Shared>,
+    _origin: SameOrigin,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|p| p.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_owned());
+    if let Some(hash) = token.and_then(|t| secret::digest(SecretKind::BrowserLogin, &t)) {
+        let _ = state.store.write(move |c| logins::delete(c, &hash)).await;
+    }
+    let secure = if state.cookie_secure { "; Secure" } else { "" };
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
+        ))
+        .expect("ASCII"),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+pub struct DeviceQuery {
+    user_code: Option<String>,
+}
+
+fn device_form(code: &str, message: Option<(&str, &str)>) -> String {
+    let message = message.map_or(String::new(), |(class, m)| {
+        format!("<p class=\"{class}\">{}</p>", escape(m))
+    });
+    format!(
+        "{message}<p>A terminal asked to log in to this account. Check that the code below is the one it shows, then approve it.</p>\
+         <form method=\"post\" action=\"/device\">\
+         <label for=\"user_code\">Code</label><input class=\"code\" type=\"text\" id=\"user_code\" name=\"user_code\" value=\"{code}\" autocomplete=\"off\" autocapitalize=\"characters\" required>\
+         <button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
+         <button class=\"secondary\" type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        code = escape(code)
+    )
+}
+
+pub async fn device_page(Browser(account): Browser, Query(q): Query<DeviceQuery>) -> Response {
+    let code = q.user_code.unwrap_or_default();
+    if account.is_none() {
+        let next = if code.is_empty() {
+            "/device".to_owned()
+        } else {
+            format!("/device?user_code={}", html::encode_query(&code))
+        };
+        return to_login(&next);
+    }
+    page(
+        StatusCode::OK,
+        "Approve a terminal",
+        true,
+        &device_form(&code, None),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct DeviceForm {
+    user_code: String,
+    decision: String,
+}
+
+pub async fn device_decide(
+    State(state): State<Shared>,
+    _origin: SameOrigin,
+    Browser(account): Browser,
+    Form(form): Form<DeviceForm>,
+) -> Response {
+    let Some(account) = account else {
+        return to_login("/device");
+    };
+    let approve = match form.decision.as_str() {
+        "approve" => true,
+        "deny" => false,
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Approve a terminal",
+                true,
+                &device_form(&form.user_code, Some(("error", "Choose Approve or Deny."))),
+            );
+        }
+    };
+    let key = format!("account:{account}");
+    let now = Instant::now();
+    if let Err(wait) = state.throttles().user_code_attempts.check(&key, now) {
+        state.metrics.rate_limited.fetch_add(1, Relaxed);
+        let mut r = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Approve a terminal",
+            true,
+            &device_form(
+                &form.user_code,
+                Some((
+                    "error",
+                    &format!("Too many wrong codes. Try again in {wait} s."),
+                )),
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return r;
+    }
+    let decided = match normalise_user_code(&form.user_code) {
+        Some(code) => {
+            let now_s = store::now();
+            match state
+                .store
+                .write(move |c| oauth::decide(c, &code, account, approve, now_s))
+                .await
+            {
+                Ok(decided) => decided,
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
+        None => false,
+    };
+    if !decided {
+        state.throttles().user_code_attempts.record(&key, now);
+        return page(
+            StatusCode::NOT_FOUND,
+            "Approve a terminal",
+            true,
+            &device_form(
+                &form.user_code,
+                Some((
+                    "error",
+                    "No login is waiting for that code. It may have expired: start again in the terminal.",
+                )),
+            ),
+        );
+    }
+    let message = if approve {
+        "<p class=\"ok\">Approved. The terminal is now logged in; you can close this page.</p>"
+    } else {
+        "<p class=\"ok\">Denied. The terminal was not logged in.</p>"
+    };
+    page(
+        StatusCode::OK,
+        "Approve a terminal",
+        true,
+        &format!("{message}<p><a href=\"/code\">Your sessions</a></p>"),
+    )
+}
+
+pub async fn sessions_page(State(state): State<Shared>, Browser(account): Browser) -> Response {
+    let Some(account) = account else {
+        return to_login("/code");
+    };
+    let rows = match state.store.read(move |c| sessions::list(c, account)).await {
+        Ok(rows) => rows,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let body = if rows.is_empty() {
+        "<p>No sessions yet. Start one with <code>tether --remote</code>.</p>".to_owned()
+    } else {
+        let mut table = String::from(
+            "<table><tr><th>Session</th><th>State</th><th>Terminal</th><th>Updated</th></tr>",
+        );
+        for s in rows {
+            let online = state.hub.get(&s.id).is_some_and(|l| l.worker_online());
+            table.push_str(&format!(
+                "<tr><td><a href=\"/code/{id}\">{title}</a></td><td>{state}</td><td>{online}</td><td>{updated}</td></tr>",
+                id = s.id,
+                title = escape(&s.title),
+                state = s.state.as_str().replace('_', " "),
+                online = if online { "online" } else { "offline" },
+                updated = store::rfc3339(s.updated_at),
+            ));
+        }
+        table + "</table>"
+    };
+    page(StatusCode::OK, "Your sessions", true, &body)
+}
+
+/// A read-only transcript of one session, rendered on the server: it works without scripts and
+/// shows the conversation as the relay stored it.
+pub async fn session_page(
+    State(state): State<Shared>,
+    Browser(account): Browser,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(account) = account else {
+        return to_login(&format!("/code/{}", html::encode_query(&id)));
+    };
+    let not_found = || {
+        page(
+            StatusCode::NOT_FOUND,
+            "No such session",
+            true,
+            "<p>There is no such session in your account.</p>",
+        )
+    };
+    let Ok(id) = id.parse::<SessionId>() else {
+        return not_found();
+    };
+    let lookup = id.clone();
+    let found = state
+        .store
+        .read(move |c| {
+            let Some(row) = sessions::owned(c, &lookup, account)? else {
+                return Ok(None);
+            };
+            let oldest = events::oldest(c, &lookup)?.unwrap_or(1);
+            let recent = events::after(
+                c,
+                &lookup,
+                row.last_seq.saturating_sub(200).max(oldest - 1),
+                200,
+            )?;
+            Ok(Some((row, recent)))
+        })
+        .await;
+    let (row, recent) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let online = state.hub.get(&id).is_some_and(|l| l.worker_online());
+    let mut body = format!(
+        "<p class=\"meta\">{state} · terminal {online}</p>",
+        state = row.state.as_str().replace('_', " "),
+        online = if online { "online" } else { "offline" },
+    );
+    for e in &recent {
+        let text = e.payload.get("text").and_then(|t| t.as_str());
+        let (who, text) = match (e.kind.as_str(), text) {
+            ("user_message", Some(t)) => ("you", t),
+            ("assistant_message", Some(t)) => ("assistant", t),
+            ("command_output", Some(t)) => ("command", t),
+            _ => continue,
+        };
+        let class = if who == "you" {
+            "event client"
+        } else {
+            "event"
+        };
+        body.push_str(&format!(
+            "<div class=\"{class}\"><div class=\"meta\">{who}</div>{}</div>",
+            escape(text)
+        ));
+    }
+    if recent.is_empty() {
+        body.push_str("<p>Nothing has been said in this session yet.</p>");
+    }
+    page(StatusCode::OK, &row.title, true, &body)
+}

@@ -1,0 +1,218 @@
+//! Serving a `Cursor` as Server-Sent Events or over a WebSocket, for workers and clients alike.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tether_protocol::api::{Published, SocketReply, SocketWrite};
+use tether_protocol::{Event, SessionId, Source};
+
+use crate::error::{ApiError, ApiResult};
+use crate::hub::Live;
+use crate::publish;
+use crate::state::Shared;
+use crate::stream::{Audience, Cursor, End, start_seq};
+
+/// Close code for a worker whose epoch was superseded (4000-4999 are for applications).
+pub const CLOSE_STALE_EPOCH: u16 = 4409;
+/// Close code for a deleted session or a stopping relay.
+pub const CLOSE_GONE: u16 = 4410;
+
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    pub from_seq: Option<u64>,
+}
+
+pub fn start(headers: &HeaderMap, query: &StreamQuery) -> ApiResult<u64> {
+    let last = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("?"));
+    start_seq(last, query.from_seq).map_err(ApiError::bad_request)
+}
+
+/// Held for as long as a stream is open: keeps the gauges right and tells the hub when a worker
+/// stream goes away.
+pub struct Open {
+    state: Shared,
+    worker: Option<Arc<Live>>,
+}
+
+impl Open {
+    pub async fn new(
+        state: &Shared,
+        session: &SessionId,
+        audience: Audience,
+        live: &Arc<Live>,
+    ) -> ApiResult<Open> {
+        match audience {
+            Audience::Client => {
+                state.metrics.client_streams.fetch_add(1, Relaxed);
+                Ok(Open {
+                    state: state.clone(),
+                    worker: None,
+                })
+            }
+            Audience::Worker { .. } => {
+                state.metrics.worker_streams.fetch_add(1, Relaxed);
+                let open = Open {
+                    state: state.clone(),
+                    worker: Some(live.clone()),
+                };
+                if let Some(t) = live.stream_opened(Instant::now()) {
+                    publish::announce(state, session, t).await?;
+                }
+                Ok(open)
+            }
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        match &self.worker {
+            Some(live) => {
+                self.state.metrics.worker_streams.fetch_sub(1, Relaxed);
+                live.stream_closed(Instant::now());
+            }
+            None => {
+                self.state.metrics.client_streams.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+}
+
+fn sse_event(event: &Event) -> SseEvent {
+    SseEvent::default()
+        .id(event.seq.to_string())
+        .data(serde_json::to_string(event).expect("events serialise"))
+}
+
+pub fn sse(state: &Shared, cursor: Cursor, open: Open) -> Response {
+    let keepalive = state.config.liveness.keepalive;
+    let stream = futures::stream::unfold((cursor, open), |(mut cursor, open)| async move {
+        match cursor.next().await {
+            Ok(Ok(event)) => Some((Ok::<_, Infallible>(sse_event(&event)), (cursor, open))),
+            _ => None,
+        }
+    });
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(keepalive).text("keepalive"))
+        .into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// The WebSocket: events out, writes in (answered with `{"ack"}` or `{"error"}`), pings as
+/// keepalives.
+pub fn websocket(
+    state: &Shared,
+    upgrade: WebSocketUpgrade,
+    session: SessionId,
+    cursor: Cursor,
+    open: Open,
+    audience: Audience,
+) -> Response {
+    let state = state.clone();
+    let max = state.config.limits.max_body;
+    upgrade
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| run(socket, state, session, cursor, open, audience))
+}
+
+async fn run(
+    mut socket: WebSocket,
+    state: Shared,
+    session: SessionId,
+    mut cursor: Cursor,
+    open: Open,
+    audience: Audience,
+) {
+    let _open = open;
+    let mut ping = tokio::time::interval(state.config.liveness.keepalive);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            next = cursor.next() => {
+                let close = match next {
+                    Ok(Ok(event)) => {
+                        let text = serde_json::to_string(&*event).expect("events serialise");
+                        if socket.send(Message::Text(text.into())).await.is_err() { return; }
+                        continue;
+                    }
+                    Ok(Err(End::StaleEpoch)) => (CLOSE_STALE_EPOCH, "stale worker epoch"),
+                    Ok(Err(End::Closed)) => (CLOSE_GONE, "session closed"),
+                    Err(_) => (1011, "internal error"),
+                };
+                let _ = socket.send(Message::Close(Some(CloseFrame { code: close.0, reason: close.1.into() }))).await;
+                return;
+            }
+            message = socket.recv() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        let reply = error_reply(&ApiError::bad_request("Send JSON text frames."));
+                        if socket.send(Message::Text(reply.into())).await.is_err() { return; }
+                        continue;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                };
+                let outcome = write(&state, &session, cursor.live(), audience, text.as_str()).await;
+                let stale = matches!(&outcome, Err(e) if e.status.as_u16() == 409);
+                let reply = match outcome {
+                    Ok(ack) => serde_json::to_string(&SocketReply::Ack { ack }).expect("serialises"),
+                    Err(e) => error_reply(&e),
+                };
+                if socket.send(Message::Text(reply.into())).await.is_err() { return; }
+                if stale {
+                    let _ = socket.send(Message::Close(Some(CloseFrame { code: CLOSE_STALE_EPOCH, reason: "stale worker epoch".into() }))).await;
+                    return;
+                }
+            }
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() { return; }
+            }
+        }
+    }
+}
+
+fn error_reply(e: &ApiError) -> String {
+    serde_json::to_string(&SocketReply::Error { error: e.detail() }).expect("serialises")
+}
+
+async fn write(
+    state: &Shared,
+    session: &SessionId,
+    live: &Arc<Live>,
+    audience: Audience,
+    text: &str,
+) -> ApiResult<Published> {
+    let body: SocketWrite = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("The message is not valid: {e}.")))?;
+    let source = match audience {
+        Audience::Client => Source::Client,
+        Audience::Worker { epoch } => {
+            let current = live.head().epoch;
+            if epoch != current || body.worker_epoch != Some(current) {
+                state.metrics.stale_epoch_refusals.fetch_add(1, Relaxed);
+                return Err(ApiError::stale_epoch(current));
+            }
+            publish::worker_seen(state, session, live).await?;
+            Source::Worker
+        }
+    };
+    publish::validate(state, source, &body.events)?;
+    let events = publish::publish(state, session, source, body.events).await?;
+    Ok(Published { events })
+}

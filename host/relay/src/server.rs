@@ -1,0 +1,184 @@
+//! Starting and stopping a relay: bind, open the database, run the presence sweeper, serve.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::auth::origin::origin_of;
+use crate::config::RelayConfig;
+use crate::hub::{Hub, Transition};
+use crate::metrics::Metrics;
+use crate::state::{AppState, Shared, Throttles};
+use crate::store::{self, Store, sessions};
+use crate::{publish, routes};
+
+/// A running relay.
+pub struct Relay {
+    addr: SocketAddr,
+    public_url: String,
+    state: Shared,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+    sweeper: JoinHandle<()>,
+}
+
+impl Relay {
+    /// Bind `listen` (port 0 picks a free port), open the database and start serving.
+    pub async fn start(config: RelayConfig, listen: SocketAddr) -> anyhow::Result<Relay> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        Self::serve(config, listener).await
+    }
+
+    pub async fn serve(config: RelayConfig, listener: TcpListener) -> anyhow::Result<Relay> {
+        let addr = listener.local_addr()?;
+        let public_url = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{addr}"),
+        };
+        let public_origin = origin_of(&public_url)
+            .with_context(|| format!("--public-url `{public_url}` is not an http(s) URL"))?;
+        let mut allowed_origins = vec![public_origin];
+        for extra in &config.extra_origins {
+            allowed_origins
+                .push(origin_of(extra).with_context(|| format!("`{extra}` is not an origin"))?);
+        }
+        let db = config.db.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&db))
+            .await?
+            .with_context(|| format!("cannot open the relay database {}", config.db.display()))?;
+        let jwt_key = store.write(|c| store::jwt_key(c)).await?;
+        let (stop, shutdown) = watch::channel(false);
+        let state = Arc::new(AppState {
+            cookie_secure: public_url.starts_with("https://"),
+            public_url: public_url.clone(),
+            allowed_origins,
+            throttle: Mutex::new(Throttles::new(&config)),
+            config,
+            store,
+            hub: Hub::default(),
+            jwt_key,
+            metrics: Metrics::default(),
+            shutdown: shutdown.clone(),
+        });
+        restore_presence(&state).await?;
+        let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let mut stopping = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopping.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        let sweeper = tokio::spawn(sweep(state.clone(), shutdown));
+        Ok(Relay {
+            addr,
+            public_url,
+            state,
+            stop,
+            server,
+            sweeper,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Stop accepting, end every stream, and wait for the server to finish.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.sweeper.abort();
+        self.server.await??;
+        drop(self.state);
+        Ok(())
+    }
+
+    /// Serve until the server fails or Ctrl-C / SIGTERM arrives.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        let signal = async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            #[cfg(unix)]
+            {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("SIGTERM handler");
+                tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            }
+            #[cfg(not(unix))]
+            let _ = ctrl_c.await;
+        };
+        tokio::pin!(signal);
+        let mut relay = self;
+        tokio::select! {
+            result = &mut relay.server => return Ok(result??),
+            _ = &mut signal => {}
+        }
+        tracing::info!("stopping the relay");
+        let _ = relay.stop.send(true);
+        relay.sweeper.abort();
+        relay.server.await??;
+        Ok(())
+    }
+}
+
+/// Workers that were online when the relay stopped get the usual timeout to come back before
+/// clients are told they are offline.
+async fn restore_presence(state: &Shared) -> anyhow::Result<()> {
+    let st = state.clone();
+    let rows = state
+        .store
+        .write(move |c| {
+            let rows = sessions::with_worker_online(c)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| {
+                    let live = st.hub.load(&r.id, r.last_seq, r.worker_epoch);
+                    live.worker_seen(Instant::now());
+                    r.id
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    tracing::debug!(sessions = rows.len(), "restored worker presence");
+    Ok(())
+}
+
+async fn sweep(state: Shared, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(state.config.liveness.sweep_interval);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = Instant::now();
+        let timeout = state.config.liveness.worker_timeout;
+        for (id, live) in state.hub.all() {
+            if live.sweep(now, timeout) == Some(Transition::Offline)
+                && let Err(e) = publish::announce(&state, &id, Transition::Offline).await
+            {
+                tracing::warn!(session = %id, "could not announce the worker offline: {}", e.message);
+            }
+        }
+        let st = state.clone();
+        let _ = state
+            .store
+            .write(move |_| {
+                st.hub.evict_idle();
+                Ok(())
+            })
+            .await;
+        state.throttles().prune(now);
+    }
+}

@@ -1,0 +1,66 @@
+//! The relay's state, in one place: configuration, storage, live sessions, throttles, counters.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::auth::rate_limit::Window;
+use crate::config::RelayConfig;
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+pub struct AppState {
+    pub config: RelayConfig,
+    /// Without a trailing slash.
+    pub public_url: String,
+    pub allowed_origins: Vec<String>,
+    /// Cookies get `Secure` when the relay is reached over HTTPS.
+    pub cookie_secure: bool,
+    pub store: Arc<Store>,
+    pub hub: Hub,
+    pub jwt_key: [u8; 32],
+    pub throttle: Mutex<Throttles>,
+    pub metrics: Metrics,
+    /// Flips to true when the relay stops, so that endless streams end and shutdown completes.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub type Shared = Arc<AppState>;
+
+pub struct Throttles {
+    pub login_by_account: Window,
+    pub login_by_address: Window,
+    pub device_codes_by_address: Window,
+    pub user_code_attempts: Window,
+}
+
+impl Throttles {
+    pub fn new(config: &RelayConfig) -> Self {
+        let t = &config.throttle;
+        Throttles {
+            login_by_account: Window::new(t.failures_per_account, t.window),
+            login_by_address: Window::new(t.failures_per_address, t.window),
+            device_codes_by_address: Window::new(t.device_codes_per_address, t.window),
+            user_code_attempts: Window::new(t.failures_per_account * 2, t.window),
+        }
+    }
+
+    pub fn prune(&mut self, now: Instant) {
+        self.login_by_account.prune(now);
+        self.login_by_address.prune(now);
+        self.device_codes_by_address.prune(now);
+        self.user_code_attempts.prune(now);
+    }
+}
+
+impl AppState {
+    pub fn throttles(&self) -> std::sync::MutexGuard<'_, Throttles> {
+        self.throttle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn session_url(&self, id: &tether_protocol::SessionId) -> String {
+        format!("{}/code/{id}", self.public_url)
+    }
+}

@@ -1,0 +1,121 @@
+//! SQLite storage (bundled, WAL): accounts, hashed credentials, trusted devices, sessions and the
+//! event log. One writer connection serialises every change, which is also what gives events
+//! their per-session order; a second connection serves reads, which WAL lets run beside writes.
+//! Calls from async code go through `spawn_blocking` so a slow disk never stalls the streams.
+
+pub mod accounts;
+pub mod devices;
+pub mod events;
+pub mod logins;
+pub mod oauth;
+mod schema;
+pub mod sessions;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database task failed: {0}")]
+    Task(String),
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+pub struct Store {
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+impl Store {
+    /// Open (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path) -> StoreResult<Arc<Store>> {
+        let writer = Connection::open(path)?;
+        schema::configure(&writer)?;
+        schema::migrate(&writer)?;
+        let reader = Connection::open(path)?;
+        schema::configure(&reader)?;
+        Ok(Arc::new(Store {
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        }))
+    }
+
+    /// Run `f` on the writer connection, off the async threads.
+    pub async fn write<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || store.write_blocking(f))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Run `f` on the reader connection, off the async threads.
+    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let conn = store.reader.lock().unwrap_or_else(|p| p.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// For callers that are not async (the `tether relay user` commands).
+    pub fn write_blocking<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+}
+
+/// The current time in Unix seconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// RFC 3339 (UTC, seconds) for the JSON bodies.
+pub fn rfc3339(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix))
+        .to_string()
+}
+
+/// The signing key for worker JWTs: made once and kept in the database, so that a restarted
+/// relay accepts the tokens it issued before.
+pub fn jwt_key(conn: &Connection) -> StoreResult<[u8; 32]> {
+    use rusqlite::OptionalExtension;
+    let existing: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'jwt_key'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(key) = existing {
+        return key
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("the stored JWT key is not 32 bytes".into()));
+    }
+    let key = crate::auth::secret::random_bytes::<32>();
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('jwt_key', ?1)",
+        [key.as_slice()],
+    )?;
+    Ok(key)
+}

@@ -1,0 +1,185 @@
+//! OAuth state: pending device authorizations, access tokens and rotating refresh tokens.
+//!
+//! Tokens from one login share a `family`. Presenting a refresh token that was already used means
+//! it was copied; the whole family is revoked (RFC 9700 §4.14.2), which logs the thief out and
+//! the owner too, who then simply logs in again.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::StoreResult;
+use crate::auth::device_flow::{Pending, Status};
+
+pub struct NewDeviceCode<'a> {
+    pub device_code_hash: &'a [u8; 32],
+    pub user_code: &'a str,
+    pub client_id: &'a str,
+    pub now: u64,
+    pub expires_at: u64,
+    pub interval: u64,
+}
+
+/// `Ok(false)` if the user code collided with a live one (the caller draws another).
+pub fn insert_device_code(conn: &Connection, c: &NewDeviceCode) -> StoreResult<bool> {
+    // Expired requests are dead weight and would hold their user codes.
+    conn.execute(
+        "DELETE FROM device_codes WHERE expires_at <= ?1",
+        [c.now as i64],
+    )?;
+    let n = conn.execute(
+        "INSERT INTO device_codes (device_code_hash, user_code, client_id, created_at, expires_at, interval_secs, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending') ON CONFLICT DO NOTHING",
+        params![c.device_code_hash.as_slice(), c.user_code, c.client_id, c.now as i64, c.expires_at as i64, c.interval as i64],
+    )?;
+    Ok(n == 1)
+}
+
+pub struct DeviceCodeRow {
+    pub pending: Pending,
+    pub client_id: String,
+    pub account: Option<i64>,
+    pub approved_at: Option<u64>,
+}
+
+pub fn device_code(conn: &Connection, hash: &[u8; 32]) -> StoreResult<Option<DeviceCodeRow>> {
+    Ok(conn
+        .query_row(
+            "SELECT status, expires_at, interval_secs, last_poll_at, client_id, account_id, approved_at
+             FROM device_codes WHERE device_code_hash = ?1",
+            [hash.as_slice()],
+            |r| {
+                let status: String = r.get(0)?;
+                Ok(DeviceCodeRow {
+                    pending: Pending {
+                        status: Status::parse(&status).unwrap_or(Status::Consumed),
+                        expires_at: r.get::<_, i64>(1)? as u64,
+                        interval: r.get::<_, i64>(2)? as u64,
+                        last_poll_at: r.get::<_, Option<i64>>(3)?.map(|t| t as u64),
+                    },
+                    client_id: r.get(4)?,
+                    account: r.get(5)?,
+                    approved_at: r.get::<_, Option<i64>>(6)?.map(|t| t as u64),
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn record_poll(conn: &Connection, hash: &[u8; 32], now: u64, interval: u64) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE device_codes SET last_poll_at = ?2, interval_secs = ?3 WHERE device_code_hash = ?1",
+        params![hash.as_slice(), now as i64, interval as i64],
+    )?;
+    Ok(())
+}
+
+/// Spend an approved code; `false` if another poll got there first.
+pub fn consume(conn: &Connection, hash: &[u8; 32]) -> StoreResult<bool> {
+    Ok(conn.execute(
+        "UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = ?1 AND status = 'approved'",
+        [hash.as_slice()],
+    )? == 1)
+}
+
+/// Whether `user_code` names a request still waiting for a decision.
+pub fn user_code_pending(conn: &Connection, user_code: &str, now: u64) -> StoreResult<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM device_codes WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?2",
+            params![user_code, now as i64],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Approve or deny a waiting request; `false` if there is none with that code.
+pub fn decide(
+    conn: &Connection,
+    user_code: &str,
+    account: i64,
+    approve: bool,
+    now: u64,
+) -> StoreResult<bool> {
+    let status = if approve { "approved" } else { "denied" };
+    Ok(conn.execute(
+        "UPDATE device_codes SET status = ?2, account_id = ?3, approved_at = ?4
+         WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?4",
+        params![user_code, status, account, now as i64],
+    )? == 1)
+}
+
+pub struct TokenPair<'a> {
+    pub account: i64,
+    pub family: &'a str,
+    pub login_at: u64,
+    pub access_hash: &'a [u8; 32],
+    pub access_expires_at: u64,
+    pub refresh_hash: &'a [u8; 32],
+    pub refresh_expires_at: u64,
+}
+
+pub fn insert_pair(conn: &Connection, p: &TokenPair) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO access_tokens (token_hash, account_id, family, login_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![p.access_hash.as_slice(), p.account, p.family, p.login_at as i64, p.access_expires_at as i64],
+    )?;
+    conn.execute(
+        "INSERT INTO refresh_tokens (token_hash, account_id, family, login_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![p.refresh_hash.as_slice(), p.account, p.family, p.login_at as i64, p.refresh_expires_at as i64],
+    )?;
+    Ok(())
+}
+
+/// The account and login time behind a live access token.
+pub fn access_token(
+    conn: &Connection,
+    hash: &[u8; 32],
+    now: u64,
+) -> StoreResult<Option<(i64, u64)>> {
+    Ok(conn
+        .query_row(
+            "SELECT account_id, login_at FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+            params![hash.as_slice(), now as i64],
+            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+        )
+        .optional()?)
+}
+
+pub struct RefreshRow {
+    pub account: i64,
+    pub family: String,
+    pub login_at: u64,
+    pub expires_at: u64,
+    pub used: bool,
+}
+
+pub fn refresh_token(conn: &Connection, hash: &[u8; 32]) -> StoreResult<Option<RefreshRow>> {
+    Ok(conn
+        .query_row(
+            "SELECT account_id, family, login_at, expires_at, used_at FROM refresh_tokens WHERE token_hash = ?1",
+            [hash.as_slice()],
+            |r| {
+                Ok(RefreshRow {
+                    account: r.get(0)?,
+                    family: r.get(1)?,
+                    login_at: r.get::<_, i64>(2)? as u64,
+                    expires_at: r.get::<_, i64>(3)? as u64,
+                    used: r.get::<_, Option<i64>>(4)?.is_some(),
+                })
+            },
+        )
+        .optional()?)
+}
+
+pub fn mark_used(conn: &Connection, hash: &[u8; 32], now: u64) -> StoreResult<bool> {
+    Ok(conn.execute(
+        "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+        params![hash.as_slice(), now as i64],
+    )? == 1)
+}
+
+pub fn revoke_family(conn: &Connection, family: &str) -> StoreResult<()> {
+    conn.execute("DELETE FROM access_tokens WHERE family = ?1", [family])?;
+    conn.execute("DELETE FROM refresh_tokens WHERE family = ?1", [family])?;
+    Ok(())
+}

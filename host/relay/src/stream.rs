@@ -1,0 +1,185 @@
+//! A cursor over one session's events, shared by the SSE and WebSocket endpoints of workers and
+//! clients: replay from a `seq`, then follow live. Recent events come from memory, older ones
+//! from the database page by page, so a slow reader never makes the relay hold more than a page
+//! for it, and a reader that fell behind retention is told with `catch_up_truncated`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use tether_protocol::event::{for_worker, types};
+use tether_protocol::{Event, SessionId, Source};
+use tokio::sync::watch;
+
+use crate::error::ApiResult;
+use crate::hub::{Head, Live};
+use crate::state::Shared;
+use crate::store::{self, events};
+
+const PAGE: usize = 256;
+
+/// Which events a stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Everything in the session.
+    Client,
+    /// What clients said and the relay's notices; ends when `epoch` is superseded.
+    Worker { epoch: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The session was deleted or the relay is stopping.
+    Closed,
+    /// A newer worker registered.
+    StaleEpoch,
+}
+
+pub struct Cursor {
+    state: Shared,
+    session: SessionId,
+    live: Arc<Live>,
+    head: watch::Receiver<Head>,
+    shutdown: watch::Receiver<bool>,
+    after: u64,
+    audience: Audience,
+    pending: VecDeque<Arc<Event>>,
+}
+
+impl Cursor {
+    /// Start after `from` (events with `seq > from` follow).
+    pub fn new(
+        state: Shared,
+        session: SessionId,
+        live: Arc<Live>,
+        from: u64,
+        audience: Audience,
+    ) -> Self {
+        let head = live.subscribe();
+        // A cursor from the future (a log reset, a client bug) starts at the head rather than
+        // waiting for numbers that may never come.
+        let after = from.min(live.head().last_seq);
+        let shutdown = state.shutdown.clone();
+        Cursor {
+            state,
+            session,
+            live,
+            head,
+            shutdown,
+            after,
+            audience,
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub fn live(&self) -> &Arc<Live> {
+        &self.live
+    }
+
+    /// The next event, or why the stream ends. Cancel-safe: nothing advances until an await
+    /// has completed, so it can sit in a `select!`.
+    pub async fn next(&mut self) -> ApiResult<Result<Arc<Event>, End>> {
+        loop {
+            if *self.shutdown.borrow() {
+                return Ok(Err(End::Closed));
+            }
+            if let Some(event) = self.pending.pop_front() {
+                self.state.metrics.events_delivered.fetch_add(1, Relaxed);
+                return Ok(Ok(event));
+            }
+            let head = *self.head.borrow_and_update();
+            if head.closed {
+                return Ok(Err(End::Closed));
+            }
+            if let Audience::Worker { epoch } = self.audience
+                && head.epoch != epoch
+            {
+                return Ok(Err(End::StaleEpoch));
+            }
+            if self.after < head.last_seq {
+                self.fill().await?;
+                continue;
+            }
+            tokio::select! {
+                changed = self.head.changed() => if changed.is_err() { return Ok(Err(End::Closed)) },
+                _ = self.shutdown.changed() => return Ok(Err(End::Closed)),
+            }
+        }
+    }
+
+    async fn fill(&mut self) -> ApiResult<()> {
+        let batch: Vec<Arc<Event>> = match self.live.recent(self.after, PAGE) {
+            Some(batch) => batch,
+            None => {
+                let (id, after) = (self.session.clone(), self.after);
+                let page = self
+                    .state
+                    .store
+                    .read(move |c| events::after(c, &id, after, PAGE))
+                    .await?;
+                page.into_iter().map(Arc::new).collect()
+            }
+        };
+        let Some(first) = batch.first().map(|e| e.seq) else {
+            // Nothing stored past the cursor although the head is ahead: the log was trimmed
+            // under us or the session is going away. Jump to the head and wait.
+            self.after = self.live.head().last_seq;
+            return Ok(());
+        };
+        if first > self.after + 1 {
+            self.pending.push_back(Arc::new(truncated(first)));
+        }
+        for event in batch {
+            self.after = event.seq;
+            let wanted = match self.audience {
+                Audience::Client => true,
+                Audience::Worker { .. } => for_worker(event.source, &event.kind),
+            };
+            if wanted {
+                self.pending.push_back(event);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The notice that events before `oldest_seq` are gone. It is not stored; its `seq` is the one
+/// just before the oldest kept, so a reader that resumes from it does not get it again.
+fn truncated(oldest_seq: u64) -> Event {
+    Event {
+        seq: oldest_seq - 1,
+        id: uuid::Uuid::new_v4().to_string(),
+        kind: types::CATCH_UP_TRUNCATED.into(),
+        source: Source::Relay,
+        created_at: store::rfc3339(store::now()),
+        payload: serde_json::json!({ "oldest_seq": oldest_seq }),
+    }
+}
+
+/// Where a stream starts: `Last-Event-ID` (a reconnecting EventSource) wins over `from_seq`.
+pub fn start_seq(last_event_id: Option<&str>, from_seq: Option<u64>) -> Result<u64, String> {
+    match last_event_id {
+        Some(raw) => raw.trim().parse::<u64>().map_err(|_| {
+            format!(
+                "Last-Event-ID `{}` is not a sequence number.",
+                raw.chars().take(40).collect::<String>()
+            )
+        }),
+        None => Ok(from_seq.unwrap_or(0)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_seq_prefers_last_event_id() {
+        assert_eq!(start_seq(None, None), Ok(0));
+        assert_eq!(start_seq(None, Some(7)), Ok(7));
+        assert_eq!(start_seq(Some("9"), Some(7)), Ok(9));
+        assert!(start_seq(Some("nine"), None).is_err());
+        assert!(start_seq(Some("-1"), None).is_err());
+        assert_eq!(truncated(10).seq, 9);
+    }
+}
