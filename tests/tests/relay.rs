@@ -48,14 +48,23 @@ impl Served {
     /// SIGTERM, as a service manager would stop it; it must exit cleanly.
     fn terminate(mut self) {
         let pid = self.child.id().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 assert!(status.success(), "relay exited with {status}");
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "relay did not stop on SIGTERM");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "relay did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -69,10 +78,21 @@ impl Drop for Served {
 }
 
 /// One HTTP/1.1 request on a fresh connection: (status, headers, body).
-fn http(host: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String, String) {
+fn http(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(host).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         request.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -87,8 +107,19 @@ fn http(host: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &s
 }
 
 fn add_user(t: &Tether, db: &std::path::Path, name: &str) {
-    t.run_with_input(["relay", "user", "add", name, "--password-stdin", "--db", db.to_str().unwrap()], &format!("{PASSWORD}\n"))
-        .assert_success();
+    t.run_with_input(
+        [
+            "relay",
+            "user",
+            "add",
+            name,
+            "--password-stdin",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &format!("{PASSWORD}\n"),
+    )
+    .assert_success();
 }
 
 /// Log in as a browser: the `Cookie` header value.
@@ -97,7 +128,10 @@ fn login(served: &Served, name: &str) -> String {
         served.host(),
         "POST",
         "/login",
-        &[("Origin", &served.url), ("Content-Type", "application/x-www-form-urlencoded")],
+        &[
+            ("Origin", &served.url),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
         &format!("username={name}&password={}", PASSWORD.replace(' ', "+")),
     );
     assert_eq!(status, 303, "{head}");
@@ -113,7 +147,10 @@ fn relay_help_lists_serve_and_user() {
     let t = Tether::new();
     let out = t.run(["relay", "--help"]);
     out.assert_success();
-    assert!(out.stdout.contains("serve") && out.stdout.contains("user"), "{out}");
+    assert!(
+        out.stdout.contains("serve") && out.stdout.contains("user"),
+        "{out}"
+    );
     let out = t.run(["relay", "serve", "--help"]);
     for flag in ["--listen", "--db", "--public-url", "--staging"] {
         assert!(out.stdout.contains(flag), "{flag} missing: {out}");
@@ -126,15 +163,51 @@ fn users_are_added_listed_and_removed() {
     let db = t.cwd().join("relay.db");
     let db_arg = db.to_str().unwrap();
     add_user(&t, &db, "alice");
-    let again = t.run_with_input(["relay", "user", "add", "alice", "--password-stdin", "--db", db_arg], &format!("{PASSWORD}\n"));
+    let again = t.run_with_input(
+        [
+            "relay",
+            "user",
+            "add",
+            "alice",
+            "--password-stdin",
+            "--db",
+            db_arg,
+        ],
+        &format!("{PASSWORD}\n"),
+    );
     again.assert_failure();
     assert!(again.stderr.contains("already exists"), "{again}");
-    let short = t.run_with_input(["relay", "user", "add", "bob", "--password-stdin", "--db", db_arg], "short\n");
+    let short = t.run_with_input(
+        [
+            "relay",
+            "user",
+            "add",
+            "bob",
+            "--password-stdin",
+            "--db",
+            db_arg,
+        ],
+        "short\n",
+    );
     short.assert_failure();
     assert!(short.stderr.contains("at least 8"), "{short}");
-    let bad_name = t.run_with_input(["relay", "user", "add", "bob smith", "--password-stdin", "--db", db_arg], &format!("{PASSWORD}\n"));
+    let bad_name = t.run_with_input(
+        [
+            "relay",
+            "user",
+            "add",
+            "bob smith",
+            "--password-stdin",
+            "--db",
+            db_arg,
+        ],
+        &format!("{PASSWORD}\n"),
+    );
     bad_name.assert_failure();
-    assert!(bad_name.stderr.contains("not a valid user name"), "{bad_name}");
+    assert!(
+        bad_name.stderr.contains("not a valid user name"),
+        "{bad_name}"
+    );
     let no_tty = t.run_with_input(["relay", "user", "add", "bob", "--db", db_arg], "");
     no_tty.assert_failure();
     assert!(no_tty.stderr.contains("--password-stdin"), "{no_tty}");
@@ -145,7 +218,8 @@ fn users_are_added_listed_and_removed() {
     assert_eq!(users.as_array().unwrap().len(), 1);
     assert_eq!(users[0]["name"], "alice");
 
-    t.run(["relay", "user", "remove", "alice", "--db", db_arg]).assert_success();
+    t.run(["relay", "user", "remove", "alice", "--db", db_arg])
+        .assert_success();
     let missing = t.run(["relay", "user", "remove", "alice", "--db", db_arg]);
     missing.assert_failure();
     assert!(missing.stderr.contains("no user named"), "{missing}");
@@ -156,8 +230,11 @@ fn users_are_added_listed_and_removed() {
 #[test]
 fn the_default_database_lives_in_the_data_directory() {
     let t = Tether::new();
-    t.run_with_input(["relay", "user", "add", "carol", "--password-stdin"], &format!("{PASSWORD}\n"))
-        .assert_success();
+    t.run_with_input(
+        ["relay", "user", "add", "carol", "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    )
+    .assert_success();
     assert!(t.data_dir().join("relay.db").exists());
 }
 
@@ -170,32 +247,74 @@ fn a_restarted_relay_keeps_logins_sessions_and_events() {
     assert_eq!(http(served.host(), "GET", "/healthz", &[], "").2, "ok");
     let cookie = login(&served, "alice");
     let origin = served.url.clone();
-    let json = [("Cookie", cookie.as_str()), ("Origin", origin.as_str()), ("Content-Type", "application/json")];
-    let (status, _, body) = http(served.host(), "POST", "/v1/code/sessions", &json, r#"{"title":"kept"}"#);
+    let json = [
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, _, body) = http(
+        served.host(),
+        "POST",
+        "/v1/code/sessions",
+        &json,
+        r#"{"title":"kept"}"#,
+    );
     assert_eq!(status, 201, "{body}");
     let session: serde_json::Value = serde_json::from_str(&body).unwrap();
     let id = session["id"].as_str().unwrap().to_owned();
-    assert!(id.starts_with("session_") && !id.starts_with("session_staging_"), "{id}");
+    assert!(
+        id.starts_with("session_") && !id.starts_with("session_staging_"),
+        "{id}"
+    );
     assert_eq!(session["url"], format!("{}/code/{id}", served.url));
     let event_id = "6f1f4f0e-7a43-4c53-9d0c-2b1f7b0c9a11";
-    let publish = format!(r#"{{"events":[{{"id":"{event_id}","type":"user_message","payload":{{"text":"survives"}}}}]}}"#);
-    let (status, _, body) = http(served.host(), "POST", &format!("/v1/code/sessions/{id}/events"), &json, &publish);
+    let publish = format!(
+        r#"{{"events":[{{"id":"{event_id}","type":"user_message","payload":{{"text":"survives"}}}}]}}"#
+    );
+    let (status, _, body) = http(
+        served.host(),
+        "POST",
+        &format!("/v1/code/sessions/{id}/events"),
+        &json,
+        &publish,
+    );
     assert_eq!(status, 200, "{body}");
     served.terminate();
 
     let served = Served::start(&t, &db, &[]);
     let origin = served.url.clone();
-    let json = [("Cookie", cookie.as_str()), ("Origin", origin.as_str()), ("Content-Type", "application/json")];
-    let (status, _, body) = http(served.host(), "GET", &format!("/v1/code/sessions/{id}"), &[("Cookie", &cookie)], "");
+    let json = [
+        ("Cookie", cookie.as_str()),
+        ("Origin", origin.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, _, body) = http(
+        served.host(),
+        "GET",
+        &format!("/v1/code/sessions/{id}"),
+        &[("Cookie", &cookie)],
+        "",
+    );
     assert_eq!(status, 200, "the login cookie survives a restart: {body}");
     assert!(body.contains(r#""title":"kept""#), "{body}");
     // The retried publish is recognised after the restart too.
-    let (status, _, body) = http(served.host(), "POST", &format!("/v1/code/sessions/{id}/events"), &json, &publish);
+    let (status, _, body) = http(
+        served.host(),
+        "POST",
+        &format!("/v1/code/sessions/{id}/events"),
+        &json,
+        &publish,
+    );
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(r#""duplicate":true"#) && body.contains(r#""seq":1"#), "{body}");
+    assert!(
+        body.contains(r#""duplicate":true"#) && body.contains(r#""seq":1"#),
+        "{body}"
+    );
     // The stored event is replayed on a stream.
     let mut stream = TcpStream::connect(served.host()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(stream, "GET /v1/code/sessions/{id}/events/stream?from_seq=0 HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\n\r\n").unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
@@ -204,7 +323,10 @@ fn a_restarted_relay_keeps_logins_sessions_and_events() {
         assert!(n > 0, "stream ended: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    assert!(seen.contains("id: 1\n") || seen.contains("id:1\n"), "{seen}");
+    assert!(
+        seen.contains("id: 1\n") || seen.contains("id:1\n"),
+        "{seen}"
+    );
     served.terminate();
 }
 
@@ -219,7 +341,11 @@ fn a_staging_relay_mints_staging_session_ids() {
         served.host(),
         "POST",
         "/v1/code/sessions",
-        &[("Cookie", &cookie), ("Origin", &served.url), ("Content-Type", "application/json")],
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &served.url),
+            ("Content-Type", "application/json"),
+        ],
         "{}",
     );
     assert_eq!(status, 201, "{body}");
@@ -232,15 +358,27 @@ fn a_public_url_sets_the_allowed_origin_and_links() {
     let db = t.cwd().join("relay.db");
     add_user(&t, &db, "alice");
     let served = Served::start(&t, &db, &["--public-url", "https://relay.example.com/"]);
-    let (status, _, body) = http(served.host(), "POST", "/v1/oauth/device/code", &[("Content-Type", "application/x-www-form-urlencoded")], "client_id=tether-cli");
+    let (status, _, body) = http(
+        served.host(),
+        "POST",
+        "/v1/oauth/device/code",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "client_id=tether-cli",
+    );
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains(r#""verification_uri":"https://relay.example.com/device""#), "{body}");
+    assert!(
+        body.contains(r#""verification_uri":"https://relay.example.com/device""#),
+        "{body}"
+    );
     // Our own address is not the public origin: a cookie login from it is refused.
     let (status, _, _) = http(
         served.host(),
         "POST",
         "/login",
-        &[("Origin", &served.url), ("Content-Type", "application/x-www-form-urlencoded")],
+        &[
+            ("Origin", &served.url),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
         "username=alice&password=x",
     );
     assert_eq!(status, 403);
@@ -248,23 +386,78 @@ fn a_public_url_sets_the_allowed_origin_and_links() {
         served.host(),
         "POST",
         "/login",
-        &[("Origin", "https://relay.example.com"), ("Content-Type", "application/x-www-form-urlencoded")],
+        &[
+            ("Origin", "https://relay.example.com"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
         &format!("username=alice&password={}", PASSWORD.replace(' ', "+")),
     );
     assert_eq!(status, 303);
-    assert!(head.contains("; Secure"), "cookies are Secure behind https: {head}");
+    assert!(
+        head.contains("; Secure"),
+        "cookies are Secure behind https: {head}"
+    );
 }
 
 #[test]
 fn serve_refuses_a_bad_public_url_and_a_busy_port() {
     let t = Tether::new();
     let db = t.cwd().join("relay.db");
-    let out = t.run(["relay", "serve", "--listen", "127.0.0.1:0", "--db", db.to_str().unwrap(), "--public-url", "ftp://x"]);
+    let out = t.run([
+        "relay",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+        "--public-url",
+        "ftp://x",
+    ]);
     out.assert_failure();
     assert!(out.stderr.contains("not an http(s) URL"), "{out}");
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
-    let out = t.run(["relay", "serve", "--listen", &addr, "--db", db.to_str().unwrap()]);
+    let out = t.run([
+        "relay",
+        "serve",
+        "--listen",
+        &addr,
+        "--db",
+        db.to_str().unwrap(),
+    ]);
     out.assert_failure();
     assert!(out.stderr.contains("cannot listen on"), "{out}");
+}
+
+/// DESIGN.md: the relay builds fast and deploys alone, so it must never pull in the plugin host.
+#[test]
+fn the_relay_does_not_depend_on_wasmtime() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "tether-relay",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .current_dir(tether_e2e::repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).unwrap();
+    assert!(tree.contains("tether-protocol"), "{tree}");
+    for forbidden in ["wasmtime", "cranelift", "tether-plugins", "tether-session"] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(forbidden)),
+            "{forbidden} in:\n{tree}"
+        );
+    }
 }

@@ -58,7 +58,7 @@ fn init_logging(verbose: u8) {
         Ok(spec) => EnvFilter::new(spec),
         Err(_) => EnvFilter::new(match verbose {
             0 => "error",
-            1 => "tether=info,tether_session=info,tether_plugins=info",
+            1 => "tether=info,tether_session=info,tether_plugins=info,tether_relay=info",
             _ => "debug",
         }),
     };

@@ -80,7 +80,9 @@ impl Live {
         Some(ring.iter().skip(skip).take(max).cloned().collect())
     }
 
-    fn append(&self, events: Vec<Event>) {
+    /// The log keeps only the last `retain` events; memory must not serve older ones either, or
+    /// a reader behind retention would miss its `catch_up_truncated`.
+    fn append(&self, events: Vec<Event>, retain: u64) {
         let Some(last) = events.last().map(|e| e.seq) else {
             return;
         };
@@ -89,7 +91,7 @@ impl Live {
             for e in events {
                 ring.push_back(Arc::new(e));
             }
-            while ring.len() > RING {
+            while ring.len() > RING || ring.front().is_some_and(|e| last - e.seq >= retain) {
                 ring.pop_front();
             }
         }
@@ -166,19 +168,11 @@ impl Hub {
         )
     }
 
-    /// Events were committed. Under the writer connection.
-    pub fn appended(&self, id: &SessionId, epoch: u64, events: Vec<Event>) {
-        let Some(last) = events.last().map(|e| e.seq) else {
-            return;
-        };
-        // A session nobody watches gets live state only when somebody looks; until then the
-        // database alone is enough.
-        let live = self.get(id);
-        match live {
-            Some(live) => live.append(events),
-            None => {
-                self.load(id, last, epoch);
-            }
+    /// Events were committed. Under the writer connection. A session nobody is watching has no
+    /// live state, and needs none: whoever looks next loads its head from the database.
+    pub fn appended(&self, id: &SessionId, events: Vec<Event>, retain: u64) {
+        if let Some(live) = self.get(id) {
+            live.append(events, retain);
         }
     }
 
@@ -248,7 +242,7 @@ mod tests {
             live.recent(3, 100).is_none(),
             "cold ring: go to the database"
         );
-        hub.appended(&id, 1, (11..=13).map(event).collect());
+        hub.appended(&id, (11..=13).map(event).collect(), u64::MAX);
         assert!(live.recent(9, 100).is_none());
         let got: Vec<u64> = live
             .recent(10, 100)
@@ -259,7 +253,7 @@ mod tests {
         assert_eq!(got, [11, 12, 13]);
         let got: Vec<u64> = live.recent(11, 1).unwrap().iter().map(|e| e.seq).collect();
         assert_eq!(got, [12]);
-        hub.appended(&id, 1, (14..=14 + RING as u64).map(event).collect());
+        hub.appended(&id, (14..=14 + RING as u64).map(event).collect(), u64::MAX);
         assert!(live.recent(13, 1).is_none(), "evicted from the ring");
     }
 

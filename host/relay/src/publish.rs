@@ -60,11 +60,10 @@ pub async fn publish(
         .write(move |conn| {
             let (answers, appended) =
                 events::append(conn, &id, source, &batch, &created_at, retain)?;
-            let epoch = sessions::get(conn, &id)?.map_or(0, |s| s.worker_epoch);
             st.metrics
                 .events_published
                 .fetch_add(appended.len() as u64, Relaxed);
-            st.hub.appended(&id, epoch, appended);
+            st.hub.appended(&id, appended, retain);
             Ok(answers)
         })
         .await?;
@@ -102,6 +101,9 @@ pub async fn worker_seen(state: &Shared, session: &SessionId, live: &Live) -> Ap
 
 /// The live state of a session, loaded consistently with the log.
 pub async fn live(state: &Shared, session: &SessionId) -> ApiResult<std::sync::Arc<Live>> {
+    if let Some(live) = state.hub.get(session) {
+        return Ok(live);
+    }
     let (id, st) = (session.clone(), state.clone());
     state
         .store

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -70,6 +71,13 @@ impl Relay {
         restore_presence(&state).await?;
         let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let mut stopping = shutdown.clone();
+        // Streams write small frames back to back (a WebSocket ack, then the event it caused);
+        // with Nagle's algorithm the second waits for the peer's delayed ACK, ~40 ms on Linux.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("cannot set TCP_NODELAY: {e}");
+            }
+        });
         let server = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -78,6 +86,7 @@ impl Relay {
                 .await
         });
         let sweeper = tokio::spawn(sweep(state.clone(), shutdown));
+        tracing::info!(%addr, %public_url, "relay serving");
         Ok(Relay {
             addr,
             public_url,

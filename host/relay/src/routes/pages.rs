@@ -175,6 +175,7 @@ pub async fn login(
         .unwrap_or(false);
     let (true, Some(account)) = (ok, account) else {
         state.metrics.logins_failed.fetch_add(1, Relaxed);
+        tracing::warn!(user = %name.escape_debug(), %address, "failed login");
         let mut t = state.throttles();
         t.login_by_account.record(&name, now);
         t.login_by_address.record(&address, now);
@@ -186,6 +187,7 @@ pub async fn login(
         );
     };
     state.throttles().login_by_account.clear(&name);
+    tracing::info!(user = %name, %address, "browser login");
     state.metrics.logins_ok.fetch_add(1, Relaxed);
     let token = secret::generate(SecretKind::BrowserLogin);
     let hash = secret::digest(SecretKind::BrowserLogin, &token).expect("fresh secret");
@@ -350,6 +352,7 @@ pub async fn device_decide(
             ),
         );
     }
+    tracing::info!(account, approve, "device login decided");
     let message = if approve {
         "<p class=\"ok\">Approved. The terminal is now logged in; you can close this page.</p>"
     } else {

@@ -97,6 +97,7 @@ pub async fn create(
         )));
     }
     state.metrics.sessions_created.fetch_add(1, Relaxed);
+    tracing::info!(session = %id, account = principal.account, "session created");
     Ok((
         StatusCode::CREATED,
         JsonResponse(SessionCreated {
@@ -229,6 +230,7 @@ pub async fn bridge(
         exp: now + ttl,
     };
     state.metrics.bridges_issued.fetch_add(1, Relaxed);
+    tracing::info!(session = %claims.sid, epoch, "worker registered");
     Ok(JsonResponse(BridgeGrant {
         worker_jwt: jwt::sign(&state.jwt_key, &claims),
         expires_in: ttl,

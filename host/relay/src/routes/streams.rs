@@ -154,7 +154,7 @@ async fn run(
                     Ok(Err(End::Closed)) => (CLOSE_GONE, "session closed"),
                     Err(_) => (1011, "internal error"),
                 };
-                let _ = socket.send(Message::Close(Some(CloseFrame { code: close.0, reason: close.1.into() }))).await;
+                close_socket(&mut socket, close.0, close.1).await;
                 return;
             }
             message = socket.recv() => {
@@ -176,7 +176,7 @@ async fn run(
                 };
                 if socket.send(Message::Text(reply.into())).await.is_err() { return; }
                 if stale {
-                    let _ = socket.send(Message::Close(Some(CloseFrame { code: CLOSE_STALE_EPOCH, reason: "stale worker epoch".into() }))).await;
+                    close_socket(&mut socket, CLOSE_STALE_EPOCH, "stale worker epoch").await;
                     return;
                 }
             }
@@ -185,6 +185,28 @@ async fn run(
             }
         }
     }
+}
+
+/// Send a close frame and wait (briefly) for the peer's, as RFC 6455 §7.1 asks. Dropping the
+/// connection at once makes the kernel answer anything still in flight from the peer (a pong, a
+/// write racing the close) with a reset, and the peer then loses the close frame and its code —
+/// the very code (`4409`) that tells a stale worker to stop.
+async fn close_socket(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn error_reply(e: &ApiError) -> String {
