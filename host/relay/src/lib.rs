@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod hub;
 pub mod metrics;
+pub mod pairing;
 mod publish;
 pub mod routes;
 mod server;
@@ -21,4 +22,4 @@ pub mod stream;
 pub mod users;
 
 pub use config::RelayConfig;
-pub use server::Relay;
+pub use server::{LocalLogin, Relay};

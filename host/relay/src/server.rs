@@ -15,8 +15,14 @@ use crate::config::RelayConfig;
 use crate::hub::{Hub, Transition};
 use crate::metrics::Metrics;
 use crate::state::{AppState, Shared, Throttles};
-use crate::store::{self, Store, sessions};
+use crate::store::{self, Store, accounts, sessions};
 use crate::{publish, routes};
+
+/// The terminal's login on its embedded relay.
+pub struct LocalLogin {
+    pub account: i64,
+    pub tokens: tether_protocol::api::TokenResponse,
+}
 
 /// A running relay.
 pub struct Relay {
@@ -66,6 +72,7 @@ impl Relay {
             hub: Hub::default(),
             jwt_key,
             metrics: Metrics::default(),
+            pairings: Mutex::new(Default::default()),
             shutdown: shutdown.clone(),
         });
         restore_presence(&state).await?;
@@ -95,6 +102,41 @@ impl Relay {
             server,
             sweeper,
         })
+    }
+
+    /// The embedded relay's own user: ensure the account `name` exists (with no usable password:
+    /// nobody logs in to it with a form) and log the terminal in as it, as a device login
+    /// would. The terminal then talks to its relay over HTTP like any worker.
+    pub async fn local_login(&self, name: &str) -> anyhow::Result<LocalLogin> {
+        let name = name.to_owned();
+        let lifetimes = self.state.config.lifetimes.clone();
+        let (account, tokens) = self
+            .state
+            .store
+            .write(move |c| {
+                let now = store::now();
+                let account = match accounts::credentials(c, &name)? {
+                    Some((id, _)) => id,
+                    None => accounts::add(c, &name, "!", now)?.expect("absent a moment ago"),
+                };
+                let family = uuid::Uuid::new_v4().to_string();
+                let tokens =
+                    crate::routes::oauth::issue_pair(c, account, &family, now, now, &lifetimes)?;
+                Ok((account, tokens))
+            })
+            .await?;
+        Ok(LocalLogin { account, tokens })
+    }
+
+    /// A fresh one-time secret for the QR code: it logs whoever opens
+    /// `…/code/<id>?pair=<secret>` in as `account`, once, within `ttl`.
+    pub fn pairing_secret(&self, account: i64, ttl: std::time::Duration) -> String {
+        self.state.pairings().issue(account, ttl, Instant::now())
+    }
+
+    /// Whether `secret` has not been used yet and has not expired.
+    pub fn pairing_live(&self, secret: &str) -> bool {
+        self.state.pairings().is_live(secret, Instant::now())
     }
 
     pub fn addr(&self) -> SocketAddr {

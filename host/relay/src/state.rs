@@ -23,6 +23,8 @@ pub struct AppState {
     pub jwt_key: [u8; 32],
     pub throttle: Mutex<Throttles>,
     pub metrics: Metrics,
+    /// The embedded relay's one-time pairing secrets (empty on a hosted relay).
+    pub pairings: Mutex<crate::pairing::Pairings>,
     /// Flips to true when the relay stops, so that endless streams end and shutdown completes.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -58,6 +60,10 @@ impl Throttles {
 impl AppState {
     pub fn throttles(&self) -> std::sync::MutexGuard<'_, Throttles> {
         self.throttle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn pairings(&self) -> std::sync::MutexGuard<'_, crate::pairing::Pairings> {
+        self.pairings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn session_url(&self, id: &tether_protocol::SessionId) -> String {

@@ -303,7 +303,7 @@ async fn refresh_grant(state: Shared, refresh_token: Option<String>) -> Response
     }
 }
 
-fn issue_pair(
+pub(crate) fn issue_pair(
     c: &rusqlite::Connection,
     account: i64,
     family: &str,

@@ -189,26 +189,34 @@ pub async fn login(
     state.throttles().login_by_account.clear(&name);
     tracing::info!(user = %name, %address, "browser login");
     state.metrics.logins_ok.fetch_add(1, Relaxed);
+    match with_login_cookie(&state, account, Redirect::to(&next).into_response()).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Log the browser in as `account`: store a new login and set its cookie on `response`.
+async fn with_login_cookie(
+    state: &Shared,
+    account: i64,
+    mut response: Response,
+) -> Result<Response, ApiError> {
     let token = secret::generate(SecretKind::BrowserLogin);
     let hash = secret::digest(SecretKind::BrowserLogin, &token).expect("fresh secret");
     let now_s = store::now();
     let lifetime = state.config.lifetimes.browser_login.as_secs();
-    if let Err(e) = state
+    state
         .store
         .write(move |c| logins::create(c, &hash, account, now_s, now_s + lifetime))
-        .await
-    {
-        return ApiError::from(e).into_response();
-    }
+        .await?;
     let secure = if state.cookie_secure { "; Secure" } else { "" };
     let cookie =
         format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={lifetime}{secure}");
-    let mut response = Redirect::to(&next).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).expect("cookie is ASCII"),
     );
-    response
+    Ok(response)
 }
 
 pub async fn logout(
@@ -398,11 +406,56 @@ pub async fn sessions_page(State(state): State<Shared>, Browser(account): Browse
 
 /// A read-only transcript of one session, rendered on the server: it works without scripts and
 /// shows the conversation as the relay stored it.
+#[derive(Deserialize)]
+pub struct PairQuery {
+    pair: Option<String>,
+}
+
+/// `GET /code/{id}?pair=SECRET` (the embedded relay's QR code): spend the one-time secret, log
+/// the browser in, and come back without the secret in the address bar or the history.
+async fn pair(state: &Shared, peer: SocketAddr, id: &str, secret: &str) -> Response {
+    let address = peer.ip().to_string();
+    let now = Instant::now();
+    if let Err(wait) = state.throttles().login_by_address.check(&address, now) {
+        state.metrics.rate_limited.fetch_add(1, Relaxed);
+        let mut r = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Pairing refused",
+            false,
+            &format!("<p class=\"error\">Too many attempts. Try again in {wait} s.</p>"),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return r;
+    }
+    let redeemed = state.pairings().redeem(secret, now);
+    let Some(account) = redeemed else {
+        state.throttles().login_by_address.record(&address, now);
+        return page(
+            StatusCode::FORBIDDEN,
+            "Pairing refused",
+            false,
+            "<p class=\"error\">This link was already used or has expired.</p><p>Run <code>/session</code> in the terminal for a new QR code.</p>",
+        );
+    };
+    tracing::info!(%address, "browser paired");
+    let target = format!("/code/{}", html::encode_query(id));
+    match with_login_cookie(state, account, Redirect::to(&target).into_response()).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
 pub async fn session_page(
     State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Browser(account): Browser,
     Path(id): Path<String>,
+    Query(q): Query<PairQuery>,
 ) -> Response {
+    if let Some(secret) = q.pair.as_deref() {
+        return pair(&state, peer, &id, secret).await;
+    }
     let Some(account) = account else {
         return to_login(&format!("/code/{}", html::encode_query(&id)));
     };
