@@ -1,7 +1,7 @@
 //! SQLite storage (bundled, WAL): accounts, hashed credentials, trusted devices, sessions and the
 //! event log. One writer connection serialises every change, which is also what gives events
 //! their per-session order; a second connection serves reads, which WAL lets run beside writes.
-//! Calls from async code go through `spawn_blocking` so a slow disk never stalls the streams.
+//! Calls run inline (see [`Store::write`] for why).
 
 pub mod accounts;
 pub mod devices;
@@ -47,31 +47,28 @@ impl Store {
         }))
     }
 
-    /// Run `f` on the writer connection, off the async threads.
+    /// Run `f` on the writer connection.
+    ///
+    /// Inline, on the calling task's thread: every statement here is a prepared, indexed
+    /// operation of tens of microseconds, and handing each to the blocking pool cost more than
+    /// the work (≈ 55 µs of thread hand-off per call, most of the relay's round trip; see
+    /// BENCHMARKS.md). Slow work (password hashing) goes to the blocking pool at its call site.
     pub async fn write<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let store = Arc::clone(self);
-        tokio::task::spawn_blocking(move || store.write_blocking(f))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+        self.write_blocking(f)
     }
 
-    /// Run `f` on the reader connection, off the async threads.
+    /// Run `f` on the reader connection (inline, as [`Store::write`]).
     pub async fn read<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
-        let store = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let conn = store.reader.lock().unwrap_or_else(|p| p.into_inner());
-            f(&conn)
-        })
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        f(&conn)
     }
 
     /// For callers that are not async (the `tether relay user` commands).

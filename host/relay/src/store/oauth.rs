@@ -136,12 +136,14 @@ pub fn access_token(
     hash: &[u8; 32],
     now: u64,
 ) -> StoreResult<Option<(i64, u64)>> {
+    // Cached: every request with an access token runs it.
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT account_id, login_at FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
-            params![hash.as_slice(), now as i64],
-            |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
-        )
+        )?
+        .query_row(params![hash.as_slice(), now as i64], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+        })
         .optional()?)
 }
 

@@ -74,7 +74,6 @@ CREATE TABLE sessions (
     state TEXT NOT NULL,
     details TEXT,
     worker_epoch INTEGER NOT NULL DEFAULT 0,
-    last_seq INTEGER NOT NULL DEFAULT 0,
     worker_online INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL

@@ -20,7 +20,8 @@ pub struct SessionRow {
 }
 
 const COLUMNS: &str =
-    "id, account_id, title, state, details, worker_epoch, last_seq, created_at, updated_at";
+    "id, account_id, title, state, details, worker_epoch, \
+     (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = sessions.id), created_at, updated_at";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<SessionRow> {
     let id: String = r.get(0)?;
@@ -64,12 +65,10 @@ pub fn count(conn: &Connection, account: i64) -> StoreResult<usize> {
 }
 
 pub fn get(conn: &Connection, id: &SessionId) -> StoreResult<Option<SessionRow>> {
+    // Cached: every worker request and every client request on a session runs it.
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"),
-            [id.as_str()],
-            row,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"))?
+        .query_row([id.as_str()], row)
         .optional()?)
 }
 
