@@ -4,7 +4,7 @@
 //! loaded commands. Input arrives as text with its [`Origin`](tether_protocol::Origin); the session
 //! decides whether it is a slash command (gated, run as a plugin, its effects checked and applied)
 //! or a turn for the [`engine`], and reports everything that happens as [`Output`] to a sink. The
-//! terminal renders that output; the bridge (later) publishes it.
+//! terminal renders that output; the bridge publishes it ([`wire`]).
 
 pub mod dirs;
 pub mod dispatch;
@@ -18,6 +18,7 @@ mod snapshot;
 pub mod transcript;
 pub mod usage;
 pub mod user_plugins;
+pub mod wire;
 
 pub use dirs::Dirs;
 pub use output::{Format, Output, Sink};

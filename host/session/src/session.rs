@@ -102,6 +102,16 @@ impl Session {
     pub fn remote(&self) -> Option<&RemoteInfo> {
         self.config.remote.as_ref()
     }
+    /// Where the published session is reached now: the embedded relay's link carries a
+    /// one-time secret, which is replaced once used.
+    pub fn set_remote_url(&mut self, url: String) {
+        if let Some(remote) = &mut self.config.remote {
+            remote.url = url;
+        }
+    }
+    pub fn cwd(&self) -> &std::path::Path {
+        &self.config.cwd
+    }
 
     fn context(&self, origin: Origin) -> Context {
         Context::new(origin, self.config.remote.is_some())

@@ -80,13 +80,9 @@ pub fn append(
             });
         }
     }
-    if !appended.is_empty() {
-        if last_seq > retain {
-            tx.execute(
-                "DELETE FROM events WHERE session_id = ?1 AND seq <= ?2",
-                params![session.as_str(), (last_seq - retain) as i64],
-            )?;
-        }
+    if !appended.is_empty() && last_seq > retain {
+        tx.prepare_cached("DELETE FROM events WHERE session_id = ?1 AND seq <= ?2")?
+            .execute(params![session.as_str(), (last_seq - retain) as i64])?;
     }
     tx.commit()?;
     Ok((answers, appended))
