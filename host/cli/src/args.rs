@@ -29,8 +29,47 @@ pub struct Args {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+
     #[command(subcommand)]
     pub command: Option<Cmd>,
+}
+
+#[derive(Debug, Clone, ClapArgs)]
+pub struct RemoteArgs {
+    /// Publish this session: prints a QR code and a URL; a phone or browser that opens it joins
+    /// the conversation. Without --server (or a saved login) tether runs its own relay.
+    #[arg(long)]
+    pub remote: bool,
+    /// Publish on this hosted relay instead (implies --remote; log in first with
+    /// `tether login --server URL`). Default: the relay of the saved login, if any.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Run the embedded relay even when a login is saved.
+    #[arg(long, conflicts_with = "server")]
+    pub local: bool,
+    /// How the terminal streams from the relay.
+    #[arg(long, value_enum, default_value_t = TransportArg::Sse)]
+    pub transport: TransportArg,
+    /// Where the embedded relay listens. The default takes a free port on every interface so
+    /// that a phone on the same network can reach it; the URL shows this machine's LAN address.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0")]
+    pub listen: std::net::SocketAddr,
+}
+
+impl RemoteArgs {
+    pub fn enabled(&self) -> bool {
+        self.remote || self.server.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// Server-Sent Events to receive, HTTP POST to send.
+    Sse,
+    /// One WebSocket both ways.
+    Ws,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -48,10 +87,44 @@ pub enum Cmd {
         #[command(subcommand)]
         command: PluginCmd,
     },
+    /// Log in to a hosted relay (OAuth device login) and trust this machine.
+    Login(LoginArgs),
+    /// Forget the saved login (and revoke this machine's trusted device on the relay).
+    Logout,
+    /// The machines trusted to publish sessions on your relay account.
+    Devices {
+        #[command(subcommand)]
+        command: DevicesCmd,
+    },
     /// Run or administer a hosted relay: the server that browsers and phones reach.
     Relay {
         #[command(subcommand)]
         command: RelayCmd,
+    },
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct LoginArgs {
+    /// The relay's URL, e.g. https://relay.example.com.
+    #[arg(long, value_name = "URL")]
+    pub server: String,
+    /// How this machine is named in `tether devices list`. Default: the host name.
+    #[arg(long, value_name = "NAME")]
+    pub device_name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCmd {
+    /// List the trusted devices of the logged-in account.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a trusted device: it can no longer publish sessions.
+    Revoke {
+        /// The device id, as `tether devices list` shows it.
+        id: String,
     },
 }
 
@@ -94,6 +167,9 @@ pub struct ServeArgs {
     /// Let workers register without a trusted device token (only an OAuth access token).
     #[arg(long)]
     pub no_trusted_devices: bool,
+    /// Lifetime of worker tokens in seconds (at most 900). For tests of token refresh.
+    #[arg(long, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..=900))]
+    pub worker_token_ttl: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,12 +4,15 @@
 
 mod args;
 mod commands_cmd;
+mod credentials;
+mod login_cmd;
 mod markdown;
 mod open;
 mod palette;
 mod plugin_cmd;
 mod print_mode;
 mod relay_cmd;
+mod remote;
 mod render;
 mod repl;
 mod startup;
@@ -36,6 +39,13 @@ fn main() -> ExitCode {
             command: PluginCmd::Remove(c),
         }) => plugin_cmd::remove(c),
         Some(Cmd::Relay { command }) => relay_cmd::run(command),
+        Some(Cmd::Login(c)) => login_cmd::login(c),
+        Some(Cmd::Logout) => login_cmd::logout(),
+        Some(Cmd::Devices { command }) => login_cmd::devices(command),
+        None if args.remote.enabled() && args.print.is_some() => Err(anyhow::anyhow!(
+            "--remote publishes an interactive session; it cannot be combined with -p"
+        )),
+        None if args.remote.enabled() => remote::run(&args),
         None => match &args.print {
             Some(input) => print_mode::run(&args, input),
             None if !std::io::stdin().is_terminal() => print_mode::run_stdin(&args),

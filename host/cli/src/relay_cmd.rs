@@ -98,6 +98,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         RelayKind::Production
     };
     config.require_trusted_device = !args.no_trusted_devices;
+    if let Some(secs) = args.worker_token_ttl {
+        config.lifetimes.worker_jwt = std::time::Duration::from_secs(secs);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -25,6 +25,8 @@ pub struct TerminalSink {
     pub prefs_changed: Option<Preferences>,
     pub commands_changed: bool,
     stdout_tty: bool,
+    /// In remote mode: prints above the prompt when the line editor is showing one.
+    printer: Option<crate::remote::prompt::PromptPrinter>,
 }
 
 impl TerminalSink {
@@ -37,10 +39,20 @@ impl TerminalSink {
             prefs_changed: None,
             commands_changed: false,
             stdout_tty,
+            printer: None,
         }
     }
 
+    pub fn with_printer(mut self, printer: crate::remote::prompt::PromptPrinter) -> Self {
+        self.printer = Some(printer);
+        self
+    }
+
     fn out(&self, text: &str) {
+        if let Some(printer) = &self.printer {
+            printer.write(text);
+            return;
+        }
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();

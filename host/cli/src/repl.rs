@@ -85,9 +85,22 @@ fn editor(
     session: &Session,
     sink: &mut TerminalSink,
 ) -> Reedline {
-    let mut editor = Reedline::create()
+    let (editor, warning) = build_editor(dirs, prefs, SlashCompleter::new(session));
+    if let Some(w) = warning {
+        sink.error(&w);
+    }
+    editor
+}
+
+/// The line editor, with a warning when history cannot be kept this time.
+pub(crate) fn build_editor(
+    dirs: &Dirs,
+    prefs: &Preferences,
+    completer: SlashCompleter,
+) -> (Reedline, Option<String>) {
+    let editor = Reedline::create()
         .with_edit_mode(edit_mode(prefs.vim))
-        .with_completer(Box::new(SlashCompleter::new(session)))
+        .with_completer(Box::new(completer))
         .with_menu(ReedlineMenu::EngineCompleter(Box::new(
             ColumnarMenu::default()
                 .with_name("completion_menu")
@@ -98,10 +111,12 @@ fn editor(
         .with_ansi_colors(prefs.theme != "mono");
     let _ = std::fs::create_dir_all(&dirs.data);
     match FileBackedHistory::with_file(1000, dirs.history()) {
-        Ok(history) => editor = editor.with_history(Box::new(history)),
-        Err(e) => sink.error(&format!("warning: history is not saved this time ({e})")),
+        Ok(history) => (editor.with_history(Box::new(history)), None),
+        Err(e) => (
+            editor,
+            Some(format!("warning: history is not saved this time ({e})")),
+        ),
     }
-    editor
 }
 
 /// Bindings shared by both modes: Tab opens completion, Alt+Enter inserts a new line.
@@ -121,7 +136,7 @@ fn add_shared(keys: &mut Keybindings) {
     );
 }
 
-fn edit_mode(vim: bool) -> Box<dyn reedline::EditMode> {
+pub(crate) fn edit_mode(vim: bool) -> Box<dyn reedline::EditMode> {
     if vim {
         let mut insert = default_vi_insert_keybindings();
         add_shared(&mut insert);
@@ -139,13 +154,14 @@ fn edit_mode(vim: bool) -> Box<dyn reedline::EditMode> {
 }
 
 /// The prompt, with the status line (engine, tokens, cost) on the right when it is on.
-struct StatusPrompt {
+#[derive(Debug, Clone)]
+pub(crate) struct StatusPrompt {
     status: String,
     plan: bool,
 }
 
 impl StatusPrompt {
-    fn new(session: &Session) -> StatusPrompt {
+    pub(crate) fn new(session: &Session) -> StatusPrompt {
         let prefs = session.preferences();
         let status = if prefs.statusline {
             let u = session.usage();
@@ -190,12 +206,13 @@ impl Prompt for StatusPrompt {
 }
 
 /// Completes `/na` to the commands available here, with their descriptions.
-struct SlashCompleter {
+#[derive(Debug, Clone)]
+pub(crate) struct SlashCompleter {
     commands: Vec<(String, String)>,
 }
 
 impl SlashCompleter {
-    fn new(session: &Session) -> SlashCompleter {
+    pub(crate) fn new(session: &Session) -> SlashCompleter {
         let context = Context::new(Origin::Terminal, session.remote().is_some());
         let mut commands = Vec::new();
         for c in session.registry().available(context) {

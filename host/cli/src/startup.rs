@@ -55,12 +55,22 @@ pub fn preferences(dirs: &Dirs, warnings: &mut Vec<String>) -> Preferences {
 
 /// The session the terminal drives, over what [`load`] found.
 pub fn session(loaded: Loaded, engine: Arc<dyn Engine>, prefs: Preferences) -> Result<Session> {
+    session_with(loaded, engine, prefs, None)
+}
+
+/// The same, published (`--remote`) when `remote` is given.
+pub fn session_with(
+    loaded: Loaded,
+    engine: Arc<dyn Engine>,
+    prefs: Preferences,
+    remote: Option<tether_session::RemoteInfo>,
+) -> Result<Session> {
     let config = SessionConfig {
         dirs: loaded.dirs,
         cwd: std::env::current_dir().context("reading the current directory")?,
         version: env!("CARGO_PKG_VERSION").to_string(),
         limits: Default::default(),
-        remote: None,
+        remote,
         app_links: Vec::new(),
     };
     Ok(Session::new(

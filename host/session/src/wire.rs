@@ -41,17 +41,28 @@ pub fn publication_for(output: &Output) -> Option<Publication> {
     match output {
         // A client's message is already in the log (the client published it); the terminal's
         // is republished so that every surface shows it.
-        Output::User { text, origin: Origin::Terminal } => publication(
+        Output::User {
+            text,
+            origin: Origin::Terminal,
+        } => publication(
             types::USER_MESSAGE,
             json!({ "text": text, "origin": origin_name(Origin::Terminal) }),
         ),
-        Output::User { origin: Origin::Bridge, .. } => None,
+        Output::User {
+            origin: Origin::Bridge,
+            ..
+        } => None,
         Output::AssistantStart { .. } => None,
         Output::AssistantDelta { message_id, text } => publication(
             types::ASSISTANT_DELTA,
             json!({ "message_id": message_id, "text": text }),
         ),
-        Output::AssistantEnd { message_id, text, usage, interrupted } => publication(
+        Output::AssistantEnd {
+            message_id,
+            text,
+            usage,
+            interrupted,
+        } => publication(
             types::ASSISTANT_MESSAGE,
             json!({
                 "message_id": message_id,
@@ -60,7 +71,11 @@ pub fn publication_for(output: &Output) -> Option<Publication> {
                 "interrupted": interrupted,
             }),
         ),
-        Output::Command { command, text, format } => publication(
+        Output::Command {
+            command,
+            text,
+            format,
+        } => publication(
             types::COMMAND_OUTPUT,
             json!({ "command": command, "text": text, "format": format_name(*format) }),
         ),
@@ -123,16 +138,66 @@ mod tests {
     #[test]
     fn conversation_outputs_become_protocol_events() {
         let cases = [
-            (Output::User { text: "hi".into(), origin: Origin::Terminal }, Some(("user_message", json!({"text": "hi", "origin": "terminal"})))),
-            (Output::User { text: "hi".into(), origin: Origin::Bridge }, None),
-            (Output::AssistantStart { message_id: "m".into() }, None),
-            (Output::AssistantDelta { message_id: "m".into(), text: "he".into() }, Some(("assistant_delta", json!({"message_id": "m", "text": "he"})))),
             (
-                Output::AssistantEnd { message_id: "m".into(), text: "hello".into(), usage: TurnUsage { input_tokens: 3, output_tokens: 1 }, interrupted: false },
-                Some(("assistant_message", json!({"message_id": "m", "text": "hello", "usage": {"input_tokens": 3, "output_tokens": 1}, "interrupted": false}))),
+                Output::User {
+                    text: "hi".into(),
+                    origin: Origin::Terminal,
+                },
+                Some(("user_message", json!({"text": "hi", "origin": "terminal"}))),
             ),
-            (Output::Command { command: "cost".into(), text: "$0".into(), format: Format::Markdown }, Some(("command_output", json!({"command": "cost", "text": "$0", "format": "markdown"})))),
-            (Output::Error("boom".into()), Some(("command_output", json!({"command": "", "text": "boom", "format": "text", "error": true})))),
+            (
+                Output::User {
+                    text: "hi".into(),
+                    origin: Origin::Bridge,
+                },
+                None,
+            ),
+            (
+                Output::AssistantStart {
+                    message_id: "m".into(),
+                },
+                None,
+            ),
+            (
+                Output::AssistantDelta {
+                    message_id: "m".into(),
+                    text: "he".into(),
+                },
+                Some(("assistant_delta", json!({"message_id": "m", "text": "he"}))),
+            ),
+            (
+                Output::AssistantEnd {
+                    message_id: "m".into(),
+                    text: "hello".into(),
+                    usage: TurnUsage {
+                        input_tokens: 3,
+                        output_tokens: 1,
+                    },
+                    interrupted: false,
+                },
+                Some((
+                    "assistant_message",
+                    json!({"message_id": "m", "text": "hello", "usage": {"input_tokens": 3, "output_tokens": 1}, "interrupted": false}),
+                )),
+            ),
+            (
+                Output::Command {
+                    command: "cost".into(),
+                    text: "$0".into(),
+                    format: Format::Markdown,
+                },
+                Some((
+                    "command_output",
+                    json!({"command": "cost", "text": "$0", "format": "markdown"}),
+                )),
+            ),
+            (
+                Output::Error("boom".into()),
+                Some((
+                    "command_output",
+                    json!({"command": "", "text": "boom", "format": "text", "error": true}),
+                )),
+            ),
             (Output::Cleared, Some(("conversation_cleared", json!({})))),
             (Output::Clipboard("secret".into()), None),
             (Output::OpenUrl("http://x".into()), None),

@@ -19,8 +19,7 @@ pub struct SessionRow {
     pub updated_at: u64,
 }
 
-const COLUMNS: &str =
-    "id, account_id, title, state, details, worker_epoch, \
+const COLUMNS: &str = "id, account_id, title, state, details, worker_epoch, \
      (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = sessions.id), created_at, updated_at";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<SessionRow> {

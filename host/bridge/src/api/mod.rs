@@ -1,0 +1,152 @@
+//! The relay's HTTP API as typed calls (PROTOCOL.md), one file per audience: OAuth, trusted
+//! devices, sessions, and the worker's endpoints. Every call returns the shared JSON bodies of
+//! `tether_protocol::api`, so the relay and the bridge agree by construction.
+//!
+//! Calls take their credential as an argument rather than holding one: the access token rotates
+//! (see [`crate::tokens`]) and the worker JWT changes with every registration, so the caller
+//! always says which one it means.
+
+mod devices;
+mod error;
+mod oauth;
+mod sessions;
+mod worker;
+
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+pub use error::{ApiError, PollError, parse_error};
+pub(crate) use error::{chain, status_for_kind};
+
+/// Unary calls give up after this long. Streams have no overall timeout (they are meant to stay
+/// open); the worker watches them for keepalives instead.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A relay, by base URL, and the HTTP client that talks to it.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// `http(s)://host[:port]`, without a trailing slash.
+    pub base_url: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    /// A client for the relay at `base_url`. The worker uses this URL for everything, not the
+    /// grant's `api_base_url`: the relay's public URL is what browsers use (it may sit behind a
+    /// proxy the terminal does not go through), and the URL the user configured is the one
+    /// known to reach the relay from here.
+    pub fn new(base_url: &str) -> Result<Api, ApiError> {
+        crate::tls::install();
+        let base = base_url.trim().trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ApiError::Network(format!(
+                "`{base}` is not an http:// or https:// URL"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            // A bearer token must never follow a redirect somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| {
+                ApiError::Network(format!("cannot build the HTTP client: {}", chain(&e)))
+            })?;
+        Ok(Api {
+            base_url: base.to_owned(),
+            http,
+        })
+    }
+
+    /// The absolute URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The `ws://` / `wss://` URL of `path`.
+    pub fn ws_url(&self, path: &str) -> String {
+        let rest = self
+            .base_url
+            .strip_prefix("https://")
+            .map(|r| format!("wss://{r}"))
+            .or_else(|| {
+                self.base_url
+                    .strip_prefix("http://")
+                    .map(|r| format!("ws://{r}"))
+            })
+            .unwrap_or_else(|| self.base_url.clone());
+        format!("{rest}{path}")
+    }
+
+    /// Send `request` and read a JSON answer, or the relay's error.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, ApiError> {
+        let body = self.send(request).await?;
+        serde_json::from_slice(&body).map_err(|e| ApiError::Decode(e.to_string()))
+    }
+
+    /// Send `request`; success bodies are ignored (`204`s).
+    async fn call_empty(&self, request: reqwest::RequestBuilder) -> Result<(), ApiError> {
+        self.send(request).await.map(drop)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, ApiError> {
+        let response = request
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(ApiError::network)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(ApiError::network)?;
+        if (200..300).contains(&status) {
+            Ok(body.to_vec())
+        } else {
+            Err(parse_error(status, &body))
+        }
+    }
+}
+
+/// `/v1/code/sessions/{id}{rest}`.
+fn session_path(session: &tether_protocol::SessionId, rest: &str) -> String {
+    format!("/v1/code/sessions/{session}{rest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_built_from_the_base() {
+        let api = Api::new("https://relay.example/").unwrap();
+        assert_eq!(api.base_url, "https://relay.example");
+        assert_eq!(api.url("/healthz"), "https://relay.example/healthz");
+        assert_eq!(api.ws_url("/x"), "wss://relay.example/x");
+        let api = Api::new("http://127.0.0.1:8080").unwrap();
+        assert_eq!(api.ws_url("/x"), "ws://127.0.0.1:8080/x");
+        assert!(Api::new("relay.example").is_err());
+    }
+
+    /// `https://` goes through rustls with ring (see `tls`): a server that does not speak TLS
+    /// fails the handshake as a network error.
+    #[tokio::test]
+    async fn https_speaks_tls() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket.write_all(b"HTTP/1.1 400 Not TLS\r\n\r\n").await;
+            }
+        });
+        let api = Api::new(&format!("https://{addr}")).unwrap();
+        let Err(ApiError::Network(error)) = api.device_code().await else {
+            panic!("a TLS handshake with a plain server cannot succeed")
+        };
+        assert!(error.contains("corrupt message"), "{error}");
+    }
+}

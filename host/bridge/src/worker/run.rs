@@ -1,0 +1,456 @@
+//! The worker loop: register, connect, serve the connection until it ends, decide what the end
+//! means, and go round again — until the session is taken over or gone, or the terminal shuts
+//! the bridge down. Commands from the handle are taken at every step (even while registering
+//! or backing off), so publishing never waits for the network.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tether_protocol::api::Published;
+use tether_protocol::{Event, Source, check_publish};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use super::backoff;
+use super::inbound::{Cursor, Inbound, to_inbound};
+use super::link::{Item, Link, socket_write};
+use super::outbound::{MAX_BATCH, MAX_BATCH_BYTES, Outbound};
+use super::register::{RegisterError, register};
+use super::state::{StateSlot, Wanted};
+use super::verdict::{Verdict, judge, refresh_after};
+use super::{Command, Status, WorkerConfig};
+use crate::api::ApiError;
+
+const SHUT_DOWN: &str = "The bridge was shut down.";
+
+/// The registration in use: the worker JWT and its epoch.
+#[derive(Clone)]
+struct Grant {
+    jwt: String,
+    epoch: u64,
+    refresh_at: Instant,
+}
+
+/// Why a connection ended, and so what comes next.
+#[derive(Debug)]
+enum End {
+    /// The worker token is due for renewal: register again at once.
+    Refresh,
+    /// Connect again at once with the same token.
+    Reconnect,
+    /// Connect again after a backoff, with the same token.
+    Retry(String),
+    /// The token was refused: register again.
+    Reregister(String),
+    /// For good.
+    Stop(String),
+    Shutdown,
+}
+
+impl From<Verdict> for End {
+    fn from(verdict: Verdict) -> End {
+        match verdict {
+            Verdict::Retry(e) => End::Retry(e),
+            Verdict::Reregister(e) => End::Reregister(e),
+            Verdict::Reconnect => End::Reconnect,
+            Verdict::Stop(reason) => End::Stop(reason),
+            // A refused stream (not a refused event) will be refused again however often we ask.
+            Verdict::Refused(message) => {
+                End::Stop(format!("The relay refused this worker: {message}"))
+            }
+        }
+    }
+}
+
+/// The answers to the HTTP calls a connection makes beside its stream.
+enum Reply {
+    Published(Result<Published, ApiError>),
+    State(Result<(), ApiError>),
+    Heartbeat(Result<(), ApiError>),
+}
+
+pub(crate) struct Worker {
+    config: WorkerConfig,
+    commands: mpsc::UnboundedReceiver<Command>,
+    inbound: mpsc::UnboundedSender<Inbound>,
+    status: watch::Sender<Status>,
+    settled: watch::Sender<u64>,
+    outbound: Outbound,
+    state: StateSlot,
+    cursor: Cursor,
+    grant: Option<Grant>,
+    /// The newest epoch the relay gave us: a `409` for an older one was our own doing.
+    newest_epoch: u64,
+}
+
+impl Worker {
+    pub(crate) fn new(
+        config: WorkerConfig,
+        commands: mpsc::UnboundedReceiver<Command>,
+        inbound: mpsc::UnboundedSender<Inbound>,
+        status: watch::Sender<Status>,
+        settled: watch::Sender<u64>,
+    ) -> Worker {
+        Worker {
+            config,
+            commands,
+            inbound,
+            status,
+            settled,
+            outbound: Outbound::new(MAX_BATCH, MAX_BATCH_BYTES),
+            state: StateSlot::default(),
+            cursor: Cursor::new(),
+            grant: None,
+            newest_epoch: 0,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let reason = self.main().await;
+        tracing::info!(session = %self.config.session, unsent = self.outbound.unsettled(), "bridge worker stopped: {reason}");
+        self.status.send_replace(Status::Stopped {
+            reason: reason.clone(),
+        });
+        let _ = self.inbound.send(Inbound::Stopped { reason });
+    }
+
+    /// Returns why the worker stopped.
+    async fn main(&mut self) -> String {
+        let mut failures = 0u32;
+        loop {
+            if self.grant.is_none() {
+                let registering = register(
+                    self.config.api.clone(),
+                    self.config.tokens.clone(),
+                    self.config.session.clone(),
+                );
+                match self.serving(registering).await {
+                    None => return SHUT_DOWN.into(),
+                    Some(Ok(grant)) => {
+                        tracing::info!(session = %self.config.session, epoch = grant.worker_epoch, "registered as the session's worker");
+                        self.newest_epoch = self.newest_epoch.max(grant.worker_epoch);
+                        let lifetime = Duration::from_secs(grant.expires_in);
+                        self.grant = Some(Grant {
+                            jwt: grant.worker_jwt,
+                            epoch: grant.worker_epoch,
+                            refresh_at: Instant::now()
+                                + refresh_after(lifetime, self.config.refresh_margin),
+                        });
+                    }
+                    Some(Err(RegisterError::Fatal(reason))) => return reason,
+                    Some(Err(RegisterError::Retry(error))) => {
+                        failures += 1;
+                        if !self.back_off(failures, error).await {
+                            return SHUT_DOWN.into();
+                        }
+                        continue;
+                    }
+                }
+            }
+            let grant = self.grant.clone().expect("registered above");
+            if Instant::now() >= grant.refresh_at {
+                // Due (or expired) while we were reconnecting: renew before using it.
+                self.grant = None;
+                continue;
+            }
+            let opening = Link::open(
+                self.config.transport,
+                self.config.api.clone(),
+                grant.jwt.clone(),
+                self.config.session.clone(),
+                self.cursor.last_seq(),
+            );
+            let end = match self.serving(opening).await {
+                None => End::Shutdown,
+                Some(Ok(link)) => {
+                    failures = 0;
+                    self.set_status(Status::Online);
+                    self.connected(link, &grant).await
+                }
+                Some(Err(e)) => End::from(judge(&e, grant.epoch, self.newest_epoch)),
+            };
+            tracing::debug!(?end, "connection ended");
+            // Whatever was in flight on that connection will get no answer: it goes again.
+            self.outbound.retry();
+            self.state.failed();
+            match end {
+                End::Refresh => self.grant = None,
+                End::Reconnect => {}
+                End::Reregister(error) => {
+                    // Never reuse a refused token. The first time at once: the usual cause is a
+                    // token that expired while the machine slept.
+                    self.grant = None;
+                    failures += 1;
+                    if failures > 1 && !self.back_off(failures, error).await {
+                        return SHUT_DOWN.into();
+                    }
+                }
+                End::Retry(error) => {
+                    failures += 1;
+                    if !self.back_off(failures, error).await {
+                        return SHUT_DOWN.into();
+                    }
+                }
+                End::Stop(reason) => return reason,
+                End::Shutdown => return SHUT_DOWN.into(),
+            }
+        }
+    }
+
+    /// Serve one open connection until it ends.
+    async fn connected(&mut self, mut link: Link, grant: &Grant) -> End {
+        let epoch = grant.epoch;
+        let idle = self.config.idle_timeout;
+        // Every call on this connection is aborted with it (dropping the set): an answer for an
+        // old epoch must never be mistaken for one on the next connection.
+        let mut requests: JoinSet<Reply> = JoinSet::new();
+        let mut heartbeat = tokio::time::interval_at(
+            Instant::now() + self.config.heartbeat,
+            self.config.heartbeat,
+        );
+        heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let refresh = tokio::time::sleep_until(grant.refresh_at);
+        tokio::pin!(refresh);
+        let mut heard = Instant::now();
+        let mut publishing = false;
+        let mut putting = false;
+        loop {
+            if !publishing && let Some(batch) = self.outbound.next_batch() {
+                publishing = true;
+                match &mut link {
+                    Link::Sse(_) => {
+                        let (api, jwt, session) = self.call_parts(grant);
+                        requests.spawn(async move {
+                            Reply::Published(api.publish(&jwt, &session, epoch, &batch).await)
+                        });
+                    }
+                    Link::Ws(ws) => {
+                        if let Err(e) = ws.send(socket_write(epoch, batch)).await {
+                            return self.ended_by(&e, epoch);
+                        }
+                    }
+                }
+            }
+            if !putting
+                && let Some(Wanted { state, details, .. }) =
+                    self.state.next(self.outbound.settled())
+            {
+                putting = true;
+                let (api, jwt, session) = self.call_parts(grant);
+                requests.spawn(async move {
+                    Reply::State(api.put_state(&jwt, &session, epoch, state, details).await)
+                });
+            }
+            let silence = tokio::time::sleep_until(heard + idle);
+            tokio::select! {
+                item = link.next() => {
+                    heard = Instant::now();
+                    match item {
+                        Ok(Item::Event(event)) => self.deliver(event),
+                        Ok(Item::Keepalive) => {}
+                        Ok(Item::Ack(published)) => {
+                            publishing = false;
+                            if let Some(end) = self.published(Ok(published), epoch) {
+                                return end;
+                            }
+                        }
+                        Ok(Item::Refused(e)) => {
+                            publishing = false;
+                            if let Some(end) = self.published(Err(e), epoch) {
+                                return end;
+                            }
+                        }
+                        Err(e) => return self.ended_by(&e, epoch),
+                    }
+                }
+                Some(joined) = requests.join_next(), if !requests.is_empty() => {
+                    let Ok(reply) = joined else {
+                        return End::Retry("a relay call failed unexpectedly".into());
+                    };
+                    let end = match reply {
+                        Reply::Published(result) => {
+                            publishing = false;
+                            self.published(result, epoch)
+                        }
+                        Reply::State(result) => {
+                            putting = false;
+                            self.state_put(result, epoch)
+                        }
+                        Reply::Heartbeat(result) => self.heartbeat_answered(result, epoch),
+                    };
+                    if let Some(end) = end {
+                        return end;
+                    }
+                }
+                command = self.commands.recv() => {
+                    if !self.apply(command) {
+                        link.close().await;
+                        return End::Shutdown;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let (api, jwt, session) = self.call_parts(grant);
+                    requests.spawn(async move {
+                        Reply::Heartbeat(api.heartbeat(&jwt, &session, epoch).await)
+                    });
+                }
+                _ = &mut refresh => return End::Refresh,
+                _ = silence => {
+                    return End::Retry(format!("the relay sent nothing for {} s", idle.as_secs()));
+                }
+            }
+        }
+    }
+
+    fn call_parts(&self, grant: &Grant) -> (crate::api::Api, String, tether_protocol::SessionId) {
+        (
+            self.config.api.clone(),
+            grant.jwt.clone(),
+            self.config.session.clone(),
+        )
+    }
+
+    /// The connection failed with `err` on a request that carried `epoch`.
+    fn ended_by(&self, err: &ApiError, epoch: u64) -> End {
+        End::from(judge(err, epoch, self.newest_epoch))
+    }
+
+    /// A batch was answered.
+    fn published(&mut self, result: Result<Published, ApiError>, epoch: u64) -> Option<End> {
+        match result {
+            Ok(published) => {
+                let ids: Vec<&str> = published.events.iter().map(|e| e.id.as_str()).collect();
+                if !self.outbound.acked(&ids) {
+                    return Some(End::Retry(
+                        "the relay acknowledged other events than those sent".into(),
+                    ));
+                }
+                self.note_settled();
+                None
+            }
+            Err(e) => match judge(&e, epoch, self.newest_epoch) {
+                Verdict::Refused(message) => {
+                    if let Some(dropped) = self.outbound.refused() {
+                        tracing::warn!(id = %dropped.id, kind = %dropped.kind, "the relay refused an event; dropping it: {message}");
+                        self.note_settled();
+                    }
+                    None
+                }
+                verdict => {
+                    self.outbound.retry();
+                    Some(End::from(verdict))
+                }
+            },
+        }
+    }
+
+    fn state_put(&mut self, result: Result<(), ApiError>, epoch: u64) -> Option<End> {
+        let Err(e) = result else {
+            self.state.done();
+            return None;
+        };
+        match judge(&e, epoch, self.newest_epoch) {
+            Verdict::Refused(message) => {
+                tracing::warn!("the relay refused the worker state; dropping it: {message}");
+                self.state.done();
+                None
+            }
+            verdict => {
+                self.state.failed();
+                Some(End::from(verdict))
+            }
+        }
+    }
+
+    /// A failed heartbeat matters only when it says the token or the session is done for; a
+    /// network failure is left to the stream, which notices on its own.
+    fn heartbeat_answered(&mut self, result: Result<(), ApiError>, epoch: u64) -> Option<End> {
+        let Err(e) = result else { return None };
+        match judge(&e, epoch, self.newest_epoch) {
+            Verdict::Retry(_) | Verdict::Refused(_) => {
+                tracing::debug!("heartbeat failed: {e}");
+                None
+            }
+            verdict => Some(End::from(verdict)),
+        }
+    }
+
+    fn deliver(&mut self, event: Event) {
+        if self.cursor.accept(&event) {
+            tracing::debug!(seq = event.seq, kind = %event.kind, "event for the terminal");
+            let _ = self.inbound.send(to_inbound(event));
+        }
+    }
+
+    /// Take a command from the handle. `false` means stop.
+    fn apply(&mut self, command: Option<Command>) -> bool {
+        match command {
+            Some(Command::Publish(event)) => {
+                match check_publish(Source::Worker, &event) {
+                    Ok(()) => self.outbound.push(event),
+                    Err(refusal) => {
+                        tracing::warn!(kind = %event.kind, "not publishing an event the relay would refuse: {refusal}");
+                        self.outbound.push_skipped(event);
+                        self.note_settled();
+                    }
+                }
+                true
+            }
+            Some(Command::SetState(state, details)) => {
+                self.state.set(Wanted {
+                    state,
+                    details,
+                    after: self.outbound.pushed(),
+                });
+                true
+            }
+            Some(Command::Shutdown) | None => false,
+        }
+    }
+
+    /// Run `work` while still taking commands; `None` if told to stop meanwhile.
+    async fn serving<F: Future>(&mut self, work: F) -> Option<F::Output> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return Some(out),
+                command = self.commands.recv() => {
+                    if !self.apply(command) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Report the failure and wait before attempt `attempt`; `false` if told to stop meanwhile.
+    async fn back_off(&mut self, attempt: u32, error: String) -> bool {
+        let delay = backoff::delay(
+            self.config.backoff_initial,
+            self.config.backoff_max,
+            attempt,
+            backoff::jitter(),
+        );
+        tracing::info!(attempt, ?delay, "relay connection failed: {error}");
+        self.set_status(Status::Reconnecting { attempt, error });
+        self.serving(tokio::time::sleep(delay)).await.is_some()
+    }
+
+    fn set_status(&self, status: Status) {
+        self.status.send_if_modified(|current| {
+            let changed = *current != status;
+            *current = status;
+            changed
+        });
+    }
+
+    fn note_settled(&self) {
+        let settled = self.outbound.settled();
+        self.settled.send_if_modified(|n| {
+            let changed = *n != settled;
+            *n = settled;
+            changed
+        });
+    }
+}

@@ -1,0 +1,150 @@
+//! The WebSocket transport: `…/worker/ws` with the worker JWT. `ws://` always; `wss://` through
+//! rustls (ring) with the Mozilla root certificates.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::link::{Item, socket_frame};
+use crate::api::{ApiError, chain, parse_error};
+
+/// The relay's close code for a worker whose epoch was superseded (decisions.md).
+pub(crate) const CLOSE_STALE_EPOCH: u16 = 4409;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub(crate) struct WsLink {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl WsLink {
+    pub(crate) async fn open(url: &str, jwt: &str) -> Result<WsLink, ApiError> {
+        crate::tls::install();
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| ApiError::Network(format!("bad WebSocket URL {url}: {e}")))?;
+        let bearer = HeaderValue::from_str(&format!("Bearer {jwt}"))
+            .map_err(|_| ApiError::Network("the worker token is not a valid header".into()))?;
+        request.headers_mut().insert("authorization", bearer);
+        let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
+        let (socket, _) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| ApiError::Network("the WebSocket did not open in time".into()))?
+            .map_err(|e| match e {
+                // The relay refused the upgrade: its answer is an ordinary error body.
+                WsError::Http(response) => parse_error(
+                    response.status().as_u16(),
+                    response.body().as_deref().unwrap_or_default(),
+                ),
+                other => ApiError::Network(chain(&other)),
+            })?;
+        Ok(WsLink { socket })
+    }
+
+    pub(crate) async fn next(&mut self) -> Result<Item, ApiError> {
+        loop {
+            match self.socket.next().await {
+                Some(Ok(Message::Text(text))) => match socket_frame(text.as_str()) {
+                    Ok(item) => return Ok(item),
+                    Err(e) => {
+                        tracing::warn!("skipping a WebSocket frame that is not valid: {e}");
+                        continue;
+                    }
+                },
+                // tungstenite answers pings itself.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(Item::Keepalive),
+                Some(Ok(Message::Close(frame))) => {
+                    // Send the close reply tungstenite queued: the relay waits for it before it
+                    // lets go of the connection (RFC 6455 §7.1).
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(500), self.socket.flush()).await;
+                    let code = frame.as_ref().map(|f| u16::from(f.code));
+                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                    return Err(closed(code, reason));
+                }
+                Some(Ok(Message::Binary(_) | Message::Frame(_))) => continue,
+                Some(Err(e)) => return Err(ApiError::Network(chain(&e))),
+                None => return Err(ApiError::Network("the relay closed the WebSocket".into())),
+            }
+        }
+    }
+
+    pub(crate) async fn send(&mut self, text: String) -> Result<(), ApiError> {
+        match tokio::time::timeout(WRITE_TIMEOUT, self.socket.send(Message::text(text))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ApiError::Network(chain(&e))),
+            Err(_) => Err(ApiError::Network("a WebSocket write timed out".into())),
+        }
+    }
+
+    pub(crate) async fn close(mut self) {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.socket
+                .close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: "worker stopped".into(),
+                })),
+        )
+        .await;
+    }
+}
+
+/// Why a WebSocket closed, as the error it stands for: `4409` is the relay's `409 stale_epoch`;
+/// anything else (`4410` for a deleted session or a stopping relay, `1001` going away…) is
+/// reconnected, and the reconnect's answer tells what happened.
+fn closed(code: Option<u16>, reason: String) -> ApiError {
+    match code {
+        Some(CLOSE_STALE_EPOCH) => ApiError::Status {
+            status: 409,
+            kind: "stale_epoch".into(),
+            message: reason,
+        },
+        Some(code) => {
+            ApiError::Network(format!("the relay closed the WebSocket ({code} {reason})"))
+        }
+        None => ApiError::Network("the relay closed the WebSocket".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `wss://` goes through rustls with ring: against a server that does not speak TLS the
+    /// handshake fails as a network error (and no provider is missing).
+    #[tokio::test]
+    async fn wss_speaks_tls() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let _ = socket.write_all(b"HTTP/1.1 400 Not TLS\r\n\r\n").await;
+            }
+        });
+        let Err(ApiError::Network(error)) = WsLink::open(&format!("wss://{addr}/x"), "jwt").await
+        else {
+            panic!("a TLS handshake with a plain server cannot succeed")
+        };
+        // rustls could not read a TLS record from the plain answer.
+        assert!(error.contains("corrupt message"), "{error}");
+    }
+
+    #[test]
+    fn close_4409_is_a_stale_epoch_and_others_are_reconnected() {
+        let e = closed(Some(4409), "stale worker epoch".into());
+        assert_eq!((e.status(), e.kind()), (Some(409), Some("stale_epoch")));
+        assert!(matches!(
+            closed(Some(4410), "gone".into()),
+            ApiError::Network(_)
+        ));
+        assert!(matches!(closed(None, String::new()), ApiError::Network(_)));
+    }
+}

@@ -1,0 +1,329 @@
+//! `tether --remote`: how soon the QR code is on screen, and how soon a phone's message gets its
+//! first streamed word back, as a ratio to the relay's own round trip measured in the same run.
+//!
+//! Run: `cargo bench -p tether --bench remote`
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tether_protocol::RelayKind;
+use tether_relay::{Relay, RelayConfig};
+
+const QR_RUNS: usize = 20;
+const SAMPLES: usize = 400;
+const WARMUP: usize = 50;
+
+fn tether(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
+    c.env("XDG_CONFIG_HOME", home.join("c"))
+        .env("XDG_DATA_HOME", home.join("d"))
+        .env("XDG_CACHE_HOME", home.join("k"))
+        .env("TETHER_ECHO_DELAY_MS", "0");
+    c
+}
+
+/// Start `tether --remote` and wait for its URL: (child, time to URL, URL). The caller kills
+/// and reaps the child.
+#[allow(clippy::zombie_processes)]
+fn remote(home: &Path) -> (Child, Duration, String) {
+    let start = Instant::now();
+    let mut child = tether(home)
+        .args(["--remote", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("running tether --remote");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "tether --remote exited"
+        );
+        if let Some(url) = line.trim().strip_prefix("Open in browser: ") {
+            let elapsed = start.elapsed();
+            // Keep reading so tether never blocks on a full pipe.
+            std::thread::spawn(move || {
+                let mut sink = String::new();
+                while out.read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {
+                    sink.clear();
+                }
+            });
+            return (child, elapsed, url.to_owned());
+        }
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// A client of one session: an SSE stream and a keep-alive connection for publishing.
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    auth: (String, String),
+    origin: String,
+    stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl Client {
+    async fn open(base: &str, session: &str, auth: (String, String)) -> Client {
+        Self::open_at(base, session, "events/stream", auth).await
+    }
+
+    async fn open_at(base: &str, session: &str, stream: &str, auth: (String, String)) -> Client {
+        let http = reqwest::Client::new();
+        let response = http
+            .get(format!("{base}/v1/code/sessions/{session}/{stream}"))
+            .header(&auth.0, &auth.1)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        Client {
+            http,
+            base: base.into(),
+            session: session.into(),
+            origin: base.into(),
+            auth,
+            stream: Box::pin(response.bytes_stream()),
+            buffer: String::new(),
+        }
+    }
+
+    async fn send(&self, text: &str) {
+        let r = self
+            .http
+            .post(format!("{}/v1/code/sessions/{}/events", self.base, self.session))
+            .header(&self.auth.0, &self.auth.1)
+            .header("origin", &self.origin)
+            .json(&json!({"events": [{"id": uuid::Uuid::new_v4().to_string(), "type": "user_message", "payload": {"text": text}}]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+
+    /// Wait for the next event of `kind`.
+    async fn until(&mut self, kind: &str) -> Value {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                for line in block.lines() {
+                    if let Some(data) = line.strip_prefix("data: ") {
+                        let event: Value = serde_json::from_str(data).unwrap();
+                        if event["type"] == kind {
+                            return event;
+                        }
+                    }
+                }
+            }
+            let chunk = self.stream.next().await.expect("stream ended").unwrap();
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+/// Send a message, time until the first `assistant_delta` comes back.
+async fn sample(client: &mut Client, n: usize) -> Duration {
+    let start = Instant::now();
+    client.send(&format!("ping {n}")).await;
+    client.until("assistant_delta").await;
+    let elapsed = start.elapsed();
+    // Let the rest of the reply go by before the next sample.
+    client.until("assistant_message").await;
+    elapsed
+}
+
+/// The baseline: the same relay code and the same client, with a worker that does nothing but
+/// answer each message with one delta and one message.
+async fn bare_relay() -> (Relay, Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RelayConfig::new(dir.path().join("relay.db"));
+    config.kind = RelayKind::Local;
+    config.require_trusted_device = false;
+    let relay = Relay::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    std::mem::forget(dir);
+    let base = relay.public_url().to_owned();
+    let login = relay.local_login("local").await.unwrap();
+    let access = login.tokens.access_token;
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{base}/v1/code/sessions"))
+        .bearer_auth(&access)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session = created["id"].as_str().unwrap().to_owned();
+    let grant: Value = http
+        .post(format!("{base}/v1/code/sessions/{session}/bridge"))
+        .bearer_auth(&access)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwt = grant["worker_jwt"].as_str().unwrap().to_owned();
+    let epoch = grant["worker_epoch"].as_u64().unwrap();
+    let mut worker = Client::open_at(
+        &base,
+        &session,
+        "worker/events/stream",
+        ("authorization".into(), format!("Bearer {jwt}")),
+    )
+    .await;
+    let (b, s) = (base.clone(), session.clone());
+    tokio::spawn(async move {
+        loop {
+            let message = worker.until("user_message").await;
+            let id = message["id"].as_str().unwrap().to_owned();
+            let events = json!([
+                {"id": uuid::Uuid::new_v4().to_string(), "type": "assistant_delta", "payload": {"message_id": id, "text": "pong"}},
+                {"id": uuid::Uuid::new_v4().to_string(), "type": "assistant_message", "payload": {"message_id": id, "text": "pong"}},
+            ]);
+            let r = worker
+                .http
+                .post(format!("{b}/v1/code/sessions/{s}/worker/events"))
+                .bearer_auth(&jwt)
+                .json(&json!({"worker_epoch": epoch, "events": events}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+    });
+    let client = Client::open(
+        &base,
+        &session,
+        ("authorization".into(), format!("Bearer {access}")),
+    )
+    .await;
+    (relay, client)
+}
+
+async fn paired_client(url: &str) -> Client {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = http.get(url).send().await.unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let base = url.split("/code/").next().unwrap().to_owned();
+    let session = url
+        .split("/code/")
+        .nth(1)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    Client::open(&base, &session, ("cookie".into(), cookie)).await
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("remote bench skipped (run it with `cargo bench -p tether --bench remote`)");
+        return;
+    }
+    let home = tempfile::tempdir().expect("temp dir");
+    // Warm the plugin cache first: the figure is for a warm start.
+    let (mut child, _, _) = remote(home.path());
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let (mut version, mut qr) = (Vec::new(), Vec::new());
+    for _ in 0..QR_RUNS {
+        let start = Instant::now();
+        tether(home.path())
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        version.push(start.elapsed());
+        let (mut child, elapsed, _) = remote(home.path());
+        qr.push(elapsed);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    version.sort();
+    qr.sort();
+    println!("## time to QR code ({QR_RUNS} warm runs, interleaved with `tether --version`)\n");
+    println!("| case | p50 ms | p90 ms |\n|---|---|---|");
+    println!(
+        "| `tether --version` (process start, baseline) | {:.1} | {:.1} |",
+        ms(percentile(&version, 0.5)),
+        ms(percentile(&version, 0.9))
+    );
+    println!(
+        "| `tether --remote` until `Open in browser:` is printed | {:.1} | {:.1} |",
+        ms(percentile(&qr, 0.5)),
+        ms(percentile(&qr, 0.9))
+    );
+    println!("\ntarget: ≤ 300 ms\n");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (_relay, mut bare) = bare_relay().await;
+        let (mut child, _, url) = remote(home.path());
+        let mut full = paired_client(&url).await;
+        for n in 0..WARMUP {
+            sample(&mut bare, n).await;
+            sample(&mut full, n).await;
+        }
+        let (mut b, mut f) = (Vec::new(), Vec::new());
+        for n in 0..SAMPLES {
+            b.push(sample(&mut bare, n).await);
+            f.push(sample(&mut full, n).await);
+        }
+        b.sort();
+        f.sort();
+        let _ = child.kill();
+        println!("## client message → first delta back at the client ({SAMPLES} samples each, interleaved, after {WARMUP} warm-up)\n");
+        println!("| case | p50 µs | p99 µs | p50 ÷ relay | p99 ÷ relay |\n|---|---|---|---|---|");
+        let (bp50, bp99) = (percentile(&b, 0.5), percentile(&b, 0.99));
+        println!("| relay round trip, trivial worker (baseline: SSE + POST, same client) | {:.0} | {:.0} | 1.00 | 1.00 |", us(bp50), us(bp99));
+        let (fp50, fp99) = (percentile(&f, 0.5), percentile(&f, 0.99));
+        println!(
+            "| `tether --remote` (embedded relay, bridge worker, echo engine) | {:.0} | {:.0} | {:.2} | {:.2} |",
+            us(fp50),
+            us(fp99),
+            fp50.as_secs_f64() / bp50.as_secs_f64(),
+            fp99.as_secs_f64() / bp99.as_secs_f64()
+        );
+    });
+}

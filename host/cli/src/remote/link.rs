@@ -1,0 +1,204 @@
+//! The connection between this terminal and a relay: the embedded one (started here, on a port a
+//! phone on the same network can reach) or a hosted one (from `tether login`). Either way the
+//! terminal is an ordinary worker speaking PROTOCOL.md over HTTP, so both paths are the same
+//! code and the embedded relay is tested by every hosted-mode test too.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tether_bridge::{
+    Api, Credentials, Inbound, TokenSource, Transport, WorkerConfig, WorkerHandle,
+};
+use tether_protocol::RelayKind;
+use tether_relay::{Relay, RelayConfig};
+use tether_session::Dirs;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::lan;
+use crate::args::{RemoteArgs, TransportArg};
+use crate::credentials;
+
+/// How long a QR code's pairing secret stays valid. `/session` shows a fresh one afterwards.
+pub const PAIRING_TTL: Duration = Duration::from_secs(10 * 60);
+
+pub struct Embedded {
+    relay: Relay,
+    account: i64,
+    secret: String,
+    _db: tempfile::TempDir,
+}
+
+pub struct Link {
+    pub worker: WorkerHandle,
+    pub inbound: UnboundedReceiver<Inbound>,
+    pub session_id: String,
+    /// The session's page on the relay, without any pairing secret.
+    pub page: String,
+    pub embedded: Option<Embedded>,
+}
+
+impl Link {
+    pub async fn start(args: &RemoteArgs, dirs: &Dirs, title: &str) -> Result<Link> {
+        let saved = if args.local {
+            None
+        } else {
+            credentials::load(dirs)?
+        };
+        let transport = match args.transport {
+            TransportArg::Sse => Transport::Sse,
+            TransportArg::Ws => Transport::Ws,
+        };
+        match (&args.server, saved) {
+            (Some(server), Some(saved)) if same_server(server, &saved.server) => {
+                hosted(saved, dirs, title, transport).await
+            }
+            (Some(server), _) => {
+                bail!("not logged in to {server}: run `tether login --server {server}` first")
+            }
+            (None, Some(saved)) => hosted(saved, dirs, title, transport).await,
+            (None, None) => embedded(args.listen, title, transport).await,
+        }
+    }
+
+    /// The URL to show: on the embedded relay it carries a one-time pairing secret.
+    pub fn url(&self) -> String {
+        match &self.embedded {
+            Some(e) => format!("{}?pair={}", self.page, e.secret),
+            None => self.page.clone(),
+        }
+    }
+
+    /// Replace a spent or expired pairing secret; `true` when the URL changed.
+    pub fn refresh_pairing(&mut self) -> bool {
+        let Some(e) = &mut self.embedded else {
+            return false;
+        };
+        if e.relay.pairing_live(&e.secret) {
+            return false;
+        }
+        e.secret = e.relay.pairing_secret(e.account, PAIRING_TTL);
+        true
+    }
+
+    pub async fn shutdown(self) {
+        self.worker.shutdown().await;
+        if let Some(e) = self.embedded {
+            let _ = e.relay.stop().await;
+        }
+    }
+}
+
+fn same_server(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+fn worker_config(
+    api: Api,
+    tokens: TokenSource,
+    session: tether_protocol::SessionId,
+    transport: Transport,
+) -> WorkerConfig {
+    WorkerConfig {
+        transport,
+        ..WorkerConfig::new(api, tokens, session)
+    }
+}
+
+async fn hosted(
+    saved: Credentials,
+    dirs: &Dirs,
+    title: &str,
+    transport: Transport,
+) -> Result<Link> {
+    let api = Api::new(&saved.server).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tokens = TokenSource::new(api.clone(), saved.clone());
+    // Refreshed tokens are saved as they rotate: the old refresh token is dead once used.
+    let mut changes = tokens.subscribe();
+    let dirs = dirs.clone();
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let latest = changes.borrow_and_update().clone();
+            if let Err(e) = credentials::save(&dirs, &latest) {
+                tracing::warn!("could not save the refreshed login: {e:#}");
+            }
+        }
+    });
+    let access = tokens.access_token().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot use the saved login for {}: {e} (run `tether login --server {}` again)",
+            saved.server,
+            saved.server
+        )
+    })?;
+    let created = api
+        .create_session(&access, Some(title))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create a session on {}: {e}", saved.server))?;
+    let (worker, inbound) =
+        tether_bridge::spawn(worker_config(api, tokens, created.id.clone(), transport));
+    Ok(Link {
+        worker,
+        inbound,
+        session_id: created.id.to_string(),
+        page: created.url,
+        embedded: None,
+    })
+}
+
+async fn embedded(listen: SocketAddr, title: &str, transport: Transport) -> Result<Link> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {listen} (choose another address with --listen)")
+        })?;
+    let bound = listener.local_addr()?;
+    let public = lan::public_host(
+        bound,
+        if bound.ip().is_unspecified() {
+            lan::outward_address()
+        } else {
+            None
+        },
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("tether-relay-")
+        .tempdir()
+        .context("cannot create the embedded relay's database")?;
+    let mut config = RelayConfig::new(dir.path().join("relay.db"));
+    config.kind = RelayKind::Local;
+    config.public_url = Some(lan::base_url(public));
+    config.extra_origins = lan::local_origins(bound.port());
+    config.require_trusted_device = false;
+    let relay = Relay::serve(config, listener).await?;
+    // The worker reaches its own relay over loopback (or the one address it is bound to).
+    let own = if bound.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], bound.port()))
+    } else {
+        bound
+    };
+    let base = lan::base_url(own);
+    let login = relay.local_login("local").await?;
+    let credentials = Credentials::from_tokens(&base, &login.tokens, tether_relay::store::now());
+    let api = Api::new(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let tokens = TokenSource::new(api.clone(), credentials);
+    let created = api
+        .create_session(&login.tokens.access_token, Some(title))
+        .await
+        .map_err(|e| anyhow::anyhow!("the embedded relay refused a session: {e}"))?;
+    let secret = relay.pairing_secret(login.account, PAIRING_TTL);
+    let (worker, inbound) =
+        tether_bridge::spawn(worker_config(api, tokens, created.id.clone(), transport));
+    Ok(Link {
+        worker,
+        inbound,
+        session_id: created.id.to_string(),
+        page: created.url,
+        embedded: Some(Embedded {
+            relay,
+            account: login.account,
+            secret,
+            _db: dir,
+        }),
+    })
+}
