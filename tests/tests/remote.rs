@@ -1,0 +1,1602 @@
+//! `tether --remote` end to end: the real binary publishing its conversation on a relay (its own
+//! embedded one, or a hosted `tether relay serve`), driven by a client that speaks PROTOCOL.md
+//! over plain HTTP (SSE to read, POST to write), as a browser would. Every wait has a deadline
+//! and every process is killed when its test ends, passed or not.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tether_e2e::{Tether, strip_ansi};
+
+/// How long any one expected thing may take to show up.
+const WAIT: Duration = Duration::from_secs(20);
+const PASSWORD: &str = "a long enough password";
+/// The offline echo engine's reply, before what was said.
+const ECHO: &str = "No model is configured, so this is the offline echo engine. You said: ";
+/// host/bridge/src/worker/verdict.rs `TAKEN_OVER`: why a worker stops when another registered.
+const TAKEN_OVER: &str = "Another terminal took over this session; this one stopped publishing.";
+
+fn reply_to(said: &str) -> String {
+    format!("{ECHO}{said}")
+}
+
+fn not_over_bridge(word: &str) -> String {
+    format!("/{word} isn't available over Remote Control.")
+}
+
+fn not_in_remote_mode(word: &str) -> String {
+    format!("/{word} isn't available in remote mode.")
+}
+
+/// A random (version 4) UUID, for event ids.
+fn uuid() -> String {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .expect("reading /dev/urandom");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+#[derive(Default)]
+struct Captured {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    /// Pipes that reached their end (2: the process is gone).
+    closed: usize,
+}
+
+/// A running process whose output is collected as it comes; killed on drop.
+struct Proc {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    captured: Arc<(Mutex<Captured>, Condvar)>,
+}
+
+impl Proc {
+    fn spawn(name: &str, mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let captured = Arc::new((Mutex::new(Captured::default()), Condvar::new()));
+        let pipes: [(bool, Box<dyn Read + Send>); 2] = [
+            (false, Box::new(child.stdout.take().unwrap())),
+            (true, Box::new(child.stderr.take().unwrap())),
+        ];
+        for (is_err, mut pipe) in pipes {
+            let captured = Arc::clone(&captured);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                loop {
+                    let n = pipe.read(&mut buf).unwrap_or(0);
+                    let (lock, changed) = &*captured;
+                    let mut c = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    if n == 0 {
+                        c.closed += 1;
+                        changed.notify_all();
+                        return;
+                    }
+                    if is_err {
+                        c.stderr.extend_from_slice(&buf[..n]);
+                    } else {
+                        c.stdout.extend_from_slice(&buf[..n]);
+                    }
+                    changed.notify_all();
+                }
+            });
+        }
+        let stdin = child.stdin.take();
+        Proc {
+            name: name.to_owned(),
+            child,
+            stdin,
+            captured,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stdout so far, escape sequences removed.
+    fn stdout(&self) -> String {
+        let c = self.captured.0.lock().unwrap_or_else(|e| e.into_inner());
+        strip_ansi(&String::from_utf8_lossy(&c.stdout))
+    }
+
+    fn stderr(&self) -> String {
+        let c = self.captured.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&c.stderr).into_owned()
+    }
+
+    /// What it printed, for failure messages.
+    fn dump(&self) -> String {
+        format!(
+            "--- {} stdout ---\n{}\n--- {} stderr ---\n{}\n---",
+            self.name,
+            self.stdout(),
+            self.name,
+            self.stderr()
+        )
+    }
+
+    /// Waits (at most `timeout`) until `check` finds something in (stdout, stderr).
+    #[track_caller]
+    fn wait_until<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&str, &str) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        let (lock, changed) = &*self.captured;
+        let mut c = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let out = strip_ansi(&String::from_utf8_lossy(&c.stdout));
+            let err = String::from_utf8_lossy(&c.stderr).into_owned();
+            if let Some(found) = check(&out, &err) {
+                return found;
+            }
+            let now = Instant::now();
+            if c.closed == 2 || now >= deadline {
+                let why = if c.closed == 2 {
+                    "it exited"
+                } else {
+                    "timed out"
+                };
+                drop(c);
+                panic!(
+                    "{why} waiting for {what} from {}\n{}",
+                    self.name,
+                    self.dump()
+                );
+            }
+            c = changed
+                .wait_timeout(c, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    #[track_caller]
+    fn expect_stdout(&self, needle: &str) {
+        self.wait_until(&format!("{needle:?} on stdout"), WAIT, |out, _| {
+            out.contains(needle).then_some(())
+        });
+    }
+
+    /// Writes `text` and a newline to its standard input.
+    fn line(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        stdin
+            .write_all(format!("{text}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("writing to {}: {e}\n{}", self.name, self.dump()));
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    fn signal(&self, signal: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -{signal} {} failed", self.name);
+    }
+
+    #[track_caller]
+    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} did not exit within {timeout:?}\n{}",
+                    self.name,
+                    self.dump()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// CPU time used so far (user + system), from /proc.
+    fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // The fields after the command name (which is in parentheses and may contain spaces).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // USER_HZ is 100 on every Linux this runs on.
+        Duration::from_millis(ticks * 10)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+/// One HTTP/1.1 request on a fresh connection: (status, head, body).
+fn http(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting {host}: {e}"));
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+/// A response header's value (names compared case-insensitively).
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// `Cookie` header value from a response's `set-cookie`.
+fn cookie_from(head: &str) -> String {
+    header(head, "set-cookie")
+        .unwrap_or_else(|| panic!("no cookie set:\n{head}"))
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// Log in as a browser: the `Cookie` header value.
+fn browser_login(host: &str, origin: &str, name: &str) -> String {
+    let (status, head, body) = http(
+        host,
+        "POST",
+        "/login",
+        &[
+            ("Origin", origin),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &format!("username={name}&password={}", PASSWORD.replace(' ', "+")),
+    );
+    assert_eq!(status, 303, "{head}\n{body}");
+    cookie_from(&head)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client of a session: SSE to read, POST to write
+
+#[derive(Default)]
+struct Received {
+    events: Vec<Value>,
+    ended: Option<String>,
+}
+
+/// `GET …/events/stream`, read by a thread into a list of events.
+struct Stream {
+    shared: Arc<(Mutex<Received>, Condvar)>,
+    socket: TcpStream,
+}
+
+impl Stream {
+    fn open(host: &str, path: &str, cookie: &str) -> Stream {
+        let mut socket = TcpStream::connect(host).unwrap();
+        write!(
+            socket,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        .unwrap();
+        let shared = Arc::new((Mutex::new(Received::default()), Condvar::new()));
+        let reader = socket.try_clone().unwrap();
+        {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                let why = read_sse(reader, &shared)
+                    .err()
+                    .map_or_else(|| "the stream ended".to_owned(), |e| e.to_string());
+                let (lock, changed) = &*shared;
+                lock.lock().unwrap_or_else(|e| e.into_inner()).ended = Some(why);
+                changed.notify_all();
+            });
+        }
+        Stream { shared, socket }
+    }
+
+    fn events(&self) -> Vec<Value> {
+        self.shared
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .events
+            .clone()
+    }
+
+    /// Waits (at most `timeout`) until `check` finds what it looks for in the events so far.
+    #[track_caller]
+    fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut(&[Value]) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        let (lock, changed) = &*self.shared;
+        let mut r = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(found) = check(&r.events) {
+                return found;
+            }
+            let now = Instant::now();
+            if r.ended.is_some() || now >= deadline {
+                panic!(
+                    "{} waiting for {what}; events:\n{}",
+                    r.ended.as_deref().unwrap_or("timed out"),
+                    show(&r.events)
+                );
+            }
+            r = changed
+                .wait_timeout(r, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits for the reply to `said`, returns it (the `assistant_message`).
+    #[track_caller]
+    fn wait_reply(&self, said: &str) -> Value {
+        self.wait_for(&format!("the reply to {said:?}"), WAIT, |events| {
+            reply_message(events, said).cloned()
+        })
+    }
+
+    /// Waits until the stream ends (the relay went away).
+    #[track_caller]
+    fn wait_end(&self) {
+        let deadline = Instant::now() + WAIT;
+        let (lock, changed) = &*self.shared;
+        let mut r = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while r.ended.is_none() {
+            let now = Instant::now();
+            assert!(now < deadline, "the stream did not end");
+            r = changed
+                .wait_timeout(r, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
+}
+
+/// Reads an HTTP response carrying Server-Sent Events (chunked or not) into `shared`.
+fn read_sse(socket: TcpStream, shared: &Arc<(Mutex<Received>, Condvar)>) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    let mut r = BufReader::new(socket);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let mut chunked = false;
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Err(Error::new(ErrorKind::UnexpectedEof, "no headers"));
+        }
+        if line.trim().is_empty() {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+    }
+    if status != "200" {
+        let mut rest = String::new();
+        let _ = r.read_to_string(&mut rest);
+        return Err(Error::other(format!(
+            "the stream answered {status}: {rest}"
+        )));
+    }
+    let mut parser = Sse::default();
+    let mut deliver = |bytes: &[u8]| {
+        let new = parser.feed(bytes);
+        if !new.is_empty() {
+            let (lock, changed) = &**shared;
+            lock.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .events
+                .extend(new);
+            changed.notify_all();
+        }
+    };
+    if chunked {
+        loop {
+            line.clear();
+            if r.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap(), 16)
+                .map_err(|e| Error::new(ErrorKind::InvalidData, e))?;
+            if size == 0 {
+                return Ok(());
+            }
+            let mut chunk = vec![0u8; size + 2];
+            r.read_exact(&mut chunk)?;
+            deliver(&chunk[..size]);
+        }
+    } else {
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            deliver(&buf[..n]);
+        }
+    }
+}
+
+/// An incremental Server-Sent Events parser: `data:` lines make an event's JSON.
+#[derive(Default)]
+struct Sse {
+    line: Vec<u8>,
+    data: String,
+}
+
+impl Sse {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for &b in bytes {
+            if b != b'\n' {
+                self.line.push(b);
+                continue;
+            }
+            let line = String::from_utf8_lossy(&self.line)
+                .trim_end_matches('\r')
+                .to_owned();
+            self.line.clear();
+            if line.is_empty() {
+                if !self.data.is_empty() {
+                    let event = serde_json::from_str(&self.data).unwrap_or_else(|e| {
+                        panic!("an event that is not JSON ({e}): {}", self.data)
+                    });
+                    out.push(event);
+                    self.data.clear();
+                }
+            } else if let Some(data) = line.strip_prefix("data:") {
+                if !self.data.is_empty() {
+                    self.data.push('\n');
+                }
+                self.data.push_str(data.strip_prefix(' ').unwrap_or(data));
+            }
+        }
+        out
+    }
+}
+
+/// Events, one a line, for failure messages.
+fn show(events: &[Value]) -> String {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{:>4} {:<18} {:<7} {}",
+                e["seq"],
+                e["type"].as_str().unwrap_or("?"),
+                e["source"].as_str().unwrap_or("?"),
+                e["payload"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn kind(e: &Value) -> &str {
+    e["type"].as_str().unwrap_or("")
+}
+
+fn text(e: &Value) -> &str {
+    e["payload"]["text"].as_str().unwrap_or("")
+}
+
+fn of_kind<'a>(events: &'a [Value], k: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    events.iter().filter(move |e| kind(e) == k)
+}
+
+/// The `assistant_message` answering `said` (the echo engine repeats it).
+fn reply_message<'a>(events: &'a [Value], said: &str) -> Option<&'a Value> {
+    let suffix = format!("You said: {said}");
+    of_kind(events, "assistant_message").find(|e| text(e).ends_with(&suffix))
+}
+
+fn count_replies(events: &[Value], said: &str) -> usize {
+    let suffix = format!("You said: {said}");
+    of_kind(events, "assistant_message")
+        .filter(|e| text(e).ends_with(&suffix))
+        .count()
+}
+
+fn count_user_messages(events: &[Value], said: &str) -> usize {
+    of_kind(events, "user_message")
+        .filter(|e| text(e) == said)
+        .count()
+}
+
+/// The concatenated `assistant_delta` texts of one message.
+fn deltas_of(events: &[Value], message_id: &str) -> (usize, String) {
+    let deltas: Vec<&Value> = of_kind(events, "assistant_delta")
+        .filter(|e| e["payload"]["message_id"] == message_id)
+        .collect();
+    (deltas.len(), deltas.iter().map(|e| text(e)).collect())
+}
+
+/// A browser (or phone) on one session.
+struct Client {
+    host: String,
+    origin: String,
+    cookie: String,
+    session: String,
+}
+
+impl Client {
+    /// `POST …/events`; returns the answer.
+    #[track_caller]
+    fn publish(&self, events: Vec<Value>) -> Value {
+        let body = json!({ "events": events }).to_string();
+        let (status, head, body) = http(
+            &self.host,
+            "POST",
+            &format!("/v1/code/sessions/{}/events", self.session),
+            &[
+                ("Cookie", &self.cookie),
+                ("Origin", &self.origin),
+                ("Content-Type", "application/json"),
+            ],
+            &body,
+        );
+        assert_eq!(status, 200, "publishing was refused:\n{head}\n{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn user_message(text: &str) -> Value {
+        json!({ "id": uuid(), "type": "user_message", "payload": { "text": text } })
+    }
+
+    /// Types `text` in the browser.
+    #[track_caller]
+    fn say(&self, text: &str) {
+        self.publish(vec![Client::user_message(text)]);
+    }
+
+    /// Presses the interrupt button.
+    #[track_caller]
+    fn interrupt(&self) {
+        self.publish(vec![json!({
+            "id": uuid(),
+            "type": "control_request",
+            "payload": { "request_id": uuid(), "subtype": "interrupt" },
+        })]);
+    }
+
+    fn stream(&self, from_seq: u64) -> Stream {
+        Stream::open(
+            &self.host,
+            &format!(
+                "/v1/code/sessions/{}/events/stream?from_seq={from_seq}",
+                self.session
+            ),
+            &self.cookie,
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// tether --remote
+
+/// A `tether --remote` process with piped standard input, and the URL it printed.
+struct Remote {
+    proc: Proc,
+    url: String,
+}
+
+impl Remote {
+    #[track_caller]
+    fn start(t: &Tether, args: &[&str]) -> Remote {
+        let mut all = vec!["--remote"];
+        all.extend_from_slice(args);
+        let proc = Proc::spawn("tether --remote", t.command(&all));
+        let url = proc.wait_until("the session URL", WAIT, |out, _| {
+            let rest = &out[out.find("Open in browser: ")? + "Open in browser: ".len()..];
+            let line = &rest[..rest.find('\n')?];
+            Some(line.trim().to_owned())
+        });
+        Remote { proc, url }
+    }
+
+    fn parts(&self) -> (String, String, Option<String>) {
+        url_parts(&self.url)
+    }
+}
+
+/// `http://host:port`, the session id and the pairing secret (if any) of a session URL.
+fn url_parts(url: &str) -> (String, String, Option<String>) {
+    let (page, secret) = match url.split_once("?pair=") {
+        Some((page, secret)) => (page, Some(secret.to_owned())),
+        None => (url, None),
+    };
+    let (base, id) = page
+        .split_once("/code/")
+        .unwrap_or_else(|| panic!("not a session URL: {url}"));
+    (base.to_owned(), id.to_owned(), secret)
+}
+
+/// Opens the QR code's URL as a phone would: the pairing secret becomes a login cookie.
+#[track_caller]
+fn pair(url: &str) -> Client {
+    let (base, session, secret) = url_parts(url);
+    let host = base.trim_start_matches("http://").to_owned();
+    assert!(secret.is_some(), "no pairing secret in {url}");
+    let path = url.trim_start_matches(&base).to_owned();
+    let (status, head, body) = http(&host, "GET", &path, &[], "");
+    assert_eq!(status, 303, "{head}\n{body}");
+    assert_eq!(
+        header(&head, "location"),
+        Some(format!("/code/{session}").as_str()),
+        "{head}"
+    );
+    let set = header(&head, "set-cookie").unwrap();
+    assert!(
+        set.starts_with("tether_login=")
+            && set.contains("HttpOnly")
+            && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    Client {
+        host,
+        origin: base,
+        cookie: cookie_from(&head),
+        session,
+    }
+}
+
+/// The commands `tether commands --json ARGS` lists (objects with `name`, `aliases`, `kind`, …).
+fn command_list(t: &Tether, args: &[&str]) -> Vec<Value> {
+    let mut all = vec!["commands", "--json"];
+    all.extend_from_slice(args);
+    let out = t.run(&all);
+    out.assert_success();
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn names(commands: &[Value]) -> BTreeSet<String> {
+    commands
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hosted relays
+
+/// A `tether relay serve` process.
+struct Relay {
+    proc: Proc,
+    url: String,
+}
+
+impl Relay {
+    #[track_caller]
+    fn start(t: &Tether, db: &Path, listen: &str, extra: &[&str]) -> Relay {
+        let mut args = vec!["relay", "serve", "--listen", listen, "--db"];
+        args.push(db.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let proc = Proc::spawn("tether relay serve", t.command(&args));
+        let url = proc.wait_until("the relay's address", WAIT, |out, _| {
+            let rest = &out[out.find(" listening on ")?..];
+            // The whole line, not the first bytes of it.
+            let line = &rest[..rest.find('\n')?];
+            line.split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(str::to_owned)
+        });
+        Relay { proc, url }
+    }
+
+    fn host(&self) -> String {
+        self.url.trim_start_matches("http://").to_owned()
+    }
+
+    /// SIGTERM, as a service manager stops it; it must exit cleanly.
+    #[track_caller]
+    fn terminate(mut self) {
+        self.proc.signal("TERM");
+        let status = self.proc.wait_exit(Duration::from_secs(10));
+        assert!(
+            status.success(),
+            "relay exited with {status}\n{}",
+            self.proc.dump()
+        );
+    }
+}
+
+fn add_user(t: &Tether, db: &Path, name: &str) {
+    t.run_with_input(
+        [
+            "relay",
+            "user",
+            "add",
+            name,
+            "--password-stdin",
+            "--db",
+            db.to_str().unwrap(),
+        ],
+        &format!("{PASSWORD}\n"),
+    )
+    .assert_success();
+}
+
+/// `tether login --server URL`, approved from a browser logged in with `cookie`; returns what
+/// it printed.
+#[track_caller]
+fn cli_login(t: &Tether, relay: &Relay, cookie: &str, device_name: &str) -> String {
+    let mut login = Proc::spawn(
+        "tether login",
+        t.command([
+            "login",
+            "--server",
+            &relay.url,
+            "--device-name",
+            device_name,
+        ]),
+    );
+    let (uri, code) = login.wait_until("the user code", WAIT, |out, _| {
+        let rest = &out[out.find("To log in, open ")? + "To log in, open ".len()..];
+        let (uri, rest) = rest.split_once(" and enter the code\n\n")?;
+        let code = rest.lines().next()?.trim().to_owned();
+        rest.contains('\n').then(|| (uri.to_owned(), code))
+    });
+    assert_eq!(uri, format!("{}/device", relay.url));
+    assert!(
+        code.len() == 9
+            && code.as_bytes()[4] == b'-'
+            && code
+                .chars()
+                .filter(|c| *c != '-')
+                .all(|c| c.is_ascii_uppercase()),
+        "not a user code: {code:?}"
+    );
+    login.expect_stdout("Waiting for approval");
+    let (status, head, body) = http(
+        &relay.host(),
+        "POST",
+        "/device",
+        &[
+            ("Cookie", cookie),
+            ("Origin", &relay.url),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &format!("user_code={code}&decision=approve"),
+    );
+    assert!(
+        status == 200 || status == 303,
+        "approving failed: {head}\n{body}"
+    );
+    let status = login.wait_exit(WAIT);
+    assert!(
+        status.success(),
+        "login failed with {status}\n{}",
+        login.dump()
+    );
+    let out = login.stdout();
+    assert!(
+        out.contains(&format!(
+            "Logged in to {}; this machine is trusted as \"{device_name}\".",
+            relay.url
+        )),
+        "{}",
+        login.dump()
+    );
+    out
+}
+
+/// A hosted relay with an account `alice`, the browser's cookie, and a CLI logged in to it.
+struct Hosted {
+    t: Tether,
+    db: PathBuf,
+    relay: Relay,
+    cookie: String,
+}
+
+impl Hosted {
+    fn new(listen: &str, relay_args: &[&str]) -> Hosted {
+        let t = Tether::new();
+        let db = t.home().join("relay.db");
+        add_user(&t, &db, "alice");
+        let relay = Relay::start(&t, &db, listen, relay_args);
+        let cookie = browser_login(&relay.host(), &relay.url, "alice");
+        cli_login(&t, &relay, &cookie, "e2e machine");
+        Hosted {
+            t,
+            db,
+            relay,
+            cookie,
+        }
+    }
+
+    fn credentials(&self) -> Value {
+        let path = self.t.config_dir().join("credentials.json");
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    }
+
+    /// `tether --remote` on this relay, checked to have made a `session_<uuid>` there.
+    #[track_caller]
+    fn remote(&self, args: &[&str]) -> (Remote, Client) {
+        let remote = Remote::start(&self.t, args);
+        let (base, session, secret) = remote.parts();
+        assert_eq!(base, self.relay.url, "{}", remote.url);
+        assert_eq!(
+            secret, None,
+            "a hosted session URL carries no pairing secret"
+        );
+        let uuid = session
+            .strip_prefix("session_")
+            .unwrap_or_else(|| panic!("{session}"));
+        assert!(is_uuid(uuid), "{session}");
+        let client = Client {
+            host: self.relay.host(),
+            origin: self.relay.url.clone(),
+            cookie: self.cookie.clone(),
+            session,
+        };
+        (remote, client)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The embedded relay, standard input not a terminal
+
+#[test]
+fn embedded_relay_pairs_a_browser_into_the_conversation() {
+    let t = Tether::new().echo_delay_ms(5);
+    let bridge = names(&command_list(&t, &["--origin", "bridge", "--remote"]));
+    assert!(!bridge.is_empty());
+    for local in ["plugin", "memory", "desktop"] {
+        assert!(
+            !bridge.contains(local),
+            "/{local} over the bridge: {bridge:?}"
+        );
+    }
+    // The list follows the rule: prompt commands, and bridge-safe local ones.
+    for c in command_list(&t, &[]) {
+        let allowed = c["kind"] == "prompt" || (c["kind"] == "local" && c["bridge_safe"] == true);
+        assert_eq!(bridge.contains(c["name"].as_str().unwrap()), allowed, "{c}");
+    }
+
+    let mut remote = Remote::start(&t, &["--listen", "127.0.0.1:0"]);
+    let (base, session, secret) = remote.parts();
+    assert!(base.starts_with("http://127.0.0.1:"), "{}", remote.url);
+    let id = session
+        .strip_prefix("session_local_")
+        .unwrap_or_else(|| panic!("{}", remote.url));
+    assert!(is_uuid(id), "{}", remote.url);
+    let secret = secret.unwrap();
+    assert!(secret.len() >= 16, "a short pairing secret: {secret}");
+    remote
+        .proc
+        .expect_stdout(&format!("session {session} on this machine's relay"));
+
+    let client = pair(&remote.url);
+    // The secret is single use.
+    let path = remote.url.trim_start_matches(&base).to_owned();
+    let (status, head, _) = http(&client.host, "GET", &path, &[], "");
+    assert_eq!(status, 403, "{head}");
+    // The cookie opens the session's page.
+    let (status, _, _) = http(
+        &client.host,
+        "GET",
+        &format!("/code/{session}"),
+        &[("Cookie", &client.cookie)],
+        "",
+    );
+    assert_eq!(status, 200);
+
+    let stream = client.stream(0);
+    let init = stream.wait_for("system_init", WAIT, |events| {
+        of_kind(events, "system_init").next().cloned()
+    });
+    assert_eq!(init["source"], "worker");
+    let listed: BTreeSet<String> = init["payload"]["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, bridge, "system_init lists the bridge's commands");
+    assert_eq!(init["payload"]["engine"], "echo");
+    stream.wait_for("the worker online", WAIT, |events| {
+        of_kind(events, "worker_status")
+            .any(|e| e["payload"]["online"] == true && e["source"] == "relay")
+            .then_some(())
+    });
+
+    // The phone speaks: the terminal shows it and the reply; the phone gets the reply streamed.
+    client.say("hello from the phone");
+    let reply = stream.wait_reply("hello from the phone");
+    assert_eq!(text(&reply), reply_to("hello from the phone"));
+    assert_eq!(reply["payload"]["interrupted"], false);
+    let events = stream.events();
+    let (n, streamed) = deltas_of(&events, reply["payload"]["message_id"].as_str().unwrap());
+    assert!(n > 1, "the reply came in one piece:\n{}", show(&events));
+    assert_eq!(streamed, text(&reply));
+    remote
+        .proc
+        .expect_stdout("› (remote) hello from the phone\n");
+    remote
+        .proc
+        .expect_stdout(&format!("● {}\n", reply_to("hello from the phone")));
+    let running = of_kind(&events, "session_state").any(|e| e["payload"]["state"] == "running");
+    assert!(running, "no running state:\n{}", show(&events));
+    stream.wait_for("the idle state after the reply", WAIT, |events| {
+        let last = of_kind(events, "session_state").last()?;
+        (last["payload"]["state"] == "idle" && last["seq"].as_u64() > reply["seq"].as_u64())
+            .then_some(())
+    });
+
+    // The terminal speaks: the phone sees it, marked as typed there, then the reply.
+    remote.proc.line("typed in the terminal");
+    let reply = stream.wait_reply("typed in the terminal");
+    let events = stream.events();
+    let typed: Vec<&Value> = of_kind(&events, "user_message")
+        .filter(|e| text(e) == "typed in the terminal")
+        .collect();
+    assert_eq!(typed.len(), 1, "{}", show(&events));
+    assert_eq!(typed[0]["payload"]["origin"], "terminal");
+    assert_eq!(typed[0]["source"], "worker");
+    assert!(typed[0]["seq"].as_u64() < reply["seq"].as_u64());
+    remote
+        .proc
+        .expect_stdout(&format!("● {}\n", reply_to("typed in the terminal")));
+    assert_eq!(count_replies(&events, "hello from the phone"), 1);
+
+    // Standard input ends: the session keeps serving the phone, until SIGINT.
+    remote.proc.close_stdin();
+    std::thread::sleep(Duration::from_millis(200));
+    client.say("still there?");
+    stream.wait_reply("still there?");
+    remote
+        .proc
+        .expect_stdout(&format!("● {}\n", reply_to("still there?")));
+    remote.proc.signal("INT");
+    let status = remote.proc.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}\n{}", remote.proc.dump());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The command gate, for every stock command, from both sides
+
+/// The worker's output for each input of a batch where every input is followed by a marker
+/// message: what came between the reply to the previous marker and the reply to its own.
+fn segments(events: &[Value], markers: &[String]) -> Vec<Vec<Value>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for marker in markers {
+        let reply = events[start..]
+            .iter()
+            .position(|e| {
+                kind(e) == "assistant_message" && text(e).ends_with(&format!("You said: {marker}"))
+            })
+            .map(|i| i + start)
+            .unwrap_or_else(|| panic!("no reply to {marker:?}:\n{}", show(events)));
+        let id = &events[reply]["payload"]["message_id"];
+        let segment = events[start..reply]
+            .iter()
+            .filter(|e| e["source"] == "worker")
+            .filter(|e| !matches!(kind(e), "session_state"))
+            .filter(|e| e["payload"]["message_id"] != *id)
+            .filter(|e| !(kind(e) == "user_message" && text(e) == marker))
+            .cloned()
+            .collect();
+        out.push(segment);
+        start = reply + 1;
+    }
+    out
+}
+
+#[test]
+fn the_gate_decides_every_stock_command_over_the_bridge_and_in_the_terminal() {
+    let t = Tether::new();
+    let all = command_list(&t, &[]);
+    let over_bridge = names(&command_list(&t, &["--origin", "bridge", "--remote"]));
+    let remote_safe = names(&command_list(&t, &["--remote"]));
+    assert!(all.len() > over_bridge.len() && !over_bridge.is_empty());
+    // Every word that names a command: names and aliases, with the command they name.
+    let mut words: Vec<(String, String)> = Vec::new();
+    for c in &all {
+        let name = c["name"].as_str().unwrap().to_owned();
+        words.push((name.clone(), name.clone()));
+        for alias in c["aliases"].as_array().unwrap() {
+            words.push((alias.as_str().unwrap().to_owned(), name.clone()));
+        }
+    }
+
+    let mut remote = Remote::start(&t, &["--listen", "127.0.0.1:0"]);
+    let client = pair(&remote.url);
+    let stream = client.stream(0);
+
+    // Over the bridge: each word, then a marker message, all in one batch.
+    let mut batch = vec![Client::user_message("marker bridge start")];
+    let mut markers = vec!["marker bridge start".to_owned()];
+    let mut inputs = Vec::new();
+    for (word, _) in &words {
+        inputs.push(format!("/{word}"));
+    }
+    inputs.push("/nonsense".to_owned());
+    for (i, input) in inputs.iter().enumerate() {
+        let marker = format!("marker bridge {i}.");
+        batch.push(Client::user_message(input));
+        batch.push(Client::user_message(&marker));
+        markers.push(marker);
+    }
+    client.publish(batch);
+    stream.wait_for(
+        "the last marker's reply",
+        Duration::from_secs(40),
+        |events| reply_message(events, markers.last().unwrap()).map(|_| ()),
+    );
+    let events = stream.events();
+    let found = segments(&events, &markers);
+    for (i, input) in inputs.iter().enumerate() {
+        let segment = &found[i + 1];
+        let shown = show(segment);
+        let Some((word, name)) = words.get(i) else {
+            // `/nonsense` is ordinary text for the model.
+            let reply = reply_message(segment, "/nonsense").expect(&shown);
+            assert_eq!(text(reply), reply_to("/nonsense"));
+            let id = reply["payload"]["message_id"].as_str().unwrap();
+            let (deltas, streamed) = deltas_of(segment, id);
+            assert_eq!(streamed, text(reply));
+            assert_eq!(segment.len(), deltas + 1, "{input}:\n{shown}");
+            continue;
+        };
+        let refusal = not_over_bridge(word);
+        if over_bridge.contains(name) {
+            assert!(!segment.is_empty(), "{input} did nothing");
+            assert!(
+                !segment.iter().any(|e| text(e) == refusal),
+                "{input} was refused:\n{shown}"
+            );
+        } else {
+            assert_eq!(segment.len(), 1, "{input}:\n{shown}");
+            let e = &segment[0];
+            assert_eq!(kind(e), "command_output", "{input}:\n{shown}");
+            assert_eq!(e["payload"]["text"], refusal.as_str());
+            assert_eq!(e["payload"]["command"], name.as_str());
+            assert_eq!(e["payload"]["format"], "text");
+        }
+    }
+    // The refusals reached the terminal too.
+    for (word, name) in &words {
+        if !over_bridge.contains(name) {
+            remote
+                .proc
+                .expect_stdout(&format!("{}\n", not_over_bridge(word)));
+        }
+    }
+
+    // In the terminal of a remote session: only remote-safe commands run. `/exit` comes last.
+    // A marker first, so that the first command's output starts after a marker's reply too.
+    let mut markers = vec!["marker terminal start".to_owned()];
+    remote.proc.line(&markers[0]);
+    let mut typed = Vec::new();
+    for (word, name) in &words {
+        if name == "exit" {
+            continue;
+        }
+        let input = if name == "btw" {
+            format!("/{word} a note from the terminal")
+        } else {
+            format!("/{word}")
+        };
+        let marker = format!("marker terminal {}.", typed.len());
+        remote.proc.line(&input);
+        remote.proc.line(&marker);
+        typed.push((word.clone(), name.clone()));
+        markers.push(marker);
+    }
+    stream.wait_for(
+        "the last terminal marker's reply",
+        Duration::from_secs(40),
+        |events| reply_message(events, markers.last().unwrap()).map(|_| ()),
+    );
+    let events = stream.events();
+    let found = segments(&events, &markers);
+    let tail: Vec<Value> = found[1..].concat();
+    let out = remote.proc.stdout();
+    for (i, (word, name)) in typed.iter().enumerate() {
+        let segment = &found[i + 1];
+        let shown = show(segment);
+        let refusal = not_in_remote_mode(word);
+        if remote_safe.contains(name) {
+            assert!(
+                !segment.iter().any(|e| text(e) == refusal),
+                "/{word} was refused in the terminal:\n{shown}"
+            );
+            assert!(!out.contains(&refusal), "{out}");
+        } else {
+            assert_eq!(segment.len(), 1, "/{word}:\n{shown}");
+            assert_eq!(kind(&segment[0]), "command_output");
+            assert_eq!(segment[0]["payload"]["text"], refusal.as_str());
+            assert_eq!(out.matches(&format!("{refusal}\n")).count(), 1, "{out}");
+        }
+    }
+    for local in ["plugin", "memory", "desktop"] {
+        assert!(out.contains(&not_in_remote_mode(local)), "{out}");
+    }
+    // Remote-safe commands did their work.
+    let cost = of_kind(&tail, "command_output")
+        .find(|e| e["payload"]["command"] == "cost")
+        .expect("/cost printed nothing");
+    assert!(text(cost).contains("Total cost:"), "{cost}");
+    assert!(
+        of_kind(&tail, "command_output").any(|e| text(e) == "Noted: a note from the terminal"),
+        "{}",
+        show(&tail)
+    );
+    // And /exit ends the session.
+    remote.proc.line("/exit");
+    let status = remote.proc.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status}\n{}", remote.proc.dump());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Interrupting a reply from the browser
+
+#[test]
+fn the_browser_interrupts_a_reply_and_the_conversation_goes_on() {
+    let t = Tether::new().echo_delay_ms(200);
+    let remote = Remote::start(&t, &["--listen", "127.0.0.1:0"]);
+    let client = pair(&remote.url);
+    let stream = client.stream(0);
+    client.say("a long answer please");
+    stream.wait_for("the first words of the reply", WAIT, |events| {
+        (of_kind(events, "assistant_delta").count() >= 2).then_some(())
+    });
+    client.interrupt();
+    let reply = stream.wait_for("the interrupted reply", WAIT, |events| {
+        of_kind(events, "assistant_message").next().cloned()
+    });
+    assert_eq!(reply["payload"]["interrupted"], true, "{reply}");
+    // It was cut short: what was streamed, and no more.
+    let events = stream.events();
+    let (_, streamed) = deltas_of(&events, reply["payload"]["message_id"].as_str().unwrap());
+    assert_eq!(text(&reply), streamed);
+    assert!(
+        text(&reply).len() < reply_to("a long answer please").len(),
+        "{reply}"
+    );
+    remote.proc.expect_stdout("[interrupted]");
+    let control = of_kind(&events, "control_request").next().unwrap();
+    assert_eq!(control["source"], "client");
+    assert_eq!(control["payload"]["subtype"], "interrupt");
+
+    client.say("and now?");
+    let next = stream.wait_reply("and now?");
+    assert_eq!(text(&next), reply_to("and now?"));
+    assert_eq!(next["payload"]["interrupted"], false);
+    assert_eq!(count_replies(&stream.events(), "a long answer please"), 0);
+    let interrupted = of_kind(&stream.events(), "assistant_message")
+        .filter(|e| e["payload"]["interrupted"] == true)
+        .count();
+    assert_eq!(interrupted, 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. On a terminal: the browser speaks while the prompt waits
+
+#[test]
+fn on_a_terminal_the_browser_speaks_while_the_prompt_waits() {
+    let t = Tether::new();
+    let mut pty = t.spawn_pty(["--remote", "--listen", "127.0.0.1:0"]);
+    pty.expect("Open in browser: ");
+    // The URL is wider than the terminal; the output has it whole.
+    let url = pty.expect("\n").trim().to_owned();
+    assert!(
+        url.contains("/code/session_local_") && url.contains("?pair="),
+        "{url}"
+    );
+    let client = pair(&url);
+    let stream = client.stream(0);
+    pty.expect_prompt("› ");
+
+    pty.mark();
+    client.say("hello from the phone");
+    pty.expect("(remote) hello from the phone");
+    pty.expect(&reply_to("hello from the phone"));
+    pty.wait_screen("the message and the reply above the prompt", |s| {
+        let screen = s.contents();
+        screen.contains("› (remote) hello from the phone")
+            && screen.contains(&format!("● {}", reply_to("hello from the phone")))
+    });
+    stream.wait_reply("hello from the phone");
+    // The prompt is still there, and still works.
+    pty.expect_prompt("› ");
+    pty.send_line("typed at the prompt");
+    pty.expect(&reply_to("typed at the prompt"));
+    let events = stream.wait_for("the typed line and its reply", WAIT, |events| {
+        reply_message(events, "typed at the prompt").map(|_| events.to_vec())
+    });
+    let typed: Vec<&Value> = of_kind(&events, "user_message")
+        .filter(|e| text(e) == "typed at the prompt")
+        .collect();
+    assert_eq!(typed.len(), 1, "{}", show(&events));
+    assert_eq!(typed[0]["payload"]["origin"], "terminal");
+    pty.expect_prompt("› ");
+    pty.send("\x04");
+    let status = pty.wait_exit();
+    assert!(status.success(), "{status:?}\n{}", pty.screen());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Hosted: log in, publish, converse; over SSE and over WebSocket
+
+#[test]
+fn hosted_login_then_remote_over_sse_and_websocket() {
+    let h = Hosted::new("127.0.0.1:0", &[]);
+    let path = h.t.config_dir().join("credentials.json");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "credentials.json has mode {mode:o}");
+    }
+    let saved = h.credentials();
+    assert_eq!(saved["server"], h.relay.url.as_str());
+    let device = saved["device_id"].as_str().unwrap().to_owned();
+    let list = h.t.run(["devices", "list", "--json"]);
+    list.assert_success();
+    let devices: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(devices.len(), 1, "{list}");
+    assert_eq!(devices[0]["device_id"], device.as_str());
+    assert_eq!(devices[0]["display_name"], "e2e machine");
+
+    for transport in ["sse", "ws"] {
+        let (mut remote, client) = h.remote(&["--transport", transport]);
+        remote.proc.expect_stdout(" on your relay");
+        let stream = client.stream(0);
+        let said = format!("hello over {transport}");
+        client.say(&said);
+        let reply = stream.wait_reply(&said);
+        assert_eq!(text(&reply), reply_to(&said));
+        remote.proc.expect_stdout(&format!("› (remote) {said}\n"));
+        remote
+            .proc
+            .expect_stdout(&format!("● {}\n", reply_to(&said)));
+        let typed = format!("typed with {transport}");
+        remote.proc.line(&typed);
+        let events = stream.wait_for("the terminal's line and its reply", WAIT, |events| {
+            reply_message(events, &typed).map(|_| events.to_vec())
+        });
+        assert_eq!(count_user_messages(&events, &typed), 1, "{}", show(&events));
+        assert_eq!(count_replies(&events, &said), 1);
+        remote.proc.close_stdin();
+        remote.proc.signal("INT");
+        let status = remote.proc.wait_exit(Duration::from_secs(10));
+        assert!(status.success(), "{status}\n{}", remote.proc.dump());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. The relay restarts in the middle of a conversation
+
+#[test]
+fn nothing_is_lost_or_doubled_across_a_relay_restart() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let h = Hosted::new(&listen, &[]);
+    let (mut remote, client) = h.remote(&[]);
+    let stream = client.stream(0);
+    client.say("before the restart");
+    stream.wait_reply("before the restart");
+
+    h.relay.terminate();
+    stream.wait_end();
+    remote.proc.line("typed while the relay was down");
+    remote.proc.expect_stdout(&format!(
+        "● {}\n",
+        reply_to("typed while the relay was down")
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    let relay = Relay::start(&h.t, &h.db, &listen, &[]);
+    assert_eq!(relay.url, format!("http://{listen}"));
+
+    let stream = client.stream(0);
+    stream.wait_reply("typed while the relay was down");
+    client.say("after the restart");
+    let events = stream.wait_for("the reply after the restart", WAIT, |events| {
+        reply_message(events, "after the restart").map(|_| events.to_vec())
+    });
+    // Let anything resent late arrive before counting.
+    std::thread::sleep(Duration::from_millis(1500));
+    let events = {
+        let later = stream.events();
+        assert!(later.len() >= events.len());
+        later
+    };
+    let shown = show(&events);
+    for said in [
+        "before the restart",
+        "typed while the relay was down",
+        "after the restart",
+    ] {
+        assert_eq!(count_user_messages(&events, said), 1, "{said}:\n{shown}");
+        assert_eq!(count_replies(&events, said), 1, "{said}:\n{shown}");
+    }
+    let typed = of_kind(&events, "user_message")
+        .find(|e| text(e) == "typed while the relay was down")
+        .unwrap();
+    assert_eq!(typed["payload"]["origin"], "terminal");
+    // One stream, one order: seqs increase and ids are unique.
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{shown}");
+    let mut ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), events.len(), "{shown}");
+    // Every reply was streamed exactly once too.
+    for reply in of_kind(&events, "assistant_message") {
+        let (_, streamed) = deltas_of(&events, reply["payload"]["message_id"].as_str().unwrap());
+        assert_eq!(streamed, text(reply), "{shown}");
+    }
+    assert!(
+        !remote.proc.stdout().contains('✗'),
+        "{}",
+        remote.proc.dump()
+    );
+    drop(relay);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Worker tokens expire and are renewed while the conversation goes on
+
+#[test]
+fn a_conversation_outlives_short_worker_tokens() {
+    let h = Hosted::new("127.0.0.1:0", &["--worker-token-ttl", "3"]);
+    let (remote, client) = h.remote(&[]);
+    let stream = client.stream(0);
+    let started = Instant::now();
+    let mut said = Vec::new();
+    while started.elapsed() < Duration::from_secs(8) {
+        let text = format!("tick {}.", said.len());
+        client.say(&text);
+        said.push(text);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    for s in &said {
+        stream.wait_reply(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let events = stream.events();
+    let shown = show(&events);
+    for s in &said {
+        assert_eq!(count_replies(&events, s), 1, "{s}:\n{shown}");
+        remote.proc.expect_stdout(&format!("● {}\n", reply_to(s)));
+    }
+    assert_eq!(
+        of_kind(&events, "assistant_message").count(),
+        said.len(),
+        "{shown}"
+    );
+    let out = remote.proc.stdout();
+    assert!(!out.contains('✗'), "{}", remote.proc.dump());
+    assert!(
+        remote.proc.stderr().trim().is_empty(),
+        "{}",
+        remote.proc.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Another terminal takes the session over
+
+#[test]
+fn a_terminal_whose_session_is_taken_over_says_so_and_keeps_working() {
+    let h = Hosted::new("127.0.0.1:0", &[]);
+    let (mut remote, client) = h.remote(&[]);
+    let stream = client.stream(0);
+    client.say("first");
+    stream.wait_reply("first");
+
+    let saved = h.credentials();
+    let (status, head, body) = http(
+        &h.relay.host(),
+        "POST",
+        &format!("/v1/code/sessions/{}/bridge", client.session),
+        &[
+            (
+                "Authorization",
+                &format!("Bearer {}", saved["access_token"].as_str().unwrap()),
+            ),
+            (
+                "X-Trusted-Device-Token",
+                saved["device_token"].as_str().unwrap(),
+            ),
+            ("Content-Type", "application/json"),
+        ],
+        "{}",
+    );
+    assert_eq!(status, 200, "{head}\n{body}");
+    let grant: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        grant["worker_jwt"].is_string() && grant["worker_epoch"].as_u64() > Some(1),
+        "{grant}"
+    );
+
+    // The terminal finds out at the latest when it next publishes.
+    remote.proc.line("after the takeover");
+    remote
+        .proc
+        .wait_until("the takeover notice", WAIT, |out, err| {
+            (out.contains(TAKEN_OVER) || err.contains(TAKEN_OVER)).then_some(())
+        });
+    remote
+        .proc
+        .expect_stdout(&format!("● {}\n", reply_to("after the takeover")));
+    // It keeps working locally, and stays quiet while it waits.
+    remote.proc.line("still working");
+    remote
+        .proc
+        .expect_stdout(&format!("● {}\n", reply_to("still working")));
+    let before = remote.proc.cpu_time();
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = remote.proc.cpu_time() - before;
+    assert!(
+        spent < Duration::from_millis(300),
+        "an idle terminal used {spent:?} of CPU in 1 s"
+    );
+    let out = format!("{}{}", remote.proc.stdout(), remote.proc.stderr());
+    assert_eq!(out.matches(TAKEN_OVER).count(), 1, "{}", remote.proc.dump());
+    // Nothing the terminal says now reaches the session.
+    std::thread::sleep(Duration::from_millis(300));
+    let events = stream.events();
+    assert_eq!(
+        count_replies(&events, "still working"),
+        0,
+        "{}",
+        show(&events)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Logging out, and what --remote refuses
+
+#[test]
+fn logout_forgets_the_login_and_revokes_the_device() {
+    let h = Hosted::new("127.0.0.1:0", &[]);
+    let device = h.credentials()["device_id"].as_str().unwrap().to_owned();
+    let out = h.t.run(["logout"]);
+    out.assert_success();
+    assert!(
+        out.stdout.contains(&format!(
+            "Logged out of {}; this machine's trusted device was revoked.",
+            h.relay.url
+        )),
+        "{out}"
+    );
+    assert!(!h.t.config_dir().join("credentials.json").exists());
+    let again = h.t.run(["logout"]);
+    again.assert_success();
+    assert!(again.stdout.contains("Not logged in."), "{again}");
+    let list = h.t.run(["devices", "list", "--json"]);
+    list.assert_failure();
+    assert!(list.stderr.contains("tether login"), "{list}");
+    // Without a login, --remote does not fall back to a hosted relay.
+    let out =
+        h.t.run_with_input(["--remote", "--server", &h.relay.url], "");
+    out.assert_failure();
+    assert!(out.stderr.contains("tether login --server"), "{out}");
+
+    // A fresh login sees only its own device.
+    cli_login(&h.t, &h.relay, &h.cookie, "second login");
+    let list = h.t.run(["devices", "list", "--json"]);
+    list.assert_success();
+    let devices: Vec<Value> = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(devices.len(), 1, "{list}");
+    assert_ne!(devices[0]["device_id"], device.as_str(), "{list}");
+    assert_eq!(devices[0]["display_name"], "second login");
+}
+
+#[test]
+fn remote_refuses_a_server_without_login_and_print_mode() {
+    let t = Tether::new();
+    let out = t.run_with_input(["--remote", "--server", "http://127.0.0.1:1"], "");
+    out.assert_failure();
+    assert!(
+        out.stderr.contains(
+            "not logged in to http://127.0.0.1:1: run `tether login --server http://127.0.0.1:1` first"
+        ),
+        "{out}"
+    );
+    let out = t.run(["--remote", "-p", "hi"]);
+    out.assert_failure();
+    assert!(
+        out.stderr
+            .contains("--remote publishes an interactive session; it cannot be combined with -p"),
+        "{out}"
+    );
+    assert!(out.stdout.is_empty(), "{out}");
+    let out = t.run(["--server", "http://127.0.0.1:1", "-p", "hi"]);
+    out.assert_failure();
+    assert!(out.stderr.contains("cannot be combined with -p"), "{out}");
+}
