@@ -23,6 +23,7 @@
 //! from a warm cache (compiled once per test process and copied, with the key that authenticates
 //! it); [`Tether::cold`] starts from nothing, for the tests about first starts.
 
+pub mod http;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};

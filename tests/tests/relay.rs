@@ -8,6 +8,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use tether_e2e::Tether;
+use tether_e2e::http::{add_relay_user, browser_login, request as http};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -77,71 +78,6 @@ impl Drop for Served {
     }
 }
 
-/// One HTTP/1.1 request on a fresh connection: (status, headers, body).
-fn http(
-    host: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(host).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_owned(), body.to_owned())
-}
-
-fn add_user(t: &Tether, db: &std::path::Path, name: &str) {
-    t.run_with_input(
-        [
-            "relay",
-            "user",
-            "add",
-            name,
-            "--password-stdin",
-            "--db",
-            db.to_str().unwrap(),
-        ],
-        &format!("{PASSWORD}\n"),
-    )
-    .assert_success();
-}
-
-/// Log in as a browser: the `Cookie` header value.
-fn login(served: &Served, name: &str) -> String {
-    let (status, head, _) = http(
-        served.host(),
-        "POST",
-        "/login",
-        &[
-            ("Origin", &served.url),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        &format!("username={name}&password={}", PASSWORD.replace(' ', "+")),
-    );
-    assert_eq!(status, 303, "{head}");
-    let cookie = head
-        .lines()
-        .find_map(|l| l.strip_prefix("set-cookie: "))
-        .expect("a login cookie");
-    cookie.split(';').next().unwrap().to_owned()
-}
-
 #[test]
 fn relay_help_lists_serve_and_user() {
     let t = Tether::new();
@@ -162,7 +98,7 @@ fn users_are_added_listed_and_removed() {
     let t = Tether::new();
     let db = t.cwd().join("relay.db");
     let db_arg = db.to_str().unwrap();
-    add_user(&t, &db, "alice");
+    add_relay_user(&t, &db, "alice", PASSWORD);
     let again = t.run_with_input(
         [
             "relay",
@@ -242,10 +178,10 @@ fn the_default_database_lives_in_the_data_directory() {
 fn a_restarted_relay_keeps_logins_sessions_and_events() {
     let t = Tether::new();
     let db = t.cwd().join("relay.db");
-    add_user(&t, &db, "alice");
+    add_relay_user(&t, &db, "alice", PASSWORD);
     let served = Served::start(&t, &db, &[]);
     assert_eq!(http(served.host(), "GET", "/healthz", &[], "").2, "ok");
-    let cookie = login(&served, "alice");
+    let cookie = browser_login(served.host(), &served.url, "alice", PASSWORD);
     let origin = served.url.clone();
     let json = [
         ("Cookie", cookie.as_str()),
@@ -334,9 +270,9 @@ fn a_restarted_relay_keeps_logins_sessions_and_events() {
 fn a_staging_relay_mints_staging_session_ids() {
     let t = Tether::new();
     let db = t.cwd().join("relay.db");
-    add_user(&t, &db, "alice");
+    add_relay_user(&t, &db, "alice", PASSWORD);
     let served = Served::start(&t, &db, &["--staging"]);
-    let cookie = login(&served, "alice");
+    let cookie = browser_login(served.host(), &served.url, "alice", PASSWORD);
     let (status, _, body) = http(
         served.host(),
         "POST",
@@ -356,7 +292,7 @@ fn a_staging_relay_mints_staging_session_ids() {
 fn a_public_url_sets_the_allowed_origin_and_links() {
     let t = Tether::new();
     let db = t.cwd().join("relay.db");
-    add_user(&t, &db, "alice");
+    add_relay_user(&t, &db, "alice", PASSWORD);
     let served = Served::start(&t, &db, &["--public-url", "https://relay.example.com/"]);
     let (status, _, body) = http(
         served.host(),

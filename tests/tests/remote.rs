@@ -12,6 +12,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use tether_e2e::http::{add_relay_user, browser_login, cookie_from, header, request as http};
 use tether_e2e::{Tether, strip_ansi};
 
 /// How long any one expected thing may take to show up.
@@ -273,67 +274,6 @@ impl Drop for Proc {
 
 // ---------------------------------------------------------------------------------------------
 // HTTP
-
-/// One HTTP/1.1 request on a fresh connection: (status, head, body).
-fn http(
-    host: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(host).unwrap_or_else(|e| panic!("connecting {host}: {e}"));
-    stream.set_read_timeout(Some(WAIT)).unwrap();
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        request.push_str(&format!("{k}: {v}\r\n"));
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_owned(), body.to_owned())
-}
-
-/// A response header's value (names compared case-insensitively).
-fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-    })
-}
-
-/// `Cookie` header value from a response's `set-cookie`.
-fn cookie_from(head: &str) -> String {
-    header(head, "set-cookie")
-        .unwrap_or_else(|| panic!("no cookie set:\n{head}"))
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-/// Log in as a browser: the `Cookie` header value.
-fn browser_login(host: &str, origin: &str, name: &str) -> String {
-    let (status, head, body) = http(
-        host,
-        "POST",
-        "/login",
-        &[
-            ("Origin", origin),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        &format!("username={name}&password={}", PASSWORD.replace(' ', "+")),
-    );
-    assert_eq!(status, 303, "{head}\n{body}");
-    cookie_from(&head)
-}
 
 // ---------------------------------------------------------------------------------------------
 // A client of a session: SSE to read, POST to write
@@ -792,22 +732,6 @@ impl Relay {
     }
 }
 
-fn add_user(t: &Tether, db: &Path, name: &str) {
-    t.run_with_input(
-        [
-            "relay",
-            "user",
-            "add",
-            name,
-            "--password-stdin",
-            "--db",
-            db.to_str().unwrap(),
-        ],
-        &format!("{PASSWORD}\n"),
-    )
-    .assert_success();
-}
-
 /// `tether login --server URL`, approved from a browser logged in with `cookie`; returns what
 /// it printed.
 #[track_caller]
@@ -884,9 +808,9 @@ impl Hosted {
     fn new(listen: &str, relay_args: &[&str]) -> Hosted {
         let t = Tether::new();
         let db = t.home().join("relay.db");
-        add_user(&t, &db, "alice");
+        add_relay_user(&t, &db, "alice", PASSWORD);
         let relay = Relay::start(&t, &db, listen, relay_args);
-        let cookie = browser_login(&relay.host(), &relay.url, "alice");
+        let cookie = browser_login(&relay.host(), &relay.url, "alice", PASSWORD);
         cli_login(&t, &relay, &cookie, "e2e machine");
         Hosted {
             t,

@@ -18,6 +18,7 @@ use tether_protocol::Origin;
 use tether_protocol::api::WorkerState;
 use tether_session::wire::{publication_for, system_init};
 use tether_session::{Flow, Output, RemoteInfo, Session, Sink};
+use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::Args;
@@ -119,6 +120,10 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
     };
     let _ = editor.prompts.send(prompt_for(&session, &mut terminal));
 
+    // Installed once, up front: a signal that arrives between two polls must still find a
+    // handler rather than the default action, which would kill the process mid-event.
+    let mut interrupts = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let mut queue: VecDeque<(String, Origin)> = VecDeque::new();
     let mut typing_open = true;
     let mut leaving = false;
@@ -148,7 +153,8 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                 loop {
                     tokio::select! {
                         flow = &mut turn => break flow,
-                        _ = tokio::signal::ctrl_c() => cancel.cancel(),
+                        _ = interrupts.recv() => cancel.cancel(),
+                        _ = terminate.recv() => { cancel.cancel(); leaving = true; }
                         typed = editor.typed.recv(), if typing_open => match typed {
                             Some(Typed::Line(line)) => queue.push_back((line, Origin::Terminal)),
                             Some(Typed::Interrupt) => cancel.cancel(),
@@ -221,7 +227,10 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                     status_open = false;
                 }
             }
-            _ = tokio::signal::ctrl_c(), if !typing_open => leaving = true,
+            // Nothing running: SIGINT (not a Ctrl-C at the prompt, which the editor reads) or
+            // SIGTERM ends the session, as it would a server.
+            _ = interrupts.recv() => leaving = true,
+            _ = terminate.recv() => leaving = true,
         }
     }
     link.shutdown().await;

@@ -9,13 +9,13 @@ use tether_protocol::Source;
 use tether_protocol::api::{ClientEvents, Published};
 
 use super::sessions::{owned, parse_id};
-use super::streams::{self, Open, StreamQuery};
+use super::streams::{self, StreamQuery};
 use crate::auth::extract::Principal;
 use crate::body::Json;
 use crate::error::ApiResult;
 use crate::publish;
 use crate::state::Shared;
-use crate::stream::{Audience, Cursor};
+use crate::stream::Audience;
 
 pub async fn sse(
     State(state): State<Shared>,
@@ -24,13 +24,9 @@ pub async fn sse(
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
-    owned(&state, &id, principal.account).await?;
-    let from = streams::start(&headers, &query)?;
-    let live = publish::live(&state, &id).await?;
-    let open = Open::new(&state, &id, Audience::Client, &live).await?;
-    let cursor = Cursor::new(state.clone(), id, live, from, Audience::Client);
-    Ok(streams::sse(&state, cursor, open))
+    Ok(follow(&state, principal, &id, &headers, &query)
+        .await?
+        .sse(&state))
 }
 
 pub async fn ws(
@@ -41,20 +37,23 @@ pub async fn ws(
     Query(query): Query<StreamQuery>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let id = parse_id(&id)?;
-    owned(&state, &id, principal.account).await?;
-    let from = streams::start(&headers, &query)?;
-    let live = publish::live(&state, &id).await?;
-    let open = Open::new(&state, &id, Audience::Client, &live).await?;
-    let cursor = Cursor::new(state.clone(), id.clone(), live, from, Audience::Client);
-    Ok(streams::websocket(
-        &state,
-        upgrade,
-        id,
-        cursor,
-        open,
-        Audience::Client,
-    ))
+    Ok(follow(&state, principal, &id, &headers, &query)
+        .await?
+        .websocket(&state, upgrade))
+}
+
+/// A client stream of a session the principal owns.
+async fn follow(
+    state: &Shared,
+    principal: Principal,
+    id: &str,
+    headers: &HeaderMap,
+    query: &StreamQuery,
+) -> ApiResult<streams::Opened> {
+    let id = parse_id(id)?;
+    owned(state, &id, principal.account).await?;
+    let live = publish::live(state, &id).await?;
+    streams::open(state, id, live, headers, query, Audience::Client).await
 }
 
 pub async fn post_events(

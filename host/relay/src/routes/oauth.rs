@@ -184,19 +184,9 @@ pub async fn token(
 }
 
 async fn device_grant(state: Shared, device_code: Option<String>) -> Response {
-    let Some(device_code) = device_code else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "device_code is required.",
-        );
-    };
-    let Some(hash) = secret::digest(SecretKind::DeviceCode, &device_code) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "Unknown device_code.",
-        );
+    let hash = match presented(SecretKind::DeviceCode, device_code, "device_code") {
+        Ok(hash) => hash,
+        Err(refusal) => return refusal,
     };
     let lifetimes = state.config.lifetimes.clone();
     let now = store::now();
@@ -237,6 +227,26 @@ async fn device_grant(state: Shared, device_code: Option<String>) -> Response {
     }
 }
 
+/// The stored hash of a secret the client sent as `field`, or the RFC's refusal: missing is
+/// `invalid_request`, malformed is `invalid_grant` (like unknown, so nothing is learned from it).
+#[allow(clippy::result_large_err)]
+fn presented(kind: SecretKind, value: Option<String>, field: &str) -> Result<[u8; 32], Response> {
+    let Some(value) = value else {
+        return Err(oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            &format!("{field} is required."),
+        ));
+    };
+    secret::digest(kind, &value).ok_or_else(|| {
+        oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            &format!("Unknown {field}."),
+        )
+    })
+}
+
 fn describe(code: &str) -> &'static str {
     match code {
         "authorization_pending" => "The user has not approved this login yet; keep polling.",
@@ -248,19 +258,9 @@ fn describe(code: &str) -> &'static str {
 }
 
 async fn refresh_grant(state: Shared, refresh_token: Option<String>) -> Response {
-    let Some(refresh_token) = refresh_token else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "refresh_token is required.",
-        );
-    };
-    let Some(hash) = secret::digest(SecretKind::RefreshToken, &refresh_token) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "Unknown refresh token.",
-        );
+    let hash = match presented(SecretKind::RefreshToken, refresh_token, "refresh_token") {
+        Ok(hash) => hash,
+        Err(refusal) => return refusal,
     };
     let lifetimes = state.config.lifetimes.clone();
     let now = store::now();

@@ -53,6 +53,16 @@ impl FromRequestParts<Shared> for SameOrigin {
     }
 }
 
+/// A `429` page with `Retry-After`, counted in the metrics.
+fn too_many(state: &Shared, title: &str, logged_in: bool, body: &str, wait: u64) -> Response {
+    state.metrics.rate_limited.fetch_add(1, Relaxed);
+    let mut response = page(StatusCode::TOO_MANY_REQUESTS, title, logged_in, body);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
+}
+
 fn to_login(next: &str) -> Response {
     Redirect::to(&format!("/login?next={}", html::encode_query(next))).into_response()
 }
@@ -141,20 +151,11 @@ pub async fn login(
             .or(t.login_by_address.check(&address, now).err())
     };
     if let Some(wait) = limited {
-        state.metrics.rate_limited.fetch_add(1, Relaxed);
-        let mut response = page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Log in",
-            false,
-            &login_form(
-                &next,
-                Some(&format!("Too many failed attempts. Try again in {wait} s.")),
-            ),
+        let body = login_form(
+            &next,
+            Some(&format!("Too many failed attempts. Try again in {wait} s.")),
         );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return response;
+        return too_many(&state, "Log in", false, &body, wait);
     }
     let lookup = name.clone();
     let found = match state
@@ -314,22 +315,9 @@ pub async fn device_decide(
     let key = format!("account:{account}");
     let now = Instant::now();
     if let Err(wait) = state.throttles().user_code_attempts.check(&key, now) {
-        state.metrics.rate_limited.fetch_add(1, Relaxed);
-        let mut r = page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Approve a terminal",
-            true,
-            &device_form(
-                &form.user_code,
-                Some((
-                    "error",
-                    &format!("Too many wrong codes. Try again in {wait} s."),
-                )),
-            ),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return r;
+        let message = format!("Too many wrong codes. Try again in {wait} s.");
+        let body = device_form(&form.user_code, Some(("error", &message)));
+        return too_many(&state, "Approve a terminal", true, &body, wait);
     }
     let decided = match normalise_user_code(&form.user_code) {
         Some(code) => {
@@ -417,16 +405,8 @@ async fn pair(state: &Shared, peer: SocketAddr, id: &str, secret: &str) -> Respo
     let address = peer.ip().to_string();
     let now = Instant::now();
     if let Err(wait) = state.throttles().login_by_address.check(&address, now) {
-        state.metrics.rate_limited.fetch_add(1, Relaxed);
-        let mut r = page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Pairing refused",
-            false,
-            &format!("<p class=\"error\">Too many attempts. Try again in {wait} s.</p>"),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return r;
+        let body = format!("<p class=\"error\">Too many attempts. Try again in {wait} s.</p>");
+        return too_many(state, "Pairing refused", false, &body, wait);
     }
     let redeemed = state.pairings().redeem(secret, now);
     let Some(account) = redeemed else {

@@ -87,13 +87,59 @@ impl Drop for Open {
     }
 }
 
+/// A stream about to be served, either way: where it starts, and the guard that keeps gauges
+/// and the worker's presence right while it is open.
+pub struct Opened {
+    id: SessionId,
+    cursor: Cursor,
+    open: Open,
+    audience: Audience,
+}
+
+/// Open a stream of session `id` for `audience`, starting where the request asks.
+pub async fn open(
+    state: &Shared,
+    id: SessionId,
+    live: Arc<Live>,
+    headers: &HeaderMap,
+    query: &StreamQuery,
+    audience: Audience,
+) -> ApiResult<Opened> {
+    let from = start(headers, query)?;
+    let open = Open::new(state, &id, audience, &live).await?;
+    let cursor = Cursor::new(state.clone(), id.clone(), live, from, audience);
+    Ok(Opened {
+        id,
+        cursor,
+        open,
+        audience,
+    })
+}
+
+impl Opened {
+    pub fn sse(self, state: &Shared) -> Response {
+        sse(state, self.cursor, self.open)
+    }
+
+    pub fn websocket(self, state: &Shared, upgrade: WebSocketUpgrade) -> Response {
+        websocket(
+            state,
+            upgrade,
+            self.id,
+            self.cursor,
+            self.open,
+            self.audience,
+        )
+    }
+}
+
 fn sse_event(event: &Event) -> SseEvent {
     SseEvent::default()
         .id(event.seq.to_string())
         .data(serde_json::to_string(event).expect("events serialise"))
 }
 
-pub fn sse(state: &Shared, cursor: Cursor, open: Open) -> Response {
+fn sse(state: &Shared, cursor: Cursor, open: Open) -> Response {
     let keepalive = state.config.liveness.keepalive;
     let stream = futures::stream::unfold((cursor, open), |(mut cursor, open)| async move {
         match cursor.next().await {
@@ -112,7 +158,7 @@ pub fn sse(state: &Shared, cursor: Cursor, open: Open) -> Response {
 
 /// The WebSocket: events out, writes in (answered with `{"ack"}` or `{"error"}`), pings as
 /// keepalives.
-pub fn websocket(
+fn websocket(
     state: &Shared,
     upgrade: WebSocketUpgrade,
     session: SessionId,

@@ -12,14 +12,14 @@ use tether_protocol::event::types;
 use tether_protocol::{NewEvent, SessionId, Source};
 
 use super::sessions::parse_id;
-use super::streams::{self, Open, StreamQuery};
+use super::streams::{self, StreamQuery};
 use crate::auth::extract::Worker;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Live;
 use crate::publish;
 use crate::state::Shared;
 use crate::store::{self, sessions};
-use crate::stream::{Audience, Cursor};
+use crate::stream::Audience;
 
 /// The session a worker token may act on, with its live state, if the token's epoch is current.
 async fn authorize(
@@ -62,14 +62,9 @@ pub async fn sse(
     headers: HeaderMap,
     Query(query): Query<StreamQuery>,
 ) -> ApiResult<Response> {
-    let (id, live) = authorize(&state, &worker, &id).await?;
-    let from = streams::start(&headers, &query)?;
-    let audience = Audience::Worker {
-        epoch: worker.0.epoch,
-    };
-    let open = Open::new(&state, &id, audience, &live).await?;
-    let cursor = Cursor::new(state.clone(), id, live, from, audience);
-    Ok(streams::sse(&state, cursor, open))
+    Ok(follow(&state, &worker, &id, &headers, &query)
+        .await?
+        .sse(&state))
 }
 
 pub async fn ws(
@@ -80,16 +75,24 @@ pub async fn ws(
     Query(query): Query<StreamQuery>,
     upgrade: WebSocketUpgrade,
 ) -> ApiResult<Response> {
-    let (id, live) = authorize(&state, &worker, &id).await?;
-    let from = streams::start(&headers, &query)?;
+    Ok(follow(&state, &worker, &id, &headers, &query)
+        .await?
+        .websocket(&state, upgrade))
+}
+
+/// The worker's stream: what clients say, until a newer worker registers.
+async fn follow(
+    state: &Shared,
+    worker: &Worker,
+    id: &str,
+    headers: &HeaderMap,
+    query: &StreamQuery,
+) -> ApiResult<streams::Opened> {
+    let (id, live) = authorize(state, worker, id).await?;
     let audience = Audience::Worker {
         epoch: worker.0.epoch,
     };
-    let open = Open::new(&state, &id, audience, &live).await?;
-    let cursor = Cursor::new(state.clone(), id.clone(), live, from, audience);
-    Ok(streams::websocket(
-        &state, upgrade, id, cursor, open, audience,
-    ))
+    streams::open(state, id, live, headers, query, audience).await
 }
 
 pub async fn post_events(
