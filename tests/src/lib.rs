@@ -22,8 +22,17 @@
 //! Compiling the stock plugins takes a few seconds on a cold start, so [`Tether::new`] starts
 //! from a warm cache (compiled once per test process and copied, with the key that authenticates
 //! it); [`Tether::cold`] starts from nothing, for the tests about first starts.
+//!
+//! # Modules
+//!
+//! [`process`] runs long-lived tether processes (`tether --remote`, `tether relay serve`, a
+//! hosted relay with a logged-in CLI), [`http`] speaks plain HTTP to a relay, and [`browser`]
+//! drives a headless Chromium through chromedriver for the web client's tests
+//! (`tests/tests/browser.rs`) and bench (`tests/benches/web.rs`).
 
+pub mod browser;
 pub mod http;
+pub mod process;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};
@@ -113,8 +122,9 @@ fn build_tether() -> PathBuf {
         })
 }
 
-/// Where the wasm32-wasip2 builds of this repository go: `<target>/wasm`, as the stock plugins'.
-pub fn wasm_target_dir() -> PathBuf {
+/// The workspace's target directory: `CARGO_TARGET_DIR` (relative to the repository) or
+/// `target/`.
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|d| {
@@ -125,7 +135,16 @@ pub fn wasm_target_dir() -> PathBuf {
             }
         })
         .unwrap_or_else(|| repo_root().join("target"))
-        .join("wasm")
+}
+
+/// Where the wasm32-wasip2 builds of this repository go: `<target>/wasm`, as the stock plugins'.
+pub fn wasm_target_dir() -> PathBuf {
+    target_dir().join("wasm")
+}
+
+/// Where tests leave files for people to look at (screenshots): `<target>/artifacts`.
+pub fn artifacts_dir() -> PathBuf {
+    target_dir().join("artifacts")
 }
 
 /// The components built from `examples/`.
@@ -306,6 +325,14 @@ impl Tether {
     /// The pause between the words of an echo reply (0 unless set: tests run fast).
     pub fn echo_delay_ms(self, ms: u64) -> Tether {
         self.env("TETHER_ECHO_DELAY_MS", ms.to_string())
+    }
+
+    /// Starts tether in `dir` (created if missing) rather than in a directory of its own: for
+    /// a screenshot that shows the same path on every run.
+    pub fn in_cwd(mut self, dir: impl Into<PathBuf>) -> Tether {
+        self.cwd = dir.into();
+        std::fs::create_dir_all(&self.cwd).expect("creating the working directory");
+        self
     }
 
     /// The working directory tether starts in (empty at first).

@@ -5,27 +5,17 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tether_e2e::http::{add_relay_user, browser_login, cookie_from, header, request as http};
-use tether_e2e::{Tether, strip_ansi};
+use tether_e2e::Tether;
+use tether_e2e::http::{cookie_from, header, request as http};
+use tether_e2e::process::{Hosted, Relay, Remote, WAIT, cli_login, free_port, reply_to, url_parts};
 
-/// How long any one expected thing may take to show up.
-const WAIT: Duration = Duration::from_secs(20);
-const PASSWORD: &str = "a long enough password";
-/// The offline echo engine's reply, before what was said.
-const ECHO: &str = "No model is configured, so this is the offline echo engine. You said: ";
 /// host/bridge/src/worker/verdict.rs `TAKEN_OVER`: why a worker stops when another registered.
 const TAKEN_OVER: &str = "Another terminal took over this session; this one stopped publishing.";
-
-fn reply_to(said: &str) -> String {
-    format!("{ECHO}{said}")
-}
 
 fn not_over_bridge(word: &str) -> String {
     format!("/{word} isn't available over Remote Control.")
@@ -60,216 +50,6 @@ fn is_uuid(s: &str) -> bool {
         && parts
             .iter()
             .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-
-#[derive(Default)]
-struct Captured {
-    stdout: Vec<u8>,
-    stderr: Vec<u8>,
-    /// Pipes that reached their end (2: the process is gone).
-    closed: usize,
-}
-
-/// A running process whose output is collected as it comes; killed on drop.
-struct Proc {
-    name: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    captured: Arc<(Mutex<Captured>, Condvar)>,
-}
-
-impl Proc {
-    fn spawn(name: &str, mut cmd: Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let captured = Arc::new((Mutex::new(Captured::default()), Condvar::new()));
-        let pipes: [(bool, Box<dyn Read + Send>); 2] = [
-            (false, Box::new(child.stdout.take().unwrap())),
-            (true, Box::new(child.stderr.take().unwrap())),
-        ];
-        for (is_err, mut pipe) in pipes {
-            let captured = Arc::clone(&captured);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                loop {
-                    let n = pipe.read(&mut buf).unwrap_or(0);
-                    let (lock, changed) = &*captured;
-                    let mut c = lock.lock().unwrap_or_else(|e| e.into_inner());
-                    if n == 0 {
-                        c.closed += 1;
-                        changed.notify_all();
-                        return;
-                    }
-                    if is_err {
-                        c.stderr.extend_from_slice(&buf[..n]);
-                    } else {
-                        c.stdout.extend_from_slice(&buf[..n]);
-                    }
-                    changed.notify_all();
-                }
-            });
-        }
-        let stdin = child.stdin.take();
-        Proc {
-            name: name.to_owned(),
-            child,
-            stdin,
-            captured,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Stdout so far, escape sequences removed.
-    fn stdout(&self) -> String {
-        let c = self.captured.0.lock().unwrap_or_else(|e| e.into_inner());
-        strip_ansi(&String::from_utf8_lossy(&c.stdout))
-    }
-
-    fn stderr(&self) -> String {
-        let c = self.captured.0.lock().unwrap_or_else(|e| e.into_inner());
-        String::from_utf8_lossy(&c.stderr).into_owned()
-    }
-
-    /// What it printed, for failure messages.
-    fn dump(&self) -> String {
-        format!(
-            "--- {} stdout ---\n{}\n--- {} stderr ---\n{}\n---",
-            self.name,
-            self.stdout(),
-            self.name,
-            self.stderr()
-        )
-    }
-
-    /// Waits (at most `timeout`) until `check` finds something in (stdout, stderr).
-    #[track_caller]
-    fn wait_until<T>(
-        &self,
-        what: &str,
-        timeout: Duration,
-        mut check: impl FnMut(&str, &str) -> Option<T>,
-    ) -> T {
-        let deadline = Instant::now() + timeout;
-        let (lock, changed) = &*self.captured;
-        let mut c = lock.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            let out = strip_ansi(&String::from_utf8_lossy(&c.stdout));
-            let err = String::from_utf8_lossy(&c.stderr).into_owned();
-            if let Some(found) = check(&out, &err) {
-                return found;
-            }
-            let now = Instant::now();
-            if c.closed == 2 || now >= deadline {
-                let why = if c.closed == 2 {
-                    "it exited"
-                } else {
-                    "timed out"
-                };
-                drop(c);
-                panic!(
-                    "{why} waiting for {what} from {}\n{}",
-                    self.name,
-                    self.dump()
-                );
-            }
-            c = changed
-                .wait_timeout(c, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-    }
-
-    #[track_caller]
-    fn expect_stdout(&self, needle: &str) {
-        self.wait_until(&format!("{needle:?} on stdout"), WAIT, |out, _| {
-            out.contains(needle).then_some(())
-        });
-    }
-
-    /// Writes `text` and a newline to its standard input.
-    fn line(&mut self, text: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is open");
-        stdin
-            .write_all(format!("{text}\n").as_bytes())
-            .and_then(|()| stdin.flush())
-            .unwrap_or_else(|e| panic!("writing to {}: {e}\n{}", self.name, self.dump()));
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin.take();
-    }
-
-    fn signal(&self, signal: &str) {
-        let ok = Command::new("kill")
-            .args([format!("-{signal}"), self.pid().to_string()])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "kill -{signal} {} failed", self.name);
-    }
-
-    #[track_caller]
-    fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "{} did not exit within {timeout:?}\n{}",
-                    self.name,
-                    self.dump()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// CPU time used so far (user + system), from /proc.
-    fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
-        // The fields after the command name (which is in parentheses and may contain spaces).
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .unwrap()
-            .1
-            .split_whitespace()
-            .collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // USER_HZ is 100 on every Linux this runs on.
-        Duration::from_millis(ticks * 10)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -606,43 +386,6 @@ impl Client {
 // ---------------------------------------------------------------------------------------------
 // tether --remote
 
-/// A `tether --remote` process with piped standard input, and the URL it printed.
-struct Remote {
-    proc: Proc,
-    url: String,
-}
-
-impl Remote {
-    #[track_caller]
-    fn start(t: &Tether, args: &[&str]) -> Remote {
-        let mut all = vec!["--remote"];
-        all.extend_from_slice(args);
-        let proc = Proc::spawn("tether --remote", t.command(&all));
-        let url = proc.wait_until("the session URL", WAIT, |out, _| {
-            let rest = &out[out.find("Open in browser: ")? + "Open in browser: ".len()..];
-            let line = &rest[..rest.find('\n')?];
-            Some(line.trim().to_owned())
-        });
-        Remote { proc, url }
-    }
-
-    fn parts(&self) -> (String, String, Option<String>) {
-        url_parts(&self.url)
-    }
-}
-
-/// `http://host:port`, the session id and the pairing secret (if any) of a session URL.
-fn url_parts(url: &str) -> (String, String, Option<String>) {
-    let (page, secret) = match url.split_once("?pair=") {
-        Some((page, secret)) => (page, Some(secret.to_owned())),
-        None => (url, None),
-    };
-    let (base, id) = page
-        .split_once("/code/")
-        .unwrap_or_else(|| panic!("not a session URL: {url}"));
-    (base.to_owned(), id.to_owned(), secret)
-}
-
 /// Opens the QR code's URL as a phone would: the pairing secret becomes a login cookie.
 #[track_caller]
 fn pair(url: &str) -> Client {
@@ -691,150 +434,24 @@ fn names(commands: &[Value]) -> BTreeSet<String> {
 // ---------------------------------------------------------------------------------------------
 // Hosted relays
 
-/// A `tether relay serve` process.
-struct Relay {
-    proc: Proc,
-    url: String,
+/// What these tests need of a hosted relay ([`Hosted`]: an account `alice`, the browser's
+/// cookie, and a CLI logged in to it) beyond the shared helpers.
+trait HostedExt {
+    fn credentials(&self) -> Value;
+    fn remote_client(&self, args: &[&str]) -> (Remote, Client);
 }
 
-impl Relay {
-    #[track_caller]
-    fn start(t: &Tether, db: &Path, listen: &str, extra: &[&str]) -> Relay {
-        let mut args = vec!["relay", "serve", "--listen", listen, "--db"];
-        args.push(db.to_str().unwrap());
-        args.extend_from_slice(extra);
-        let proc = Proc::spawn("tether relay serve", t.command(&args));
-        let url = proc.wait_until("the relay's address", WAIT, |out, _| {
-            let rest = &out[out.find(" listening on ")?..];
-            // The whole line, not the first bytes of it.
-            let line = &rest[..rest.find('\n')?];
-            line.split_whitespace()
-                .find(|w| w.starts_with("http://"))
-                .map(str::to_owned)
-        });
-        Relay { proc, url }
-    }
-
-    fn host(&self) -> String {
-        self.url.trim_start_matches("http://").to_owned()
-    }
-
-    /// SIGTERM, as a service manager stops it; it must exit cleanly.
-    #[track_caller]
-    fn terminate(mut self) {
-        self.proc.signal("TERM");
-        let status = self.proc.wait_exit(Duration::from_secs(10));
-        assert!(
-            status.success(),
-            "relay exited with {status}\n{}",
-            self.proc.dump()
-        );
-    }
-}
-
-/// `tether login --server URL`, approved from a browser logged in with `cookie`; returns what
-/// it printed.
-#[track_caller]
-fn cli_login(t: &Tether, relay: &Relay, cookie: &str, device_name: &str) -> String {
-    let mut login = Proc::spawn(
-        "tether login",
-        t.command([
-            "login",
-            "--server",
-            &relay.url,
-            "--device-name",
-            device_name,
-        ]),
-    );
-    let (uri, code) = login.wait_until("the user code", WAIT, |out, _| {
-        let rest = &out[out.find("To log in, open ")? + "To log in, open ".len()..];
-        let (uri, rest) = rest.split_once(" and enter the code\n\n")?;
-        let code = rest.lines().next()?.trim().to_owned();
-        rest.contains('\n').then(|| (uri.to_owned(), code))
-    });
-    assert_eq!(uri, format!("{}/device", relay.url));
-    assert!(
-        code.len() == 9
-            && code.as_bytes()[4] == b'-'
-            && code
-                .chars()
-                .filter(|c| *c != '-')
-                .all(|c| c.is_ascii_uppercase()),
-        "not a user code: {code:?}"
-    );
-    login.expect_stdout("Waiting for approval");
-    let (status, head, body) = http(
-        &relay.host(),
-        "POST",
-        "/device",
-        &[
-            ("Cookie", cookie),
-            ("Origin", &relay.url),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        &format!("user_code={code}&decision=approve"),
-    );
-    assert!(
-        status == 200 || status == 303,
-        "approving failed: {head}\n{body}"
-    );
-    let status = login.wait_exit(WAIT);
-    assert!(
-        status.success(),
-        "login failed with {status}\n{}",
-        login.dump()
-    );
-    let out = login.stdout();
-    assert!(
-        out.contains(&format!(
-            "Logged in to {}; this machine is trusted as \"{device_name}\".",
-            relay.url
-        )),
-        "{}",
-        login.dump()
-    );
-    out
-}
-
-/// A hosted relay with an account `alice`, the browser's cookie, and a CLI logged in to it.
-struct Hosted {
-    t: Tether,
-    db: PathBuf,
-    relay: Relay,
-    cookie: String,
-}
-
-impl Hosted {
-    fn new(listen: &str, relay_args: &[&str]) -> Hosted {
-        let t = Tether::new();
-        let db = t.home().join("relay.db");
-        add_relay_user(&t, &db, "alice", PASSWORD);
-        let relay = Relay::start(&t, &db, listen, relay_args);
-        let cookie = browser_login(&relay.host(), &relay.url, "alice", PASSWORD);
-        cli_login(&t, &relay, &cookie, "e2e machine");
-        Hosted {
-            t,
-            db,
-            relay,
-            cookie,
-        }
-    }
-
+impl HostedExt for Hosted {
     fn credentials(&self) -> Value {
         let path = self.t.config_dir().join("credentials.json");
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
     }
 
-    /// `tether --remote` on this relay, checked to have made a `session_<uuid>` there.
+    /// `tether --remote` on this relay, checked to have made a `session_<uuid>` there, and a
+    /// client of that session logged in as the browser.
     #[track_caller]
-    fn remote(&self, args: &[&str]) -> (Remote, Client) {
-        let remote = Remote::start(&self.t, args);
-        let (base, session, secret) = remote.parts();
-        assert_eq!(base, self.relay.url, "{}", remote.url);
-        assert_eq!(
-            secret, None,
-            "a hosted session URL carries no pairing secret"
-        );
+    fn remote_client(&self, args: &[&str]) -> (Remote, Client) {
+        let (remote, session) = self.remote(args);
         let uuid = session
             .strip_prefix("session_")
             .unwrap_or_else(|| panic!("{session}"));
@@ -1256,7 +873,7 @@ fn hosted_login_then_remote_over_sse_and_websocket() {
     assert_eq!(devices[0]["display_name"], "e2e machine");
 
     for transport in ["sse", "ws"] {
-        let (mut remote, client) = h.remote(&["--transport", transport]);
+        let (mut remote, client) = h.remote_client(&["--transport", transport]);
         remote.proc.expect_stdout(" on your relay");
         let stream = client.stream(0);
         let said = format!("hello over {transport}");
@@ -1289,7 +906,7 @@ fn nothing_is_lost_or_doubled_across_a_relay_restart() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let h = Hosted::new(&listen, &[]);
-    let (mut remote, client) = h.remote(&[]);
+    let (mut remote, client) = h.remote_client(&[]);
     let stream = client.stream(0);
     client.say("before the restart");
     stream.wait_reply("before the restart");
@@ -1357,7 +974,7 @@ fn nothing_is_lost_or_doubled_across_a_relay_restart() {
 #[test]
 fn a_conversation_outlives_short_worker_tokens() {
     let h = Hosted::new("127.0.0.1:0", &["--worker-token-ttl", "3"]);
-    let (remote, client) = h.remote(&[]);
+    let (remote, client) = h.remote_client(&[]);
     let stream = client.stream(0);
     let started = Instant::now();
     let mut said = Vec::new();
@@ -1397,7 +1014,7 @@ fn a_conversation_outlives_short_worker_tokens() {
 #[test]
 fn a_terminal_whose_session_is_taken_over_says_so_and_keeps_working() {
     let h = Hosted::new("127.0.0.1:0", &[]);
-    let (mut remote, client) = h.remote(&[]);
+    let (mut remote, client) = h.remote_client(&[]);
     let stream = client.stream(0);
     client.say("first");
     stream.wait_reply("first");

@@ -4,24 +4,29 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-pub const CSS: &str = r#"
-:root { color-scheme: light dark; --accent: #4f6df5; }
-body { font: 16px/1.5 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
-header { display: flex; justify-content: space-between; align-items: center; gap: 1rem; }
-header form { margin: 0; }
-h1 { font-size: 1.4rem; }
-label { display: block; margin: .8rem 0 .2rem; }
-input[type=text], input[type=password] { width: 100%; font-size: 1.1rem; padding: .5rem; box-sizing: border-box; }
-button { font-size: 1rem; padding: .5rem 1.1rem; margin: .8rem .5rem 0 0; border-radius: .4rem; border: 1px solid var(--accent); background: var(--accent); color: white; }
-button.secondary { background: transparent; color: inherit; }
-.error { color: #c62828; } .ok { color: #2e7d32; }
-.code { font: 1.6rem/1.2 ui-monospace, monospace; letter-spacing: .15em; }
-table { border-collapse: collapse; width: 100%; } td, th { text-align: left; padding: .4rem; border-bottom: 1px solid #8884; }
-.event { border-left: 3px solid #8886; padding: .2rem .7rem; margin: .6rem 0; white-space: pre-wrap; }
-.event.client { border-color: var(--accent); } .meta { opacity: .65; font-size: .85rem; }
-"#;
+/// What every page's `<head>` carries: viewport, themes, the manifest (so that any page can be
+/// added to a home screen), icons and the stylesheet.
+pub fn head(title: &str) -> String {
+    format!(
+        "<meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1, viewport-fit=cover\">\
+         <meta name=\"color-scheme\" content=\"light dark\">\
+         <meta name=\"theme-color\" content=\"#f7f7f8\" media=\"(prefers-color-scheme: light)\">\
+         <meta name=\"theme-color\" content=\"#17181c\" media=\"(prefers-color-scheme: dark)\">\
+         <meta name=\"mobile-web-app-capable\" content=\"yes\">\
+         <meta name=\"apple-mobile-web-app-capable\" content=\"yes\">\
+         <meta name=\"apple-mobile-web-app-title\" content=\"tether\">\
+         <title>{title} · tether</title>\
+         <link rel=\"manifest\" href=\"/manifest.webmanifest\">\
+         <link rel=\"icon\" href=\"/assets/icon.svg\" type=\"image/svg+xml\">\
+         <link rel=\"apple-touch-icon\" href=\"/assets/icon-192.png\">\
+         <link rel=\"stylesheet\" href=\"/assets/app.css?v={css}\">",
+        title = escape(title),
+        css = super::web::version("/assets/app.css"),
+    )
+}
 
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -46,10 +51,10 @@ pub fn page(status: StatusCode, title: &str, logged_in: bool, body: &str) -> Res
         ""
     };
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title} · tether</title><link rel=\"stylesheet\" href=\"/assets/relay.css\"></head>\
-         <body><header><strong>tether</strong>{logout}</header><main><h1>{title}</h1>{body}</main></body></html>",
+        "<!doctype html><html lang=\"en\"><head>{head}</head>\
+         <body class=\"page\"><header><a class=\"brand\" href=\"/code\"><img src=\"/assets/icon.svg\" alt=\"\">tether</a>{logout}</header>\
+         <main><h1>{title}</h1>{body}</main></body></html>",
+        head = head(title),
         title = escape(title),
     );
     let mut response = (status, html).into_response();
@@ -66,9 +71,11 @@ pub fn page(status: StatusCode, title: &str, logged_in: bool, body: &str) -> Res
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` with
+    // form posts, which the Origin check (rightly) refuses. Other sites still get nothing.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

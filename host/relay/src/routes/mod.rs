@@ -8,6 +8,7 @@ pub mod oauth;
 pub mod pages;
 pub mod sessions;
 pub mod streams;
+pub mod web;
 pub mod worker;
 
 use axum::Router;
@@ -18,11 +19,10 @@ use crate::state::Shared;
 
 pub fn router(state: Shared) -> Router {
     let limit = state.config.limits.max_body;
-    Router::new()
+    web::routes(Router::new())
         .route("/", get(pages::root))
         .route("/healthz", get(pages::healthz))
         .route("/metrics", get(pages::metrics))
-        .route("/assets/relay.css", get(pages::css))
         .route("/login", get(pages::login_page).post(pages::login))
         .route("/logout", post(pages::logout))
         .route(

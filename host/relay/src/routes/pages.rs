@@ -12,6 +12,7 @@ use serde::Deserialize;
 use tether_protocol::SessionId;
 
 use super::html::{self, escape, page};
+use super::web;
 use crate::auth::device_flow::normalise_user_code;
 use crate::auth::extract::{self, COOKIE};
 use crate::auth::password;
@@ -84,16 +85,6 @@ pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(sessions.len(), online),
-    )
-}
-
-pub async fn css() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/css"),
-            (header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        html::CSS,
     )
 }
 
@@ -362,6 +353,18 @@ pub async fn device_decide(
     )
 }
 
+/// "5 min ago": how long before `now` the unix time `then` was.
+fn ago(now: u64, then: u64) -> String {
+    let s = now.saturating_sub(then);
+    match s {
+        0..60 => "just now".to_owned(),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86400 => format!("{} h ago", s / 3600),
+        86400..172800 => "yesterday".to_owned(),
+        _ => format!("{} days ago", s / 86400),
+    }
+}
+
 pub async fn sessions_page(State(state): State<Shared>, Browser(account): Browser) -> Response {
     let Some(account) = account else {
         return to_login("/code");
@@ -371,29 +374,34 @@ pub async fn sessions_page(State(state): State<Shared>, Browser(account): Browse
         Err(e) => return ApiError::from(e).into_response(),
     };
     let body = if rows.is_empty() {
-        "<p>No sessions yet. Start one with <code>tether --remote</code>.</p>".to_owned()
+        "<p class=\"empty\">No sessions yet. Start one with <code>tether --remote</code> and scan its QR code.</p>".to_owned()
     } else {
-        let mut table = String::from(
-            "<table><tr><th>Session</th><th>State</th><th>Terminal</th><th>Updated</th></tr>",
-        );
+        let now = store::now();
+        let mut list = String::from("<ul class=\"sessions\">");
         for s in rows {
             let online = state.hub.get(&s.id).is_some_and(|l| l.worker_online());
-            table.push_str(&format!(
-                "<tr><td><a href=\"/code/{id}\">{title}</a></td><td>{state}</td><td>{online}</td><td>{updated}</td></tr>",
+            let st = s.state.as_str();
+            list.push_str(&format!(
+                "<li><a href=\"/code/{id}\"><span class=\"s-title\">{title}</span>\
+                 <span class=\"s-meta\"><span class=\"pill\" data-value=\"{st}\">{state}</span>\
+                 <span class=\"terminal\"><span class=\"dot{dot}\"></span>terminal {online}</span>\
+                 <time datetime=\"{updated}\">{ago}</time></span></a></li>",
                 id = s.id,
                 title = escape(&s.title),
-                state = s.state.as_str().replace('_', " "),
+                state = web::state_text(st),
+                dot = if online { " online" } else { "" },
                 online = if online { "online" } else { "offline" },
                 updated = store::rfc3339(s.updated_at),
+                ago = ago(now, s.updated_at),
             ));
         }
-        table + "</table>"
+        list + "</ul>"
     };
+    let body = body
+        + "<p class=\"hint\">On a phone, your browser's <em>Add to Home Screen</em> keeps tether one tap away.</p>";
     page(StatusCode::OK, "Your sessions", true, &body)
 }
 
-/// A read-only transcript of one session, rendered on the server: it works without scripts and
-/// shows the conversation as the relay stored it.
 #[derive(Deserialize)]
 pub struct PairQuery {
     pair: Option<String>,
@@ -473,12 +481,20 @@ pub async fn session_page(
         Err(e) => return ApiError::from(e).into_response(),
     };
     let online = state.hub.get(&id).is_some_and(|l| l.worker_online());
-    let mut body = format!(
-        "<p class=\"meta\">{state} · terminal {online}</p>",
-        state = row.state.as_str().replace('_', " "),
-        online = if online { "online" } else { "offline" },
-    );
-    for e in &recent {
+    web::app_page(&web::AppPage {
+        title: &row.title,
+        state: row.state.as_str(),
+        worker_online: online,
+        transcript: &transcript(&recent),
+    })
+}
+
+/// The most recent messages as escaped HTML, for browsers without scripts (inside
+/// `<noscript>`): at most [`TRANSCRIPT_BYTES`], newest kept.
+fn transcript(recent: &[tether_protocol::Event]) -> String {
+    let mut parts = Vec::new();
+    let mut size = 0;
+    for e in recent.iter().rev() {
         let text = e.payload.get("text").and_then(|t| t.as_str());
         let (who, text) = match (e.kind.as_str(), text) {
             ("user_message", Some(t)) => ("you", t),
@@ -491,13 +507,21 @@ pub async fn session_page(
         } else {
             "event"
         };
-        body.push_str(&format!(
+        let part = format!(
             "<div class=\"{class}\"><div class=\"meta\">{who}</div>{}</div>",
             escape(text)
-        ));
+        );
+        size += part.len();
+        if size > TRANSCRIPT_BYTES && !parts.is_empty() {
+            break;
+        }
+        parts.push(part);
     }
-    if recent.is_empty() {
-        body.push_str("<p>Nothing has been said in this session yet.</p>");
+    if parts.is_empty() {
+        return "<p>Nothing has been said in this session yet.</p>".to_owned();
     }
-    page(StatusCode::OK, &row.title, true, &body)
+    parts.reverse();
+    parts.concat()
 }
+
+const TRANSCRIPT_BYTES: usize = 32 * 1024;

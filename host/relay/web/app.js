@@ -1,0 +1,1033 @@
+// tether web client: the live conversation of one session (/code/<session-id>).
+// Vanilla ES2020, no build step. Untrusted text (the model's, the user's, command output) only
+// ever reaches the page through createTextNode/textContent and vetted attributes: nothing here
+// parses HTML.
+'use strict';
+(() => {
+  const route = /^\/code\/([^/]+)\/?$/.exec(location.pathname);
+  if (!route) return;
+  const sessionId = decodeURIComponent(route[1]);
+  const base = '/v1/code/sessions/' + encodeURIComponent(sessionId);
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    scroller: $('scroller'), messages: $('messages'), composer: $('composer'), input: $('input'),
+    send: $('send'), stop: $('stop'), state: $('state'), worker: $('worker'), title: $('title'),
+    subtitle: $('subtitle'), connection: $('connection'), completions: $('completions'),
+    approvals: $('approvals'), jump: $('jump'),
+  };
+  const stats = { firstMessageAt: null, paintDelays: [] };
+  window.tetherStats = stats;
+
+  // ---------------------------------------------------------------- small helpers
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    if (attrs) {
+      for (const k of Object.keys(attrs)) {
+        const v = attrs[k];
+        if (v == null || v === false) continue;
+        if (k === 'class') el.className = v;
+        else el.setAttribute(k, v === true ? '' : String(v));
+      }
+    }
+    for (const c of children) if (c != null && c !== false) el.append(c);
+    return el;
+  }
+
+  // crypto.randomUUID needs a secure context; the embedded relay is often plain http on a LAN.
+  function uuid() {
+    if (window.isSecureContext && crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const x = Array.from(b, (v) => v.toString(16).padStart(2, '0')).join('');
+    return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  }
+
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const str = (v) => (typeof v === 'string' ? v : '');
+  const backoff = (n) => Math.min(15000, 400 * 2 ** Math.min(n, 6)) * (0.5 + Math.random() / 2);
+  const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
+
+  function store(key, value) {
+    try {
+      if (value == null) sessionStorage.removeItem(key);
+      else sessionStorage.setItem(key, JSON.stringify(value));
+    } catch (_) { /* private mode or full: not essential */ }
+  }
+  function load(key) {
+    try { return JSON.parse(sessionStorage.getItem(key) || 'null'); } catch (_) { return null; }
+  }
+
+  // ---------------------------------------------------------------- markdown -> DOM
+
+  const md = (() => {
+    const FENCE = /^( {0,3})(`{3,}|~{3,})(.*)$/;
+    const HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
+    const HR = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
+    const QUOTE = /^ {0,3}>[ ]?(.*)$/;
+    const ITEM = /^( {0,3})([-*+]|\d{1,9}[.)])(?:([ \t]+)(.*))?$/;
+    const TABLE_SEP = /^ {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+    const BLANK = /^[ \t]*$/;
+    const INLINE = new RegExp([
+      /\\(?<esc>[!-/:-@[-`{-~])/,
+      /(?<tick>`+)(?<code>[^`]|[^`][\s\S]{0,3000}?[^`])\k<tick>(?!`)/,
+      /<(?<auto>(?:https?:\/\/|mailto:)[^\s<>]+)>/,
+      /(?<img>!?)\[(?<ltext>(?:[^[\]\\]|\\[\s\S]|\[[^[\]]*\])*)\]\([ \t]*<?(?<lurl>[^\s<>()]*(?:\([^\s<>()]*\)[^\s<>()]*)*)>?(?:[ \t]+(?:"[^"]*"|'[^']*'))?[ \t]*\)/,
+      /(?<url>https?:\/\/[^\s<>"'`]*[^\s<>"'`.,;:!?)\]}*_~])/,
+      /\*\*(?=\S)(?<b1>[\s\S]{0,3000}?\S)\*\*/,
+      /__(?=\S)(?<b2>[\s\S]{0,3000}?\S)__(?![A-Za-z0-9])/,
+      /~~(?=\S)(?<del>[\s\S]{0,3000}?\S)~~/,
+      /\*(?=[^\s*])(?<i1>[\s\S]{0,3000}?[^\s*\\])\*(?!\*)/,
+      /_(?=[^\s_])(?<i2>[\s\S]{0,3000}?[^\s_\\])_(?![A-Za-z0-9])/,
+    ].map((r) => r.source).join('|'), 'g');
+
+    function safeUrl(raw) {
+      const s = raw.replace(/\\([!-/:-@[-`{-~])/g, '$1').trim();
+      if (!/^(https?:\/\/|mailto:)/i.test(s)) return null;
+      try {
+        const u = new URL(s);
+        return /^(https?|mailto):$/.test(u.protocol) ? u.href : null;
+      } catch (_) {
+        return null;
+      }
+    }
+
+    function link(href, parent) {
+      const a = h('a', { href, rel: 'noopener noreferrer', target: '_blank' });
+      parent.append(a);
+      return a;
+    }
+
+    function text(parent, s) {
+      if (!s) return;
+      const parts = s.split('\n');
+      parts.forEach((p, i) => {
+        if (i) parent.append(h('br'));
+        if (p) parent.append(p);
+      });
+    }
+
+    function inline(src, parent, depth = 0, inLink = false) {
+      if (depth > 8) return text(parent, src);
+      const re = new RegExp(INLINE.source, 'g');
+      let last = 0;
+      let m;
+      while ((m = re.exec(src))) {
+        const g = m.groups;
+        const at = m.index;
+        // `_` emphasis never starts inside a word (snake_case_names).
+        if ((g.b2 != null || g.i2 != null) && at > 0 && /[A-Za-z0-9]/.test(src[at - 1])) {
+          re.lastIndex = at + 1;
+          continue;
+        }
+        if (inLink && (g.auto != null || g.ltext != null || g.url != null)) {
+          re.lastIndex = at + 1;
+          continue;
+        }
+        text(parent, src.slice(last, at));
+        last = re.lastIndex;
+        if (g.esc != null) parent.append(g.esc);
+        else if (g.code != null) {
+          let c = g.code.replace(/\n/g, ' ');
+          if (/^ .*[^ ].* $/.test(c)) c = c.slice(1, -1);
+          parent.append(h('code', null, c));
+        } else if (g.auto != null) {
+          const href = safeUrl(g.auto);
+          if (href) link(href, parent).append(g.auto.replace(/^mailto:/i, ''));
+          else text(parent, m[0]);
+        } else if (g.ltext != null) {
+          const href = safeUrl(g.lurl || '');
+          if (!href) {
+            inline(g.ltext, parent, depth + 1, inLink);
+          } else {
+            const a = link(href, parent);
+            if (g.img) a.append('🖼 ');
+            inline(g.ltext || href, a, depth + 1, true);
+          }
+        } else if (g.url != null) {
+          const href = safeUrl(g.url);
+          if (href) link(href, parent).append(g.url);
+          else text(parent, g.url);
+        } else {
+          const [tag, inner] = g.b1 != null ? ['strong', g.b1] : g.b2 != null ? ['strong', g.b2]
+            : g.del != null ? ['del', g.del] : ['em', g.i1 != null ? g.i1 : g.i2];
+          const el = h(tag);
+          inline(inner, el, depth + 1, inLink);
+          parent.append(el);
+        }
+      }
+      text(parent, src.slice(last));
+    }
+
+    const indentOf = (line) => /^ */.exec(line)[0].length;
+    const startsBlock = (line) => FENCE.test(line) || HEADING.test(line) || HR.test(line)
+      || QUOTE.test(line) || ITEM.test(line);
+
+    function cells(line) {
+      let s = line.trim();
+      if (s.startsWith('|')) s = s.slice(1);
+      if (s.endsWith('|') && !s.endsWith('\\|')) s = s.slice(0, -1);
+      const out = [];
+      let cur = '';
+      let code = false;
+      for (let i = 0; i < s.length; i++) {
+        const c = s[i];
+        if (c === '\\' && s[i + 1] === '|') { cur += '|'; i++; continue; }
+        if (c === '`') code = !code;
+        if (c === '|' && !code) { out.push(cur.trim()); cur = ''; continue; }
+        cur += c;
+      }
+      out.push(cur.trim());
+      return out;
+    }
+
+    function blocks(lines, parent, depth) {
+      let i = 0;
+      while (i < lines.length) {
+        const line = lines[i];
+        if (BLANK.test(line)) { i++; continue; }
+        let m;
+        if ((m = FENCE.exec(line)) && !(m[2][0] === '`' && m[3].includes('`'))) {
+          const [, ind, marker, info] = m;
+          const body = [];
+          const close = new RegExp('^ {0,3}' + (marker[0] === '`' ? '`' : '~') + '{' + marker.length + ',}[ \\t]*$');
+          i++;
+          while (i < lines.length && !close.test(lines[i])) {
+            body.push(lines[i].slice(Math.min(ind.length, indentOf(lines[i]))));
+            i++;
+          }
+          i++;
+          const lang = info.trim().split(/\s+/)[0];
+          const code = h('code', null, body.join('\n'));
+          const copy = h('button', { type: 'button', class: 'copy', title: 'Copy' }, 'Copy');
+          parent.append(h('div', { class: 'codeblock' },
+            h('div', { class: 'codehead' }, h('span', null, lang), copy), h('pre', null, code)));
+          continue;
+        }
+        if ((m = HEADING.exec(line))) {
+          const el = h('h' + m[1].length);
+          inline(m[2] || '', el);
+          parent.append(el);
+          i++;
+          continue;
+        }
+        if (HR.test(line)) { parent.append(h('hr')); i++; continue; }
+        if (QUOTE.test(line)) {
+          const inner = [];
+          while (i < lines.length && !BLANK.test(lines[i])) {
+            const q = QUOTE.exec(lines[i]);
+            if (q) inner.push(q[1]);
+            else if (startsBlock(lines[i])) break;
+            else inner.push(lines[i]);
+            i++;
+          }
+          const el = h('blockquote');
+          if (depth < 12) blocks(inner, el, depth + 1); else text(el, inner.join('\n'));
+          parent.append(el);
+          continue;
+        }
+        if ((m = ITEM.exec(line)) && depth < 12) {
+          i = list(lines, i, parent, depth);
+          continue;
+        }
+        if (line.includes('|') && i + 1 < lines.length && TABLE_SEP.test(lines[i + 1]) && lines[i + 1].includes('-')) {
+          const head = cells(line);
+          const aligns = cells(lines[i + 1]).map((c) => (/^:-+:$/.test(c) ? 'center' : /-:$/.test(c) ? 'right' : /^:-/.test(c) ? 'left' : ''));
+          i += 2;
+          const row = (values, tag) => {
+            const tr = h('tr');
+            head.forEach((_, k) => {
+              const td = h(tag, aligns[k] ? { class: 'align-' + aligns[k] } : null);
+              inline(values[k] || '', td);
+              tr.append(td);
+            });
+            return tr;
+          };
+          const tbody = h('tbody');
+          while (i < lines.length && !BLANK.test(lines[i]) && lines[i].includes('|')) {
+            tbody.append(row(cells(lines[i]), 'td'));
+            i++;
+          }
+          parent.append(h('div', { class: 'table' }, h('table', null, h('thead', null, row(head, 'th')), tbody)));
+          continue;
+        }
+        const para = [line.replace(/^[ \t]+/, '')];
+        i++;
+        while (i < lines.length && !BLANK.test(lines[i]) && !startsBlock(lines[i])) {
+          para.push(lines[i].replace(/^[ \t]+/, ''));
+          i++;
+        }
+        const p = h('p');
+        inline(para.join('\n').replace(/[ \t]+$/, ''), p);
+        parent.append(p);
+      }
+    }
+
+    function list(lines, i, parent, depth) {
+      const first = ITEM.exec(lines[i]);
+      const ordered = /\d/.test(first[2]);
+      const delim = first[2].slice(-1);
+      const el = h(ordered ? 'ol' : 'ul');
+      if (ordered) {
+        const n = parseInt(first[2], 10);
+        if (n !== 1) el.setAttribute('start', String(n));
+      }
+      while (i < lines.length) {
+        const m = ITEM.exec(lines[i]);
+        if (!m || /\d/.test(m[2]) !== ordered || m[2].slice(-1) !== delim || HR.test(lines[i])) break;
+        const rest = m[4] || '';
+        const pad = m[3] ? Math.min(m[3].length, 4) : 1;
+        const width = m[1].length + m[2].length + pad;
+        const item = [m[3] && m[3].length > 4 ? m[3].slice(pad) + rest : rest];
+        let loose = false;
+        i++;
+        while (i < lines.length) {
+          const line = lines[i];
+          if (BLANK.test(line)) {
+            let k = i + 1;
+            while (k < lines.length && BLANK.test(lines[k])) k++;
+            if (k < lines.length && indentOf(lines[k]) >= width) {
+              for (; i < k; i++) item.push('');
+              loose = true;
+              continue;
+            }
+            break;
+          }
+          if (indentOf(line) >= width) { item.push(line.slice(width)); i++; continue; }
+          if (startsBlock(line) || BLANK.test(item[item.length - 1])) break;
+          item.push(line.trim());
+          i++;
+        }
+        const li = h('li');
+        const task = /^\[([ xX])\][ \t]+/.exec(item[0]);
+        if (task) {
+          item[0] = item[0].slice(task[0].length);
+          li.className = 'task';
+          li.append(h('span', { class: 'check' }, task[1] === ' ' ? '☐ ' : '☑ '));
+        }
+        blocks(item, li, depth + 1);
+        const p = li.querySelector(':scope > p');
+        if (!loose && p) p.replaceWith(...p.childNodes);
+        el.append(li);
+        // Blank lines between items keep the list going.
+        let k = i;
+        while (k < lines.length && BLANK.test(lines[k])) k++;
+        const next = k < lines.length && ITEM.exec(lines[k]);
+        if (k > i && next && /\d/.test(next[2]) === ordered && next[2].slice(-1) === delim) i = k;
+      }
+      parent.append(el);
+      return i;
+    }
+
+    return (src) => {
+      const frag = document.createDocumentFragment();
+      const lines = String(src).replace(/\r\n?/g, '\n').split('\n')
+        .map((l) => l.replace(/^[ \t]+/, (ws) => ws.replace(/\t/g, '    ')));
+      blocks(lines, frag, 0);
+      return frag;
+    };
+  })();
+
+  // Copy buttons on code blocks (delegated: the blocks are rebuilt while a reply streams).
+  ui.messages.addEventListener('click', (e) => {
+    const button = e.target.closest('button.copy');
+    if (!button) return;
+    const code = button.closest('.codeblock').querySelector('code').textContent;
+    const done = () => {
+      button.textContent = 'Copied';
+      setTimeout(() => { button.textContent = 'Copy'; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(code).then(done, () => {});
+      return;
+    }
+    const area = h('textarea', { class: 'offscreen', readonly: true });
+    area.value = code;
+    document.body.append(area);
+    area.select();
+    try { if (document.execCommand('copy')) done(); } catch (_) { /* not supported */ }
+    area.remove();
+  });
+
+  // ---------------------------------------------------------------- the transcript
+
+  let lastSeq = 0;
+  const seen = new Set();
+  const assistants = new Map(); // message_id -> {el, body, text, dirty, arrivals}
+  const pending = new Map(); // event id -> element of a message sent from this page
+  const approvals = new Map(); // request_id -> card
+  let commands = [];
+  let sessionState = ui.state.dataset.value || 'idle';
+  let stick = true;
+  let frameAsked = false;
+  let firstShown = false;
+
+  const STATES = { idle: 'idle', running: 'running', requires_action: 'waiting for approval' };
+  const when = (ev) => {
+    const d = new Date(ev && ev.created_at);
+    return isNaN(d) ? null : d.toLocaleString();
+  };
+
+  function place(el) {
+    // Confirmed messages go before the ones still being sent, which stay at the bottom.
+    let before = null;
+    for (const p of pending.values()) { if (p.parentNode === ui.messages) { before = p; break; } }
+    ui.messages.insertBefore(el, before);
+    frame();
+  }
+
+  // `seq` is the event's; '' while a message is being sent; undefined for the page's own notices.
+  function message(kind, seq, label, body, ev) {
+    const el = h('div', { class: 'msg ' + kind, 'data-seq': seq === null ? '' : seq, title: when(ev) });
+    if (label) el.append(h('div', { class: 'meta' }, label));
+    if (body) el.append(body);
+    return el;
+  }
+
+  function userMessage(text, origin, seq, ev) {
+    const from = origin === 'terminal' ? 'terminal' : 'client';
+    const el = message('user', seq, from === 'terminal' ? 'terminal' : 'web',
+      h('div', { class: 'body' }, text), ev);
+    el.dataset.origin = from;
+    return el;
+  }
+
+  function notice(text, seq, extra) {
+    const el = message('notice', seq == null ? undefined : seq, null, h('div', { class: 'body' }, text));
+    if (extra) el.classList.add(extra);
+    place(el);
+    return el;
+  }
+
+  function assistant(id, seq) {
+    let a = assistants.get(id);
+    if (!a) {
+      const body = h('div', { class: 'body md' });
+      const el = message('assistant', seq, null, body);
+      el.dataset.messageId = id;
+      a = { el, body, text: '', dirty: false, final: false, interrupted: false, arrivals: [] };
+      assistants.set(id, a);
+      place(el);
+    }
+    return a;
+  }
+
+  function finish(a) {
+    a.el.classList.remove('streaming');
+  }
+
+  function commandOutput(p, seq, ev) {
+    const text = str(p.text).replace(ANSI, '');
+    const error = p.error === true;
+    const name = str(p.command);
+    const label = name === 'btw' ? 'note' : name ? '/' + name : error ? 'error' : 'tether';
+    let body;
+    if (p.format === 'markdown') {
+      body = h('div', { class: 'body md' });
+      body.append(md(text));
+    } else {
+      body = h('pre', { class: 'body' + (/[▀▄█]/.test(text) ? ' art' : '') }, text);
+    }
+    const el = message('command', seq, label, body, ev);
+    if (error) el.classList.add('error');
+    place(el);
+  }
+
+  function setState(state) {
+    sessionState = STATES[state] ? state : 'idle';
+    ui.state.dataset.value = sessionState;
+    ui.state.textContent = STATES[sessionState];
+    ui.stop.disabled = sessionState !== 'running';
+    ui.stop.classList.remove('stopping');
+    if (sessionState === 'idle') {
+      // An idle session waits for nothing: no reply streams, no tool awaits an answer (a card
+      // left over would be from a turn that ended without one).
+      for (const a of assistants.values()) finish(a);
+      for (const card of approvals.values()) card.remove();
+      approvals.clear();
+    }
+  }
+
+  function setWorker(online) {
+    const v = online ? 'online' : 'offline';
+    ui.worker.dataset.value = v;
+    ui.worker.textContent = v;
+    document.body.dataset.worker = v;
+    ui.input.placeholder = online ? 'Message, or / for commands' : 'The terminal is offline: messages will wait for it';
+  }
+
+  function setTitle(title) {
+    if (!title) return;
+    ui.title.textContent = title;
+    document.title = title + ' · tether';
+  }
+
+  function clearView(seq) {
+    ui.messages.replaceChildren(...pending.values());
+    assistants.clear();
+    for (const card of approvals.values()) card.remove();
+    approvals.clear();
+    notice('Conversation cleared', seq, 'cleared');
+  }
+
+  function approval(p, seq) {
+    const id = str(p.request_id);
+    if (!id || approvals.has(id)) return;
+    const tool = str(p.tool_name) || 'a tool';
+    const input = p.input && typeof p.input === 'object' ? p.input : {};
+    let shown = typeof input.command === 'string' ? input.command
+      : typeof input.file_path === 'string' ? input.file_path : JSON.stringify(input, null, 2);
+    if (shown.length > 4000) shown = shown.slice(0, 4000) + '…';
+    const allow = h('button', { type: 'button', class: 'allow' }, 'Allow');
+    const deny = h('button', { type: 'button', class: 'deny' }, 'Deny');
+    const card = h('div', { class: 'approval', 'data-request-id': id, 'data-seq': seq, role: 'group', 'aria-label': 'Approval for ' + tool },
+      h('div', { class: 'approval-title' }, 'Allow ', h('strong', null, tool), '?'),
+      str(p.description) ? h('p', null, str(p.description)) : null,
+      shown && shown !== '{}' ? h('pre', null, shown) : null,
+      h('div', { class: 'approval-actions' }, deny, allow));
+    const answer = (behavior) => {
+      allow.disabled = deny.disabled = true;
+      card.classList.add('answering');
+      publish([{ id: uuid(), type: 'control_response', payload: { request_id: id, response: { behavior } } }])
+        .catch((e) => {
+          allow.disabled = deny.disabled = false;
+          card.classList.remove('answering');
+          notice('Could not answer: ' + e.message, null, 'error');
+        });
+    };
+    allow.addEventListener('click', () => answer('allow'));
+    deny.addEventListener('click', () => answer('deny'));
+    card.dataset.tool = tool;
+    approvals.set(id, card);
+    ui.approvals.append(card);
+  }
+
+  function resolveApproval(p, seq, cancelled) {
+    const id = str(p.request_id);
+    const card = approvals.get(id);
+    if (!card) return;
+    approvals.delete(id);
+    card.remove();
+    const behavior = p.response && p.response.behavior;
+    const tool = card.dataset.tool;
+    notice(cancelled ? `${tool}: answered elsewhere` : behavior === 'allow' ? `Allowed ${tool}` : `Denied ${tool}`, seq, 'answered');
+  }
+
+  function handle(ev) {
+    if (!ev || typeof ev !== 'object' || typeof ev.type !== 'string') return;
+    if (typeof ev.seq === 'number') {
+      if (ev.seq <= lastSeq) return;
+      lastSeq = ev.seq;
+    }
+    if (typeof ev.id === 'string') {
+      if (seen.has(ev.id)) return;
+      seen.add(ev.id);
+    }
+    const p = ev.payload && typeof ev.payload === 'object' ? ev.payload : {};
+    const seq = typeof ev.seq === 'number' ? ev.seq : null;
+    switch (ev.type) {
+      case 'system_init': {
+        commands = (Array.isArray(p.commands) ? p.commands : [])
+          .filter((c) => c && typeof c.name === 'string' && c.name)
+          .sort((a, b) => a.name.localeCompare(b.name));
+        setTitle(str(p.title));
+        ui.subtitle.textContent = [str(p.model) || str(p.engine), str(p.cwd)].filter(Boolean).join(' · ');
+        updateCompletions();
+        break;
+      }
+      case 'user_message': {
+        const mine = pending.get(ev.id);
+        if (mine) {
+          pending.delete(ev.id);
+          savePending();
+          mine.classList.remove('pending', 'sent', 'failed');
+          mine.dataset.seq = seq == null ? '' : seq;
+          mine.title = when(ev) || '';
+          place(mine);
+        } else {
+          place(userMessage(str(p.text), p.origin, seq, ev));
+        }
+        break;
+      }
+      case 'assistant_delta': {
+        const a = assistant(str(p.message_id) || 'message', seq);
+        a.el.classList.add('streaming');
+        a.text += str(p.text);
+        a.dirty = true;
+        a.arrivals.push(performance.now());
+        frame();
+        break;
+      }
+      case 'assistant_message': {
+        const a = assistant(str(p.message_id) || 'message', seq);
+        if (typeof p.text === 'string') a.text = p.text;
+        a.dirty = true;
+        a.final = true;
+        a.interrupted = p.interrupted === true;
+        frame();
+        break;
+      }
+      case 'command_output': commandOutput(p, seq, ev); break;
+      case 'session_state': setState(str(p.state)); break;
+      case 'worker_status': setWorker(p.online === true); break;
+      // Only the terminal asks for permission: a request from another browser of the same
+      // account must not be able to show a fake prompt here.
+      case 'control_request': if (p.subtype === 'can_use_tool' && ev.source === 'worker') approval(p, seq); break;
+      case 'control_response': resolveApproval(p, seq, false); break;
+      case 'control_cancel': resolveApproval(p, seq, true); break;
+      case 'conversation_cleared': clearView(seq); break;
+      case 'catch_up_truncated':
+        notice('Older messages are no longer kept; the conversation continues from here.', seq, 'truncated');
+        break;
+      default: break;
+    }
+  }
+
+  // One DOM update per animation frame: streamed markdown is re-rendered there, then the view
+  // follows the bottom if it was there.
+  function frame() {
+    if (frameAsked) return;
+    frameAsked = true;
+    requestAnimationFrame(flush);
+  }
+
+  function flush() {
+    frameAsked = false;
+    const arrivals = [];
+    for (const a of assistants.values()) {
+      if (!a.dirty) continue;
+      a.dirty = false;
+      a.body.replaceChildren(md(a.text));
+      // The final text and the end of streaming show in the same frame.
+      if (a.final) finish(a);
+      if (a.interrupted) {
+        a.el.classList.add('interrupted');
+        a.body.append(h('div', { class: 'stopped' }, 'interrupted'));
+      }
+      arrivals.push(...a.arrivals);
+      a.arrivals.length = 0;
+    }
+    if (stick) ui.scroller.scrollTop = ui.scroller.scrollHeight;
+    else ui.jump.hidden = false;
+    const first = !firstShown && ui.messages.querySelector('.msg');
+    if (first) firstShown = true;
+    // Measured at the frame after the DOM update, when it has been painted.
+    if (arrivals.length || first) {
+      requestAnimationFrame(() => {
+        const now = performance.now();
+        if (first) stats.firstMessageAt = now;
+        if (stats.paintDelays.length > 20000) stats.paintDelays.splice(0, 10000);
+        for (const t of arrivals) stats.paintDelays.push(now - t);
+      });
+    }
+  }
+
+  ui.scroller.addEventListener('scroll', () => {
+    const s = ui.scroller;
+    stick = s.scrollHeight - s.scrollTop - s.clientHeight < 60;
+    if (stick) ui.jump.hidden = true;
+  }, { passive: true });
+  ui.jump.addEventListener('click', () => {
+    stick = true;
+    ui.jump.hidden = true;
+    ui.scroller.scrollTop = ui.scroller.scrollHeight;
+  });
+
+  // ---------------------------------------------------------------- connection
+
+  const params = new URLSearchParams(location.search);
+  let transport = params.get('transport');
+  if (!transport) { try { transport = localStorage.getItem('tether.transport'); } catch (_) { /* none */ } }
+  const useWs = transport === 'ws' && 'WebSocket' in window;
+
+  let connState = '';
+  function setConnection(state, text) {
+    if (state === connState && !text) return;
+    connState = state;
+    ui.connection.dataset.state = state;
+    ui.connection.textContent = text || { live: '', connecting: 'Connecting…', reconnecting: 'Reconnecting…', closed: '' }[state];
+    document.body.dataset.connection = state;
+  }
+
+  let lastByte = 0;
+  let current = null; // {close()} of the open stream
+  let wake = null; // resolves the reconnect wait early
+  let socket = null;
+  let replies = []; // WebSocket: what each expected reply answers (null for a heartbeat)
+
+  class Fatal extends Error {
+    constructor(message, href, action) {
+      super(message);
+      this.href = href;
+      this.action = action;
+    }
+  }
+
+  function why(status) {
+    const login = '/login?next=' + encodeURIComponent(location.pathname);
+    if (status === 401) return new Fatal('You are logged out.', login, 'Log in');
+    if (status === 404) return new Fatal('This session no longer exists.', '/code', 'Your sessions');
+    if (status === 403) return new Fatal('The relay refused this connection.', login, 'Log in again');
+    return null;
+  }
+
+  // After a WebSocket fails we cannot see its status: ask the session itself.
+  async function probe() {
+    try {
+      const r = await fetch(base, { cache: 'no-store', credentials: 'same-origin' });
+      return why(r.status);
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function sse() {
+    return new Promise((resolve, reject) => {
+      const abort = new AbortController();
+      current = { close: () => abort.abort() };
+      (async () => {
+        const r = await fetch(`${base}/events/stream?from_seq=${lastSeq}`, {
+          headers: { accept: 'text/event-stream' }, cache: 'no-store', credentials: 'same-origin', signal: abort.signal,
+        });
+        if (!r.ok || !r.body) {
+          throw why(r.status) || new Error('HTTP ' + r.status);
+        }
+        lastByte = Date.now();
+        setConnection('live');
+        const reader = r.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          lastByte = Date.now();
+          buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
+          let end;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = [];
+            for (const line of block.split('\n')) {
+              if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
+            }
+            if (data.length) {
+              try { handle(JSON.parse(data.join('\n'))); } catch (e) { console.error(e); }
+            }
+          }
+        }
+      })().then(resolve, reject);
+    });
+  }
+
+  function ws() {
+    return new Promise((resolve, reject) => {
+      const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${base}/ws?from_seq=${lastSeq}`;
+      const s = new WebSocket(url);
+      let opened = false;
+      let ended = false;
+      const end = async (code) => {
+        if (ended) return;
+        ended = true;
+        if (socket === s) socket = null;
+        replies = [];
+        sending = false;
+        if (!opened || code === 4410) {
+          const fatal = await probe();
+          if (fatal) { reject(fatal); return; }
+        }
+        resolve();
+      };
+      // A dead network may never complete the closing handshake: do not wait for it.
+      current = { close: () => { s.close(); end(1006); } };
+      s.onopen = () => {
+        opened = true;
+        socket = s;
+        replies = [];
+        lastByte = Date.now();
+        setConnection('live');
+        pump();
+      };
+      s.onmessage = (e) => {
+        lastByte = Date.now();
+        let v;
+        try { v = JSON.parse(e.data); } catch (_) { return; }
+        if (v && (v.ack || v.error) && !v.type) {
+          const item = replies.shift();
+          if (item) settle(item, v.ack ? null : new Error(str(v.error && v.error.message) || 'Refused.'), v.ack);
+          return;
+        }
+        try { handle(v); } catch (err) { console.error(err); }
+      };
+      s.onclose = (e) => end(e.code);
+    });
+  }
+
+  async function connect() {
+    let attempt = 0;
+    setConnection('connecting');
+    for (;;) {
+      const started = Date.now();
+      try {
+        await (useWs ? ws() : sse());
+      } catch (e) {
+        if (e instanceof Fatal) {
+          setConnection('closed', e.message + ' ');
+          ui.connection.append(h('a', { href: e.href }, e.action));
+          ui.stop.disabled = true;
+          return;
+        }
+      }
+      current = null;
+      if (Date.now() - started > 5000) attempt = 0;
+      setConnection('reconnecting', navigator.onLine === false ? 'Offline — waiting for the network…' : 'Reconnecting…');
+      await Promise.race([sleep(backoff(attempt++)), new Promise((r) => { wake = r; })]);
+      wake = null;
+    }
+  }
+
+  function reconnectNow() {
+    if (wake) wake();
+    else if (current && Date.now() - lastByte > 30000) current.close();
+  }
+  window.addEventListener('online', reconnectNow);
+  document.addEventListener('visibilitychange', () => { if (!document.hidden) reconnectNow(); });
+  // A connection can die silently (a phone changing networks): keepalives arrive every 15 s,
+  // so 40 s of silence means it is gone.
+  setInterval(() => {
+    if (!current || connState !== 'live') return;
+    if (socket && socket.readyState === 1 && Date.now() - lastByte > 20000) {
+      socket.send('{"events":[]}');
+      replies.push(null);
+    }
+    if (Date.now() - lastByte > 40000) current.close();
+  }, 5000);
+
+  // ---------------------------------------------------------------- publishing
+
+  // One batch in flight at a time, retried with the same event ids until the relay answers
+  // (it deduplicates by id), so nothing is lost or doubled by a network error.
+  const outbox = [];
+  let sending = false;
+
+  function publish(events) {
+    return new Promise((resolve, reject) => {
+      outbox.push({ events, resolve, reject, tries: 0 });
+      pump();
+    });
+  }
+
+  function settle(item, error, ack) {
+    sending = false;
+    if (outbox[0] === item) outbox.shift();
+    if (error) item.reject(error); else item.resolve(ack);
+    pump();
+  }
+
+  function retry(item, wait) {
+    sending = false;
+    setTimeout(pump, wait == null ? backoff(item.tries++) : wait);
+  }
+
+  async function pump() {
+    if (sending || !outbox.length) return;
+    const item = outbox[0];
+    const body = JSON.stringify({ events: item.events });
+    if (useWs) {
+      if (!socket || socket.readyState !== 1) return; // sent when the socket opens
+      sending = true;
+      replies.push(item);
+      socket.send(body);
+      return;
+    }
+    sending = true;
+    let r;
+    try {
+      r = await fetch(base + '/events', {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body, credentials: 'same-origin', cache: 'no-store',
+      });
+    } catch (_) {
+      retry(item);
+      return;
+    }
+    if (r.ok) {
+      settle(item, null, await r.json().catch(() => null));
+    } else if (r.status >= 500 || r.status === 429 || r.status === 408) {
+      const after = parseInt(r.headers.get('retry-after') || '', 10);
+      retry(item, after > 0 ? after * 1000 : undefined);
+    } else {
+      let message = `The relay refused this (HTTP ${r.status}).`;
+      try { message = (await r.json()).error.message || message; } catch (_) { /* keep */ }
+      settle(item, new Error(message));
+    }
+  }
+
+  function savePending() {
+    store('tether.pending.' + sessionId, [...pending].map(([id, el]) => ({ id, text: el.dataset.text })));
+  }
+
+  function sendMessage(text, id) {
+    id = id || uuid();
+    const el = userMessage(text, 'client', null);
+    el.classList.add('pending');
+    el.dataset.text = text;
+    pending.set(id, el);
+    ui.messages.append(el);
+    stick = true;
+    frame();
+    savePending();
+    publish([{ id, type: 'user_message', payload: { text, origin: 'client' } }]).then(
+      () => { if (pending.has(id)) el.classList.add('sent'); },
+      (e) => {
+        pending.delete(id);
+        savePending();
+        el.classList.remove('pending');
+        el.classList.add('failed');
+        const again = h('button', { type: 'button', class: 'retry' }, 'Retry');
+        el.append(h('div', { class: 'why' }, 'Not sent: ' + e.message + ' ', again));
+        again.addEventListener('click', () => { el.remove(); sendMessage(text, id); });
+      });
+  }
+
+  // ---------------------------------------------------------------- the composer
+
+  let selected = 0;
+  let dismissed = null;
+
+  function matches() {
+    const m = /^\/(\S*)$/.exec(ui.input.value);
+    if (!m || dismissed === ui.input.value) return [];
+    const prefix = m[1].toLowerCase();
+    return commands.filter((c) => c.name.toLowerCase().startsWith(prefix));
+  }
+
+  function updateCompletions() {
+    const list = matches();
+    if (!list.length) {
+      ui.completions.hidden = true;
+      ui.completions.replaceChildren();
+      ui.input.removeAttribute('aria-activedescendant');
+      return;
+    }
+    selected = Math.max(0, Math.min(selected, list.length - 1));
+    ui.completions.replaceChildren(...list.map((c, i) => h('li', {
+      'data-name': c.name, role: 'option', id: 'cmd-' + i, class: i === selected ? 'active' : null, 'aria-selected': String(i === selected),
+    }, h('span', { class: 'name' }, '/' + c.name, str(c.argument_hint) ? h('span', { class: 'hint' }, ' ' + str(c.argument_hint)) : null),
+    h('span', { class: 'desc' }, str(c.description)))));
+    ui.completions.hidden = false;
+    ui.input.setAttribute('aria-activedescendant', 'cmd-' + selected);
+    const active = ui.completions.children[selected];
+    if (active && active.scrollIntoView) active.scrollIntoView({ block: 'nearest' });
+  }
+
+  function accept(name) {
+    ui.input.value = '/' + name + ' ';
+    dismissed = null;
+    selected = 0;
+    updateCompletions();
+    grow();
+    ui.input.focus();
+    ui.input.setSelectionRange(ui.input.value.length, ui.input.value.length);
+  }
+
+  function grow() {
+    ui.input.style.height = 'auto';
+    ui.input.style.height = Math.min(ui.input.scrollHeight + 2, Math.max(120, window.innerHeight * 0.4)) + 'px';
+  }
+
+  const draftKey = 'tether.draft.' + sessionId;
+  ui.input.value = load(draftKey) || '';
+
+  ui.input.addEventListener('input', () => {
+    selected = 0;
+    updateCompletions();
+    grow();
+    store(draftKey, ui.input.value || null);
+  });
+
+  ui.input.addEventListener('keydown', (e) => {
+    if (e.isComposing || e.keyCode === 229) return;
+    const open = !ui.completions.hidden;
+    const count = ui.completions.children.length;
+    if (open && (e.key === 'ArrowDown' || e.key === 'ArrowUp')) {
+      e.preventDefault();
+      selected = (selected + (e.key === 'ArrowDown' ? 1 : count - 1)) % count;
+      updateCompletions();
+      return;
+    }
+    const choice = open && ui.completions.children[selected].dataset.name;
+    // Enter on a command typed in full runs it; otherwise Enter (or Tab) completes the name.
+    if (open && (e.key === 'Tab' || (e.key === 'Enter' && !e.shiftKey && ui.input.value !== '/' + choice))) {
+      e.preventDefault();
+      accept(choice);
+      return;
+    }
+    if (open && e.key === 'Escape') {
+      e.preventDefault();
+      dismissed = ui.input.value;
+      updateCompletions();
+      return;
+    }
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      submit();
+    }
+  });
+
+  ui.completions.addEventListener('pointerdown', (e) => {
+    const li = e.target.closest('li[data-name]');
+    if (!li) return;
+    e.preventDefault();
+    accept(li.dataset.name);
+  });
+
+  function submit() {
+    const text = ui.input.value.trim();
+    if (!text) return;
+    ui.input.value = '';
+    store(draftKey, null);
+    dismissed = null;
+    updateCompletions();
+    grow();
+    sendMessage(text);
+  }
+
+  ui.composer.addEventListener('submit', (e) => {
+    e.preventDefault();
+    submit();
+    ui.input.focus();
+  });
+
+  ui.stop.addEventListener('click', () => {
+    ui.stop.disabled = true;
+    ui.stop.classList.add('stopping');
+    publish([{ id: uuid(), type: 'control_request', payload: { request_id: uuid(), subtype: 'interrupt' } }])
+      .catch((e) => {
+        ui.stop.disabled = sessionState !== 'running';
+        notice('Could not stop: ' + e.message, null, 'error');
+      });
+  });
+
+  // Keep the composer above an on-screen keyboard where dvh does not follow it (iOS).
+  if (window.visualViewport) {
+    const fit = () => {
+      if (window.visualViewport.scale > 1.01) return;
+      document.documentElement.style.setProperty('--app-height', window.visualViewport.height + 'px');
+      if (stick) ui.scroller.scrollTop = ui.scroller.scrollHeight;
+    };
+    window.visualViewport.addEventListener('resize', fit);
+    fit();
+  }
+
+  // ---------------------------------------------------------------- start
+
+  setState(sessionState);
+  setWorker(ui.worker.dataset.value === 'online');
+  grow();
+  // Messages typed before a reload that the relay may not have yet: shown and sent again with
+  // the same ids (a duplicate is recognised and dropped by the relay).
+  for (const m of load('tether.pending.' + sessionId) || []) {
+    if (m && typeof m.id === 'string' && typeof m.text === 'string') sendMessage(m.text, m.id);
+  }
+  connect();
+})();
