@@ -57,6 +57,14 @@ pub fn page(status: StatusCode, title: &str, logged_in: bool, body: &str) -> Res
         head = head(title),
         title = escape(title),
     );
+    document(status, html, CSP)
+}
+
+/// An HTML document with the headers every page carries: its Content-Security-Policy,
+/// `nosniff`, `no-store`, and `Referrer-Policy: same-origin` (not `no-referrer`: under
+/// `no-referrer` browsers send `Origin: null` with form posts, which the Origin check rightly
+/// refuses; other sites still get nothing).
+pub fn document(status: StatusCode, html: String, csp: &'static str) -> Response {
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -65,14 +73,12 @@ pub fn page(status: StatusCode, title: &str, logged_in: bool, body: &str) -> Res
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(csp),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    // `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` with
-    // form posts, which the Origin check (rightly) refuses. Other sites still get nothing.
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),

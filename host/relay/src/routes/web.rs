@@ -244,28 +244,7 @@ pub fn app_page(page: &AppPage<'_>) -> Response {
         "js_version" => Cow::Borrowed(version("/assets/app.js")),
         _ => Cow::Borrowed(""),
     });
-    let mut response = (StatusCode::OK, html).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(APP_CSP),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` with
-    // form posts, which the Origin check (rightly) refuses. Other sites still get nothing.
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    super::html::document(StatusCode::OK, html, APP_CSP)
 }
 
 #[cfg(test)]
