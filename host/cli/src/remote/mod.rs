@@ -43,9 +43,6 @@ impl Sink for Surfaces<'_> {
         }
         match output {
             Output::OpenUrl(url) => self.open.push(url),
-            Output::CommandsChanged => {
-                self.terminal.emit(Output::CommandsChanged);
-            }
             other => self.terminal.emit(other),
         }
     }
