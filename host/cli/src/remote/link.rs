@@ -93,16 +93,31 @@ fn same_server(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
 
-fn worker_config(
+/// Create the session on the relay and start its worker: the same for both kinds of relay.
+async fn open_session(
     api: Api,
     tokens: TokenSource,
-    session: tether_protocol::SessionId,
+    access: &str,
+    title: &str,
     transport: Transport,
-) -> WorkerConfig {
-    WorkerConfig {
+    embedded: Option<Embedded>,
+) -> Result<Link> {
+    let created = api
+        .create_session(access, Some(title))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot create a session on {}: {e}", api.base_url))?;
+    let config = WorkerConfig {
         transport,
-        ..WorkerConfig::new(api, tokens, session)
-    }
+        ..WorkerConfig::new(api, tokens, created.id.clone())
+    };
+    let (worker, inbound) = tether_bridge::spawn(config);
+    Ok(Link {
+        worker,
+        inbound,
+        session_id: created.id.to_string(),
+        page: created.url,
+        embedded,
+    })
 }
 
 async fn hosted(
@@ -131,19 +146,7 @@ async fn hosted(
             saved.server
         )
     })?;
-    let created = api
-        .create_session(&access, Some(title))
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot create a session on {}: {e}", saved.server))?;
-    let (worker, inbound) =
-        tether_bridge::spawn(worker_config(api, tokens, created.id.clone(), transport));
-    Ok(Link {
-        worker,
-        inbound,
-        session_id: created.id.to_string(),
-        page: created.url,
-        embedded: None,
-    })
+    open_session(api, tokens, &access, title, transport, None).await
 }
 
 async fn embedded(listen: SocketAddr, title: &str, transport: Transport) -> Result<Link> {
@@ -182,23 +185,13 @@ async fn embedded(listen: SocketAddr, title: &str, transport: Transport) -> Resu
     let credentials = Credentials::from_tokens(&base, &login.tokens, tether_relay::store::now());
     let api = Api::new(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
     let tokens = TokenSource::new(api.clone(), credentials);
-    let created = api
-        .create_session(&login.tokens.access_token, Some(title))
-        .await
-        .map_err(|e| anyhow::anyhow!("the embedded relay refused a session: {e}"))?;
     let secret = relay.pairing_secret(login.account, PAIRING_TTL);
-    let (worker, inbound) =
-        tether_bridge::spawn(worker_config(api, tokens, created.id.clone(), transport));
-    Ok(Link {
-        worker,
-        inbound,
-        session_id: created.id.to_string(),
-        page: created.url,
-        embedded: Some(Embedded {
-            relay,
-            account: login.account,
-            secret,
-            _db: dir,
-        }),
-    })
+    let embedded = Embedded {
+        relay,
+        account: login.account,
+        secret,
+        _db: dir,
+    };
+    let access = login.tokens.access_token;
+    open_session(api, tokens, &access, title, transport, Some(embedded)).await
 }
