@@ -29,10 +29,12 @@
 //! hosted relay with a logged-in CLI), [`http`] speaks plain HTTP to a relay, and [`browser`]
 //! drives a headless Chromium through chromedriver for the web client's tests
 //! (`tests/tests/browser.rs`) and bench (`tests/benches/web.rs`).
+//! [`provider`] stands in for Anthropic's and OpenAI's streaming APIs on loopback.
 
 pub mod browser;
 pub mod http;
 pub mod process;
+pub mod provider;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};

@@ -1141,3 +1141,141 @@ fn remote_refuses_a_server_without_login_and_print_mode() {
     out.assert_failure();
     assert!(out.stderr.contains("cannot be combined with -p"), "{out}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. An agent's permission prompt, answered from a phone or from the terminal
+
+const AGENT: &str = env!("CARGO_BIN_EXE_tether-fixture-agent");
+
+impl Client {
+    /// Answers a `can_use_tool` request as the web client's Allow/Deny card does.
+    #[track_caller]
+    fn answer(&self, request_id: &str, behavior: &str) {
+        self.publish(vec![json!({
+            "id": uuid(),
+            "type": "control_response",
+            "payload": { "request_id": request_id, "response": { "behavior": behavior, "message": "not from the phone" } },
+        })]);
+    }
+}
+
+/// `tether --remote` driving the fixture agent (a stand-in for Claude Code's stream-json mode).
+/// The `Tether` is returned so that its directories outlive the process.
+fn agent_session() -> (Tether, Remote, Client, Stream) {
+    let t = Tether::new();
+    let remote = Remote::start(
+        &t,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--engine",
+            "exec",
+            "--exec-command",
+            AGENT,
+        ],
+    );
+    let client = pair(&remote.url);
+    let stream = client.stream(0);
+    (t, remote, client, stream)
+}
+
+/// Waits for the agent's `can_use_tool` request; returns its request id.
+#[track_caller]
+fn wait_permission(stream: &Stream) -> String {
+    let request = stream.wait_for("the permission request", WAIT, |events| {
+        of_kind(events, "control_request")
+            .find(|e| e["payload"]["subtype"] == "can_use_tool")
+            .cloned()
+    });
+    assert_eq!(request["source"], "worker");
+    assert_eq!(request["payload"]["tool_name"], "Bash");
+    assert_eq!(request["payload"]["input"], json!({"command": "ls"}));
+    stream.wait_for("the session waiting for approval", WAIT, |events| {
+        of_kind(events, "session_state")
+            .any(|e| e["payload"]["state"] == "requires_action")
+            .then_some(())
+    });
+    request["payload"]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[track_caller]
+fn wait_agent_reply(stream: &Stream, says: &str) -> Value {
+    stream.wait_for(&format!("a reply saying {says:?}"), WAIT, |events| {
+        of_kind(events, "assistant_message")
+            .find(|e| text(e).contains(says))
+            .cloned()
+    })
+}
+
+#[test]
+fn a_phone_answers_the_agents_permission_request_and_the_terminal_is_told() {
+    let (_t, remote, client, stream) = agent_session();
+    client.say("tool: Bash ls");
+    let id = wait_permission(&stream);
+    remote.proc.expect_stdout("the agent wants to use Bash");
+    client.answer(&id, "allow");
+    let reply = wait_agent_reply(&stream, "allowed:");
+    // The agent shows the tool it used, then what it got.
+    assert_eq!(
+        text(&reply),
+        "› Bash: `ls`\n\nallowed: {\"command\":\"ls\"}"
+    );
+    let cancel = stream.wait_for("control_cancel", WAIT, |events| {
+        of_kind(events, "control_cancel").next().cloned()
+    });
+    assert_eq!(
+        cancel["payload"],
+        json!({"request_id": id, "reason": "answered", "by": "client", "behavior": "allow"})
+    );
+    remote.proc.expect_stdout("allowed on a connected device");
+
+    // A second answer (another phone, a double tap) finds nothing waiting: the agent is asked
+    // once and answers once.
+    client.answer(&id, "deny");
+    client.say("after");
+    wait_agent_reply(&stream, "You said: after");
+    let events = stream.events();
+    assert_eq!(
+        of_kind(&events, "control_cancel").count(),
+        1,
+        "{}",
+        show(&events)
+    );
+    assert_eq!(
+        of_kind(&events, "assistant_message")
+            .filter(|e| text(e).contains("allowed:") || text(e).contains("denied:"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn the_terminal_answers_first_and_the_phone_is_told_to_stop_asking() {
+    let (_t, mut remote, client, stream) = agent_session();
+    client.say("tool: Bash ls");
+    let id = wait_permission(&stream);
+    remote.proc.line("n");
+    let reply = wait_agent_reply(&stream, "denied:");
+    assert!(
+        text(&reply).ends_with("denied: The user denied this in the terminal."),
+        "{reply}"
+    );
+    let cancel = stream.wait_for("control_cancel", WAIT, |events| {
+        of_kind(events, "control_cancel").next().cloned()
+    });
+    assert_eq!(
+        cancel["payload"],
+        json!({"request_id": id, "reason": "answered", "by": "terminal", "behavior": "deny"})
+    );
+    // The phone's card answered too late: ignored, and "n" was not sent to the agent as a message.
+    client.answer(&id, "allow");
+    client.say("after");
+    wait_agent_reply(&stream, "You said: after");
+    let events = stream.events();
+    assert_eq!(count_user_messages(&events, "n"), 0, "{}", show(&events));
+    assert!(!of_kind(&events, "assistant_message").any(|e| text(e).contains("allowed:")));
+    remote.proc.expect_stdout("denied here");
+}

@@ -511,3 +511,29 @@ fn ctrl_c_while_a_plugin_runs_does_not_end_the_session() {
     }
     say(&mut pty, "still there", "You said: still there");
 }
+
+/// The agent's permission prompt in an interactive terminal: one key answers, and the prompt
+/// comes back for the next message.
+#[test]
+fn the_agents_permission_prompt_is_answered_with_one_key() {
+    let t = Tether::new();
+    let agent = env!("CARGO_BIN_EXE_tether-fixture-agent");
+    let mut pty = t.spawn_pty(["--engine", "exec", "--exec-command", agent]);
+    pty.expect("engine exec");
+    pty.expect_prompt("› ");
+    pty.send_line("tool: Bash ls");
+    pty.expect("the agent wants to use Bash");
+    pty.expect("Allow? press y to allow, n to deny");
+    pty.send("y");
+    pty.expect("allowed here");
+    pty.expect(r#"allowed: {"command":"ls"}"#);
+    pty.expect_prompt("› ");
+    pty.send_line("tool: Bash ls");
+    pty.expect("the agent wants to use Bash");
+    pty.send("n");
+    pty.expect("denied: The user denied this in the terminal.");
+    pty.expect_prompt("› ");
+    // The keys went to the question, not to the next line.
+    pty.send_line("and then");
+    pty.expect("You said: and then");
+}

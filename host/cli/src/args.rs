@@ -21,9 +21,8 @@ pub struct Args {
     #[arg(short = 'p', long = "print", value_name = "INPUT")]
     pub print: Option<String>,
 
-    /// The engine that answers: `echo` works offline and needs no model.
-    #[arg(long, value_enum, default_value_t = EngineChoice::Echo, env = "TETHER_ENGINE")]
-    pub engine: EngineChoice,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 
     /// More logging on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -72,10 +71,40 @@ pub enum TransportArg {
     Ws,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// Which engine answers, and how it is reached. Each flag overrides the config file
+/// (`$XDG_CONFIG_HOME/tether/config.toml`); API keys come from the environment only.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct EngineArgs {
+    /// The engine that answers. Default: `engine` in config.toml; else `anthropic` when
+    /// ANTHROPIC_API_KEY is set, `openai` when OPENAI_API_KEY is set or [openai] is configured,
+    /// `exec` when [exec] is configured; else `echo`, which works offline and needs no model.
+    #[arg(long, value_enum, env = "TETHER_ENGINE")]
+    pub engine: Option<EngineChoice>,
+    /// The model, as the provider names it (e.g. claude-sonnet-4-5, gpt-4o-mini, llama3.2).
+    #[arg(long, value_name = "NAME", env = "TETHER_MODEL")]
+    pub model: Option<String>,
+    /// The provider's URL: https://api.anthropic.com, https://api.openai.com/v1, or a
+    /// compatible server such as Ollama (http://localhost:11434/v1) or llama.cpp.
+    #[arg(long, value_name = "URL", env = "TETHER_BASE_URL")]
+    pub base_url: Option<String>,
+    /// The agent command for `--engine exec`, split like a shell would, e.g.
+    /// "claude -p --input-format stream-json --output-format stream-json --verbose
+    /// --include-partial-messages --permission-prompt-tool stdio".
+    #[arg(long, value_name = "COMMAND", env = "TETHER_EXEC_COMMAND")]
+    pub exec_command: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EngineChoice {
     /// Offline and deterministic: repeats what you type, and says no model is configured.
     Echo,
+    /// Anthropic's Messages API (ANTHROPIC_API_KEY).
+    Anthropic,
+    /// Any OpenAI Chat Completions compatible server (OPENAI_API_KEY if it needs one).
+    Openai,
+    /// An external agent process speaking stream-json, such as Claude Code.
+    Exec,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,9 +2,11 @@
 //! lives in tether-session (the conversation), tether-plugins (the runtime) and tether-protocol
 //! (the rules).
 
+mod approve;
 mod args;
 mod commands_cmd;
 mod credentials;
+mod engines;
 mod login_cmd;
 mod markdown;
 mod open;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use tether_session::Flow;
 
+use crate::approve::Answerer;
 use crate::args::Args;
 use crate::render::{Mode, TerminalSink};
 use crate::startup;
@@ -32,13 +33,16 @@ fn run_all(args: &Args, inputs: &[String]) -> Result<ExitCode> {
         eprintln!("tether: warning: {w}");
     }
     let mut sink = TerminalSink::new(Mode::Print, &prefs);
-    let mut session = startup::session(loaded, startup::engine(args.engine), prefs)?;
+    let chosen = startup::engine(args, &loaded.dirs)?;
+    let mut session = startup::session(loaded, chosen.engine, prefs)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let interrupted = rt.block_on(async {
         for input in inputs {
-            match startup::submit_interruptible(&mut session, input, &mut sink).await {
+            match startup::submit_interruptible(&mut session, input, &mut sink, Answerer::Refuse)
+                .await
+            {
                 (_, true) => return true,
                 (Flow::Exit, false) => break,
                 (Flow::Continue, false) => {}

@@ -27,7 +27,12 @@ pub struct TerminalSink {
     stdout_tty: bool,
     /// In remote mode: prints above the prompt when the line editor is showing one.
     printer: Option<crate::remote::prompt::PromptPrinter>,
+    /// How a permission request is answered here, said under each request.
+    pub answer_hint: &'static str,
 }
+
+/// Under a permission request, outside remote mode.
+pub const KEY_HINT: &str = "press y to allow, n to deny";
 
 impl TerminalSink {
     pub fn new(mode: Mode, prefs: &Preferences) -> TerminalSink {
@@ -40,6 +45,7 @@ impl TerminalSink {
             commands_changed: false,
             stdout_tty,
             printer: None,
+            answer_hint: KEY_HINT,
         }
     }
 
@@ -121,6 +127,10 @@ impl Sink for TerminalSink {
             Output::Note(text) => self.line(&p.paint(p.note, &format!("✎ note: {text}"))),
             Output::Error(text) => self.error(&text),
             Output::Info(text) => self.info(&text),
+            Output::Warning(text) => match self.mode {
+                Mode::Interactive => self.info(&text),
+                Mode::Print => eprintln!("tether: {text}"),
+            },
             Output::Cleared => {
                 if self.mode == Mode::Interactive && self.stdout_tty {
                     // Clear the screen and scroll-back, cursor home.
@@ -156,6 +166,65 @@ impl Sink for TerminalSink {
                 Err(e) => self.error(&e),
             },
             Output::CommandsChanged => self.commands_changed = true,
+            Output::PermissionRequest(q) if self.mode == Mode::Print => eprintln!(
+                "tether: the agent asked to use {}; no one can answer here, so it was denied",
+                printable(&q.tool_name)
+            ),
+            Output::PermissionRequest(q) => {
+                let mut text = format!(
+                    "{} the agent wants to use {}",
+                    p.paint(p.accent, "⚠"),
+                    p.paint(p.heading, &printable(&q.tool_name))
+                );
+                if let Some(d) = q.description.as_deref().filter(|d| !d.trim().is_empty()) {
+                    text.push_str(&format!("\n  {}", printable(d)));
+                }
+                let input = shorten(&q.input.to_string(), 400);
+                if input != "null" && input != "{}" {
+                    text.push_str(&format!("\n  {}", p.paint(p.dim, &input)));
+                }
+                text.push_str(&format!(
+                    "\n  {}",
+                    p.paint(p.accent, &format!("Allow? {}", self.answer_hint))
+                ));
+                self.line(&text);
+            }
+            Output::PermissionResolved { .. } if self.mode == Mode::Print => {}
+            Output::PermissionResolved { resolution, .. } => {
+                use tether_session::approvals::Resolution;
+                use tether_session::engine::PermissionAnswer;
+                let text = match resolution {
+                    Resolution::Answered { answer, by } => {
+                        let verb = match answer {
+                            PermissionAnswer::Allow => "✓ allowed",
+                            PermissionAnswer::Deny { .. } => "✗ denied",
+                        };
+                        match by {
+                            Origin::Terminal => format!("{verb} here"),
+                            Origin::Bridge => format!("{verb} on a connected device"),
+                        }
+                    }
+                    Resolution::Withdrawn => "the agent withdrew the request".into(),
+                    Resolution::Cancelled => "the request was cancelled (denied)".into(),
+                };
+                self.info(&format!("  {text}"));
+            }
         }
     }
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// `text` without control characters (a hostile agent could send escape sequences that
+/// rewrite the screen around the question), keeping new lines.
+fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .collect()
 }

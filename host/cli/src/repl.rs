@@ -14,6 +14,7 @@ use reedline::{
 use tether_protocol::{Origin, gate::Context};
 use tether_session::{Dirs, Flow, Preferences, Session};
 
+use crate::approve::Answerer;
 use crate::args::Args;
 use crate::render::{Mode, TerminalSink};
 use crate::startup;
@@ -21,16 +22,19 @@ use crate::startup;
 pub fn run(args: &Args) -> Result<ExitCode> {
     let mut loaded = startup::load()?;
     let prefs = startup::preferences(&loaded.dirs, &mut loaded.warnings);
-    let engine = startup::engine(args.engine);
+    let chosen = startup::engine(args, &loaded.dirs)?;
+    let engine = chosen.engine;
     let mut sink = TerminalSink::new(Mode::Interactive, &prefs);
     let p = sink.palette.clone();
-    let hint = if engine.name() == "echo" {
-        " (no model configured: replies repeat what you type)"
+    let hint = chosen.hint.map(|h| format!(" ({h})")).unwrap_or_default();
+    let model = engine.model();
+    let model = if model == engine.name() {
+        String::new()
     } else {
-        ""
+        format!(" · model {model}")
     };
     println!(
-        "{} {} · engine {}{hint}\n{}",
+        "{} {} · engine {}{model}{hint}\n{}",
         p.paint(p.heading, "tether"),
         env!("CARGO_PKG_VERSION"),
         engine.name(),
@@ -63,6 +67,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             &mut session,
             &line,
             &mut sink,
+            Answerer::Keys,
         ));
         if let Some(prefs) = sink.prefs_changed.take() {
             editor = editor
@@ -158,6 +163,8 @@ pub(crate) fn edit_mode(vim: bool) -> Box<dyn reedline::EditMode> {
 pub(crate) struct StatusPrompt {
     status: String,
     plan: bool,
+    /// A question asked at the prompt instead of the usual marker (a permission request).
+    question: Option<String>,
 }
 
 impl StatusPrompt {
@@ -179,13 +186,26 @@ impl StatusPrompt {
         StatusPrompt {
             status,
             plan: prefs.plan_mode,
+            question: None,
+        }
+    }
+
+    /// A prompt that asks `question` (the answer is the typed line).
+    pub(crate) fn question(question: String) -> StatusPrompt {
+        StatusPrompt {
+            status: String::new(),
+            plan: false,
+            question: Some(question),
         }
     }
 }
 
 impl Prompt for StatusPrompt {
     fn render_prompt_left(&self) -> Cow<'_, str> {
-        Cow::Borrowed(if self.plan { "plan " } else { "" })
+        match &self.question {
+            Some(q) => Cow::Borrowed(q),
+            None => Cow::Borrowed(if self.plan { "plan " } else { "" }),
+        }
     }
     fn render_prompt_right(&self) -> Cow<'_, str> {
         Cow::Borrowed(&self.status)

@@ -4,17 +4,18 @@
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 use tether_plugins::{LoadProgress, Runtime, RuntimeOptions};
 use tether_protocol::Origin;
-use tether_session::engine::{Engine, echo::Echo};
+use tether_session::engine::Engine;
 use tether_session::user_plugins::UserPlugins;
 use tether_session::{Dirs, Flow, Preferences, Registry, Session, SessionConfig, Sink};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::EngineChoice;
+use crate::approve::{self, Answerer};
+use crate::args::Args;
 
 pub struct Loaded {
     pub dirs: Dirs,
@@ -82,36 +83,38 @@ pub fn session_with(
     ))
 }
 
-/// Submits one terminal input; Ctrl-C (SIGINT) cancels the reply, keeping what arrived. Returns
-/// the flow and whether it was interrupted.
+/// Submits one terminal input; Ctrl-C (SIGINT) cancels the reply, keeping what arrived. The
+/// agent's permission requests are answered as `answerer` says. Returns the flow and whether it
+/// was interrupted.
 pub async fn submit_interruptible(
     session: &mut Session,
     input: &str,
     sink: &mut dyn Sink,
+    answerer: Answerer,
 ) -> (Flow, bool) {
     let cancel = CancellationToken::new();
+    let approvals = session.approvals();
     let submit = session.submit(input, Origin::Terminal, sink, &cancel);
     tokio::pin!(submit);
+    let answering = approve::answer(approvals, answerer);
+    tokio::pin!(answering);
     tokio::select! {
         flow = &mut submit => (flow, false),
         _ = tokio::signal::ctrl_c() => {
             cancel.cancel();
             (submit.await, true)
         }
+        // Ctrl-C while a request waited for a key (raw mode: no SIGINT).
+        _ = &mut answering => {
+            cancel.cancel();
+            (submit.await, true)
+        }
     }
 }
 
-pub fn engine(choice: EngineChoice) -> Arc<dyn Engine> {
-    match choice {
-        EngineChoice::Echo => {
-            // Slow enough to see the reply stream; tests set it to make replies interruptible.
-            let ms = std::env::var("TETHER_ECHO_DELAY_MS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(15);
-            Arc::new(Echo::new(Duration::from_millis(ms)))
-        }
-    }
+/// The engine the command line, config.toml and the environment choose (see `engines`).
+pub fn engine(args: &Args, dirs: &Dirs) -> Result<crate::engines::Chosen> {
+    crate::engines::build(&args.engine, dirs)
 }
 
 /// Shows compile progress on stderr: a live counter on a terminal, two lines otherwise.

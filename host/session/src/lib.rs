@@ -6,9 +6,11 @@
 //! or a turn for the [`engine`], and reports everything that happens as [`Output`] to a sink. The
 //! terminal renders that output; the bridge publishes it ([`wire`]).
 
+pub mod approvals;
 pub mod dirs;
 pub mod dispatch;
-pub mod engine;
+/// The engines, re-exported: the session is where they are used.
+pub use tether_engines as engine;
 pub mod mentions;
 pub mod output;
 pub mod preferences;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use tether_protocol::Origin;
 
+use crate::approvals::Resolution;
+use crate::engine::permission::PermissionQuestion;
 use crate::preferences::Preferences;
 use crate::usage::TurnUsage;
 
@@ -46,6 +48,9 @@ pub enum Output {
     Error(String),
     /// A short confirmation or hint from tether itself.
     Info(String),
+    /// Something is slow or degraded (the provider is rate limiting, say); the turn goes on.
+    /// Unlike [`Output::Info`], print mode shows it on stderr, away from the answer.
+    Warning(String),
     /// The conversation was cleared: surfaces may clear their screen.
     Cleared,
     PreferencesChanged(Preferences),
@@ -57,6 +62,14 @@ pub enum Output {
     OpenEditor(PathBuf),
     /// The installed commands changed (completion menus should refresh).
     CommandsChanged,
+    /// The agent asks whether it may use a tool; any surface may answer
+    /// ([`Session::approvals`](crate::Session::approvals)).
+    PermissionRequest(PermissionQuestion),
+    /// A request stopped waiting: answered (by whom), withdrawn, or cancelled with the turn.
+    PermissionResolved {
+        request_id: String,
+        resolution: Resolution,
+    },
 }
 
 /// Where output goes. A `Vec<Output>` is a sink, which is what tests use.

@@ -10,6 +10,7 @@ use tether_protocol::{
 };
 use tokio_util::sync::CancellationToken;
 
+use crate::approvals::{Approvals, Resolution};
 use crate::dirs::Dirs;
 use crate::dispatch::{check_effects, parse_slash};
 use crate::engine::{Engine, EngineEvent, TurnRequest};
@@ -57,6 +58,8 @@ pub struct Session {
     usage: Usage,
     prefs: Preferences,
     files: Vec<ContextFile>,
+    approvals: Arc<Approvals>,
+    resolved: tokio::sync::mpsc::UnboundedReceiver<(String, Resolution)>,
 }
 
 impl Session {
@@ -68,7 +71,10 @@ impl Session {
         prefs: Preferences,
     ) -> Session {
         let user_plugins = UserPlugins::new(config.dirs.user_plugins());
+        let (approvals, resolved) = Approvals::new();
         Session {
+            approvals: Arc::new(approvals),
+            resolved,
             config,
             runtime,
             registry,
@@ -95,6 +101,11 @@ impl Session {
     }
     pub fn engine(&self) -> &dyn Engine {
         self.engine.as_ref()
+    }
+    /// Where surfaces answer the agent's permission requests. Shared, because answers arrive
+    /// while a turn holds the session (a key in the terminal, an event from a phone).
+    pub fn approvals(&self) -> Arc<Approvals> {
+        Arc::clone(&self.approvals)
     }
     pub fn files(&self) -> &[ContextFile] {
         &self.files
@@ -202,7 +213,7 @@ impl Session {
                     session_id: self.config.remote.as_ref().map(|r| r.session_id.clone()),
                     url: self.config.remote.as_ref().map(|r| r.url.clone()),
                     engine: self.engine.name().to_string(),
-                    model: self.engine.model().to_string(),
+                    model: self.engine.model(),
                     cwd: self.config.cwd.display().to_string(),
                     version: self.config.version.clone(),
                 }
@@ -287,6 +298,7 @@ impl Session {
             Effect::Clear => {
                 self.transcript.clear();
                 self.files.clear();
+                self.engine.reset();
                 sink.emit(Output::Cleared);
                 sink.emit(Output::Info("Conversation cleared.".into()));
             }
@@ -401,6 +413,8 @@ impl Session {
             Ok((summary, usage)) => {
                 self.account(usage);
                 let replaced = self.transcript.compact(summary);
+                // An agent that keeps its own context restarts from the summary too.
+                self.engine.reset();
                 sink.emit(Output::Info(format!(
                     "Compacted {replaced} messages into a summary; the conversation continues from it."
                 )));
@@ -460,6 +474,10 @@ impl Session {
             let event = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => { interrupted = true; break; }
+                Some((request_id, resolution)) = self.resolved.recv() => {
+                    sink.emit(Output::PermissionResolved { request_id, resolution });
+                    continue;
+                }
                 event = stream.next() => event,
             };
             match event {
@@ -472,6 +490,24 @@ impl Session {
                     });
                 }
                 Some(Ok(EngineEvent::Usage(u))) => usage = u,
+                Some(Ok(EngineEvent::Retrying {
+                    attempt,
+                    of,
+                    after,
+                    reason,
+                })) => sink.emit(Output::Warning(format!(
+                    "{}: {reason}; retrying in {:.1} s (attempt {attempt} of {of})",
+                    self.engine.name(),
+                    after.as_secs_f64()
+                ))),
+                Some(Ok(EngineEvent::Permission(request))) => {
+                    let (question, responder) = request.into_parts();
+                    self.approvals.open(question.clone(), responder);
+                    sink.emit(Output::PermissionRequest(question));
+                }
+                Some(Ok(EngineEvent::PermissionWithdrawn { request_id })) => {
+                    self.approvals.withdraw(&request_id);
+                }
                 Some(Err(e)) => {
                     sink.emit(Output::Error(format!("{}: {e}", self.engine.name())));
                     interrupted = true;
@@ -480,6 +516,14 @@ impl Session {
             }
         }
         drop(stream);
+        // Nothing can use an answer now: deny what still waits, and tell every surface.
+        self.approvals.cancel_all();
+        while let Ok((request_id, resolution)) = self.resolved.try_recv() {
+            sink.emit(Output::PermissionResolved {
+                request_id,
+                resolution,
+            });
+        }
         if !reply.is_empty() || !interrupted {
             self.transcript.push(Entry::Assistant {
                 text: reply.clone(),

@@ -8,6 +8,8 @@ use tether_protocol::event::types;
 use tether_protocol::gate::Context;
 use tether_protocol::{Kind, Origin};
 
+use crate::approvals::Resolution;
+use crate::engine::PermissionAnswer;
 use crate::output::{Format, Output};
 use crate::session::Session;
 
@@ -67,7 +69,7 @@ pub fn publication_for(output: &Output) -> Option<Publication> {
             json!({
                 "message_id": message_id,
                 "text": text,
-                "usage": { "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens },
+                "usage": { "input_tokens": usage.total_input(), "output_tokens": usage.output_tokens },
                 "interrupted": interrupted,
             }),
         ),
@@ -87,13 +89,45 @@ pub fn publication_for(output: &Output) -> Option<Publication> {
             types::COMMAND_OUTPUT,
             json!({ "command": "", "text": text, "format": "text", "error": true }),
         ),
-        Output::Info(text) => publication(
+        Output::Info(text) | Output::Warning(text) => publication(
             types::COMMAND_OUTPUT,
             json!({ "command": "", "text": text, "format": "text" }),
         ),
         // Not in PROTOCOL.md's table; unknown types pass through relays, and clients that know
         // it clear their view.
         Output::Cleared => publication("conversation_cleared", json!({})),
+        Output::PermissionRequest(q) => publication(
+            types::CONTROL_REQUEST,
+            json!({
+                "request_id": q.request_id,
+                "subtype": "can_use_tool",
+                "tool_name": q.tool_name,
+                "input": q.input,
+                "description": q.description,
+            }),
+        ),
+        // Every surface stops asking, whoever answered: the one that answered has nothing left
+        // to show, the others must not answer too. `reason` (and who answered) is extra.
+        Output::PermissionResolved {
+            request_id,
+            resolution,
+        } => {
+            let mut payload = json!({ "request_id": request_id });
+            match resolution {
+                Resolution::Answered { answer, by } => {
+                    payload["reason"] = "answered".into();
+                    payload["by"] = origin_name(*by).into();
+                    payload["behavior"] = match answer {
+                        PermissionAnswer::Allow => "allow",
+                        PermissionAnswer::Deny { .. } => "deny",
+                    }
+                    .into();
+                }
+                Resolution::Withdrawn => payload["reason"] = "withdrawn".into(),
+                Resolution::Cancelled => payload["reason"] = "cancelled".into(),
+            }
+            publication(types::CONTROL_CANCEL, payload)
+        }
         Output::PreferencesChanged(_)
         | Output::Clipboard(_)
         | Output::OpenUrl(_)
@@ -170,8 +204,10 @@ mod tests {
                     message_id: "m".into(),
                     text: "hello".into(),
                     usage: TurnUsage {
-                        input_tokens: 3,
+                        input_tokens: 2,
+                        cache_read_tokens: 1,
                         output_tokens: 1,
+                        ..Default::default()
                     },
                     interrupted: false,
                 },
@@ -199,6 +235,42 @@ mod tests {
                 )),
             ),
             (Output::Cleared, Some(("conversation_cleared", json!({})))),
+            (
+                Output::PermissionRequest(crate::engine::permission::PermissionQuestion {
+                    request_id: "r1".into(),
+                    tool_name: "Bash".into(),
+                    input: json!({"command": "ls"}),
+                    description: Some("List files".into()),
+                }),
+                Some((
+                    "control_request",
+                    json!({"request_id": "r1", "subtype": "can_use_tool", "tool_name": "Bash",
+                           "input": {"command": "ls"}, "description": "List files"}),
+                )),
+            ),
+            (
+                Output::PermissionResolved {
+                    request_id: "r1".into(),
+                    resolution: Resolution::Answered {
+                        answer: PermissionAnswer::Allow,
+                        by: Origin::Terminal,
+                    },
+                },
+                Some((
+                    "control_cancel",
+                    json!({"request_id": "r1", "reason": "answered", "by": "terminal", "behavior": "allow"}),
+                )),
+            ),
+            (
+                Output::PermissionResolved {
+                    request_id: "r2".into(),
+                    resolution: Resolution::Cancelled,
+                },
+                Some((
+                    "control_cancel",
+                    json!({"request_id": "r2", "reason": "cancelled"}),
+                )),
+            ),
             (Output::Clipboard("secret".into()), None),
             (Output::OpenUrl("http://x".into()), None),
             (Output::CommandsChanged, None),

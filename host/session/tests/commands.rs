@@ -120,6 +120,7 @@ impl Harness {
                 Output::Note(t) => lines.push(format!("note: {t}")),
                 Output::Error(t) => lines.push(format!("error: {t}")),
                 Output::Info(t) => lines.push(format!("info: {t}")),
+                Output::Warning(t) => lines.push(format!("warning: {t}")),
                 Output::Cleared => lines.push("(cleared)".into()),
                 Output::PreferencesChanged(p) => lines.push(format!(
                     "prefs: theme={} color={} vim={} statusline={} plan={}",
@@ -128,6 +129,13 @@ impl Harness {
                 Output::Clipboard(t) => lines.push(format!("clipboard: {t}")),
                 Output::OpenUrl(u) => lines.push(format!("open-url: {u}")),
                 Output::OpenEditor(p) => lines.push(format!("open-editor: {}", p.display())),
+                Output::PermissionRequest(q) => {
+                    lines.push(format!("permission? {} {}", q.tool_name, q.input))
+                }
+                Output::PermissionResolved {
+                    request_id,
+                    resolution,
+                } => lines.push(format!("permission {request_id}: {resolution:?}")),
                 Output::CommandsChanged => lines.push("(commands changed)".into()),
             }
         }

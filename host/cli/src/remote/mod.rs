@@ -16,6 +16,8 @@ use reedline::ExternalPrinter;
 use tether_bridge::{Inbound, WorkerHandle};
 use tether_protocol::Origin;
 use tether_protocol::api::WorkerState;
+use tether_session::approvals::{Approvals, parse_answer};
+use tether_session::engine::PermissionAnswer;
 use tether_session::wire::{publication_for, system_init};
 use tether_session::{Flow, Output, RemoteInfo, Session, Sink};
 use tokio::signal::unix::{SignalKind, signal};
@@ -32,6 +34,7 @@ use link::Link;
 struct Surfaces<'a> {
     terminal: &'a mut TerminalSink,
     worker: &'a WorkerHandle,
+    approvals: &'a Approvals,
     /// URLs to open once pending events are delivered (`/desktop` hands over the session).
     open: Vec<String>,
 }
@@ -40,6 +43,16 @@ impl Sink for Surfaces<'_> {
     fn emit(&mut self, output: Output) {
         if let Some(p) = publication_for(&output) {
             self.worker.publish(p.kind, p.payload);
+        }
+        match &output {
+            Output::PermissionRequest(q) => self.worker.set_state(
+                WorkerState::RequiresAction,
+                Some(serde_json::json!({ "request_id": q.request_id, "tool_name": q.tool_name })),
+            ),
+            Output::PermissionResolved { .. } if self.approvals.pending().is_empty() => {
+                self.worker.set_state(WorkerState::Running, None)
+            }
+            _ => {}
         }
         match output {
             Output::OpenUrl(url) => self.open.push(url),
@@ -69,7 +82,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
     let mut loaded = startup::load()?;
     let prefs = startup::preferences(&loaded.dirs, &mut loaded.warnings);
-    let engine = startup::engine(args.engine);
+    let chosen = startup::engine(args, &loaded.dirs)?;
     let dirs = loaded.dirs.clone();
     let title = title();
     let mut link = Link::start(&args.remote, &dirs, &title).await?;
@@ -77,18 +90,26 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
         session_id: link.session_id.clone(),
         url: link.url(),
     };
-    let mut session = startup::session_with(loaded, engine, prefs.clone(), Some(remote))?;
+    let mut session = startup::session_with(loaded, chosen.engine, prefs.clone(), Some(remote))?;
+    let approvals = session.approvals();
+    let mut waiting = approvals.watch();
     let init = system_init(&session, &title);
     link.worker.publish(init.kind, init.payload);
+    // An agent process names its model only once it has started.
+    let mut model = session.engine().model();
 
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let external = ExternalPrinter::<String>::default();
     let printer = prompt::PromptPrinter::new(external.sender());
     let mut terminal = TerminalSink::new(Mode::Interactive, &prefs);
+    terminal.answer_hint = "type y or n and press Enter, or answer on a connected device";
     if interactive {
         terminal = terminal.with_printer(printer.clone());
     }
     banner(&mut session, &mut terminal, &link, started).await;
+    if let Some(hint) = chosen.hint {
+        terminal.info(hint);
+    }
 
     let mut editor = if interactive {
         let (editor, warning) = editor::spawn(
@@ -116,6 +137,10 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
         }
     };
     let _ = editor.prompts.send(prompt_for(&session, &mut terminal));
+    // Whether the editor shows a prompt now (it reads one line per prompt it is sent), and
+    // whether that prompt asks a permission question.
+    let mut reading = true;
+    let mut asking = false;
 
     // Installed once, up front: a signal that arrives between two polls must still find a
     // handler rather than the default action, which would kill the process mid-event.
@@ -142,6 +167,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
             let mut surfaces = Surfaces {
                 terminal: &mut terminal,
                 worker: &link.worker,
+                approvals: &approvals,
                 open: Vec::new(),
             };
             let flow = {
@@ -153,7 +179,19 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                         _ = interrupts.recv() => cancel.cancel(),
                         _ = terminate.recv() => { cancel.cancel(); leaving = true; }
                         typed = editor.typed.recv(), if typing_open => match typed {
-                            Some(Typed::Line(line)) => queue.push_back((line, Origin::Terminal)),
+                            Some(Typed::Line(line)) => {
+                                reading = false;
+                                let asked = std::mem::take(&mut asking);
+                                let first = approvals.pending().into_iter().next();
+                                match (first, parse_answer(&line)) {
+                                    (Some(q), Some(answer)) => {
+                                        let _ = approvals.answer(&q.request_id, answer, Origin::Terminal);
+                                    }
+                                    // The question was answered elsewhere while the prompt showed it.
+                                    (None, Some(_)) if asked => {}
+                                    _ => queue.push_back((line, Origin::Terminal)),
+                                }
+                            }
                             Some(Typed::Interrupt) => cancel.cancel(),
                             Some(Typed::Eof) | None => { leaving = true; typing_open = false; }
                             Some(Typed::InputClosed) => typing_open = false,
@@ -161,12 +199,30 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                         },
                         message = link.inbound.recv(), if !stopped => match message {
                             Some(message) => {
-                                if let Some(input) = inbound(message, &cancel, &mut stopped) {
+                                if let Some(input) = inbound(message, &cancel, &approvals, &mut stopped) {
                                     queue.push_back((input, Origin::Bridge));
                                 }
                             }
                             None => stopped = true,
                         },
+                        // A permission request: ask at the prompt too, if the editor is not
+                        // already reading (a terminal turn hides the prompt while it runs).
+                        changed = waiting.changed() => {
+                            if changed.is_ok() {
+                                let first = waiting.borrow_and_update().first().cloned();
+                                if let Some(q) = first && !reading && typing_open {
+                                    let question = format!("allow {}? [y/n] ", q.tool_name.chars().filter(|c| !c.is_control()).collect::<String>());
+                                    let _ = editor.prompts.send(Prompt {
+                                        prompt: StatusPrompt::question(question),
+                                        completer: None,
+                                        vim: None,
+                                        colors: None,
+                                    });
+                                    reading = true;
+                                    asking = true;
+                                }
+                            }
+                        }
                     }
                 }
             };
@@ -179,12 +235,16 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                     terminal.emit(Output::OpenUrl(url));
                 }
             }
-            if terminal.commands_changed {
+            if terminal.commands_changed || session.engine().model() != model {
+                model = session.engine().model();
                 let init = system_init(&session, &title);
                 link.worker.publish(init.kind, init.payload);
             }
-            if origin == Origin::Terminal && typing_open {
+            // The editor reads again once nothing typed here is waiting to run.
+            let terminal_queued = queue.iter().any(|(_, o)| *o == Origin::Terminal);
+            if typing_open && !reading && !terminal_queued {
                 let _ = editor.prompts.send(prompt_for(&session, &mut terminal));
+                reading = true;
             }
             if flow == Flow::Exit {
                 break;
@@ -194,8 +254,11 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
         tokio::select! {
             typed = editor.typed.recv(), if typing_open => match typed {
                 Some(Typed::Line(line)) => {
-                    if line.trim().is_empty() {
+                    reading = false;
+                    let asked = std::mem::take(&mut asking);
+                    if line.trim().is_empty() || (asked && parse_answer(&line).is_some()) {
                         let _ = editor.prompts.send(prompt_for(&session, &mut terminal));
+                        reading = true;
                     } else {
                         queue.push_back((line, Origin::Terminal));
                     }
@@ -208,7 +271,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
             message = link.inbound.recv(), if !stopped => match message {
                 Some(message) => {
                     let cancel = CancellationToken::new();
-                    if let Some(input) = inbound(message, &cancel, &mut stopped) {
+                    if let Some(input) = inbound(message, &cancel, &approvals, &mut stopped) {
                         queue.push_back((input, Origin::Bridge));
                     }
                 }
@@ -235,11 +298,32 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
 }
 
 /// What a client said: text for the conversation, or a control to apply now.
-fn inbound(message: Inbound, running: &CancellationToken, stopped: &mut bool) -> Option<String> {
+fn inbound(
+    message: Inbound,
+    running: &CancellationToken,
+    approvals: &Approvals,
+    stopped: &mut bool,
+) -> Option<String> {
     match message {
         Inbound::UserMessage { text, .. } => Some(text),
         Inbound::ControlRequest { subtype, .. } if subtype == "interrupt" => {
             running.cancel();
+            None
+        }
+        Inbound::ControlResponse {
+            request_id,
+            payload,
+            ..
+        } => {
+            match answer_in(&payload) {
+                // A second answer (another device, or the terminal was first) changes nothing.
+                Some(answer) => {
+                    let _ = approvals.answer(&request_id, answer, Origin::Bridge);
+                }
+                None => {
+                    tracing::warn!(%request_id, "a control_response without a behavior of allow or deny was ignored")
+                }
+            }
             None
         }
         Inbound::Stopped { .. } => {
@@ -273,4 +357,61 @@ async fn banner(session: &mut Session, terminal: &mut TerminalSink, link: &Link,
         link.session_id,
         p.paint(p.dim, "Scan the code or open the link; what you type here and there is one conversation. /session shows it again."),
     ));
+}
+
+/// The answer a `control_response` carries: `{response: {behavior: "allow" | "deny", message?}}`.
+fn answer_in(payload: &serde_json::Value) -> Option<PermissionAnswer> {
+    let response = payload.get("response")?;
+    match response.get("behavior")?.as_str()? {
+        "allow" => Some(PermissionAnswer::Allow),
+        "deny" => Some(PermissionAnswer::Deny {
+            message: response
+                .get("message")
+                .and_then(|m| m.as_str())
+                .filter(|m| !m.trim().is_empty())
+                .unwrap_or("The user denied this from a connected device.")
+                .chars()
+                .take(2000)
+                .collect(),
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn control_response_answers() {
+        assert_eq!(
+            answer_in(&json!({"request_id": "r", "response": {"behavior": "allow"}})),
+            Some(PermissionAnswer::Allow)
+        );
+        assert_eq!(
+            answer_in(&json!({"response": {"behavior": "deny", "message": "not now"}})),
+            Some(PermissionAnswer::Deny {
+                message: "not now".into()
+            })
+        );
+        assert!(matches!(
+            answer_in(&json!({"response": {"behavior": "deny", "message": "  "}})),
+            Some(PermissionAnswer::Deny { message }) if message.contains("connected device")
+        ));
+        for hostile in [
+            json!({}),
+            json!({"response": "allow"}),
+            json!({"response": {"behavior": "ALLOW"}}),
+            json!({"response": {"behavior": true}}),
+            json!({"behavior": "allow"}),
+        ] {
+            assert_eq!(answer_in(&hostile), None, "{hostile}");
+        }
+        let long = "x".repeat(10_000);
+        assert!(matches!(
+            answer_in(&json!({"response": {"behavior": "deny", "message": long}})),
+            Some(PermissionAnswer::Deny { message }) if message.len() == 2000
+        ));
+    }
 }

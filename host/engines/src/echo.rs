@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::{ChatMessage, ChatRole, Engine, EngineError, EngineEvent, EngineStream, TurnRequest};
 use crate::usage::{Price, TurnUsage};
+use crate::{ChatMessage, ChatRole, Engine, EngineError, EngineEvent, EngineStream, TurnRequest};
 
 pub struct Echo {
     /// Pause between streamed words, to show streaming (and let tests interrupt a reply).
@@ -52,8 +52,8 @@ impl Engine for Echo {
         "echo"
     }
 
-    fn model(&self) -> &str {
-        "echo"
+    fn model(&self) -> String {
+        "echo".into()
     }
 
     fn price(&self) -> Price {
@@ -71,6 +71,7 @@ impl Engine for Echo {
         let usage = TurnUsage {
             input_tokens: input,
             output_tokens: estimate_tokens(&text),
+            ..Default::default()
         };
         let delay = self.delay;
         let deltas = futures::stream::iter(words(&text)).then(move |w| async move {
@@ -123,6 +124,7 @@ impl Engine for Echo {
             TurnUsage {
                 input_tokens: input,
                 output_tokens: estimate_tokens(&text),
+                ..Default::default()
             },
         ))
     }

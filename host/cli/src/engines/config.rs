@@ -1,0 +1,204 @@
+//! `config.toml`: what the user chose once, so that `tether` alone starts the right engine.
+//! Unknown keys are errors (a typo such as `modle` must not be silently ignored), and API keys
+//! are not accepted here: they stay in the environment, out of dotfiles and backups.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use tether_session::usage::Price;
+
+use crate::args::EngineChoice;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The engine `tether` starts with when no --engine is given.
+    pub engine: Option<EngineChoice>,
+    #[serde(default)]
+    pub anthropic: Provider,
+    /// Present (even empty) means "an OpenAI-compatible server is configured".
+    pub openai: Option<Provider>,
+    pub exec: Option<ExecSection>,
+    /// Prices per model, in dollars per million tokens; they replace the built-in table.
+    #[serde(default)]
+    pub prices: BTreeMap<String, PriceEntry>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub model: Option<String>,
+    pub base_url: Option<String>,
+    pub max_tokens: Option<u32>,
+    /// The environment variable holding the key, when it is not the provider's usual one.
+    pub api_key_env: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSection {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceEntry {
+    pub input: f64,
+    pub output: f64,
+    pub cache_read: Option<f64>,
+    pub cache_write: Option<f64>,
+}
+
+impl PriceEntry {
+    pub fn price(&self) -> Price {
+        let mut price = Price::per_mtok(self.input, self.output);
+        let micros = |usd: f64| Price::per_mtok(usd, 0.0).input_micros_per_mtok;
+        if let Some(read) = self.cache_read {
+            price.cache_read_micros_per_mtok = micros(read);
+        }
+        if let Some(write) = self.cache_write {
+            price.cache_write_micros_per_mtok = micros(write);
+        }
+        price
+    }
+}
+
+impl Config {
+    /// Parses the file's text; the error names the line and what is wrong.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| place(text, &e))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reads the file; a missing file is an empty configuration.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if let Some(exec) = &self.exec
+            && exec.command.first().is_none_or(|p| p.trim().is_empty())
+        {
+            return Err(
+                "[exec] command must name a program, e.g. command = [\"claude\", \"-p\", …]".into(),
+            );
+        }
+        for (model, p) in &self.prices {
+            let all = [Some(p.input), Some(p.output), p.cache_read, p.cache_write];
+            if all.into_iter().flatten().any(|v| !v.is_finite() || v < 0.0) {
+                return Err(format!(
+                    "[prices.\"{model}\"]: prices are dollars per million tokens, zero or more"
+                ));
+            }
+        }
+        for (name, provider) in [
+            ("anthropic", Some(&self.anthropic)),
+            ("openai", self.openai.as_ref()),
+        ] {
+            if let Some(url) = provider.and_then(|p| p.base_url.as_deref())
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(format!(
+                    "[{name}] base_url must start with http:// or https://, not {url:?}"
+                ));
+            }
+            if provider.and_then(|p| p.max_tokens) == Some(0) {
+                return Err(format!("[{name}] max_tokens must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// "line L, column C: message", without the quoted source line that toml's own message
+/// carries: that line could hold a secret someone pasted where it does not belong.
+fn place(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim_end();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file() {
+        let c = Config::parse(
+            r#"
+engine = "openai"
+[anthropic]
+model = "claude-opus-4-5"
+[openai]
+base_url = "http://localhost:11434/v1"
+model = "llama3.2"
+[exec]
+command = ["claude", "-p"]
+[prices."llama3.2"]
+input = 0.5
+output = 1.5
+cache_read = 0.05
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.engine, Some(EngineChoice::Openai));
+        assert_eq!(c.anthropic.model.as_deref(), Some("claude-opus-4-5"));
+        assert_eq!(c.openai.unwrap().model.as_deref(), Some("llama3.2"));
+        let p = c.prices["llama3.2"].price();
+        assert_eq!(
+            (
+                p.input_micros_per_mtok,
+                p.output_micros_per_mtok,
+                p.cache_read_micros_per_mtok
+            ),
+            (500_000, 1_500_000, 50_000)
+        );
+        assert_eq!(Config::parse("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn hostile_files_are_refused_with_the_place() {
+        for (text, needle) in [
+            ("modle = \"x\"", "unknown field"),
+            ("[anthropic]\nmodle = \"x\"", "unknown field"),
+            ("[anthropic]\napi_key = \"sk-ant-123\"", "unknown field"),
+            ("engine = \"gpt\"", "unknown variant"),
+            ("\n\nengine = ", "line 3"),
+            ("[exec]\ncommand = []", "must name a program"),
+            ("[prices.m]\ninput = -1.0\noutput = 1.0", "zero or more"),
+            ("[prices.m]\ninput = nan\noutput = 1.0", "zero or more"),
+            ("[openai]\nbase_url = \"localhost:11434\"", "http://"),
+            ("[anthropic]\nmax_tokens = 0", "at least 1"),
+            ("[anthropic]\nmax_tokens = -5", "line 2, column 14"),
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(e.contains(needle), "{text:?}: {e}");
+            assert!(!e.contains("sk-ant-123"), "a secret is never quoted: {e}");
+        }
+    }
+
+    #[test]
+    fn missing_file_is_empty_and_unreadable_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Config::load(&dir.path().join("none.toml")).unwrap(),
+            Config::default()
+        );
+        let e = Config::load(dir.path()).unwrap_err();
+        assert!(e.contains("cannot read"), "{e}");
+    }
+}
