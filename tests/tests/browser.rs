@@ -89,7 +89,14 @@ async fn converse(b: &Browser, said: &str) -> String {
 /// `tether --remote` on its embedded relay on loopback, and the browser paired with it through
 /// the QR code's URL: on the session's page, connected.
 async fn paired(b: &Browser, t: &Tether) -> (Remote, String, String) {
-    let remote = Remote::start(t, &["--listen", "127.0.0.1:0"]);
+    paired_with(b, t, &[]).await
+}
+
+/// [`paired`], with more arguments for `tether --remote`.
+async fn paired_with(b: &Browser, t: &Tether, args: &[&str]) -> (Remote, String, String) {
+    let mut all = vec!["--listen", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let remote = Remote::start(t, &all);
     let (base, session, secret) = remote.parts();
     assert!(secret.is_some(), "no pairing secret in {}", remote.url);
     b.goto(&remote.url).await;
@@ -671,5 +678,62 @@ async fn the_stop_button_interrupts_a_reply() {
         json!(true),
         "#stop is still enabled"
     );
+    b.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// h. An agent's permission request: the Allow/Deny card
+
+#[tokio::test]
+async fn an_approval_card_answers_the_agent_and_goes_away() {
+    let Some(b) = launch("approval_card").await else {
+        return;
+    };
+    let t = Tether::new();
+    let agent = env!("CARGO_BIN_EXE_tether-fixture-agent");
+    let (remote, _, _) = paired_with(&b, &t, &["--engine", "exec", "--exec-command", agent]).await;
+    b.say("tool: Bash ls").await;
+    b.wait_text("#state", "waiting for approval").await;
+    b.wait_for("#approvals .approval[data-request-id] button.allow")
+        .await;
+    let card = b
+        .js(
+            "const c = document.querySelector('#approvals .approval');              return { title: c.querySelector('.approval-title').textContent,                       input: c.querySelector('pre')?.textContent }",
+            vec![],
+        )
+        .await;
+    assert_eq!(card["title"], "Allow Bash?", "{card}");
+    assert_eq!(card["input"], "ls", "{card}");
+    b.click("#approvals .approval button.allow").await;
+    b.wait_gone("#approvals .approval").await;
+    let reply = b
+        .wait_js(
+            "the agent's reply after the approval",
+            FINISHED_REPLY,
+            vec![json!("allowed:")],
+        )
+        .await;
+    assert!(
+        reply
+            .as_str()
+            .unwrap()
+            .contains(r#"allowed: {"command":"ls"}"#),
+        "{reply}"
+    );
+    b.wait_text("#state", "idle").await;
+    remote.proc.expect_stdout("allowed on a connected device");
+
+    // Answered in the terminal instead: the card goes away and the page says where.
+    let mut remote = remote;
+    b.say("tool: Bash ls").await;
+    b.wait_for("#approvals .approval button.deny").await;
+    remote.proc.line("n");
+    b.wait_gone("#approvals .approval").await;
+    b.wait_js(
+        "the notice saying the terminal answered",
+        "return document.body.textContent.includes('Denied Bash in the terminal')",
+        vec![],
+    )
+    .await;
     b.close().await;
 }

@@ -12,7 +12,8 @@ use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
     long_about = "An agent session in your terminal that you can drive from any browser or phone.\n\n\
         Run `tether` for an interactive conversation. Every slash command (/help lists them) is a \
         sandboxed WebAssembly component.",
-    after_help = "Files follow XDG: $XDG_CONFIG_HOME/tether (preferences, memory.md), \
+    after_help = "Files follow XDG: $XDG_CONFIG_HOME/tether (config.toml: the engine, models, \
+        prices; preferences, memory.md), \
         $XDG_DATA_HOME/tether (plugins, history), $XDG_CACHE_HOME/tether (compiled plugins).\n\
         TETHER_LOG=debug shows logs on stderr."
 )]

@@ -509,9 +509,14 @@
     if (!card) return;
     approvals.delete(id);
     card.remove();
-    const behavior = p.response && p.response.behavior;
     const tool = card.dataset.tool;
-    notice(cancelled ? `${tool}: answered elsewhere` : behavior === 'allow' ? `Allowed ${tool}` : `Denied ${tool}`, seq, 'answered');
+    const verb = (b) => (b === 'allow' ? 'Allowed' : 'Denied');
+    let text;
+    if (!cancelled) text = `${verb(p.response && p.response.behavior)} ${tool}`;
+    else if (p.reason === 'answered') text = `${verb(p.behavior)} ${tool} ${p.by === 'terminal' ? 'in the terminal' : 'on another device'}`;
+    else if (p.reason === 'withdrawn') text = `${tool}: the agent withdrew its request`;
+    else text = `${tool}: the request was cancelled`;
+    notice(text, seq, 'answered');
   }
 
   function handle(ev) {
