@@ -13,7 +13,14 @@
 //!
 //! - **latency**: tokens paced 2 ms apart; p50/p90/p99 per path, as a ratio to the raw reader's
 //!   and as the absolute difference (raw is a few tens of µs, so the difference is the figure);
-//! - **throughput**: the same tokens written back to back; tokens/s at each reader.
+//! - **throughput**: the same tokens written back to back; tokens/s at each reader, and the CPU
+//!   time tether spent per token.
+//!
+//! A diagnostic path separates the cost of one more hop from tether's own: the raw reader
+//! writes each read to a pipe that another thread reads (the terminal path's two wake-ups,
+//! without tether). The three processes (bench, terminal tether, remote tether) live for the
+//! whole run, and the turns of the paths are interleaved: the fake provider holds each request
+//! until the bench releases it (the terminal tether reads all its stdin lines at start).
 //!
 //! Run: `cargo bench -p tether-e2e --bench engines` (`--quick` for a short run). Without
 //! `--bench` (as `cargo test --benches` runs it) the binary exits at once.
@@ -30,6 +37,7 @@ use serde_json::{Value, json};
 use tether_e2e::Tether;
 use tether_e2e::http::{cookie_from, request as http};
 use tether_e2e::process::Remote;
+use tether_e2e::sse::SseJson;
 
 /// The longest any one wait may take (a turn, a start, an exit).
 const WAIT: Duration = Duration::from_secs(30);
@@ -776,7 +784,7 @@ fn read_deltas(socket: TcpStream, arrivals: &Arrivals) -> std::io::Result<()> {
         )));
     }
     let mut dechunk = Dechunk::default();
-    let mut sse = Sse::default();
+    let mut sse = SseJson::default();
     let mut body = Vec::new();
     let mut found = Vec::new();
     // What the BufReader already holds, then straight reads.
@@ -859,43 +867,6 @@ impl Dechunk {
         }
         self.buf.drain(..at);
         false
-    }
-}
-
-/// An incremental Server-Sent Events parser: `data:` lines make an event's JSON.
-#[derive(Default)]
-struct Sse {
-    line: Vec<u8>,
-    data: String,
-}
-
-impl Sse {
-    fn feed(&mut self, bytes: &[u8]) -> Vec<Value> {
-        let mut out = Vec::new();
-        for &b in bytes {
-            if b != b'\n' {
-                self.line.push(b);
-                continue;
-            }
-            let line = String::from_utf8_lossy(&self.line)
-                .trim_end_matches('\r')
-                .to_owned();
-            self.line.clear();
-            if line.is_empty() {
-                if !self.data.is_empty() {
-                    if let Ok(event) = serde_json::from_str(&self.data) {
-                        out.push(event);
-                    }
-                    self.data.clear();
-                }
-            } else if let Some(data) = line.strip_prefix("data:") {
-                if !self.data.is_empty() {
-                    self.data.push('\n');
-                }
-                self.data.push_str(data.strip_prefix(' ').unwrap_or(data));
-            }
-        }
-        out
     }
 }
 

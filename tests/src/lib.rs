@@ -35,6 +35,7 @@ pub mod browser;
 pub mod http;
 pub mod process;
 pub mod provider;
+pub mod sse;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{Read, Write};

@@ -841,3 +841,17 @@ fn piped_input_runs_line_by_line_until_exit() {
     );
     assert!(!out.stdout.contains("never sent"), "{out}");
 }
+
+/// Without a terminal, each line is answered as soon as it is read: a program can write a line,
+/// read the reply, then write the next, without closing its end of the pipe.
+#[test]
+fn piped_lines_are_answered_one_by_one_as_they_arrive() {
+    let t = Tether::new();
+    let mut proc = tether_e2e::process::Proc::spawn("tether", t.command(Vec::<&str>::new()));
+    proc.line("first line");
+    proc.expect_stdout("You said: first line");
+    proc.line("second line");
+    proc.expect_stdout("You said: second line");
+    proc.close_stdin();
+    assert!(proc.wait_exit(std::time::Duration::from_secs(20)).success());
+}

@@ -121,10 +121,6 @@ fn request(messages: Vec<ChatMessage>) -> TurnRequest {
     }
 }
 
-fn say(text: &str) -> TurnRequest {
-    request(vec![user(text)])
-}
-
 /// What a turn showed.
 #[derive(Debug, Default)]
 struct Turn {
@@ -200,7 +196,7 @@ async fn two_turns_keep_the_agents_conversation() {
     let f = fixture();
     assert_eq!(f.engine.name(), "exec");
     assert_eq!(f.engine.model(), "agent", "no model before the agent says");
-    let first = run(&f.engine, say("hello")).await;
+    let first = run(&f.engine, TurnRequest::user("hello")).await;
     assert_eq!(
         first.text, "You said: hello",
         "streamed once, never doubled"
@@ -244,15 +240,15 @@ async fn two_turns_keep_the_agents_conversation() {
 async fn text_blocks_and_tools_are_shown_once_and_apart() {
     let f = fixture();
     assert_eq!(
-        reply(&f.engine, say("multi")).await,
+        reply(&f.engine, TurnRequest::user("multi")).await,
         "First block.\n\nSecond block."
     );
     assert_eq!(
-        reply(&f.engine, say("nostream")).await,
+        reply(&f.engine, TurnRequest::user("nostream")).await,
         "You said: nostream"
     );
     assert_eq!(
-        reply(&f.engine, say("steps")).await,
+        reply(&f.engine, TurnRequest::user("steps")).await,
         "Let me look.\n\n› Read: `src/main.rs`\n\nDone."
     );
 }
@@ -260,18 +256,21 @@ async fn text_blocks_and_tools_are_shown_once_and_apart() {
 #[tokio::test]
 async fn a_failed_result_is_an_error_with_its_cost() {
     let f = fixture();
-    let turn = run(&f.engine, say("fail")).await;
+    let turn = run(&f.engine, TurnRequest::user("fail")).await;
     let error = turn.error.expect("an error");
     assert!(error.contains("fixture failure on purpose"), "{error}");
     assert_eq!(turn.usage.unwrap().cost_micros, Some(500_000));
     // The agent is still there and still works.
-    assert_eq!(reply(&f.engine, say("hi")).await, "You said: hi");
+    assert_eq!(
+        reply(&f.engine, TurnRequest::user("hi")).await,
+        "You said: hi"
+    );
     assert_eq!(f.starts(), 1);
 }
 
 /// Asks for a tool, answers with `answer`, and returns what the turn showed.
 async fn permission_turn(f: &Fixture, text: &str, answer: Option<PermissionAnswer>) -> Turn {
-    let mut stream = f.engine.reply(say(text));
+    let mut stream = f.engine.reply(TurnRequest::user(text));
     let mut turn = Turn::default();
     let request = turn.until_permission(&mut stream).await;
     assert_eq!(request.tool_name, "Bash");
@@ -292,7 +291,7 @@ async fn permission_turn(f: &Fixture, text: &str, answer: Option<PermissionAnswe
 #[tokio::test]
 async fn permission_allowed() {
     let f = fixture();
-    let mut stream = f.engine.reply(say("tool: Bash ls -la"));
+    let mut stream = f.engine.reply(TurnRequest::user("tool: Bash ls -la"));
     let mut turn = Turn::default();
     let request = turn.until_permission(&mut stream).await;
     assert_eq!(request.tool_name, "Bash");
@@ -343,7 +342,7 @@ async fn a_dropped_permission_request_is_a_denial() {
 #[tokio::test]
 async fn a_late_answer_while_the_agent_keeps_talking() {
     let f = fixture();
-    let mut stream = f.engine.reply(say("tool: Bash make chatty"));
+    let mut stream = f.engine.reply(TurnRequest::user("tool: Bash make chatty"));
     let mut turn = Turn::default();
     let request = turn.until_permission(&mut stream).await;
     // The engine keeps reading the agent while the question waits.
@@ -375,7 +374,7 @@ async fn a_late_answer_while_the_agent_keeps_talking() {
 #[tokio::test]
 async fn a_withdrawn_permission_request() {
     let f = fixture();
-    let mut stream = f.engine.reply(say("cancel"));
+    let mut stream = f.engine.reply(TurnRequest::user("cancel"));
     let mut turn = Turn::default();
     let request = turn.until_permission(&mut stream).await;
     let id = request.request_id.clone();
@@ -385,7 +384,10 @@ async fn a_withdrawn_permission_request() {
     assert_eq!(turn.usage, Some(USAGE));
     // Answering now reaches nobody, and nothing was sent for it.
     request.answer(PermissionAnswer::Allow);
-    assert_eq!(reply(&f.engine, say("next")).await, "You said: next");
+    assert_eq!(
+        reply(&f.engine, TurnRequest::user("next")).await,
+        "You said: next"
+    );
     assert!(
         !f.received()
             .iter()
@@ -399,7 +401,7 @@ async fn plan_mode_is_set_only_when_it_changes() {
     let f = fixture();
     let mode = |plan: bool| TurnRequest {
         plan_mode: plan,
-        ..say("mode?")
+        ..TurnRequest::user("mode?")
     };
     assert_eq!(reply(&f.engine, mode(false)).await, "mode: default");
     assert_eq!(reply(&f.engine, mode(true)).await, "mode: plan");
@@ -432,7 +434,7 @@ async fn plan_mode_is_set_only_when_it_changes() {
 
 /// Reads a turn until its first text, then drops it; returns when it was dropped.
 async fn start_and_drop(engine: &Exec, text: &str) -> Instant {
-    let mut stream = engine.reply(say(text));
+    let mut stream = engine.reply(TurnRequest::user(text));
     match next(&mut stream).await {
         Some(Ok(EngineEvent::Delta(d))) => assert!(d.starts_with("tick"), "{d:?}"),
         other => panic!("unexpected {other:?}"),
@@ -493,7 +495,7 @@ async fn an_agent_that_ignores_the_interrupt_is_replaced() {
 #[tokio::test]
 async fn a_crash_is_explained_and_the_next_turn_starts_again() {
     let f = fixture();
-    let turn = run(&f.engine, say("crash")).await;
+    let turn = run(&f.engine, TurnRequest::user("crash")).await;
     assert_eq!(turn.text, "Working on it");
     assert_eq!(turn.usage, None);
     let error = turn.error.expect("an error");
@@ -523,7 +525,7 @@ async fn an_agent_that_cannot_start_is_explained() {
         dir.path().to_path_buf(),
     ))
     .unwrap();
-    let turn = run(&engine, say("hi")).await;
+    let turn = run(&engine, TurnRequest::user("hi")).await;
     let error = turn.error.expect("an error");
     assert!(error.contains("`sh -c"), "{error}");
     assert!(error.contains("exit status: 1"), "{error}");
@@ -533,7 +535,7 @@ async fn an_agent_that_cannot_start_is_explained() {
 #[tokio::test]
 async fn garbage_lines_are_skipped() {
     let f = fixture();
-    let turn = run(&f.engine, say("garbage")).await;
+    let turn = run(&f.engine, TurnRequest::user("garbage")).await;
     assert_eq!(turn.text, "You said: garbage");
     assert_eq!(turn.error, None);
     assert_eq!(turn.usage, Some(USAGE));
@@ -542,10 +544,13 @@ async fn garbage_lines_are_skipped() {
 #[tokio::test]
 async fn a_huge_line_is_refused() {
     let f = fixture();
-    let turn = run(&f.engine, say("huge")).await;
+    let turn = run(&f.engine, TurnRequest::user("huge")).await;
     assert_eq!(turn.text, "You said: huge");
     assert_eq!(turn.usage, Some(USAGE));
-    assert_eq!(reply(&f.engine, say("after")).await, "You said: after");
+    assert_eq!(
+        reply(&f.engine, TurnRequest::user("after")).await,
+        "You said: after"
+    );
 }
 
 #[tokio::test]
@@ -573,7 +578,10 @@ async fn a_missing_program_is_refused_at_once() {
 #[tokio::test]
 async fn reset_starts_a_fresh_agent_told_the_conversation() {
     let f = fixture();
-    assert_eq!(reply(&f.engine, say("hello")).await, "You said: hello");
+    assert_eq!(
+        reply(&f.engine, TurnRequest::user("hello")).await,
+        "You said: hello"
+    );
     f.engine.reset();
     let history = vec![
         user("Summary: the user said hello."),
@@ -612,10 +620,13 @@ async fn reset_starts_a_fresh_agent_told_the_conversation() {
 #[tokio::test]
 async fn a_turn_dropped_before_it_starts_does_nothing() {
     let f = fixture();
-    drop(f.engine.reply(say("hello")));
+    drop(f.engine.reply(TurnRequest::user("hello")));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(f.starts(), 0);
-    assert_eq!(reply(&f.engine, say("hi")).await, "You said: hi");
+    assert_eq!(
+        reply(&f.engine, TurnRequest::user("hi")).await,
+        "You said: hi"
+    );
 }
 
 #[tokio::test]

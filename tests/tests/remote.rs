@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tether_e2e::Tether;
 use tether_e2e::http::{cookie_from, header, request as http};
 use tether_e2e::process::{Hosted, Relay, Remote, WAIT, cli_login, free_port, reply_to, url_parts};
+use tether_e2e::sse::SseJson;
 
 /// host/bridge/src/worker/verdict.rs `TAKEN_OVER`: why a worker stops when another registered.
 const TAKEN_OVER: &str = "Another terminal took over this session; this one stopped publishing.";
@@ -190,7 +191,7 @@ fn read_sse(socket: TcpStream, shared: &Arc<(Mutex<Received>, Condvar)>) -> std:
             "the stream answered {status}: {rest}"
         )));
     }
-    let mut parser = Sse::default();
+    let mut parser = SseJson::default();
     let mut deliver = |bytes: &[u8]| {
         let new = parser.feed(bytes);
         if !new.is_empty() {
@@ -226,44 +227,6 @@ fn read_sse(socket: TcpStream, shared: &Arc<(Mutex<Received>, Condvar)>) -> std:
             }
             deliver(&buf[..n]);
         }
-    }
-}
-
-/// An incremental Server-Sent Events parser: `data:` lines make an event's JSON.
-#[derive(Default)]
-struct Sse {
-    line: Vec<u8>,
-    data: String,
-}
-
-impl Sse {
-    fn feed(&mut self, bytes: &[u8]) -> Vec<Value> {
-        let mut out = Vec::new();
-        for &b in bytes {
-            if b != b'\n' {
-                self.line.push(b);
-                continue;
-            }
-            let line = String::from_utf8_lossy(&self.line)
-                .trim_end_matches('\r')
-                .to_owned();
-            self.line.clear();
-            if line.is_empty() {
-                if !self.data.is_empty() {
-                    let event = serde_json::from_str(&self.data).unwrap_or_else(|e| {
-                        panic!("an event that is not JSON ({e}): {}", self.data)
-                    });
-                    out.push(event);
-                    self.data.clear();
-                }
-            } else if let Some(data) = line.strip_prefix("data:") {
-                if !self.data.is_empty() {
-                    self.data.push('\n');
-                }
-                self.data.push_str(data.strip_prefix(' ').unwrap_or(data));
-            }
-        }
-        out
     }
 }
 

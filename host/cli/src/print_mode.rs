@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use tether_session::Flow;
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use crate::approve::Answerer;
 use crate::args::Args;
@@ -12,21 +13,37 @@ use crate::render::{Mode, TerminalSink};
 use crate::startup;
 
 pub fn run(args: &Args, input: &str) -> Result<ExitCode> {
-    run_all(args, &[input.to_string()])
+    let (tx, rx) = unbounded_channel();
+    let _ = tx.send(Ok(input.to_string()));
+    // The one input, then the end.
+    drop(tx);
+    run_all(args, rx)
 }
 
-/// Each non-empty line of standard input, in order, until `/exit` or the end.
+/// Each non-empty line of standard input, in order, until `/exit` or the end. Each line is
+/// handled as soon as it is read, so that a program can write a line, read the reply, then
+/// write the next. Lines are read on a thread of their own, so that Ctrl-C still stops tether
+/// while it waits for one.
 pub fn run_stdin(args: &Args) -> Result<ExitCode> {
-    let text = std::io::read_to_string(std::io::stdin())?;
-    let inputs: Vec<String> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect();
-    run_all(args, &inputs)
+    let (tx, rx) = unbounded_channel();
+    std::thread::Builder::new()
+        .name("tether-stdin".into())
+        .spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::stdin().lock().lines() {
+                let failed = line.is_err();
+                if tx.send(line).is_err() || failed {
+                    return;
+                }
+            }
+        })?;
+    run_all(args, rx)
 }
 
-fn run_all(args: &Args, inputs: &[String]) -> Result<ExitCode> {
+fn run_all(
+    args: &Args,
+    mut inputs: UnboundedReceiver<std::io::Result<String>>,
+) -> Result<ExitCode> {
     let mut loaded = startup::load()?;
     let prefs = startup::preferences(&loaded.dirs, &mut loaded.warnings);
     for w in &loaded.warnings {
@@ -39,8 +56,21 @@ fn run_all(args: &Args, inputs: &[String]) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     let interrupted = rt.block_on(async {
-        for input in inputs {
-            match startup::submit_interruptible(&mut session, input, &mut sink, Answerer::Refuse)
+        loop {
+            let next = tokio::select! {
+                next = inputs.recv() => next,
+                _ = tokio::signal::ctrl_c() => return true,
+            };
+            let input = match next {
+                None => break,
+                Some(Ok(line)) if line.trim().is_empty() => continue,
+                Some(Ok(line)) => line,
+                Some(Err(e)) => {
+                    eprintln!("tether: reading standard input failed: {e}");
+                    return false;
+                }
+            };
+            match startup::submit_interruptible(&mut session, &input, &mut sink, Answerer::Refuse)
                 .await
             {
                 (_, true) => return true,

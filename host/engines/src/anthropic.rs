@@ -7,11 +7,11 @@
 
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
 use crate::http::{
-    self, Call, Decoder, Failure, Flavor, Provider, ProviderError, RetryPolicy, SseEvent, Step,
+    self, Decoder, Endpoint, Failure, Flavor, Provider, ProviderError, RetryPolicy, SseEvent, Step,
 };
 use crate::secret::ApiKey;
 use crate::usage::{Price, TurnUsage};
@@ -53,11 +53,7 @@ impl AnthropicConfig {
 
 pub struct Anthropic {
     config: AnthropicConfig,
-    client: reqwest::Client,
-    url: String,
-    headers: HeaderMap,
-    provider: Provider,
-    stall: Duration,
+    endpoint: Endpoint,
 }
 
 impl Anthropic {
@@ -70,43 +66,29 @@ impl Anthropic {
         } else {
             http::endpoint(trimmed, "v1/messages")
         };
-        let mut key = HeaderValue::from_str(config.api_key.expose()).map_err(|_| {
-            EngineError(
-                "the Anthropic API key holds characters that cannot be sent (check \
-                 ANTHROPIC_API_KEY for stray quotes or line breaks)"
-                    .into(),
-            )
-        })?;
-        key.set_sensitive(true);
+        let key = http::key_header(config.api_key.expose(), Flavor::Anthropic)?;
         let mut headers = HeaderMap::new();
         headers.insert("x-api-key", key);
         headers.insert("anthropic-version", HeaderValue::from_static(API_VERSION));
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert("accept", HeaderValue::from_static("text/event-stream"));
-        let provider = Provider {
-            flavor: Flavor::Anthropic,
-            name: if base.host_str() == Some("api.anthropic.com") {
-                "Anthropic".into()
-            } else {
-                format!("the Anthropic API at {}", http::host_of(&base))
-            },
-            host: http::host_of(&base),
-            base_url: config.base_url.trim().to_string(),
-            key: Some(config.api_key.clone()),
+        let name = if base.host_str() == Some("api.anthropic.com") {
+            "Anthropic".into()
+        } else {
+            format!("the Anthropic API at {}", http::host_of(&base))
         };
-        Ok(Anthropic {
-            client: http::client(&base)?,
-            url,
-            headers,
-            provider,
-            stall: http::STALL_TIMEOUT,
-            config,
-        })
+        let provider = Provider::new(
+            Flavor::Anthropic,
+            name,
+            &base,
+            &config.base_url,
+            Some(config.api_key.clone()),
+        );
+        let endpoint = Endpoint::new(&base, url, headers, provider, config.retry)?;
+        Ok(Anthropic { config, endpoint })
     }
 
     /// How long a reply may go without a byte before it is abandoned (default two minutes).
     pub fn with_stall_timeout(mut self, stall: Duration) -> Anthropic {
-        self.stall = stall;
+        self.endpoint.stall = stall;
         self
     }
 }
@@ -296,18 +278,8 @@ impl Engine for Anthropic {
     }
 
     fn reply(&self, request: TurnRequest) -> EngineStream {
-        let body = body(&self.config, &request);
-        let call = Call {
-            client: self.client.clone(),
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            body: bytes::Bytes::from(body.to_string()),
-            provider: self.provider.clone(),
-            retry: self.config.retry,
-            stall: self.stall,
-        };
-        let provider = self.provider.clone();
-        http::stream(call, move || Stream::new(provider.clone()))
+        self.endpoint
+            .stream(&body(&self.config, &request), Stream::new)
     }
 }
 
@@ -349,10 +321,7 @@ mod tests {
     #[test]
     fn the_body_carries_the_system_prompt_only_when_there_is_one() {
         let config = AnthropicConfig::new(ApiKey::new("k").unwrap(), "claude-haiku-4-5");
-        let mut r = TurnRequest {
-            messages: vec![m(ChatRole::User, "hi")],
-            ..Default::default()
-        };
+        let mut r = TurnRequest::user("hi");
         let b = body(&config, &r);
         assert!(b.get("system").is_none());
         assert_eq!(b["stream"], true);
@@ -377,7 +346,7 @@ mod tests {
             let mut c = AnthropicConfig::new(ApiKey::new("k").unwrap(), "m");
             c.base_url = base.into();
             assert_eq!(
-                Anthropic::new(c).unwrap().url,
+                Anthropic::new(c).unwrap().endpoint.url,
                 "http://127.0.0.1:9/v1/messages"
             );
         }

@@ -134,20 +134,10 @@ impl Engine for Echo {
 mod tests {
     use super::*;
 
-    fn request(text: &str) -> TurnRequest {
-        TurnRequest {
-            messages: vec![ChatMessage {
-                role: ChatRole::User,
-                text: text.into(),
-            }],
-            ..Default::default()
-        }
-    }
-
     #[tokio::test]
     async fn streams_the_whole_reply_then_usage() {
         let events: Vec<_> = Echo::new(Duration::ZERO)
-            .reply(request("hi there"))
+            .reply(TurnRequest::user("hi there"))
             .collect()
             .await;
         let text: String = events
@@ -157,7 +147,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(text, reply_text(&request("hi there")));
+        assert_eq!(text, reply_text(&TurnRequest::user("hi there")));
         assert!(text.contains("No model is configured"));
         assert!(text.ends_with("You said: hi there"));
         assert!(events.len() > 3, "streamed in pieces");
@@ -166,7 +156,7 @@ mod tests {
 
     #[test]
     fn plan_mode_is_mentioned() {
-        let mut r = request("x");
+        let mut r = TurnRequest::user("x");
         r.plan_mode = true;
         assert!(reply_text(&r).contains("plan mode"));
     }

@@ -49,6 +49,20 @@ pub struct TurnRequest {
     pub system: Option<String>,
 }
 
+impl TurnRequest {
+    /// A turn of one user message, no memory, plan mode off: the shape of a first turn, and
+    /// what tests and one-off questions need without spelling out the whole conversation.
+    pub fn user(text: impl Into<String>) -> TurnRequest {
+        TurnRequest {
+            messages: vec![ChatMessage {
+                role: ChatRole::User,
+                text: text.into(),
+            }],
+            ..Default::default()
+        }
+    }
+}
+
 /// The instruction that puts a model without a mode of its own in plan-only mode.
 pub const PLAN_MODE_INSTRUCTION: &str = "You are in plan mode. Propose a plan: the steps, the \
     files and commands involved, the risks. Do not carry anything out and do not claim to have \

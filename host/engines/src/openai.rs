@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::{Value, json};
 
 use crate::echo::estimate_tokens;
 use crate::http::{
-    self, Call, Decoder, Failure, Flavor, Provider, ProviderError, RetryPolicy, SseEvent, Step,
+    self, Decoder, Endpoint, Failure, Flavor, Provider, ProviderError, RetryPolicy, SseEvent, Step,
 };
 use crate::secret::ApiKey;
 use crate::usage::{Price, TurnUsage};
@@ -53,11 +53,7 @@ impl OpenAiConfig {
 
 pub struct OpenAi {
     config: OpenAiConfig,
-    client: reqwest::Client,
-    url: String,
-    headers: HeaderMap,
-    provider: Provider,
-    stall: Duration,
+    endpoint: Endpoint,
 }
 
 impl OpenAi {
@@ -71,45 +67,29 @@ impl OpenAi {
             http::endpoint(trimmed, "chat/completions")
         };
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert("accept", HeaderValue::from_static("text/event-stream"));
         if let Some(key) = &config.api_key {
-            let mut value =
-                HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-                    EngineError(
-                        "the OpenAI API key holds characters that cannot be sent (check \
-                         OPENAI_API_KEY for stray quotes or line breaks)"
-                            .into(),
-                    )
-                })?;
-            value.set_sensitive(true);
+            let value = http::key_header(&format!("Bearer {}", key.expose()), Flavor::OpenAi)?;
             headers.insert(AUTHORIZATION, value);
         }
-        let host = http::host_of(&base);
-        let provider = Provider {
-            flavor: Flavor::OpenAi,
-            name: if base.host_str() == Some("api.openai.com") {
-                "OpenAI".into()
-            } else {
-                format!("the server at {host}")
-            },
-            host,
-            base_url: config.base_url.trim().to_string(),
-            key: config.api_key.clone(),
+        let name = if base.host_str() == Some("api.openai.com") {
+            "OpenAI".into()
+        } else {
+            format!("the server at {}", http::host_of(&base))
         };
-        Ok(OpenAi {
-            client: http::client(&base)?,
-            url,
-            headers,
-            provider,
-            stall: http::STALL_TIMEOUT,
-            config,
-        })
+        let provider = Provider::new(
+            Flavor::OpenAi,
+            name,
+            &base,
+            &config.base_url,
+            config.api_key.clone(),
+        );
+        let endpoint = Endpoint::new(&base, url, headers, provider, config.retry)?;
+        Ok(OpenAi { config, endpoint })
     }
 
     /// How long a reply may go without a byte before it is abandoned (default two minutes).
     pub fn with_stall_timeout(mut self, stall: Duration) -> OpenAi {
-        self.stall = stall;
+        self.endpoint.stall = stall;
         self
     }
 }
@@ -257,18 +237,8 @@ impl Engine for OpenAi {
             + system_prompt(&request)
                 .as_deref()
                 .map_or(0, estimate_tokens);
-        let call = Call {
-            client: self.client.clone(),
-            url: self.url.clone(),
-            headers: self.headers.clone(),
-            body: bytes::Bytes::from(body.to_string()),
-            provider: self.provider.clone(),
-            retry: self.config.retry,
-            stall: self.stall,
-        };
-        let provider = self.provider.clone();
-        http::stream(call, move || Stream {
-            provider: provider.clone(),
+        self.endpoint.stream(&body, move |provider| Stream {
+            provider,
             usage: None,
             finished: false,
             input_estimate,
@@ -280,7 +250,6 @@ impl Engine for OpenAi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ChatMessage;
 
     fn decode(chunks: &[&str]) -> (String, Result<Option<TurnUsage>, Failure>) {
         let mut s = Stream {
@@ -368,12 +337,8 @@ mod tests {
     fn body_shape() {
         let mut config = OpenAiConfig::new(None, "llama3.2");
         let r = TurnRequest {
-            messages: vec![ChatMessage {
-                role: ChatRole::User,
-                text: "hi".into(),
-            }],
             system: Some("Be brief.".into()),
-            plan_mode: false,
+            ..TurnRequest::user("hi")
         };
         let b = body(&config, &r);
         assert_eq!(b["messages"][0]["role"], "system");
@@ -399,13 +364,19 @@ mod tests {
             let mut c = OpenAiConfig::new(None, "llama3.2");
             c.base_url = base.into();
             let e = OpenAi::new(c).unwrap();
-            assert_eq!(e.url, "http://localhost:11434/v1/chat/completions");
-            assert_eq!(e.provider.name, "the server at localhost:11434");
-            assert!(e.headers.get(AUTHORIZATION).is_none());
+            assert_eq!(e.endpoint.url, "http://localhost:11434/v1/chat/completions");
+            assert_eq!(e.endpoint.provider.name, "the server at localhost:11434");
+            assert!(e.endpoint.headers.get(AUTHORIZATION).is_none());
         }
         let c = OpenAiConfig::new(ApiKey::new("sk-test"), "gpt-4o");
         let e = OpenAi::new(c).unwrap();
-        assert_eq!(e.provider.name, "OpenAI");
-        assert!(e.headers.get(AUTHORIZATION).unwrap().is_sensitive());
+        assert_eq!(e.endpoint.provider.name, "OpenAI");
+        assert!(
+            e.endpoint
+                .headers
+                .get(AUTHORIZATION)
+                .unwrap()
+                .is_sensitive()
+        );
     }
 }

@@ -7,9 +7,8 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use tether_engines::anthropic::{Anthropic, AnthropicConfig};
-use tether_engines::http::RetryPolicy;
 use tether_engines::usage::{Price, TurnUsage};
-use tether_engines::{ApiKey, ChatMessage, ChatRole, Engine, EngineEvent, TurnRequest};
+use tether_engines::{ApiKey, ChatMessage, ChatRole, Engine, TurnRequest};
 
 const KEY: &str = "sk-ant-api03-Zx9TestKeyDoNotUse0123456789abcdefABCDEF-xyzAA";
 
@@ -20,26 +19,12 @@ fn config(url: &str) -> AnthropicConfig {
         base_url: url.into(),
         max_tokens: 1024,
         price: Price::per_mtok(3.0, 15.0),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base: Duration::from_millis(10),
-            max_delay: Duration::from_secs(5),
-        },
+        retry: quick_retry(),
     }
 }
 
 fn engine(server: &Server) -> Anthropic {
     Anthropic::new(config(&server.url())).unwrap()
-}
-
-fn ask(text: &str) -> TurnRequest {
-    TurnRequest {
-        messages: vec![ChatMessage {
-            role: ChatRole::User,
-            text: text.into(),
-        }],
-        ..Default::default()
-    }
 }
 
 #[tokio::test]
@@ -60,7 +45,7 @@ async fn streams_a_multi_block_reply_with_usage_and_cache_tokens() {
     );
     assert_eq!(e.price(), Price::per_mtok(3.0, 15.0));
 
-    let out = drain(e.reply(ask("hi"))).await;
+    let out = ask(&e, "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(
         out.text,
@@ -91,7 +76,7 @@ async fn input_usage_in_message_delta_wins() {
     ));
     parts.push(a_event("message_stop", &json!({"type": "message_stop"})));
     let server = Server::start([Reply::sse(parts)]).await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     let u = out.usage[0];
     assert_eq!(
         (u.input_tokens, u.output_tokens, u.cache_read_tokens),
@@ -157,15 +142,15 @@ async fn consecutive_turns_reuse_the_connection() {
     let server =
         Server::start([Reply::sse(a_reply(&["one"])), Reply::sse(a_reply(&["two"]))]).await;
     let e = engine(&server);
-    assert_eq!(drain(e.reply(ask("1"))).await.text, "one");
-    assert_eq!(drain(e.reply(ask("2"))).await.text, "two");
+    assert_eq!(ask(&e, "1").await.text, "one");
+    assert_eq!(ask(&e, "2").await.text, "two");
     assert_eq!(server.connections(), 1);
 }
 
 #[tokio::test]
 async fn no_system_prompt_is_sent_without_memory_or_plan_mode() {
     let server = Server::start([Reply::sse(a_reply(&["ok"]))]).await;
-    drain(engine(&server).reply(ask("hi"))).await;
+    ask(&engine(&server), "hi").await;
     assert!(server.requests()[0].body.get("system").is_none());
 }
 
@@ -184,20 +169,10 @@ async fn waits_as_asked_on_429_then_succeeds() {
         Reply::sse(a_reply(&["after ", "the wait"])),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
-    assert!(out.error.is_none(), "{out:?}");
-    assert_eq!(out.text, "after the wait");
-    assert_eq!(out.retries.len(), 1);
-    let (attempt, of, after, reason) = &out.retries[0];
-    assert_eq!((*attempt, *of, *after), (2, 3, Duration::from_secs(1)));
+    let out = ask(&engine(&server), "hi").await;
+    let reason = assert_retried_once_as_asked(&out, &server);
     assert!(reason.contains("429"), "{reason}");
-    let r = server.requests();
-    assert_eq!(r.len(), 2);
-    let waited = r[1].at - r[0].at;
-    assert!(
-        waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    assert_eq!(out.text, "after the wait");
 }
 
 #[tokio::test]
@@ -211,7 +186,7 @@ async fn an_overloaded_error_event_before_any_text_is_retried() {
         Reply::sse(a_reply(&["second ", "time lucky"])),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "second time lucky");
     assert_eq!(out.retries.len(), 1);
@@ -228,7 +203,7 @@ async fn a_529_is_retried() {
         Reply::sse(a_reply(&["finally"])),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "finally");
     let attempts: Vec<(u32, u32)> = out.retries.iter().map(|r| (r.0, r.1)).collect();
     assert_eq!(attempts, vec![(2, 3), (3, 3)]);
@@ -245,7 +220,7 @@ async fn an_error_after_text_ends_the_turn_and_keeps_the_text() {
     parts.extend(block);
     parts.push(a_error_event("overloaded_error", "Overloaded"));
     let server = Server::start([Reply::sse(parts), Reply::sse(a_reply(&["never"]))]).await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "Part one, part two");
     let error = out.error();
     assert!(error.contains("overloaded_error: Overloaded"), "{error}");
@@ -261,7 +236,7 @@ async fn malformed_json_is_an_error_not_a_panic() {
         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"oops\n\n".to_string(),
     ])])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     let error = out.error();
     assert!(error.contains("unreadable"), "{error}");
     assert!(
@@ -276,7 +251,7 @@ async fn a_connection_dropped_mid_reply_is_an_error() {
     let mut parts = vec![a_message_start(12, 0, 0)];
     parts.extend(a_text_block(0, &["Half a rep"]));
     let server = Server::start([Reply::sse(parts).end(End::Abort)]).await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "Half a rep");
     let error = out.error();
     assert!(
@@ -296,7 +271,7 @@ async fn a_stream_that_just_ends_without_message_stop_is_an_error() {
     let mut parts = vec![a_message_start(12, 0, 0)];
     parts.extend(a_text_block(0, &["cut"]));
     let server = Server::start([Reply::sse(parts).framing(Framing::Close)]).await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "cut");
     assert!(out.error().contains("closed before the reply finished"));
 }
@@ -304,7 +279,7 @@ async fn a_stream_that_just_ends_without_message_stop_is_an_error() {
 #[tokio::test]
 async fn a_close_delimited_stream_is_read_to_the_end() {
     let server = Server::start([Reply::sse(a_reply(&["fine"])).framing(Framing::Close)]).await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "fine");
 }
@@ -316,7 +291,7 @@ async fn a_connection_dropped_before_any_text_is_retried() {
         Reply::sse(a_reply(&["again"])),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "again");
     assert_eq!(out.retries.len(), 1);
@@ -329,7 +304,7 @@ async fn a_bad_key_says_to_check_anthropic_api_key() {
         &a_error_body("authentication_error", "invalid x-api-key"),
     )])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     let error = out.error();
     assert!(error.contains("ANTHROPIC_API_KEY"), "{error}");
     assert!(
@@ -357,13 +332,13 @@ async fn an_unknown_model_is_refused_in_the_providers_words() {
     ])
     .await;
     let e = engine(&server);
-    let error = drain(e.reply(ask("hi"))).await.error();
+    let error = ask(&e, "hi").await.error();
     assert!(error.contains("refused the request"), "{error}");
     assert!(
         error.contains("404 not_found_error: model: claude-sonnet-9"),
         "{error}"
     );
-    let error = drain(e.reply(ask("hi"))).await.error();
+    let error = ask(&e, "hi").await.error();
     assert!(
         error.contains("400 invalid_request_error: max_tokens: 100000 > 64000"),
         "{error}"
@@ -380,7 +355,7 @@ async fn gives_up_after_the_last_attempt() {
         Reply::sse(a_reply(&["too late"])),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.retries.len(), 2);
     let error = out.error();
     assert!(error.contains("Gave up after 3 attempts"), "{error}");
@@ -418,7 +393,7 @@ async fn the_key_never_appears_in_an_error() {
     .await;
     let e = engine(&server);
     for _ in 0..4 {
-        let out = drain(e.reply(ask("hi"))).await;
+        let out = ask(&e, "hi").await;
         let error = out.error();
         assert!(!error.contains(KEY), "{error}");
         assert!(!error.contains("Zx9TestKey"), "{error}");
@@ -433,7 +408,7 @@ async fn connection_refused_says_the_url_cannot_be_reached() {
     let url = refused_url().await;
     let e = Anthropic::new(config(&url)).unwrap();
     let started = std::time::Instant::now();
-    let out = drain(e.reply(ask("hi"))).await;
+    let out = ask(&e, "hi").await;
     let error = out.error();
     assert!(error.contains(&format!("cannot reach {url}")), "{error}");
     assert!(error.contains("base URL"), "{error}");
@@ -448,18 +423,9 @@ async fn dropping_the_stream_closes_the_connection() {
     block.pop();
     parts.extend(block);
     let server = Server::start([Reply::sse(parts).end(End::Hang)]).await;
-    let mut stream = engine(&server).reply(ask("hi"));
-    use futures::StreamExt;
-    match stream.next().await {
-        Some(Ok(EngineEvent::Delta(d))) => assert_eq!(d, "Thinking about it"),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(server.closed(), 0);
-    drop(stream);
-    assert!(
-        server.wait_closed(1, Duration::from_secs(1)).await,
-        "the server still holds the connection a second after the stream was dropped"
-    );
+    let mut stream = engine(&server).reply(TurnRequest::user("hi"));
+    assert_eq!(next_delta(&mut stream).await, "Thinking about it");
+    assert_dropping_closes(&server, stream).await;
 }
 
 #[tokio::test]
@@ -467,7 +433,7 @@ async fn a_stalled_reply_is_abandoned() {
     let server = Server::start([Reply::sse([a_message_start(12, 0, 0)]).end(End::Hang)]).await;
     let e = engine(&server).with_stall_timeout(Duration::from_millis(300));
     let started = std::time::Instant::now();
-    let out = drain(e.reply(ask("hi"))).await;
+    let out = ask(&e, "hi").await;
     assert!(
         out.error().contains("sent nothing for 0.3 s"),
         "{}",
@@ -483,7 +449,7 @@ async fn slow_but_steady_replies_are_not_stalled() {
         Server::start([Reply::sse(a_reply(&["a", "b", "c"])).pace(Duration::from_millis(40))])
             .await;
     let e = engine(&server).with_stall_timeout(Duration::from_millis(150));
-    let out = drain(e.reply(ask("hi"))).await;
+    let out = ask(&e, "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "abc");
 }

@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use tether_engines::http::RetryPolicy;
 use tether_engines::openai::{OpenAi, OpenAiConfig};
 use tether_engines::usage::{Price, TurnUsage};
-use tether_engines::{ApiKey, ChatMessage, ChatRole, Engine, EngineEvent, TurnRequest};
+use tether_engines::{ApiKey, ChatMessage, ChatRole, Engine, TurnRequest};
 
 const KEY: &str = "sk-proj-Qm4TestKeyDoNotUse_0123456789abcdefABCDEFghijklmnop";
 
@@ -20,26 +19,12 @@ fn config(url: &str, key: Option<&str>) -> OpenAiConfig {
         base_url: format!("{url}/v1"),
         max_tokens: None,
         price: Price::per_mtok(0.15, 0.6),
-        retry: RetryPolicy {
-            max_attempts: 3,
-            base: Duration::from_millis(10),
-            max_delay: Duration::from_secs(5),
-        },
+        retry: quick_retry(),
     }
 }
 
 fn engine(server: &Server) -> OpenAi {
     OpenAi::new(config(&server.url(), Some(KEY))).unwrap()
-}
-
-fn ask(text: &str) -> TurnRequest {
-    TurnRequest {
-        messages: vec![ChatMessage {
-            role: ChatRole::User,
-            text: text.into(),
-        }],
-        ..Default::default()
-    }
 }
 
 #[tokio::test]
@@ -57,7 +42,7 @@ async fn streams_a_multi_chunk_reply_with_usage() {
     assert_eq!((e.name(), e.model().as_str()), ("openai", "gpt-4o-mini"));
     assert_eq!(e.price(), Price::per_mtok(0.15, 0.6));
 
-    let out = drain(e.reply(ask("hi"))).await;
+    let out = ask(&e, "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "Hello! Ça va ✅\n\nBye.");
     assert_eq!(
@@ -92,7 +77,7 @@ async fn reasoning_tool_calls_and_null_content_are_not_text() {
         O_DONE.to_string(),
     ];
     let server = Server::start([Reply::sse(parts)]).await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "Answer.");
     assert_eq!(out.deltas, 1);
@@ -177,7 +162,7 @@ async fn without_a_key_no_authorization_is_sent_and_missing_usage_is_estimated()
     c.model = "llama3.2".into();
     c.price = Price::default();
     let e = OpenAi::new(c).unwrap();
-    let out = drain(e.reply(ask("sixteen chars!!!"))).await;
+    let out = ask(&e, "sixteen chars!!!").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "Twelve chars more");
     let r = &server.requests()[0];
@@ -197,7 +182,7 @@ async fn finish_and_usage_without_done_is_a_normal_end() {
         o_usage(3, 2, 0),
     ])])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "Fine.");
     assert_eq!(out.usage[0].output_tokens, 2);
@@ -219,19 +204,10 @@ async fn waits_as_asked_on_429_then_succeeds() {
         Reply::sse(o_reply(&["after ", "the wait"])),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
-    assert!(out.error.is_none(), "{out:?}");
-    assert_eq!(out.text, "after the wait");
-    assert_eq!(out.retries.len(), 1);
-    let (attempt, of, after, reason) = &out.retries[0];
-    assert_eq!((*attempt, *of, *after), (2, 3, Duration::from_secs(1)));
+    let out = ask(&engine(&server), "hi").await;
+    let reason = assert_retried_once_as_asked(&out, &server);
     assert!(reason.contains("rate limited (429)"), "{reason}");
-    let r = server.requests();
-    let waited = r[1].at - r[0].at;
-    assert!(
-        waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
-        "{waited:?}"
-    );
+    assert_eq!(out.text, "after the wait");
 }
 
 #[tokio::test]
@@ -245,7 +221,7 @@ async fn retry_after_ms_is_honoured() {
         Reply::sse(o_reply(&["ok"])),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "ok");
     assert_eq!(out.retries[0].2, Duration::from_millis(250));
 }
@@ -263,7 +239,7 @@ async fn an_error_chunk_before_any_text_is_retried() {
         Reply::sse(o_reply(&["second ", "time"])),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "second time");
     assert_eq!(out.retries.len(), 1);
@@ -286,7 +262,7 @@ async fn an_error_after_text_ends_the_turn_and_keeps_the_text() {
         Reply::sse(o_reply(&["never"])),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "Part one, part two");
     let error = out.error();
     assert!(
@@ -304,7 +280,7 @@ async fn malformed_json_is_an_error_not_a_panic() {
         "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"delta\":{\"content\":\"bro\n\n".to_string(),
     ])])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "ok so far");
     let error = out.error();
     assert!(error.contains("unreadable"), "{error}");
@@ -321,7 +297,7 @@ async fn a_connection_dropped_mid_reply_is_an_error() {
     .await;
     let e = engine(&server);
     for expected in ["Half a rep", "Also cut"] {
-        let out = drain(e.reply(ask("hi"))).await;
+        let out = ask(&e, "hi").await;
         assert_eq!(out.text, expected);
         let error = out.error();
         assert!(
@@ -346,7 +322,7 @@ async fn a_bad_key_says_to_check_openai_api_key() {
         ),
     )])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     let error = out.error();
     assert!(error.contains("OPENAI_API_KEY"), "{error}");
     assert!(error.contains("401 invalid_request_error: Incorrect API key provided"));
@@ -365,7 +341,7 @@ async fn a_missing_key_says_to_set_one() {
     )])
     .await;
     let e = OpenAi::new(config(&server.url(), None)).unwrap();
-    let error = drain(e.reply(ask("hi"))).await.error();
+    let error = ask(&e, "hi").await.error();
     assert!(
         error.contains("needs an API key") && error.contains("Set OPENAI_API_KEY"),
         "{error}"
@@ -396,12 +372,12 @@ async fn not_found_points_at_the_base_url_and_bad_requests_quote_the_server() {
     ])
     .await;
     let e = engine(&server);
-    let error = drain(e.reply(ask("hi"))).await.error();
+    let error = ask(&e, "hi").await.error();
     assert!(error.contains("--base-url"), "{error}");
     assert!(error.contains("404 404 page not found"), "{error}");
-    let error = drain(e.reply(ask("hi"))).await.error();
+    let error = ask(&e, "hi").await.error();
     assert!(error.contains("llama9"), "{error}");
-    let error = drain(e.reply(ask("hi"))).await.error();
+    let error = ask(&e, "hi").await.error();
     assert!(error.contains("refused the request"), "{error}");
     assert!(error.contains("maximum context length"), "{error}");
     assert!(error.contains("/compact"), "{error}");
@@ -416,7 +392,7 @@ async fn gives_up_after_the_last_attempt() {
         Reply::json(503, &o_error_body("overloaded", "server_error", "")),
     ])
     .await;
-    let out = drain(engine(&server).reply(ask("hi"))).await;
+    let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.retries.len(), 2);
     let error = out.error();
     assert!(error.contains("Gave up after 3 attempts"), "{error}");
@@ -457,7 +433,7 @@ async fn the_key_never_appears_in_an_error() {
     .await;
     let e = OpenAi::new(config(&server.url(), Some(key))).unwrap();
     for _ in 0..5 {
-        let out = drain(e.reply(ask("hi"))).await;
+        let out = ask(&e, "hi").await;
         let error = out.error();
         assert!(!error.contains(key), "{error}");
         assert!(!error.contains("7f3a9c2e"), "{error}");
@@ -472,7 +448,7 @@ async fn the_key_never_appears_in_an_error() {
 async fn connection_refused_says_the_url_cannot_be_reached() {
     let url = refused_url().await;
     let e = OpenAi::new(config(&url, None)).unwrap();
-    let out = drain(e.reply(ask("hi"))).await;
+    let out = ask(&e, "hi").await;
     let error = out.error();
     assert!(error.contains(&format!("cannot reach {url}/v1")), "{error}");
     assert!(
@@ -485,34 +461,21 @@ async fn connection_refused_says_the_url_cannot_be_reached() {
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection() {
     let server = Server::start([Reply::sse([o_text("Thinking")]).end(End::Hang)]).await;
-    let mut stream = engine(&server).reply(ask("hi"));
-    use futures::StreamExt;
-    match stream.next().await {
-        Some(Ok(EngineEvent::Delta(d))) => assert_eq!(d, "Thinking"),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(server.closed(), 0);
-    drop(stream);
-    assert!(
-        server.wait_closed(1, Duration::from_secs(1)).await,
-        "the server still holds the connection a second after the stream was dropped"
-    );
+    let mut stream = engine(&server).reply(TurnRequest::user("hi"));
+    assert_eq!(next_delta(&mut stream).await, "Thinking");
+    assert_dropping_closes(&server, stream).await;
 }
 
 #[tokio::test]
 async fn dropping_the_stream_while_waiting_for_an_answer_closes_the_connection() {
     let server =
         Server::start([Reply::sse(o_reply(&["late"])).after(Duration::from_secs(30))]).await;
-    let mut stream = engine(&server).reply(ask("hi"));
+    let mut stream = engine(&server).reply(TurnRequest::user("hi"));
     use futures::StreamExt;
     let early = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
     assert!(early.is_err(), "nothing yet");
     assert_eq!(server.requests().len(), 1);
-    drop(stream);
-    assert!(
-        server.wait_closed(1, Duration::from_secs(1)).await,
-        "the server still holds the connection a second after the stream was dropped"
-    );
+    assert_dropping_closes(&server, stream).await;
 }
 
 #[tokio::test]

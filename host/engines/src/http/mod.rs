@@ -1,4 +1,5 @@
-//! What the HTTP engines share: reading server-sent events ([`sse`]), the retry policy
+//! What the HTTP engines share: the `Endpoint` each posts its turns to (client, URL,
+//! headers, retry policy, stall timeout), reading server-sent events ([`sse`]), the retry policy
 //! ([`retry`]), turning HTTP failures into sentences for the user, and the driver that runs one
 //! turn (request, retries, streaming, stall detection) for a provider's [`Decoder`].
 //!
@@ -16,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::channel::mpsc;
 use futures::{SinkExt, Stream, StreamExt};
-use reqwest::header::HeaderMap;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 
 pub use retry::{RetryPolicy, parse_retry_after, parse_retry_after_ms};
 pub use sse::{SseEvent, SseParser};
@@ -66,11 +67,39 @@ pub(crate) struct Provider {
     pub key: Option<ApiKey>,
 }
 
-impl Provider {
-    fn key_var(&self) -> &'static str {
-        match self.flavor {
+impl Flavor {
+    /// The environment variable that holds the key.
+    fn key_var(self) -> &'static str {
+        match self {
             Flavor::Anthropic => "ANTHROPIC_API_KEY",
             Flavor::OpenAi => "OPENAI_API_KEY",
+        }
+    }
+
+    /// The API's name, as in "the OpenAI API key".
+    fn api(self) -> &'static str {
+        match self {
+            Flavor::Anthropic => "Anthropic",
+            Flavor::OpenAi => "OpenAI",
+        }
+    }
+}
+
+impl Provider {
+    /// Who is at `base`, configured as `base_url`, called `name` in messages.
+    pub fn new(
+        flavor: Flavor,
+        name: String,
+        base: &reqwest::Url,
+        base_url: &str,
+        key: Option<ApiKey>,
+    ) -> Provider {
+        Provider {
+            flavor,
+            name,
+            host: host_of(base),
+            base_url: base_url.trim().to_string(),
+            key,
         }
     }
 
@@ -119,6 +148,21 @@ pub(crate) fn host_of(url: &reqwest::Url) -> String {
 /// `base` (without a trailing slash) joined with `path`.
 pub(crate) fn endpoint(base: &str, path: &str) -> String {
     format!("{}/{}", base.trim().trim_end_matches('/'), path)
+}
+
+/// The header that carries the API key (`value`, the key with any prefix), marked sensitive so
+/// that it is left out of debug output.
+pub(crate) fn key_header(value: &str, flavor: Flavor) -> Result<HeaderValue, EngineError> {
+    let mut header = HeaderValue::from_str(value).map_err(|_| {
+        EngineError(format!(
+            "the {} API key holds characters that cannot be sent (check {} for stray quotes or \
+             line breaks)",
+            flavor.api(),
+            flavor.key_var()
+        ))
+    })?;
+    header.set_sensitive(true);
+    Ok(header)
 }
 
 /// A client for one engine. Loopback servers (Ollama, llama.cpp) are reached directly even when
@@ -313,7 +357,7 @@ pub(crate) fn status_failure(
         None => status.to_string(),
     };
     let who = provider.subject();
-    let key_var = provider.key_var();
+    let key_var = provider.flavor.key_var();
     let context_hint = {
         let m = said.message.as_deref().unwrap_or("").to_ascii_lowercase();
         if status == 413
@@ -465,7 +509,7 @@ pub(crate) trait Decoder: Send {
 }
 
 /// One turn's request, ready to be sent as many times as retries need.
-pub(crate) struct Call {
+struct Call {
     pub client: reqwest::Client,
     pub url: String,
     /// Including the (sensitive) key header.
@@ -476,10 +520,65 @@ pub(crate) struct Call {
     pub stall: Duration,
 }
 
+/// Where an HTTP engine sends its turns, and how: everything a [`Call`] needs but the body.
+pub(crate) struct Endpoint {
+    client: reqwest::Client,
+    /// What is posted to.
+    pub url: String,
+    /// The provider's own, with the key; [`Endpoint::new`] adds the two every engine sends.
+    pub headers: HeaderMap,
+    pub provider: Provider,
+    retry: RetryPolicy,
+    /// How long a reply may go without a byte before it is abandoned.
+    pub stall: Duration,
+}
+
+impl Endpoint {
+    /// An endpoint on the server at `base` that takes JSON and answers with server-sent events.
+    pub fn new(
+        base: &reqwest::Url,
+        url: String,
+        mut headers: HeaderMap,
+        provider: Provider,
+        retry: RetryPolicy,
+    ) -> Result<Endpoint, EngineError> {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        Ok(Endpoint {
+            client: client(base)?,
+            url,
+            headers,
+            provider,
+            retry,
+            stall: STALL_TIMEOUT,
+        })
+    }
+
+    /// Runs one turn, `body`, as an [`EngineStream`]; `decoder` makes each attempt's decoder
+    /// from the provider.
+    pub fn stream<D, F>(&self, body: &serde_json::Value, decoder: F) -> EngineStream
+    where
+        D: Decoder + 'static,
+        F: Fn(Provider) -> D + Send + 'static,
+    {
+        let call = Call {
+            client: self.client.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: bytes::Bytes::from(body.to_string()),
+            provider: self.provider.clone(),
+            retry: self.retry,
+            stall: self.stall,
+        };
+        let provider = self.provider.clone();
+        stream(call, move || decoder(provider.clone()))
+    }
+}
+
 type Item = Result<EngineEvent, EngineError>;
 
 /// Runs `call` as an [`EngineStream`], reading each attempt with a decoder from `decoder`.
-pub(crate) fn stream<D, F>(call: Call, decoder: F) -> EngineStream
+fn stream<D, F>(call: Call, decoder: F) -> EngineStream
 where
     D: Decoder + 'static,
     F: Fn() -> D + Send + 'static,

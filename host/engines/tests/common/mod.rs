@@ -2,8 +2,8 @@
 //! formats: it records each request and plays the next scripted reply, chunk by chunk, with
 //! delays, abrupt closes and hangs, and it notices when the client closes its connection.
 //!
-//! Also: fixtures shaped like recorded Anthropic and OpenAI streams, and a helper that drains
-//! an engine's stream.
+//! Also: fixtures shaped like recorded Anthropic and OpenAI streams, helpers that drain an
+//! engine's stream, and the checks both engines' tests make.
 
 #![allow(dead_code)] // each test file uses part of it
 
@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
+use tether_engines::http::RetryPolicy;
 use tether_engines::usage::TurnUsage;
-use tether_engines::{EngineError, EngineEvent, EngineStream};
+use tether_engines::{Engine, EngineError, EngineEvent, EngineStream, TurnRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -467,6 +468,56 @@ impl Outcome {
     }
 }
 
+/// One turn of a single user message, drained.
+pub async fn ask(engine: &dyn Engine, text: &str) -> Outcome {
+    drain(engine.reply(TurnRequest::user(text))).await
+}
+
+/// The tests' retry policy: three attempts, with waits short enough for a test.
+pub fn quick_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base: Duration::from_millis(10),
+        max_delay: Duration::from_secs(5),
+    }
+}
+
+/// Checks a turn that succeeded on its second attempt, made a second after the first as the
+/// server asked (`retry-after: 1`). Returns the reason given for the retry.
+pub fn assert_retried_once_as_asked(out: &Outcome, server: &Server) -> String {
+    assert!(out.error.is_none(), "{out:?}");
+    assert_eq!(out.retries.len(), 1);
+    let (attempt, of, after, reason) = &out.retries[0];
+    assert_eq!((*attempt, *of, *after), (2, 3, Duration::from_secs(1)));
+    let r = server.requests();
+    assert_eq!(r.len(), 2);
+    let waited = r[1].at - r[0].at;
+    assert!(
+        waited >= Duration::from_millis(950) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    reason.clone()
+}
+
+/// The next event of `stream`, which must be text.
+pub async fn next_delta(stream: &mut EngineStream) -> String {
+    match stream.next().await {
+        Some(Ok(EngineEvent::Delta(d))) => d,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Drops `stream`, a turn whose connection the server is holding, and checks that the
+/// connection is closed within a second.
+pub async fn assert_dropping_closes(server: &Server, stream: EngineStream) {
+    assert_eq!(server.closed(), 0);
+    drop(stream);
+    assert!(
+        server.wait_closed(1, Duration::from_secs(1)).await,
+        "the server still holds the connection a second after the stream was dropped"
+    );
+}
+
 // ---- Anthropic's stream, as recorded ----
 
 pub fn a_event(name: &str, data: &Value) -> String {
@@ -572,7 +623,8 @@ pub fn a_reply(pieces: &[&str]) -> Vec<String> {
 
 // ---- OpenAI's stream, as recorded ----
 
-pub fn o_chunk(delta: Value, finish: Option<&str>) -> String {
+/// A chunk with these `choices` and `usage`, as a `data:` line.
+fn o_envelope(choices: Value, usage: Value) -> String {
     let chunk = json!({
         "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
         "object": "chat.completion.chunk",
@@ -580,10 +632,17 @@ pub fn o_chunk(delta: Value, finish: Option<&str>) -> String {
         "model": "gpt-4o-mini-2024-07-18",
         "service_tier": "default",
         "system_fingerprint": "fp_06737a9306",
-        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        "usage": null
+        "choices": choices,
+        "usage": usage
     });
     format!("data: {chunk}\n\n")
+}
+
+pub fn o_chunk(delta: Value, finish: Option<&str>) -> String {
+    o_envelope(
+        json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]),
+        Value::Null,
+    )
 }
 
 pub fn o_text(text: &str) -> String {
@@ -591,23 +650,16 @@ pub fn o_text(text: &str) -> String {
 }
 
 pub fn o_usage(prompt: u64, completion: u64, cached: u64) -> String {
-    let chunk = json!({
-        "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
-        "object": "chat.completion.chunk",
-        "created": 1741569952,
-        "model": "gpt-4o-mini-2024-07-18",
-        "service_tier": "default",
-        "system_fingerprint": "fp_06737a9306",
-        "choices": [],
-        "usage": {
+    o_envelope(
+        json!([]),
+        json!({
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
             "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
-        }
-    });
-    format!("data: {chunk}\n\n")
+        }),
+    )
 }
 
 pub const O_DONE: &str = "data: [DONE]\n\n";
