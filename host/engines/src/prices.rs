@@ -28,8 +28,12 @@ const TABLE: &[(&str, f64, f64, Option<f64>)] = &[
     ("gpt-5", 1.25, 10.0, Some(0.125)),
     ("gpt-5-mini", 0.25, 2.0, Some(0.025)),
     ("gpt-5-nano", 0.05, 0.4, Some(0.005)),
+    ("o1", 15.0, 60.0, Some(7.5)),
+    ("o1-mini", 1.1, 4.4, Some(0.55)),
+    ("o1-pro", 150.0, 600.0, Some(150.0)),
     ("o3", 2.0, 8.0, Some(0.5)),
     ("o3-mini", 1.1, 4.4, Some(0.55)),
+    ("o3-pro", 20.0, 80.0, Some(20.0)),
     ("o4-mini", 1.1, 4.4, Some(0.275)),
 ];
 
@@ -120,6 +124,14 @@ mod tests {
             builtin("gpt-5").unwrap().cache_read_micros_per_mtok,
             125_000
         );
+    }
+
+    #[test]
+    fn pro_models_do_not_take_their_familys_price() {
+        assert_eq!(io("o3-pro-2025-06-10"), Some((20_000_000, 80_000_000)));
+        assert_eq!(io("o3-2025-04-16"), Some((2_000_000, 8_000_000)));
+        assert_eq!(io("o1-pro"), Some((150_000_000, 600_000_000)));
+        assert_eq!(builtin("o3-pro").unwrap().cache_write_micros_per_mtok, 0);
     }
 
     #[test]
