@@ -131,6 +131,24 @@ pub enum Cmd {
         #[command(subcommand)]
         command: RelayCmd,
     },
+    /// The administrator's policy (/etc/tether/policy.toml, narrowed by TETHER_POLICY).
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCmd {
+    /// Validate the policy and show, for each known plugin, whether it loads locally, in remote
+    /// mode and over the bridge, and why. Exits non-zero if a policy file is not valid.
+    Check {
+        /// Check this file instead of the policies in force (e.g. before installing it).
+        file: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, ClapArgs)]

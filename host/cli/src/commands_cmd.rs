@@ -3,13 +3,20 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
+use tether_plugins::policy::Mode;
 use tether_protocol::{Origin, gate::Context};
 
 use crate::args::{CommandsArgs, OriginArg};
 use crate::startup;
 
 pub fn run(args: &CommandsArgs) -> Result<ExitCode> {
-    let loaded = startup::load()?;
+    // As a session in that mode would load them: under the administrator's policy.
+    let mode = if args.remote {
+        Mode::Remote
+    } else {
+        Mode::Local
+    };
+    let loaded = startup::load_for(mode)?;
     for w in &loaded.warnings {
         eprintln!("tether: warning: {w}");
     }

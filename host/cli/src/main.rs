@@ -12,6 +12,7 @@ mod markdown;
 mod open;
 mod palette;
 mod plugin_cmd;
+mod policy_cmd;
 mod print_mode;
 mod relay_cmd;
 mod remote;
@@ -41,6 +42,9 @@ fn main() -> ExitCode {
             command: PluginCmd::Remove(c),
         }) => plugin_cmd::remove(c),
         Some(Cmd::Relay { command }) => relay_cmd::run(command),
+        Some(Cmd::Policy {
+            command: args::PolicyCmd::Check { file, json },
+        }) => policy_cmd::check(file.as_deref(), *json),
         Some(Cmd::Login(c)) => login_cmd::login(c),
         Some(Cmd::Logout) => login_cmd::logout(),
         Some(Cmd::Devices { command }) => login_cmd::devices(command),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
+use tether_plugins::policy::{self, Mode, Policy};
 use tether_plugins::{LoadProgress, Runtime, RuntimeOptions};
 use tether_protocol::Origin;
 use tether_session::engine::Engine;
@@ -35,11 +36,46 @@ pub fn runtime(dirs: &Dirs) -> Result<Arc<Runtime>> {
 }
 
 pub fn load() -> Result<Loaded> {
+    load_for(Mode::Local)
+}
+
+/// The administrator's policy: `/etc/tether/policy.toml`, narrowed further by the file
+/// `TETHER_POLICY` names.
+pub fn policy() -> Result<Policy, policy::Unusable> {
+    policy::load(&policy::paths(
+        std::env::var_os("TETHER_POLICY").map(Into::into),
+    ))
+}
+
+/// What [`load`] does, for a session in `mode`, under the administrator's policy. An unusable
+/// policy never fails open: a remote session refuses to start, a local one loads the stock
+/// commands only and says why.
+pub fn load_for(mode: Mode) -> Result<Loaded> {
     let dirs = Dirs::from_env().map_err(anyhow::Error::msg)?;
+    let mut warnings = Vec::new();
+    let policy = match (policy(), mode) {
+        (Ok(policy), _) => policy,
+        (Err(e), Mode::Remote) => {
+            return Err(anyhow::anyhow!(
+                "{e}\nRemote mode does not start without a valid policy; ask the administrator to fix it."
+            ));
+        }
+        (Err(e), Mode::Local) => {
+            warnings.push(format!(
+                "{e}; only the stock commands are loaded until it is fixed"
+            ));
+            Policy::new(vec![policy::PolicyFile {
+                user_plugins: policy::file::UserPlugins::Deny,
+                ..Default::default()
+            }])
+        }
+    };
     let runtime = runtime(&dirs)?;
     let user = UserPlugins::new(dirs.user_plugins());
     let mut progress = Progress::new();
-    let (registry, warnings) = Registry::load(&runtime, &user, &mut |p| progress.report(p));
+    let (registry, more) =
+        Registry::load_with(&runtime, &user, policy, mode, &mut |p| progress.report(p));
+    warnings.extend(more);
     Ok(Loaded {
         dirs,
         runtime,
@@ -72,7 +108,7 @@ pub fn session_with(
         version: env!("CARGO_PKG_VERSION").to_string(),
         limits: Default::default(),
         remote,
-        app_links: Vec::new(),
+        app_links: loaded.registry.policy().app_links(),
     };
     Ok(Session::new(
         config,

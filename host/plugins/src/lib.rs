@@ -17,6 +17,7 @@ pub mod error;
 pub mod limits;
 pub mod loader;
 pub mod manifest;
+pub mod policy;
 mod pool;
 pub mod queries;
 mod runtime;

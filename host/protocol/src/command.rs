@@ -269,6 +269,11 @@ impl Capabilities {
         self.0 |= capability.bit();
     }
 
+    /// The set without `capability`.
+    pub fn without(self, capability: Capability) -> Capabilities {
+        Capabilities(self.0 & !capability.bit())
+    }
+
     /// What both sets hold: declared ∩ granted.
     pub fn intersect(self, other: Capabilities) -> Capabilities {
         Capabilities(self.0 & other.0)

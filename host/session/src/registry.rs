@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use tether_plugins::loader::sha256_hex;
+use tether_plugins::policy::{Identity, Mode, Policy, Refusal};
 use tether_plugins::{LoadProgress, Manifest, Plugin, PluginSource, Runtime};
 use tether_protocol::{CommandInfo, CommandSource, gate::Context, gate::gate};
 
@@ -11,6 +13,10 @@ use crate::user_plugins::UserPlugins;
 pub struct Registry {
     plugins: Vec<Plugin>,
     by_name: HashMap<String, usize>,
+    /// The administrator's policy the commands were loaded under.
+    policy: Policy,
+    /// Commands the policy kept from loading, with why: invoking one says so.
+    disabled: Vec<(String, Refusal)>,
 }
 
 /// The sources of the embedded stock commands.
@@ -42,15 +48,79 @@ impl Registry {
         user: &UserPlugins,
         progress: &mut dyn FnMut(LoadProgress),
     ) -> (Registry, Vec<String>) {
+        Registry::load_with(runtime, user, Policy::default(), Mode::Local, progress)
+    }
+
+    /// [`Registry::load`] under the administrator's `policy`, for a session in `mode`. A plugin
+    /// the policy refuses is not compiled or instantiated: it is decided by its name (the stock
+    /// crate's, the user plugin file's) and the SHA-256 of its bytes before loading, and checked
+    /// again by the names its manifest declares after.
+    pub fn load_with(
+        runtime: &Runtime,
+        user: &UserPlugins,
+        policy: Policy,
+        mode: Mode,
+        progress: &mut dyn FnMut(LoadProgress),
+    ) -> (Registry, Vec<String>) {
         let (user_sources, mut warnings) = user.sources();
-        let mut sources = stock_sources();
-        let stock_count = sources.len();
-        sources.extend(user_sources);
+        let mut registry = Registry {
+            policy,
+            ..Registry::default()
+        };
+        let mut sources = Vec::new();
+        let mut stock_count = 0;
+        for source in stock_sources().into_iter().chain(user_sources) {
+            let name = source_name(&source);
+            let sha = source
+                .sha256
+                .clone()
+                .unwrap_or_else(|| sha256_hex(&source.bytes));
+            let identity = Identity {
+                name: &name,
+                source: source.source,
+                sha256: &sha,
+            };
+            match registry.policy.admit(identity, mode) {
+                Ok(()) => {
+                    stock_count += usize::from(source.source == CommandSource::Stock);
+                    sources.push(source);
+                }
+                Err(refusal) => {
+                    if matches!(refusal, Refusal::PinMismatch { .. }) {
+                        warnings.push(format!("/{name} not loaded: {}", refusal.reason()));
+                    }
+                    registry.disabled.push((name, refusal));
+                }
+            }
+        }
         let results = runtime.load_all(sources, progress);
-        let mut registry = Registry::default();
         for (i, result) in results.into_iter().enumerate() {
             match result {
-                Ok(plugin) => {
+                Ok(mut plugin) => {
+                    // A file renamed to pass the policy still declares its real names.
+                    let refused = plugin.manifest.names().find_map(|n| {
+                        let identity = Identity {
+                            name: n,
+                            source: plugin.source,
+                            sha256: &plugin.sha256,
+                        };
+                        registry
+                            .policy
+                            .admit(identity, mode)
+                            .err()
+                            .map(|r| (n.to_string(), r))
+                    });
+                    if let Some((name, refusal)) = refused {
+                        warnings.push(format!(
+                            "{} not loaded: /{name} is {}",
+                            plugin.label,
+                            refusal.reason()
+                        ));
+                        registry.disabled.push((name, refusal));
+                        continue;
+                    }
+                    let name = plugin.manifest.name.clone();
+                    plugin.manifest.safety = registry.policy.safety(&name, plugin.manifest.safety);
                     if let Err(e) = registry.insert(plugin) {
                         warnings.push(e);
                     }
@@ -99,6 +169,23 @@ impl Registry {
         Some(plugin)
     }
 
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Why the policy kept `name` from loading, if it did.
+    pub fn disabled(&self, name: &str) -> Option<&Refusal> {
+        self.disabled
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r)
+    }
+
+    /// Every command the policy kept from loading, with why.
+    pub fn all_disabled(&self) -> &[(String, Refusal)] {
+        &self.disabled
+    }
+
     pub fn find(&self, name: &str) -> Option<&Plugin> {
         self.by_name.get(name).map(|i| &self.plugins[*i])
     }
@@ -133,5 +220,22 @@ pub fn info(p: &Plugin) -> CommandInfo {
         source: p.source,
         sha256: p.sha256.clone(),
         capabilities: m.capabilities.clone(),
+    }
+}
+
+/// The name a source is expected to declare, known before loading: the stock crate's name, or
+/// the user plugin file's (`<name>.wasm`, as `tether plugin install` saves it).
+fn source_name(source: &PluginSource) -> String {
+    expected_name(&source.label, source.source)
+}
+
+/// [`source_name`] from a plugin's label and source (as a loaded [`Plugin`] keeps them).
+pub fn expected_name(label: &str, source: CommandSource) -> String {
+    match source {
+        CommandSource::Stock => label.split('`').nth(1).unwrap_or(label).to_string(),
+        CommandSource::User => std::path::Path::new(label)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     }
 }

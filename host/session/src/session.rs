@@ -140,12 +140,24 @@ impl Session {
         if input.is_empty() {
             return Flow::Continue;
         }
-        if let Some((name, args)) = parse_slash(input)
-            && let Some(plugin) = self.registry.find(name).cloned()
-        {
-            return self
-                .run_command(plugin, name, args, origin, sink, cancel)
-                .await;
+        if let Some((name, args)) = parse_slash(input) {
+            if let Some(plugin) = self.registry.find(name).cloned() {
+                return self
+                    .run_command(plugin, name, args, origin, sink, cancel)
+                    .await;
+            }
+            // Kept from loading by the administrator: say so, rather than send it to the model.
+            if let Some(refusal) = self.registry.disabled(name) {
+                sink.emit(Output::Command {
+                    command: name.to_string(),
+                    text: format!(
+                        "/{name} is disabled by the administrator: {}.",
+                        refusal.reason()
+                    ),
+                    format: Format::Text,
+                });
+                return Flow::Continue;
+            }
         }
         // Not a command we know: ordinary text for the model, slash and all.
         self.turn(input, origin, sink, cancel).await;
@@ -172,7 +184,8 @@ impl Session {
             return Flow::Continue;
         }
         let name = manifest.name.clone();
-        let granted = Capabilities::all();
+        let granted = self.registry.policy().capabilities(&name);
+        let limits = self.registry.policy().limits(&name, self.config.limits);
         let queries = Arc::new(self.snapshot(manifest.declared().intersect(granted), context));
         let result = self
             .runtime
@@ -181,7 +194,7 @@ impl Session {
                 args: args.to_string(),
                 context,
                 granted,
-                limits: self.config.limits,
+                limits,
                 queries,
             })
             .await;

@@ -80,7 +80,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 }
 
 async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
-    let mut loaded = startup::load()?;
+    let mut loaded = startup::load_for(tether_plugins::policy::Mode::Remote)?;
     let prefs = startup::preferences(&loaded.dirs, &mut loaded.warnings);
     let chosen = startup::engine(args, &loaded.dirs)?;
     let dirs = loaded.dirs.clone();

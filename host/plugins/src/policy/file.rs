@@ -1,0 +1,196 @@
+//! The policy file as an administrator writes it. Every key is checked: an unknown one is an
+//! error (a typo such as `alow` must not silently allow everything), and so is a value that
+//! could only widen what tether allows anyway.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use tether_protocol::Capability;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    /// Plugins the user installed: `allow` (the default), `local-only` (never in remote mode)
+    /// or `deny` (never loaded).
+    #[serde(default)]
+    pub user_plugins: UserPlugins,
+    #[serde(default)]
+    pub remote: RemoteSection,
+    /// Lower limits for every plugin.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// Rules for one plugin, by command name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, PluginSection>,
+    /// Extra links `/mobile` shows (the organisation's own app, say).
+    #[serde(default)]
+    pub app_links: Vec<AppLinkEntry>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserPlugins {
+    #[default]
+    Allow,
+    LocalOnly,
+    Deny,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteSection {
+    /// When given, only these plugins load in remote mode.
+    pub allow: Option<Vec<String>>,
+    /// These plugins never load in remote mode.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub memory_mib: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub output_kib: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSection {
+    /// The component's SHA-256 (hex): any other build is refused.
+    pub sha256: Option<String>,
+    /// Grant only these host capabilities (of those the plugin declares).
+    pub capabilities: Option<Vec<Capability>>,
+    /// Never grant these.
+    #[serde(default)]
+    pub deny_capabilities: Vec<Capability>,
+    /// Never run this command when it arrives over the bridge (from a phone or browser).
+    #[serde(default)]
+    pub terminal_only: bool,
+    #[serde(flatten)]
+    pub limits: LimitsSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppLinkEntry {
+    pub label: String,
+    pub url: String,
+}
+
+/// Why a policy file was refused, with the place in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+pub struct PolicyError {
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl PolicyFile {
+    pub fn parse(text: &str) -> Result<PolicyFile, PolicyError> {
+        let file: PolicyFile = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            PolicyError {
+                line,
+                message: e.message().trim_end().to_string(),
+            }
+        })?;
+        file.check(text)?;
+        Ok(file)
+    }
+
+    /// What serde cannot say: names that are not command names, hashes that are not SHA-256,
+    /// limits of zero (which would disable a plugin in a confusing way), unsafe links.
+    fn check(&self, text: &str) -> Result<(), PolicyError> {
+        // The line of the first place `needle` is written, quoted or as a table name.
+        let at = |needle: &str| {
+            [
+                format!("\"{needle}\""),
+                format!("plugins.{needle}"),
+                needle.to_string(),
+            ]
+            .iter()
+            .filter(|n| !n.is_empty())
+            .find_map(|n| text.find(n.as_str()))
+            .map(|i| text[..i].matches('\n').count() + 1)
+        };
+        let fail = |needle: &str, message: String| PolicyError {
+            line: at(needle),
+            message,
+        };
+        let names = self
+            .remote
+            .allow
+            .iter()
+            .flatten()
+            .chain(&self.remote.deny)
+            .chain(self.plugins.keys());
+        for name in names {
+            if !is_command_name(name) {
+                return Err(fail(
+                    name,
+                    format!(
+                        "{name:?} is not a command name (a lower-case letter, then letters, digits and '-', without the slash)"
+                    ),
+                ));
+            }
+        }
+        for (name, rules) in &self.plugins {
+            if let Some(sha) = &rules.sha256
+                && !(sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(fail(
+                    sha,
+                    format!(
+                        "[plugins.{name}] sha256 must be 64 hexadecimal digits (as `tether plugin list --json` shows)"
+                    ),
+                ));
+            }
+            rules.limits.check(&format!("[plugins.{name}]"), &fail)?;
+        }
+        self.limits.check("[limits]", &fail)?;
+        for link in &self.app_links {
+            if !(link.url.starts_with("https://") || link.url.starts_with("http://"))
+                || link.label.trim().is_empty()
+            {
+                return Err(fail(
+                    &link.url,
+                    format!("app_links: {:?} needs a label and an http(s) URL", link.url),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LimitsSection {
+    fn check(
+        &self,
+        table: &str,
+        fail: &dyn Fn(&str, String) -> PolicyError,
+    ) -> Result<(), PolicyError> {
+        for (key, value) in [
+            ("memory_mib", self.memory_mib),
+            ("timeout_ms", self.timeout_ms),
+            ("output_kib", self.output_kib),
+        ] {
+            if value == Some(0) {
+                return Err(fail(
+                    key,
+                    format!(
+                        "{table} {key} must be at least 1 (to keep a plugin from loading, deny it)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A command's name as a manifest must declare it.
+pub fn is_command_name(name: &str) -> bool {
+    tether_protocol::command::validate_name(name).is_ok()
+}
