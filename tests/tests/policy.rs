@@ -242,3 +242,13 @@ fn a_policy_file_writable_by_the_user_is_reported() {
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["files"][0]["writable_by_you"], true, "{report}");
 }
+
+#[test]
+fn a_lowered_limit_applies_to_that_plugin_only() {
+    let t = with_policy(Tether::new(), "[plugins.help]\noutput_kib = 1\n");
+    let help = t.print("/help");
+    assert!(!help.success());
+    assert!(help.stderr.contains("over its limit of 1 KiB"), "{help}");
+    let cost = t.print("/cost");
+    cost.assert_success();
+}
