@@ -252,3 +252,38 @@ fn a_lowered_limit_applies_to_that_plugin_only() {
     let cost = t.print("/cost");
     cost.assert_success();
 }
+
+/// The documented example is a valid policy, and does what its comments say.
+#[test]
+fn the_example_policy_is_valid_and_does_what_it_says() {
+    let t = Tether::new();
+    let example = tether_e2e::repo_root().join("examples/policy.toml");
+    let out = t.run([
+        Path::new("policy"),
+        Path::new("check"),
+        &example,
+        Path::new("--json"),
+    ]);
+    out.assert_success();
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let plugin = |name: &str| {
+        report["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {report}"))
+    };
+    // Allowed by name, aliases and all.
+    assert_eq!(plugin("exit")["remote"]["loads"], true);
+    assert_eq!(plugin("clear")["bridge"]["loads"], true);
+    assert_eq!(plugin("stickers")["remote"]["loads"], false);
+    assert_eq!(plugin("compact")["bridge"]["loads"], false);
+    assert_eq!(
+        plugin("cost")["capabilities"],
+        serde_json::json!(["session", "usage"])
+    );
+    assert_eq!(plugin("help")["limits"]["timeout_ms"], 1000);
+    assert_eq!(report["unknown_names"], serde_json::json!(["hello"]));
+}

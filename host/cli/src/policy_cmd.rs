@@ -64,16 +64,17 @@ pub fn check(file: Option<&Path>, as_json: bool) -> Result<ExitCode> {
             // As loading decides: by the file's name first, then by every name it declares.
             let file_name = expected_name(&p.label, p.source);
             let admitted = |mode| {
-                std::iter::once(file_name.as_str())
-                    .chain(m.names())
-                    .try_for_each(|name| {
-                        let id = Identity {
-                            name,
-                            source: p.source,
-                            sha256: &p.sha256,
-                        };
-                        policy.admit(id, mode).map_err(|r| r.reason())
+                let id = Identity {
+                    name: &file_name,
+                    source: p.source,
+                    sha256: &p.sha256,
+                };
+                policy
+                    .admit(id, mode)
+                    .and_then(|()| {
+                        policy.admit_declared(&m.name, &m.aliases, p.source, &p.sha256, mode)
                     })
+                    .map_err(|r| r.reason())
             };
             let safety = policy.safety(&m.name, m.safety);
             let remote = admitted(Mode::Remote).and_then(|()| {

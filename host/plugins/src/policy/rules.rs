@@ -84,6 +84,36 @@ impl Policy {
         Ok(())
     }
 
+    /// Whether a loaded plugin may stay, by the names its manifest declares: its name decides
+    /// (rules are written for a command's name), and denying any of its aliases in remote mode
+    /// denies it too, so that `deny = ["quit"]` is not undone by `/exit`.
+    pub fn admit_declared(
+        &self,
+        name: &str,
+        aliases: &[String],
+        source: CommandSource,
+        sha256: &str,
+        mode: Mode,
+    ) -> Result<(), Refusal> {
+        self.admit(
+            Identity {
+                name,
+                source,
+                sha256,
+            },
+            mode,
+        )?;
+        let alias_denied = mode == Mode::Remote
+            && self
+                .files
+                .iter()
+                .any(|f| aliases.iter().any(|a| f.remote.deny.contains(a)));
+        if alias_denied {
+            return Err(Refusal::DeniedInRemote);
+        }
+        Ok(())
+    }
+
     /// The capabilities `name` may use: what every policy grants.
     pub fn capabilities(&self, name: &str) -> Capabilities {
         self.files

@@ -314,3 +314,22 @@ fn the_system_path_always_applies() {
     assert_eq!(paths(Some(SYSTEM_PATH.into())).len(), 1);
     assert_eq!(paths(Some("".into())).len(), 1);
 }
+
+#[test]
+fn a_command_is_allowed_by_its_name_and_denied_by_any_alias() {
+    let aliases = vec!["quit".to_string()];
+    let allow = policy(&["[remote]\nallow = [\"exit\"]"]);
+    assert_eq!(
+        allow.admit_declared("exit", &aliases, CommandSource::Stock, SHA, Mode::Remote),
+        Ok(())
+    );
+    let deny = policy(&["[remote]\ndeny = [\"quit\"]"]);
+    assert_eq!(
+        deny.admit_declared("exit", &aliases, CommandSource::Stock, SHA, Mode::Remote),
+        Err(Refusal::DeniedInRemote)
+    );
+    assert_eq!(
+        deny.admit_declared("exit", &aliases, CommandSource::Stock, SHA, Mode::Local),
+        Ok(())
+    );
+}
