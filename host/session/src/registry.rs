@@ -69,12 +69,13 @@ impl Registry {
         };
         let mut sources = Vec::new();
         let mut stock_count = 0;
-        for source in stock_sources().into_iter().chain(user_sources) {
+        for mut source in stock_sources().into_iter().chain(user_sources) {
             let name = source_name(&source);
+            // Hashed once here; the runtime uses the hash it is given.
             let sha = source
                 .sha256
-                .clone()
-                .unwrap_or_else(|| sha256_hex(&source.bytes));
+                .get_or_insert_with(|| sha256_hex(&source.bytes))
+                .clone();
             let identity = Identity {
                 name: &name,
                 source: source.source,
