@@ -33,20 +33,10 @@ pub fn choose(
         return (choice, Why::Config);
     }
     let has = |name: &str| env(name).is_some_and(|v| !v.trim().is_empty());
-    let key_var = |section: Option<&str>, default: &'static str| -> String {
-        section.map_or_else(|| default.to_string(), str::to_string)
-    };
-    if has(&key_var(
-        config.anthropic.api_key_env.as_deref(),
-        "ANTHROPIC_API_KEY",
-    )) {
+    if has(config.anthropic.key_var(ANTHROPIC_KEY)) {
         return (EngineChoice::Anthropic, Why::KeyInEnvironment);
     }
-    let openai_env = config
-        .openai
-        .as_ref()
-        .and_then(|o| o.api_key_env.as_deref());
-    if has(&key_var(openai_env, "OPENAI_API_KEY")) {
+    if has(config.openai_or_default().key_var(OPENAI_KEY)) {
         return (EngineChoice::Openai, Why::KeyInEnvironment);
     }
     if config.openai.is_some() {
@@ -57,6 +47,10 @@ pub fn choose(
     }
     (EngineChoice::Echo, Why::Fallback)
 }
+
+/// The providers' usual key variables.
+pub const ANTHROPIC_KEY: &str = "ANTHROPIC_API_KEY";
+pub const OPENAI_KEY: &str = "OPENAI_API_KEY";
 
 /// The one-line hint shown when `echo` was picked because nothing else is configured.
 pub const FALLBACK_HINT: &str = "no model configured, so replies repeat what you type: set \

@@ -35,6 +35,21 @@ pub struct Provider {
     pub api_key_env: Option<String>,
 }
 
+impl Provider {
+    /// The variable holding the key: `api_key_env`, else the provider's usual one.
+    pub fn key_var<'a>(&'a self, usual: &'a str) -> &'a str {
+        self.api_key_env.as_deref().unwrap_or(usual)
+    }
+
+    /// The model: `--model`, else this section's, else the provider's default.
+    pub fn model(&self, asked: Option<&str>, default: &str) -> String {
+        asked
+            .or(self.model.as_deref())
+            .unwrap_or(default)
+            .to_string()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecSection {
@@ -66,6 +81,11 @@ impl PriceEntry {
 }
 
 impl Config {
+    /// The `[openai]` section, or its defaults when there is none.
+    pub fn openai_or_default(&self) -> Provider {
+        self.openai.clone().unwrap_or_default()
+    }
+
     /// Parses the file's text; the error names the line and what is wrong.
     pub fn parse(text: &str) -> Result<Config, String> {
         let config: Config = toml::from_str(text).map_err(|e| place(text, &e))?;

@@ -17,7 +17,7 @@ use tether_session::engine::{ApiKey, Engine, prices};
 use tether_session::usage::Price;
 
 use crate::args::{EngineArgs, EngineChoice};
-use choose::{FALLBACK_HINT, Why, choose};
+use choose::{ANTHROPIC_KEY, FALLBACK_HINT, OPENAI_KEY, Why, choose};
 use config::Config;
 
 /// The engine, and a hint for the banner when it is the fallback.
@@ -75,18 +75,11 @@ fn key(var: &str) -> Option<ApiKey> {
 
 fn anthropic(args: &EngineArgs, config: &Config) -> Result<Anthropic> {
     let section = &config.anthropic;
-    let var = section
-        .api_key_env
-        .as_deref()
-        .unwrap_or("ANTHROPIC_API_KEY");
+    let var = section.key_var(ANTHROPIC_KEY);
     let api_key = key(var).ok_or_else(|| {
         anyhow!("the anthropic engine needs an API key: set {var} (from console.anthropic.com)")
     })?;
-    let model = args
-        .model
-        .clone()
-        .or_else(|| section.model.clone())
-        .unwrap_or_else(|| AnthropicConfig::DEFAULT_MODEL.to_string());
+    let model = section.model(args.model.as_deref(), AnthropicConfig::DEFAULT_MODEL);
     let engine = Anthropic::new(AnthropicConfig {
         api_key,
         price: price(config, &model),
@@ -106,13 +99,9 @@ fn anthropic(args: &EngineArgs, config: &Config) -> Result<Anthropic> {
 }
 
 fn openai(args: &EngineArgs, config: &Config) -> Result<OpenAi> {
-    let section = config.openai.clone().unwrap_or_default();
-    let var = section.api_key_env.as_deref().unwrap_or("OPENAI_API_KEY");
-    let model = args
-        .model
-        .clone()
-        .or_else(|| section.model.clone())
-        .unwrap_or_else(|| OpenAiConfig::DEFAULT_MODEL.to_string());
+    let section = config.openai_or_default();
+    let var = section.key_var(OPENAI_KEY);
+    let model = section.model(args.model.as_deref(), OpenAiConfig::DEFAULT_MODEL);
     OpenAi::new(OpenAiConfig {
         api_key: key(var),
         price: price(config, &model),
