@@ -35,8 +35,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tether_e2e::Tether;
-use tether_e2e::http::{cookie_from, request as http};
+use tether_e2e::http::{cookie_from, publish, request as http};
 use tether_e2e::process::Remote;
+use tether_e2e::provider::{self, Recorded, read_request};
 use tether_e2e::sse::SseJson;
 
 /// The longest any one wait may take (a turn, a start, an exit).
@@ -164,7 +165,7 @@ impl FakeAnthropic {
 }
 
 fn frame(event: &str, data: Value) -> Vec<u8> {
-    let body = format!("event: {event}\ndata: {data}\n\n");
+    let body = provider::frame(event, data);
     // One chunk per frame, as the real API's chunked responses carry them.
     format!("{:x}\r\n{body}\r\n", body.len()).into_bytes()
 }
@@ -178,7 +179,7 @@ fn serve(stream: TcpStream, shared: &(Mutex<ServerState>, Condvar)) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(300)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
-    while let Some((path, body)) = read_request(&mut reader) {
+    while let Some(Recorded { path, body, .. }) = read_request(&mut reader) {
         let said = last_user_text(&body);
         let plan = wait_plan(shared, &said);
         let (Some(plan), "/v1/messages") = (plan, path.as_str()) else {
@@ -235,30 +236,6 @@ fn wait_plan(shared: &(Mutex<ServerState>, Condvar), said: &str) -> Option<Plan>
         }
         s = changed.wait_timeout(s, deadline - now).unwrap().0;
     }
-}
-
-/// The request line's path and the body (JSON), after reading the head; `None` at the end.
-fn read_request(reader: &mut impl BufRead) -> Option<(String, Value)> {
-    let mut line = String::new();
-    reader.read_line(&mut line).ok().filter(|n| *n > 0)?;
-    let path = line.split_whitespace().nth(1)?.to_owned();
-    let mut length = 0;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok().filter(|n| *n > 0)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':')
-            && k.trim().eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some((path, serde_json::from_slice(&body).unwrap_or(Value::Null)))
 }
 
 /// Streams one reply; the instant before each token's write.
@@ -711,21 +688,13 @@ impl RemoteClient {
     fn turn(&mut self, server: &FakeAnthropic, plan: Plan) -> (Vec<Instant>, usize) {
         let said = format!("remote {}", plan.tag);
         server.release(&said, plan);
-        let body = json!({"events": [{"id": uuid(), "type": "user_message",
-            "payload": {"text": said}}]})
-        .to_string();
-        let (status, head, body) = http(
+        publish(
             &self.host,
-            "POST",
-            &format!("/v1/code/sessions/{}/events", self.session),
-            &[
-                ("Cookie", &self.cookie),
-                ("Origin", &self.origin),
-                ("Content-Type", "application/json"),
-            ],
-            &body,
+            &self.origin,
+            &self.cookie,
+            &self.session,
+            &[json!({"id": uuid(), "type": "user_message", "payload": {"text": said}})],
         );
-        assert_eq!(status, 200, "publishing was refused:\n{head}\n{body}");
         let deadline = Instant::now() + WAIT;
         self.arrivals
             .wait(plan.tag, plan.tokens, deadline)

@@ -37,6 +37,32 @@ pub fn request(
     (status, head.to_owned(), body.to_owned())
 }
 
+/// A browser's `POST /v1/code/sessions/{session}/events` with its login cookie; the relay's
+/// answer. Panics unless the relay accepted the events.
+#[track_caller]
+pub fn publish(
+    host: &str,
+    origin: &str,
+    cookie: &str,
+    session: &str,
+    events: &[serde_json::Value],
+) -> serde_json::Value {
+    let body = serde_json::json!({ "events": events }).to_string();
+    let (status, head, body) = request(
+        host,
+        "POST",
+        &format!("/v1/code/sessions/{session}/events"),
+        &[
+            ("Cookie", cookie),
+            ("Origin", origin),
+            ("Content-Type", "application/json"),
+        ],
+        &body,
+    );
+    assert_eq!(status, 200, "publishing was refused:\n{head}\n{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
 /// A response header's value (names compared case-insensitively).
 pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
     head.lines().find_map(|l| {

@@ -153,7 +153,9 @@ fn serve(
     }
 }
 
-fn read_request(reader: &mut impl BufRead) -> Option<Recorded> {
+/// One HTTP/1.1 request with a `content-length` body (JSON, `null` if not); `None` at the end
+/// of the connection.
+pub fn read_request(reader: &mut impl BufRead) -> Option<Recorded> {
     let mut line = String::new();
     reader.read_line(&mut line).ok().filter(|n| *n > 0)?;
     let mut parts = line.split_whitespace();
@@ -192,7 +194,8 @@ fn split(text: &str, pieces: usize) -> Vec<String> {
     words.chunks(per).map(|c| c.concat()).collect()
 }
 
-fn frame(event: &str, data: Value) -> String {
+/// One server-sent event as both providers frame it.
+pub fn frame(event: &str, data: Value) -> String {
     format!("event: {event}\ndata: {data}\n\n")
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tether_e2e::Tether;
-use tether_e2e::http::{cookie_from, header, request as http};
+use tether_e2e::http::{cookie_from, header, publish, request as http};
 use tether_e2e::process::{Hosted, Relay, Remote, WAIT, cli_login, free_port, reply_to, url_parts};
 use tether_e2e::sse::SseJson;
 
@@ -298,20 +298,13 @@ impl Client {
     /// `POST …/events`; returns the answer.
     #[track_caller]
     fn publish(&self, events: Vec<Value>) -> Value {
-        let body = json!({ "events": events }).to_string();
-        let (status, head, body) = http(
+        publish(
             &self.host,
-            "POST",
-            &format!("/v1/code/sessions/{}/events", self.session),
-            &[
-                ("Cookie", &self.cookie),
-                ("Origin", &self.origin),
-                ("Content-Type", "application/json"),
-            ],
-            &body,
-        );
-        assert_eq!(status, 200, "publishing was refused:\n{head}\n{body}");
-        serde_json::from_str(&body).unwrap()
+            &self.origin,
+            &self.cookie,
+            &self.session,
+            &events,
+        )
     }
 
     fn user_message(text: &str) -> Value {
