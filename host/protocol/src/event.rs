@@ -71,6 +71,18 @@ pub struct NewEvent {
     pub payload: Value,
 }
 
+impl NewEvent {
+    /// An event with a fresh UUID as its id: what every publisher mints, so that a retried
+    /// batch carries the same ids and the relay can drop the copies.
+    pub fn new(kind: impl Into<String>, payload: Value) -> NewEvent {
+        NewEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: kind.into(),
+            payload,
+        }
+    }
+}
+
 /// Why the relay refuses a published event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventRefusal {

@@ -497,32 +497,23 @@ fn uuid() -> String {
 }
 
 fn user_message(text: &str) -> NewEvent {
-    NewEvent {
-        id: uuid(),
-        kind: "user_message".into(),
-        payload: json!({"text": text, "origin": "client"}),
-    }
+    NewEvent::new("user_message", json!({"text": text, "origin": "client"}))
 }
 
 /// What the worker answers a user message with.
 fn reply_to(message_id: &str) -> NewEvent {
-    NewEvent {
-        id: uuid(),
-        kind: "assistant_message".into(),
-        payload: json!({
+    NewEvent::new(
+        "assistant_message",
+        json!({
             "message_id": message_id,
             "text": TEXT,
             "usage": {"input_tokens": 12, "output_tokens": 34},
         }),
-    }
+    )
 }
 
 fn assistant_delta(text: &str) -> NewEvent {
-    NewEvent {
-        id: uuid(),
-        kind: "assistant_delta".into(),
-        payload: json!({"message_id": "m1", "text": text}),
-    }
+    NewEvent::new("assistant_delta", json!({"message_id": "m1", "text": text}))
 }
 
 /// An event as streams deliver it, for the baselines' message sizes.

@@ -77,11 +77,10 @@ pub async fn announce(
     transition: Transition,
 ) -> ApiResult<()> {
     let online = transition == Transition::Online;
-    let event = NewEvent {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: types::WORKER_STATUS.into(),
-        payload: serde_json::json!({ "online": online }),
-    };
+    let event = NewEvent::new(
+        types::WORKER_STATUS,
+        serde_json::json!({ "online": online }),
+    );
     let id = session.clone();
     state
         .store

@@ -53,12 +53,8 @@ impl WorkerHandle {
     /// returned. Never blocks: while offline, events wait and go out in order on reconnect.
     /// After the worker stopped, events are dropped (and `flush` says so).
     pub fn publish(&self, kind: &str, payload: Value) -> String {
-        let id = uuid::Uuid::new_v4().to_string();
-        let event = NewEvent {
-            id: id.clone(),
-            kind: kind.to_owned(),
-            payload,
-        };
+        let event = NewEvent::new(kind, payload);
+        let id = event.id.clone();
         let mut published = self
             .inner
             .published

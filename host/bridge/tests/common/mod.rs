@@ -287,11 +287,7 @@ pub fn unix_now() -> u64 {
 }
 
 pub fn event(kind: &str, payload: Value) -> NewEvent {
-    NewEvent {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: kind.into(),
-        payload,
-    }
+    NewEvent::new(kind, payload)
 }
 
 pub fn user_message(text: &str) -> NewEvent {

@@ -122,11 +122,7 @@ pub async fn put_state(
     if let Some(details) = &body.details {
         payload["details"] = details.clone();
     }
-    let event = NewEvent {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: types::SESSION_STATE.into(),
-        payload,
-    };
+    let event = NewEvent::new(types::SESSION_STATE, payload);
     publish::validate(&state, Source::Worker, std::slice::from_ref(&event))?;
     publish::worker_seen(&state, &id, &live).await?;
     let (sid, now) = (id.clone(), store::now());
