@@ -21,7 +21,7 @@ async fn post_login(
     password: &str,
     next: &str,
 ) -> reqwest::Response {
-    let mut request = relay.http.post(relay.at("/login")).form(&[
+    let mut request = relay.post("/login").form(&[
         ("username", username),
         ("password", password),
         ("next", next),
@@ -55,8 +55,7 @@ async fn api_error(response: reqwest::Response) -> (StatusCode, String, String) 
 /// `GET /v1/code/sessions` with an access token: just the status.
 async fn list_status(relay: &TestRelay, access: &str) -> StatusCode {
     relay
-        .http
-        .get(relay.at("/v1/code/sessions"))
+        .get("/v1/code/sessions")
         .bearer_auth(access)
         .send()
         .await
@@ -67,8 +66,7 @@ async fn list_status(relay: &TestRelay, access: &str) -> StatusCode {
 /// `POST /v1/oauth/token` with an arbitrary form: the status and the JSON body.
 async fn token_request(relay: &TestRelay, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = relay
-        .http
-        .post(relay.at("/v1/oauth/token"))
+        .post("/v1/oauth/token")
         .form(form)
         .send()
         .await
@@ -102,8 +100,7 @@ async fn refresh(
 
 async fn list_devices(relay: &TestRelay, access: &str) -> Vec<TrustedDevice> {
     let response = relay
-        .http
-        .get(relay.at("/v1/auth/trusted_devices"))
+        .get("/v1/auth/trusted_devices")
         .bearer_auth(access)
         .send()
         .await
@@ -130,8 +127,7 @@ async fn bridge_raw(
     session: &str,
 ) -> reqwest::Response {
     let mut request = relay
-        .http
-        .post(relay.at(&format!("/v1/code/sessions/{session}/bridge")))
+        .post(&format!("/v1/code/sessions/{session}/bridge"))
         .bearer_auth(access)
         .json(&json!({}));
     if let Some(device) = device {
@@ -159,7 +155,7 @@ async fn start_of_a_second() {
 #[tokio::test]
 async fn login_page_is_a_form_with_strict_headers() {
     let relay = TestRelay::start().await;
-    let response = relay.http.get(relay.at("/login")).send().await.unwrap();
+    let response = relay.get("/login").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         header(&response, "content-security-policy").contains("default-src 'none'"),
@@ -212,8 +208,7 @@ async fn login_redirects_to_next_with_a_strict_cookie() {
     // The cookie logs the browser in: the login page now sends it on.
     let pair = cookie.split(';').next().unwrap();
     let again = relay
-        .http
-        .get(relay.at("/login?next=/code"))
+        .get("/login?next=/code")
         .header("cookie", pair)
         .send()
         .await
@@ -239,8 +234,7 @@ async fn login_never_redirects_off_the_relay() {
     }
     // The same rule on the GET side (the `next` carried in the form).
     let page = relay
-        .http
-        .get(relay.at("/login?next=%2F%2Fevil.example"))
+        .get("/login?next=%2F%2Fevil.example")
         .send()
         .await
         .unwrap()
@@ -347,8 +341,7 @@ async fn brute_force_on_one_account_is_throttled() {
     assert_eq!(bob.status(), StatusCode::SEE_OTHER);
 
     let metrics = relay
-        .http
-        .get(relay.at("/metrics"))
+        .get("/metrics")
         .send()
         .await
         .unwrap()
@@ -390,18 +383,14 @@ async fn logout_ends_the_browser_login() {
     relay.add_user("alice");
     let cookie = relay.browser_login("alice").await;
     let get = |cookie: String| {
-        let request = relay
-            .http
-            .get(relay.at("/v1/code/sessions"))
-            .header("cookie", cookie);
+        let request = relay.get("/v1/code/sessions").header("cookie", cookie);
         async move { request.send().await.unwrap() }
     };
     assert_eq!(get(cookie.clone()).await.status(), StatusCode::OK);
 
     // Without an Origin, logging out is refused (and the login survives).
     let refused = relay
-        .http
-        .post(relay.at("/logout"))
+        .post("/logout")
         .header("cookie", &cookie)
         .send()
         .await
@@ -410,8 +399,7 @@ async fn logout_ends_the_browser_login() {
     assert_eq!(get(cookie.clone()).await.status(), StatusCode::OK);
 
     let response = relay
-        .http
-        .post(relay.at("/logout"))
+        .post("/logout")
         .header("origin", &relay.url)
         .header("cookie", &cookie)
         .send()
@@ -429,8 +417,7 @@ async fn logout_ends_the_browser_login() {
     assert_eq!(kind, "unauthorized");
     // And pages send the browser back to the login form.
     let page = relay
-        .http
-        .get(relay.at("/code"))
+        .get("/code")
         .header("cookie", &cookie)
         .send()
         .await
@@ -445,13 +432,12 @@ async fn logout_ends_the_browser_login() {
 async fn device_page_needs_a_login_and_comes_back_after_it() {
     let relay = TestRelay::start().await;
     relay.add_user("alice");
-    let response = relay.http.get(relay.at("/device")).send().await.unwrap();
+    let response = relay.get("/device").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(header(&response, "location"), "/login?next=%2Fdevice");
 
     let response = relay
-        .http
-        .get(relay.at("/device?user_code=BCDF-GHJK"))
+        .get("/device?user_code=BCDF-GHJK")
         .send()
         .await
         .unwrap();
@@ -463,8 +449,7 @@ async fn device_page_needs_a_login_and_comes_back_after_it() {
 
     // The login page carries `next` through the form, and the login goes back to it.
     let page = relay
-        .http
-        .get(relay.at("/login?next=%2Fdevice%3Fuser_code%3DBCDF-GHJK"))
+        .get("/login?next=%2Fdevice%3Fuser_code%3DBCDF-GHJK")
         .send()
         .await
         .unwrap()
@@ -491,8 +476,7 @@ async fn device_page_needs_a_login_and_comes_back_after_it() {
         .to_owned();
 
     let page = relay
-        .http
-        .get(relay.at("/device?user_code=BCDF-GHJK"))
+        .get("/device?user_code=BCDF-GHJK")
         .header("cookie", &cookie)
         .send()
         .await
@@ -524,8 +508,7 @@ async fn device_code_answer_follows_rfc_8628() {
     );
 
     let response = relay
-        .http
-        .post(relay.at("/v1/oauth/device/code"))
+        .post("/v1/oauth/device/code")
         .form(&[("client_id", "someone-else")])
         .send()
         .await
@@ -541,8 +524,7 @@ async fn device_code_requests_are_throttled_per_address() {
     relay.device_code().await;
     relay.device_code().await;
     let response = relay
-        .http
-        .post(relay.at("/v1/oauth/device/code"))
+        .post("/v1/oauth/device/code")
         .form(&[("client_id", "tether-cli")])
         .send()
         .await
@@ -773,8 +755,7 @@ async fn wrong_user_codes_and_foreign_origins_approve_nothing() {
     }
     // The right code, from another site's page.
     let foreign = relay
-        .http
-        .post(relay.at("/device"))
+        .post("/device")
         .header("origin", "https://evil.example")
         .header("cookie", &cookie)
         .form(&[
@@ -787,8 +768,7 @@ async fn wrong_user_codes_and_foreign_origins_approve_nothing() {
     assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
     // Or with no login at all.
     let anonymous = relay
-        .http
-        .post(relay.at("/device"))
+        .post("/device")
         .header("origin", &relay.url)
         .form(&[
             ("user_code", code.user_code.as_str()),
@@ -906,8 +886,7 @@ async fn access_tokens_expire() {
     );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     let response = relay
-        .http
-        .get(relay.at("/v1/code/sessions"))
+        .get("/v1/code/sessions")
         .bearer_auth(&tokens.access_token)
         .send()
         .await
@@ -931,8 +910,7 @@ async fn trusted_devices_enrol_list_and_revoke() {
     let tokens = relay.cli_login("alice").await;
     let access = tokens.access_token.as_str();
     let response = relay
-        .http
-        .post(relay.at("/v1/auth/trusted_devices"))
+        .post("/v1/auth/trusted_devices")
         .bearer_auth(access)
         .json(&json!({"display_name": "laptop"}))
         .send()
@@ -1008,8 +986,7 @@ async fn enrolment_only_right_after_login() {
     let tokens = relay.cli_login("alice").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let response = relay
-        .http
-        .post(relay.at("/v1/auth/trusted_devices"))
+        .post("/v1/auth/trusted_devices")
         .bearer_auth(&tokens.access_token)
         .json(&json!({"display_name": "late"}))
         .send()
@@ -1030,8 +1007,7 @@ async fn enrolment_is_not_for_browsers() {
     relay.add_user("alice");
     let cookie = relay.browser_login("alice").await;
     let response = relay
-        .http
-        .post(relay.at("/v1/auth/trusted_devices"))
+        .post("/v1/auth/trusted_devices")
         .header("cookie", &cookie)
         .header("origin", &relay.url)
         .json(&json!({"display_name": "browser"}))
@@ -1086,7 +1062,7 @@ async fn another_account_cannot_revoke_my_device() {
 #[tokio::test]
 async fn healthz_and_metrics() {
     let relay = TestRelay::start().await;
-    let health = relay.http.get(relay.at("/healthz")).send().await.unwrap();
+    let health = relay.get("/healthz").send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(health.text().await.unwrap(), "ok");
 
@@ -1096,7 +1072,7 @@ async fn healthz_and_metrics() {
         .await;
     assert_eq!(published.status(), StatusCode::OK);
 
-    let metrics = relay.http.get(relay.at("/metrics")).send().await.unwrap();
+    let metrics = relay.get("/metrics").send().await.unwrap();
     assert_eq!(metrics.status(), StatusCode::OK);
     assert!(header(&metrics, "content-type").starts_with("text/plain"));
     let text = metrics.text().await.unwrap();
@@ -1137,15 +1113,14 @@ async fn healthz_and_metrics() {
 #[tokio::test]
 async fn sessions_page_needs_a_login_and_escapes_titles() {
     let relay = TestRelay::start().await;
-    let response = relay.http.get(relay.at("/code")).send().await.unwrap();
+    let response = relay.get("/code").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(header(&response, "location"), "/login?next=%2Fcode");
 
     relay.add_user("alice");
     let tokens = relay.cli_login("alice").await;
     let created = relay
-        .http
-        .post(relay.at("/v1/code/sessions"))
+        .post("/v1/code/sessions")
         .bearer_auth(&tokens.access_token)
         .json(&json!({"title": "<script>x</script>"}))
         .send()
@@ -1159,8 +1134,7 @@ async fn sessions_page_needs_a_login_and_escapes_titles() {
 
     let cookie = relay.browser_login("alice").await;
     let page = relay
-        .http
-        .get(relay.at("/code"))
+        .get("/code")
         .header("cookie", &cookie)
         .send()
         .await
@@ -1173,8 +1147,7 @@ async fn sessions_page_needs_a_login_and_escapes_titles() {
     assert!(body.contains(&format!("href=\"/code/{id}\"")), "{body}");
 
     let one = relay
-        .http
-        .get(relay.at(&format!("/code/{id}")))
+        .get(&format!("/code/{id}"))
         .header("cookie", &cookie)
         .send()
         .await
@@ -1188,16 +1161,14 @@ async fn sessions_page_needs_a_login_and_escapes_titles() {
     relay.add_user("bob");
     let bob = relay.browser_login("bob").await;
     let page = relay
-        .http
-        .get(relay.at("/code"))
+        .get("/code")
         .header("cookie", &bob)
         .send()
         .await
         .unwrap();
     assert!(!page.text().await.unwrap().contains(&id));
     let theirs = relay
-        .http
-        .get(relay.at(&format!("/code/{id}")))
+        .get(&format!("/code/{id}"))
         .header("cookie", &bob)
         .send()
         .await
@@ -1211,8 +1182,7 @@ async fn oversized_login_form_is_refused_whole() {
     relay.add_user("alice");
     let body = format!("username=alice&password={}", "a".repeat(70 * 1024));
     let response = relay
-        .http
-        .post(relay.at("/login"))
+        .post("/login")
         .header("origin", &relay.url)
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
@@ -1235,8 +1205,7 @@ async fn garbage_login_forms_are_client_errors() {
     ];
     for body in bodies {
         let response = relay
-            .http
-            .post(relay.at("/login"))
+            .post("/login")
             .header("origin", &relay.url)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.to_vec())

@@ -16,13 +16,7 @@ async fn local() -> (TestRelay, i64, String, String) {
         c.throttle.failures_per_address = 3;
     })
     .await;
-    let login = relay
-        .relay
-        .as_ref()
-        .unwrap()
-        .local_login("local")
-        .await
-        .unwrap();
+    let login = relay.server().local_login("local").await.unwrap();
     let session = relay.create_session(&login.tokens.access_token).await;
     assert!(
         session.id.as_str().starts_with("session_local_"),
@@ -41,14 +35,11 @@ async fn local() -> (TestRelay, i64, String, String) {
 async fn a_pairing_secret_logs_in_once_and_leaves_the_url() {
     let (relay, account, _access, session) = local().await;
     let secret = relay
-        .relay
-        .as_ref()
-        .unwrap()
+        .server()
         .pairing_secret(account, Duration::from_secs(60));
-    assert!(relay.relay.as_ref().unwrap().pairing_live(&secret));
+    assert!(relay.server().pairing_live(&secret));
     let response = relay
-        .http
-        .get(relay.at(&format!("/code/{session}?pair={secret}")))
+        .get(&format!("/code/{session}?pair={secret}"))
         .send()
         .await
         .unwrap();
@@ -61,7 +52,7 @@ async fn a_pairing_secret_logs_in_once_and_leaves_the_url() {
         .next()
         .unwrap()
         .to_owned();
-    assert!(!relay.relay.as_ref().unwrap().pairing_live(&secret));
+    assert!(!relay.server().pairing_live(&secret));
 
     // The cookie is a login for the local account: it can follow the session.
     let stream = Sse::open(
@@ -72,8 +63,7 @@ async fn a_pairing_secret_logs_in_once_and_leaves_the_url() {
     .await;
     assert_eq!(stream.status, StatusCode::OK);
     let page = relay
-        .http
-        .get(relay.at(&format!("/code/{session}")))
+        .get(&format!("/code/{session}"))
         .header("cookie", &cookie)
         .send()
         .await
@@ -82,8 +72,7 @@ async fn a_pairing_secret_logs_in_once_and_leaves_the_url() {
 
     // Whoever scans the same code later gets nothing.
     let again = relay
-        .http
-        .get(relay.at(&format!("/code/{session}?pair={secret}")))
+        .get(&format!("/code/{session}?pair={secret}"))
         .send()
         .await
         .unwrap();
@@ -101,22 +90,16 @@ async fn a_pairing_secret_logs_in_once_and_leaves_the_url() {
 #[tokio::test]
 async fn an_expired_or_made_up_secret_is_refused_and_guessing_is_throttled() {
     let (relay, account, _access, session) = local().await;
-    let secret = relay
-        .relay
-        .as_ref()
-        .unwrap()
-        .pairing_secret(account, Duration::ZERO);
+    let secret = relay.server().pairing_secret(account, Duration::ZERO);
     let expired = relay
-        .http
-        .get(relay.at(&format!("/code/{session}?pair={secret}")))
+        .get(&format!("/code/{session}?pair={secret}"))
         .send()
         .await
         .unwrap();
     assert_eq!(expired.status(), StatusCode::FORBIDDEN);
     for guess in ["x", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
         let r = relay
-            .http
-            .get(relay.at(&format!("/code/{session}?pair={guess}")))
+            .get(&format!("/code/{session}?pair={guess}"))
             .send()
             .await
             .unwrap();
@@ -124,20 +107,17 @@ async fn an_expired_or_made_up_secret_is_refused_and_guessing_is_throttled() {
     }
     // Three failures from this address: even a good secret now waits.
     let good = relay
-        .relay
-        .as_ref()
-        .unwrap()
+        .server()
         .pairing_secret(account, Duration::from_secs(60));
     let r = relay
-        .http
-        .get(relay.at(&format!("/code/{session}?pair={good}")))
+        .get(&format!("/code/{session}?pair={good}"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(r.headers().contains_key("retry-after"));
     assert!(
-        relay.relay.as_ref().unwrap().pairing_live(&good),
+        relay.server().pairing_live(&good),
         "a refused attempt does not spend the secret"
     );
 }
@@ -147,8 +127,7 @@ async fn the_local_account_cannot_log_in_with_a_password() {
     let (relay, _account, access, _session) = local().await;
     for password in ["!", "", "local"] {
         let r = relay
-            .http
-            .post(relay.at("/login"))
+            .post("/login")
             .header("origin", &relay.url)
             .form(&[("username", "local"), ("password", password)])
             .send()
@@ -158,24 +137,16 @@ async fn the_local_account_cannot_log_in_with_a_password() {
     }
     // Its terminal login works like a device login: sessions, and /bridge without a device.
     let sessions = relay
-        .http
-        .get(relay.at("/v1/code/sessions"))
+        .get("/v1/code/sessions")
         .bearer_auth(&access)
         .send()
         .await
         .unwrap();
     assert_eq!(sessions.status(), StatusCode::OK);
     // A second local_login reuses the account.
-    let again = relay
-        .relay
-        .as_ref()
-        .unwrap()
-        .local_login("local")
-        .await
-        .unwrap();
+    let again = relay.server().local_login("local").await.unwrap();
     let listed: serde_json::Value = relay
-        .http
-        .get(relay.at("/v1/code/sessions"))
+        .get("/v1/code/sessions")
         .bearer_auth(&again.tokens.access_token)
         .send()
         .await

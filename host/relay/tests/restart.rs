@@ -53,8 +53,7 @@ async fn published(r: reqwest::Response) -> Published {
 
 async fn get_session(relay: &TestRelay, s: &Setup) -> SessionSummary {
     let r = relay
-        .http
-        .get(relay.at(&format!("/v1/code/sessions/{}", s.session)))
+        .get(&format!("/v1/code/sessions/{}", s.session))
         .bearer_auth(&s.access)
         .send()
         .await
@@ -186,8 +185,7 @@ async fn the_log_credentials_and_numbering_survive_a_restart() {
 
     // The refresh token from before refreshes.
     let r = relay
-        .http
-        .post(relay.at("/v1/oauth/token"))
+        .post("/v1/oauth/token")
         .form(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", s.refresh.as_str()),
@@ -199,8 +197,7 @@ async fn the_log_credentials_and_numbering_survive_a_restart() {
     assert_eq!(r.status(), StatusCode::OK);
     let fresh: TokenResponse = r.json().await.unwrap();
     let r = relay
-        .http
-        .get(relay.at("/v1/code/sessions"))
+        .get("/v1/code/sessions")
         .bearer_auth(&fresh.access_token)
         .send()
         .await

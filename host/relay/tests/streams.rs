@@ -123,8 +123,7 @@ async fn error_type(response: reqwest::Response) -> String {
 
 async fn get_session(relay: &TestRelay, s: &Setup) -> SessionSummary {
     let response = relay
-        .http
-        .get(relay.at(&format!("/v1/code/sessions/{}", s.session)))
+        .get(&format!("/v1/code/sessions/{}", s.session))
         .bearer_auth(&s.access)
         .send()
         .await
@@ -146,8 +145,7 @@ async fn marker_seq(relay: &TestRelay, s: &Setup) -> u64 {
 
 async fn post_raw(relay: &TestRelay, token: &str, path: &str, body: String) -> reqwest::Response {
     relay
-        .http
-        .post(relay.at(path))
+        .post(path)
         .bearer_auth(token)
         .header("content-type", "application/json")
         .body(body)
@@ -685,8 +683,7 @@ async fn worker_status_follows_streams_timeouts_and_heartbeats() {
     assert!(!get_session(&relay, &s).await.worker_online);
 
     let hb = relay
-        .http
-        .post(relay.at(&format!("/v1/code/sessions/{}/worker/heartbeat", s.session)))
+        .post(&format!("/v1/code/sessions/{}/worker/heartbeat", s.session))
         .bearer_auth(&s.grant.worker_jwt)
         .json(&json!({"worker_epoch": s.grant.worker_epoch}))
         .send()
@@ -1004,8 +1001,7 @@ async fn oversized_bodies_events_and_batches_get_413() {
         Ok(big_body.to_string()[5000..].into()),
     ];
     let r = relay
-        .http
-        .post(relay.at(&path))
+        .post(&path)
         .bearer_auth(&s.access)
         .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))

@@ -39,9 +39,7 @@ async fn worker_answers(
             body["error"]["type"].as_str().unwrap_or("").to_owned(),
         )
     };
-    let r = relay
-        .http
-        .post(relay.at(&format!("{base}/worker/events")))
+    let r = relay.post(&format!("{base}/worker/events"))
         .bearer_auth(token)
         .json(&json!({"worker_epoch": epoch, "events": [event("assistant_delta", json!({"message_id": "m", "text": "t"}))]}))
         .send()
@@ -60,8 +58,7 @@ async fn worker_answers(
     let (s, t) = answer(r).await;
     out.push(("PUT state", s, t));
     let r = relay
-        .http
-        .post(relay.at(&format!("{base}/worker/heartbeat")))
+        .post(&format!("{base}/worker/heartbeat"))
         .bearer_auth(token)
         .json(&json!({"worker_epoch": epoch}))
         .send()
@@ -70,8 +67,7 @@ async fn worker_answers(
     let (s, t) = answer(r).await;
     out.push(("heartbeat", s, t));
     let r = relay
-        .http
-        .get(relay.at(&format!("{base}/worker/events/stream")))
+        .get(&format!("{base}/worker/events/stream"))
         .bearer_auth(token)
         .send()
         .await
@@ -104,8 +100,7 @@ fn assert_all(answers: &[(&'static str, u16, String)], status: u16, kind: &str) 
 /// A worker token whose POST is accepted: shows the setup is right before a variant is refused.
 async fn accepted(relay: &TestRelay, s: &Setup, token: &str) {
     let r = relay
-        .http
-        .post(relay.at(&format!("/v1/code/sessions/{}/worker/heartbeat", s.session)))
+        .post(&format!("/v1/code/sessions/{}/worker/heartbeat", s.session))
         .bearer_auth(token)
         .json(&json!({"worker_epoch": s.grant.worker_epoch}))
         .send()
@@ -352,32 +347,28 @@ async fn a_worker_jwt_cannot_act_as_a_client() {
         .await;
     check("POST events", r).await;
     let r = relay
-        .http
-        .get(relay.at(&format!("/v1/code/sessions/{}/events/stream", s.session)))
+        .get(&format!("/v1/code/sessions/{}/events/stream", s.session))
         .bearer_auth(token)
         .send()
         .await
         .unwrap();
     check("client SSE", r).await;
     let r = relay
-        .http
-        .get(relay.at("/v1/code/sessions"))
+        .get("/v1/code/sessions")
         .bearer_auth(token)
         .send()
         .await
         .unwrap();
     check("GET sessions", r).await;
     let r = relay
-        .http
-        .get(relay.at(&format!("/v1/code/sessions/{}", s.session)))
+        .get(&format!("/v1/code/sessions/{}", s.session))
         .bearer_auth(token)
         .send()
         .await
         .unwrap();
     check("GET session", r).await;
     let r = relay
-        .http
-        .post(relay.at(&format!("/v1/code/sessions/{}/bridge", s.session)))
+        .post(&format!("/v1/code/sessions/{}/bridge", s.session))
         .bearer_auth(token)
         .header("x-trusted-device-token", &s.device)
         .json(&json!({}))
@@ -419,8 +410,7 @@ async fn an_oauth_access_token_is_not_a_worker_token() {
         "unauthorized",
     );
     let r = relay
-        .http
-        .post(relay.at(&format!("/v1/code/sessions/{}/worker/events", s.session)))
+        .post(&format!("/v1/code/sessions/{}/worker/events", s.session))
         .json(&json!({"worker_epoch": s.grant.worker_epoch, "events": []}))
         .send()
         .await

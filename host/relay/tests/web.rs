@@ -25,8 +25,7 @@ async fn alice(title: &str) -> (TestRelay, String, String, String) {
     relay.add_user("alice");
     let tokens = relay.cli_login("alice").await;
     let created = relay
-        .http
-        .post(relay.at("/v1/code/sessions"))
+        .post("/v1/code/sessions")
         .bearer_auth(&tokens.access_token)
         .json(&json!({ "title": title }))
         .send()
@@ -42,7 +41,7 @@ async fn alice(title: &str) -> (TestRelay, String, String, String) {
 }
 
 async fn get(relay: &TestRelay, path: &str, cookie: Option<&str>) -> reqwest::Response {
-    let mut request = relay.http.get(relay.at(path));
+    let mut request = relay.get(path);
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
     }
@@ -207,8 +206,7 @@ async fn assets_have_their_types_and_cache_headers() {
 
         // A second look costs a 304.
         let again = relay
-            .http
-            .get(relay.at(path))
+            .get(path)
             .header("if-none-match", &etag)
             .send()
             .await

@@ -93,6 +93,21 @@ impl TestRelay {
         format!("{}{path}", self.url)
     }
 
+    /// `GET path` on this relay, with the tests' client.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.at(path))
+    }
+
+    /// `POST path` on this relay, with the tests' client.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.at(path))
+    }
+
+    /// The running relay (for what only the embedding process can do).
+    pub fn server(&self) -> &Relay {
+        self.relay.as_ref().expect("the relay is running")
+    }
+
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{path}", self.addr)
     }
