@@ -166,30 +166,12 @@ async fn bare_relay() -> (Relay, Client) {
     let base = relay.public_url().to_owned();
     let login = relay.local_login("local").await.unwrap();
     let access = login.tokens.access_token;
-    let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{base}/v1/code/sessions"))
-        .bearer_auth(&access)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let session = created["id"].as_str().unwrap().to_owned();
-    let grant: Value = http
-        .post(format!("{base}/v1/code/sessions/{session}/bridge"))
-        .bearer_auth(&access)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let jwt = grant["worker_jwt"].as_str().unwrap().to_owned();
-    let epoch = grant["worker_epoch"].as_u64().unwrap();
+    // The bridge's own typed API: the same calls `tether --remote` makes.
+    let api = tether_bridge::Api::new(&base).unwrap();
+    let created = api.create_session(&access, None).await.unwrap();
+    let grant = api.bridge(&access, None, &created.id).await.unwrap();
+    let session = created.id.to_string();
+    let (jwt, epoch) = (grant.worker_jwt, grant.worker_epoch);
     let mut worker = Client::open_at(
         &base,
         &session,
