@@ -26,7 +26,7 @@
 //! `--bench` (as `cargo test --benches` runs it) the binary exits at once.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,7 +38,7 @@ use tether_e2e::Tether;
 use tether_e2e::http::{cookie_from, publish, request as http};
 use tether_e2e::process::Remote;
 use tether_e2e::provider::{self, Recorded, read_request};
-use tether_e2e::sse::SseJson;
+use tether_e2e::sse::{SseJson, read_head};
 
 /// The longest any one wait may take (a turn, a start, an exit).
 const WAIT: Duration = Duration::from_secs(30);
@@ -732,26 +732,7 @@ fn uuid() -> String {
 /// recording the markers in the text of each `assistant_delta` it completed.
 fn read_deltas(socket: TcpStream, arrivals: &Arrivals) -> std::io::Result<()> {
     let mut r = BufReader::new(socket);
-    let mut line = String::new();
-    r.read_line(&mut line)?;
-    let status = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-    let mut chunked = false;
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Err(std::io::Error::other("the stream ended in its head"));
-        }
-        if line.trim().is_empty() {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
-    }
-    if status != "200" {
-        return Err(std::io::Error::other(format!(
-            "the stream answered {status}"
-        )));
-    }
+    let chunked = read_head(&mut r)?;
     let mut dechunk = Dechunk::default();
     let mut sse = SseJson::default();
     let mut body = Vec::new();

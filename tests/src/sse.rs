@@ -2,7 +2,38 @@
 //! streams over plain sockets: bytes in as they arrive, whole events out, each `data:` payload
 //! parsed as the JSON event PROTOCOL.md says it is.
 
+use std::io::BufRead;
+
 use serde_json::Value;
+
+/// Reads a streaming response's head: whether it carries a chunked body. A status other than
+/// 200 is an error carrying what the relay said.
+pub fn read_head(r: &mut impl BufRead) -> std::io::Result<bool> {
+    use std::io::{Error, ErrorKind};
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+    let mut chunked = false;
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 {
+            return Err(Error::new(ErrorKind::UnexpectedEof, "no headers"));
+        }
+        if line.trim().is_empty() {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+    }
+    if status != "200" {
+        let mut rest = String::new();
+        let _ = r.read_to_string(&mut rest);
+        return Err(Error::other(format!(
+            "the stream answered {status}: {rest}"
+        )));
+    }
+    Ok(chunked)
+}
 
 #[derive(Default)]
 pub struct SseJson {

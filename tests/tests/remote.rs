@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tether_e2e::Tether;
 use tether_e2e::http::{cookie_from, header, publish, request as http};
 use tether_e2e::process::{Hosted, Relay, Remote, WAIT, cli_login, free_port, reply_to, url_parts};
-use tether_e2e::sse::SseJson;
+use tether_e2e::sse::{SseJson, read_head};
 
 /// host/bridge/src/worker/verdict.rs `TAKEN_OVER`: why a worker stops when another registered.
 const TAKEN_OVER: &str = "Another terminal took over this session; this one stopped publishing.";
@@ -169,28 +169,8 @@ impl Drop for Stream {
 fn read_sse(socket: TcpStream, shared: &Arc<(Mutex<Received>, Condvar)>) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
     let mut r = BufReader::new(socket);
+    let chunked = read_head(&mut r)?;
     let mut line = String::new();
-    r.read_line(&mut line)?;
-    let status = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-    let mut chunked = false;
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Err(Error::new(ErrorKind::UnexpectedEof, "no headers"));
-        }
-        if line.trim().is_empty() {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
-    }
-    if status != "200" {
-        let mut rest = String::new();
-        let _ = r.read_to_string(&mut rest);
-        return Err(Error::other(format!(
-            "the stream answered {status}: {rest}"
-        )));
-    }
     let mut parser = SseJson::default();
     let mut deliver = |bytes: &[u8]| {
         let new = parser.feed(bytes);
