@@ -32,6 +32,7 @@
 //! [`provider`] stands in for Anthropic's and OpenAI's streaming APIs on loopback.
 
 pub mod browser;
+pub mod hostile;
 pub mod http;
 pub mod process;
 pub mod provider;
@@ -546,11 +547,33 @@ struct Shared {
     text: Vec<u8>,
     stripper: Stripper,
     /// The screen a terminal emulator would show.
-    parser: vt100::Parser,
+    parser: vt100::Parser<Requests>,
     /// How much of a cursor-position query has been seen at the end of `raw`.
     query: usize,
     /// The terminal closed: tether exited.
     eof: bool,
+}
+
+/// What the terminal emulator was asked to do besides drawing: set the window's title (or icon
+/// name), or write the clipboard (OSC 52, base64 as sent).
+#[derive(Debug, Default, Clone)]
+pub struct Requests {
+    pub titles: Vec<String>,
+    pub clipboard: Vec<String>,
+}
+
+impl vt100::Callbacks for Requests {
+    fn set_window_title(&mut self, _: &mut vt100::Screen, title: &[u8]) {
+        self.titles
+            .push(String::from_utf8_lossy(title).into_owned());
+    }
+    fn set_window_icon_name(&mut self, _: &mut vt100::Screen, name: &[u8]) {
+        self.titles.push(String::from_utf8_lossy(name).into_owned());
+    }
+    fn copy_to_clipboard(&mut self, _: &mut vt100::Screen, _ty: &[u8], data: &[u8]) {
+        self.clipboard
+            .push(String::from_utf8_lossy(data).into_owned());
+    }
 }
 
 /// The cursor position query (DSR 6). A terminal answers it; the line editor asks it before
@@ -691,7 +714,12 @@ impl Pty {
                 raw: Vec::new(),
                 text: Vec::new(),
                 stripper: Stripper::default(),
-                parser: vt100::Parser::new(PTY_ROWS, PTY_COLS, 0),
+                parser: vt100::Parser::new_with_callbacks(
+                    PTY_ROWS,
+                    PTY_COLS,
+                    0,
+                    Requests::default(),
+                ),
                 query: 0,
                 eof: false,
             }),
@@ -842,6 +870,13 @@ impl Pty {
         self.wait(what, |s| check(s.parser.screen()).then_some(()));
     }
 
+    /// The titles and clipboard writes the terminal was asked for so far.
+    pub fn requests(&self) -> Requests {
+        let (lock, _) = &*self.shared;
+        let state = lock.lock().unwrap_or_else(|e| e.into_inner());
+        state.parser.callbacks().clone()
+    }
+
     /// What the screen shows now, row by row.
     pub fn screen(&self) -> String {
         let (lock, _) = &*self.shared;
@@ -925,7 +960,7 @@ mod tests {
             raw: Vec::new(),
             text: Vec::new(),
             stripper: Stripper::default(),
-            parser: vt100::Parser::new(10, 20, 0),
+            parser: vt100::Parser::new_with_callbacks(10, 20, 0, Requests::default()),
             query: 0,
             eof: false,
         };

@@ -488,17 +488,19 @@ async fn markup_and_javascript_links_in_messages_do_not_run() {
     );
 
     // The page's policy: scripts only from the relay itself, nothing inline.
+    // The login cookie is named for the relay's port.
+    let host = base.trim_start_matches("http://");
+    let name = format!("tether_login_{}", host.rsplit(':').next().unwrap());
     let cookie = b
         .client()
-        .get_named_cookie("tether_login")
+        .get_named_cookie(&name)
         .await
         .expect("the login cookie");
-    let host = base.trim_start_matches("http://");
     let (status, head, body) = request(
         host,
         "GET",
         &format!("/code/{session}"),
-        &[("Cookie", &format!("tether_login={}", cookie.value()))],
+        &[("Cookie", &format!("{name}={}", cookie.value()))],
         "",
     );
     assert_eq!(status, 200, "{head}\n{body}");
@@ -735,5 +737,77 @@ async fn an_approval_card_answers_the_agent_and_goes_away() {
         vec![],
     )
     .await;
+    b.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// i. A turn the model refused: the message is marked not sent, and Retry sends it again
+
+#[tokio::test]
+async fn a_refused_message_is_marked_not_sent_and_retry_sends_it_again() {
+    use tether_e2e::provider::{Provider, Reply, Wire};
+    let Some(b) = launch("refused_retry").await else {
+        return;
+    };
+    let provider = Provider::start(
+        Wire::OpenAi,
+        vec![
+            Reply::Error {
+                status: 400,
+                body: r#"{"error":{"message":"The response was filtered.","type":"invalid_request_error","code":"content_filter"}}"#.into(),
+            },
+            Reply::text("Hello from the model."),
+        ],
+    );
+    let t = Tether::new();
+    let (_remote, _, _) = paired_with(
+        &b,
+        &t,
+        &["--engine", "openai", "--base-url", &provider.base_url],
+    )
+    .await;
+    let said = "something the filter blocks";
+    b.say(said).await;
+    b.wait_for("#messages .msg.user.failed.unsent button.retry")
+        .await;
+    b.wait_text("#state", "idle").await;
+    let failed = b
+        .js(
+            "return document.querySelector('#messages .msg.user.unsent').textContent",
+            vec![],
+        )
+        .await;
+    let failed = failed.as_str().unwrap_or_default();
+    assert!(failed.contains(said), "{failed}");
+    assert!(
+        failed.contains("was filtered") && failed.contains("Not sent"),
+        "{failed}"
+    );
+    let shown = messages(&b).await;
+    assert!(
+        !shown.iter().any(|m| {
+            let class = m["class"].as_str().unwrap_or_default();
+            class.contains("assistant") || class.contains("command")
+        }),
+        "the error is on the message, with no empty reply: {shown:?}"
+    );
+
+    b.click("#messages .msg.user.unsent button.retry").await;
+    b.wait_js(
+        "the reply to the message sent again",
+        FINISHED_REPLY,
+        vec![json!("Hello from the model.")],
+    )
+    .await;
+    let requests = provider.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    let users: Vec<&str> = requests[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "user")
+        .map(|m| m["content"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(users, [said], "sent once, not twice");
     b.close().await;
 }

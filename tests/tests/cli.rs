@@ -757,6 +757,17 @@ fn sigint_interrupts_print_mode_with_exit_code_130() {
 }
 
 #[test]
+fn debug_logging_with_a_cold_cache_is_tethers_own() {
+    // Compiling the stock plugins used to log a quarter of a million lines of cranelift's.
+    let out = Tether::cold().env("TETHER_LOG", "debug").print("/help");
+    out.assert_success();
+    let lines = out.stderr.lines().count();
+    assert!(out.stderr.contains("compiling"), "a cold start: {out}");
+    assert!(lines < 100, "{lines} lines of logs");
+    assert!(!out.stderr.contains("cranelift"), "{}", out.stderr);
+}
+
+#[test]
 fn feedback_opens_a_prefilled_issue_in_the_browser() {
     use std::os::unix::fs::PermissionsExt;
 

@@ -121,14 +121,19 @@ fn a_refused_key_is_explained_and_never_shown_even_in_debug_logs() {
             ),
         }],
     );
-    let t = Tether::new()
-        .env("ANTHROPIC_API_KEY", KEY)
-        .env("TETHER_LOG", "trace");
+    // The HTTP stack is named: a bare level reaches tether's own crates only.
+    let t = Tether::new().env("ANTHROPIC_API_KEY", KEY).env(
+        "TETHER_LOG",
+        "trace,reqwest=trace,hyper=trace,hyper_util=trace",
+    );
     let out = t.run(["--base-url", &provider.base_url, "-p", "hi"]);
     let (o, e) = (stdout(&out), stderr(&out));
     assert!(!out.status.success());
     assert!(e.contains("ANTHROPIC_API_KEY"), "says what to check: {e}");
-    assert!(e.lines().count() > 100, "trace logs were on: {e}");
+    assert!(
+        e.contains("TRACE") && e.contains("hyper_util"),
+        "trace logs were on: {e}"
+    );
     assert!(
         !o.contains(KEY) && !e.contains(KEY),
         "the key leaked:\n{o}\n{e}"
@@ -163,6 +168,105 @@ fn rate_limits_are_waited_out_as_the_provider_asks() {
     assert!(e.contains("retrying in 1.0 s"), "{e}");
     assert!(started.elapsed().as_secs_f64() >= 1.0);
     assert_eq!(provider.requests().len(), 2);
+}
+
+/// What a content filter answers (OpenAI's shape).
+const FILTERED: &str = r#"{"error":{"message":"The response was filtered due to the prompt triggering content management policy.","type":"invalid_request_error","param":"prompt","code":"content_filter"}}"#;
+
+#[test]
+fn a_refused_turn_leaves_the_conversation_as_it_was() {
+    for wire in [Wire::OpenAi, Wire::Anthropic] {
+        let provider = Provider::start(
+            wire,
+            vec![
+                Reply::Error {
+                    status: 400,
+                    body: FILTERED.into(),
+                },
+                Reply::text("Hello!"),
+            ],
+        );
+        let engine = match wire {
+            Wire::OpenAi => "openai",
+            Wire::Anthropic => "anthropic",
+        };
+        let t = Tether::new().env("ANTHROPIC_API_KEY", KEY);
+        let out = t.run_with_input(
+            ["--engine", engine, "--base-url", &provider.base_url],
+            "something the filter blocks\nhello\n",
+        );
+        let (o, e) = (stdout(&out), stderr(&out));
+        assert!(!out.status.success(), "a turn failed: {o}\n{e}");
+        assert!(e.contains("was filtered") && e.contains("Not sent"), "{e}");
+        assert_eq!(o.trim(), "Hello!", "{engine}: only the answer on stdout");
+        let requests = provider.requests();
+        assert_eq!(requests.len(), 2, "{requests:?}");
+        let users: Vec<(String, String)> = messages(&requests[1].body)
+            .into_iter()
+            .filter(|(role, _)| role == "user")
+            .collect();
+        assert_eq!(
+            users,
+            [("user".to_owned(), "hello".to_owned())],
+            "{engine}: the refused message is not sent again"
+        );
+    }
+}
+
+#[test]
+fn print_mode_errors_go_to_stderr_and_stdout_stays_empty() {
+    let provider = Provider::start(
+        Wire::OpenAi,
+        vec![Reply::Error {
+            status: 400,
+            body: FILTERED.into(),
+        }],
+    );
+    let out = Tether::new().run([
+        "--engine",
+        "openai",
+        "--base-url",
+        &provider.base_url,
+        "-p",
+        "hi",
+    ]);
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert!(!out.status.success());
+    assert_eq!(out.code(), Some(1), "{e}");
+    assert_eq!(o, "", "what $(tether -p …) captures");
+    assert!(e.contains("refused the request (400"), "{e}");
+    assert!(
+        !e.contains("interrupted") && !o.contains("interrupted"),
+        "{e}"
+    );
+    assert!(!e.contains(".."), "one full stop: {e}");
+}
+
+#[test]
+fn a_spent_quota_is_said_once_and_not_retried() {
+    let provider = Provider::start(
+        Wire::OpenAi,
+        vec![Reply::Error {
+            status: 429,
+            body: r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#.into(),
+        }],
+    );
+    let out = Tether::new().run([
+        "--engine",
+        "openai",
+        "--base-url",
+        &provider.base_url,
+        "-p",
+        "hi",
+    ]);
+    let e = stderr(&out);
+    assert!(!out.status.success());
+    assert_eq!(provider.requests().len(), 1, "{e}");
+    assert!(!e.contains("retrying"), "{e}");
+    assert!(
+        e.contains("insufficient_quota") && e.contains("billing"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -207,7 +311,9 @@ fn plan_mode_and_compact_reach_the_model() {
         "{after:?}"
     );
     assert!(!after.iter().any(|(_, m)| m == "make a plan"), "{after:?}");
-    assert_eq!(after.last().unwrap().1, "go on");
+    // The summary is the user's side, so the next message joins it: never two in a row.
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(after[0].1.ends_with("\n\ngo on"), "{after:?}");
 }
 
 #[test]
@@ -296,4 +402,40 @@ fn print_mode_cannot_ask_so_it_denies_and_says_why() {
         o.contains("denied: tether is not running interactively"),
         "{o}"
     );
+}
+
+#[test]
+fn in_the_terminal_a_refused_message_comes_back_to_the_prompt() {
+    let provider = Provider::start(
+        Wire::OpenAi,
+        vec![
+            Reply::Error {
+                status: 400,
+                body: FILTERED.into(),
+            },
+            Reply::text("Hello!"),
+        ],
+    );
+    let t = Tether::new();
+    let mut pty = t.spawn_pty(["--engine", "openai", "--base-url", &provider.base_url]);
+    pty.expect("engine openai");
+    pty.expect_prompt("› ");
+    pty.send_line("blocked words");
+    pty.expect("Not sent");
+    pty.expect("back at the prompt");
+    // The line editor holds the message again: Enter alone sends it.
+    pty.wait_screen("the message back at the prompt", |s| {
+        tether_e2e::cursor_row(s).starts_with("› blocked words")
+    });
+    pty.send("\r");
+    pty.expect("Hello!");
+    pty.expect_prompt("› ");
+    let requests = provider.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(
+        messages(&requests[1].body),
+        [("user".to_owned(), "blocked words".to_owned())]
+    );
+    pty.send("\x04");
+    assert!(pty.wait_exit().success());
 }

@@ -20,11 +20,32 @@ struct Served {
 
 impl Served {
     fn start(t: &Tether, db: &std::path::Path, extra: &[&str]) -> Served {
-        let mut args = vec!["relay", "serve", "--listen", "127.0.0.1:0", "--db"];
-        args.push(db.to_str().unwrap());
-        args.extend_from_slice(extra);
-        let mut child = t
-            .command(&args)
+        Served::spawn(t.command(serve_args(db, extra)))
+    }
+
+    /// The same with RLIMIT_NOFILE lowered to `nofile` (soft and hard), through the shell's
+    /// `ulimit`, as an operator's service manager would set it.
+    fn start_with_nofile(t: &Tether, db: &std::path::Path, nofile: u64) -> Served {
+        let tether = t.command(serve_args(db, &[]));
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+            .arg(tether.get_program())
+            .args(tether.get_args())
+            .env_clear();
+        for (k, v) in tether.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        if let Some(dir) = tether.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        Served::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: std::process::Command) -> Served {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -47,7 +68,11 @@ impl Served {
     }
 
     /// SIGTERM, as a service manager would stop it; it must exit cleanly.
-    fn terminate(mut self) {
+    fn terminate(self) {
+        self.terminate_within(Duration::from_secs(10));
+    }
+
+    fn terminate_within(mut self, wait: Duration) {
         let pid = self.child.id().to_string();
         assert!(
             std::process::Command::new("kill")
@@ -56,7 +81,7 @@ impl Served {
                 .unwrap()
                 .success()
         );
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + wait;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 assert!(status.success(), "relay exited with {status}");
@@ -64,11 +89,48 @@ impl Served {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "relay did not stop on SIGTERM"
+                "relay did not stop on SIGTERM within {wait:?}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+fn serve_args<'a>(db: &'a std::path::Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["relay", "serve", "--db"];
+    args.push(db.to_str().unwrap());
+    // A test may choose the address, to come back on the same port after a restart.
+    if !extra.contains(&"--listen") {
+        args.extend(["--listen", "127.0.0.1:0"]);
+    }
+    args.extend_from_slice(extra);
+    args
+}
+
+/// A connection that sent part of a request head and went quiet; `None` if connecting takes
+/// more than a second.
+fn half_open(host: &str) -> Option<TcpStream> {
+    let addr: std::net::SocketAddr = host.parse().unwrap();
+    let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .ok()?;
+    Some(tcp)
+}
+
+/// `GET /healthz` on a new connection, within `wait`: whether it was answered `200 ok`.
+fn healthz_within(host: &str, wait: Duration) -> bool {
+    let addr: std::net::SocketAddr = host.parse().unwrap();
+    let Ok(mut tcp) = TcpStream::connect_timeout(&addr, wait) else {
+        return false;
+    };
+    tcp.set_read_timeout(Some(wait)).unwrap();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    if tcp.write_all(request).is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok")
 }
 
 impl Drop for Served {
@@ -88,7 +150,15 @@ fn relay_help_lists_serve_and_user() {
         "{out}"
     );
     let out = t.run(["relay", "serve", "--help"]);
-    for flag in ["--listen", "--db", "--public-url", "--staging"] {
+    for flag in [
+        "--listen",
+        "--db",
+        "--public-url",
+        "--staging",
+        "--max-connections",
+        "--header-timeout",
+        "--shutdown-grace",
+    ] {
         assert!(out.stdout.contains(flag), "{flag} missing: {out}");
     }
 }
@@ -215,9 +285,12 @@ fn a_restarted_relay_keeps_logins_sessions_and_events() {
         &publish,
     );
     assert_eq!(status, 200, "{body}");
+    let addr = served.host().to_owned();
     served.terminate();
 
-    let served = Served::start(&t, &db, &[]);
+    // Back on the same address: the login cookie is named for the relay's port, so a relay
+    // that moved elsewhere would be another relay to the browser.
+    let served = Served::start(&t, &db, &["--listen", &addr]);
     let origin = served.url.clone();
     let json = [
         ("Cookie", cookie.as_str()),
@@ -264,6 +337,45 @@ fn a_restarted_relay_keeps_logins_sessions_and_events() {
         "{seen}"
     );
     served.terminate();
+}
+
+/// Issue 12: about a thousand connections that never finish their request head used to take
+/// every descriptor, and the relay answered nobody. Now the relay holds fewer connections than
+/// its descriptor limit allows and closes the longest-idle one to make room.
+#[test]
+fn a_flood_of_half_open_connections_leaves_the_relay_answering() {
+    let t = Tether::new();
+    let db = t.cwd().join("relay.db");
+    let served = Served::start_with_nofile(&t, &db, 256);
+    // Connecting stops once the relay stops accepting and its backlog is full (the attack
+    // has won); what matters is whether a new client is answered then.
+    let flood: Vec<TcpStream> = (0..1000).map_while(|_| half_open(served.host())).collect();
+    let started = std::time::Instant::now();
+    assert!(
+        healthz_within(served.host(), Duration::from_secs(5)),
+        "/healthz unanswered during the flood"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Logins (the database opening its files) still work too.
+    add_relay_user(&t, &db, "alice", PASSWORD);
+    let _cookie = browser_login(served.host(), &served.url, "alice", PASSWORD);
+    drop(flood);
+    served.terminate_within(Duration::from_secs(5));
+}
+
+/// Issue 12: one half-sent request kept SIGTERM from ever stopping the relay.
+#[test]
+fn sigterm_with_a_half_sent_request_exits_promptly() {
+    let t = Tether::new();
+    let db = t.cwd().join("relay.db");
+    let served = Served::start(
+        &t,
+        &db,
+        &["--header-timeout", "600", "--shutdown-grace", "600"],
+    );
+    let _half = half_open(served.host()).expect("connected");
+    assert!(healthz_within(served.host(), Duration::from_secs(5)));
+    served.terminate_within(Duration::from_secs(3));
 }
 
 #[test]

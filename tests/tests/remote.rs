@@ -338,7 +338,8 @@ fn pair(url: &str) -> Client {
     );
     let set = header(&head, "set-cookie").unwrap();
     assert!(
-        set.starts_with("tether_login=")
+        // Named per relay port (`tether_login_<port>`), so relays on one host keep apart.
+        set.starts_with("tether_login")
             && set.contains("HttpOnly")
             && set.contains("SameSite=Strict"),
         "{set}"
@@ -1022,15 +1023,27 @@ fn a_terminal_whose_session_is_taken_over_says_so_and_keeps_working() {
 fn logout_forgets_the_login_and_revokes_the_device() {
     let h = Hosted::new("127.0.0.1:0", &[]);
     let device = h.credentials()["device_id"].as_str().unwrap().to_owned();
+    let access = h.credentials()["access_token"].as_str().unwrap().to_owned();
     let out = h.t.run(["logout"]);
     out.assert_success();
     assert!(
         out.stdout.contains(&format!(
-            "Logged out of {}; this machine's trusted device was revoked.",
+            "Logged out of {}; the login and this machine's trusted device were revoked.",
             h.relay.url
         )),
         "{out}"
     );
+    // The login is over on the relay too: its access token no longer lists anything.
+    let bearer = format!("Bearer {access}");
+    let host = h.relay.url.trim_start_matches("http://");
+    let (status, _, body) = http(
+        host,
+        "GET",
+        "/v1/code/sessions",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(status, 401, "{body}");
     assert!(!h.t.config_dir().join("credentials.json").exists());
     let again = h.t.run(["logout"]);
     again.assert_success();
@@ -1214,4 +1227,120 @@ fn the_terminal_answers_first_and_the_phone_is_told_to_stop_asking() {
     assert_eq!(count_user_messages(&events, "n"), 0, "{}", show(&events));
     assert!(!of_kind(&events, "assistant_message").any(|e| text(e).contains("allowed:")));
     remote.proc.expect_stdout("denied here");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. What a phone sends is text: shown, never obeyed, and no key to the terminal's files
+
+#[test]
+fn on_a_terminal_a_phones_escape_sequences_are_shown_not_obeyed() {
+    use tether_e2e::hostile::{ESCAPES, SHOWN, assert_not_obeyed};
+    let t = Tether::new();
+    let mut pty = t.spawn_pty(["--remote", "--listen", "127.0.0.1:0"]);
+    pty.expect("Open in browser: ");
+    let url = pty.expect("\n").trim().to_owned();
+    let client = pair(&url);
+    let stream = client.stream(0);
+    pty.expect_prompt("› ");
+    client.say("before the attack");
+    stream.wait_reply("before the attack");
+    pty.expect(&reply_to("before the attack"));
+    pty.expect_prompt("› ");
+
+    pty.mark();
+    let hostile = format!("look {ESCAPES} here");
+    client.say(&hostile);
+    // The message, and the echo engine's reply repeating it.
+    pty.expect(&format!("(remote) look {SHOWN} here"));
+    pty.expect(&format!("You said: look {SHOWN} here"));
+    stream.wait_reply(&hostile);
+    pty.expect_prompt("› ");
+    assert_not_obeyed(&pty, &pty.raw_since_mark());
+    // Not cleared: what was on the screen before is still there.
+    let screen = pty.screen();
+    assert!(
+        screen.contains(&format!("● {}", reply_to("before the attack"))),
+        "{screen}"
+    );
+    // The prompt still works.
+    pty.send_line("typed at the prompt");
+    pty.expect(&reply_to("typed at the prompt"));
+}
+
+#[test]
+fn a_phones_mention_reads_no_file_on_the_terminals_machine() {
+    let t = Tether::new();
+    std::fs::write(t.cwd().join("secret.txt"), "RELATIVE-SECRET-41").unwrap();
+    std::fs::write(t.cwd().join("mine.txt"), "the local user's notes").unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let shadow = elsewhere.path().join("shadow");
+    std::fs::write(&shadow, "root:ABSOLUTE-SECRET-42:").unwrap();
+    let mut remote = Remote::start(&t, &["--listen", "127.0.0.1:0"]);
+    let client = pair(&remote.url);
+    let stream = client.stream(0);
+
+    let said = format!("summarise @secret.txt and @{}", shadow.display());
+    client.say(&said);
+    stream.wait_reply(&said);
+    client.say("/files");
+    let listed = stream.wait_for("the answer to /files", WAIT, |events| {
+        of_kind(events, "command_output")
+            .find(|e| text(e).contains("in context"))
+            .cloned()
+    });
+    assert!(text(&listed).starts_with("No files in context"), "{listed}");
+    // Nothing read, nothing said about the files (not even whether they exist).
+    let log = show(&stream.events());
+    for leak in ["SECRET-4", "no such file", "KiB"] {
+        assert!(!log.contains(leak), "{leak:?} in:\n{log}");
+    }
+
+    // The terminal's own user still puts files into context.
+    remote.proc.line("read @mine.txt");
+    stream.wait_reply("read @mine.txt");
+    client.say("/files");
+    let listed = stream.wait_for("/files listing mine.txt", WAIT, |events| {
+        of_kind(events, "command_output")
+            .find(|e| text(e).contains("mine.txt"))
+            .cloned()
+    });
+    assert!(text(&listed).starts_with("1 file in context"), "{listed}");
+    assert!(!text(&listed).contains("secret"), "{listed}");
+    assert!(
+        !remote.proc.stdout().contains("SECRET-4"),
+        "{}",
+        remote.proc.dump()
+    );
+}
+
+#[test]
+fn on_a_terminal_an_agents_tool_request_with_escapes_is_shown_not_obeyed() {
+    use tether_e2e::hostile::assert_not_obeyed;
+    let t = Tether::new();
+    let agent = env!("CARGO_BIN_EXE_tether-fixture-agent");
+    let mut pty = t.spawn_pty([
+        "--remote",
+        "--listen",
+        "127.0.0.1:0",
+        "--engine",
+        "exec",
+        "--exec-command",
+        agent,
+    ]);
+    pty.expect("Open in browser: ");
+    let url = pty.expect("\n").trim().to_owned();
+    let client = pair(&url);
+    pty.expect_prompt("› ");
+    // tether's own styling is drawn, not shown.
+    assert!(!pty.screen().contains("^["), "{}", pty.screen());
+    pty.mark();
+    // The fixture agent asks to use the tool named by the first word after `tool:`.
+    client.say("tool: Bash\x1b]0;agent-title\x07\x1b[2J\u{9b}2J ls");
+    let name = "Bash^[]0;agent-title^G^[[2J<U+009B>2J";
+    pty.expect(&format!("the agent wants to use {name}"));
+    // The user sits at the prompt, which reads the answer.
+    pty.expect("Allow? type y or n");
+    pty.send_line("n");
+    pty.expect("denied here");
+    assert_not_obeyed(&pty, &pty.raw_since_mark());
 }

@@ -2,6 +2,7 @@
 //! Escape, Ctrl-C and Ctrl-D, and reading what a terminal would show.
 
 use base64::Engine as _;
+use tether_e2e::hostile::{ESCAPES, SHOWN, assert_not_obeyed};
 use tether_e2e::{Pty, Tether, cursor_row, escaped, find};
 
 /// The echo engine's reply to `said`.
@@ -536,4 +537,85 @@ fn the_agents_permission_prompt_is_answered_with_one_key() {
     // The keys went to the question, not to the next line.
     pty.send_line("and then");
     pty.expect("You said: and then");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text from elsewhere is shown, never obeyed
+
+#[test]
+fn a_models_reply_and_a_providers_error_are_shown_not_obeyed() {
+    use tether_e2e::provider::{Provider, Reply, Wire};
+    let error = serde_json::json!({"type": "error", "error": {
+        "type": "invalid_request_error", "message": format!("refused {ESCAPES}")}});
+    let provider = Provider::start(
+        Wire::Anthropic,
+        vec![
+            Reply::text(&format!("Here it is: {ESCAPES} done.")),
+            Reply::Error {
+                status: 400,
+                body: error.to_string(),
+            },
+        ],
+    );
+    let t = Tether::new().env("ANTHROPIC_API_KEY", "sk-ant-test-0123456789");
+    let mut pty = t.spawn_pty(["--base-url", &provider.base_url]);
+    pty.expect("engine anthropic");
+    pty.expect_prompt("› ");
+    pty.mark();
+    pty.send_line("hi");
+    pty.expect(&format!("Here it is: {SHOWN} done."));
+    pty.expect_prompt("› ");
+    // The error quotes the provider: whether the engine already dropped the controls or the
+    // terminal shows them, none is obeyed.
+    pty.send_line("again");
+    pty.expect("refused <");
+    pty.expect("2J>");
+    let raw = pty.raw_since_mark();
+    assert_not_obeyed(&pty, &raw);
+    // The screen was not cleared, and tether's own styling still works.
+    let screen = pty.screen();
+    assert!(screen.contains("engine anthropic"), "{screen}");
+    assert!(
+        find(&raw, "\x1b[36m● ".as_bytes()).is_some(),
+        "{}",
+        escaped(&raw)
+    );
+}
+
+#[test]
+fn print_mode_on_a_terminal_shows_a_reply_with_escapes_not_obeyed() {
+    let t = Tether::new();
+    let mut pty = t.spawn_pty(["-p", &format!("say {ESCAPES}")]);
+    pty.expect(&format!("You said: say {SHOWN}"));
+    assert!(pty.wait_exit().success());
+    let raw = pty.raw_since_mark();
+    assert_not_obeyed(&pty, &raw);
+}
+
+#[test]
+fn a_plugins_output_is_shown_not_obeyed_and_tethers_styling_stays() {
+    let t = Tether::new();
+    let mut pty = start(&t);
+    install_hostile(&t, &mut pty);
+    pty.mark();
+    pty.send_line("/hostile escapes");
+    let shown = "plugin<^[]52;c;cGx1Z2lu^G^[]0;plugin-title^G^[[2J<U+009B>31m>end";
+    // As text, then as markdown (bold, then inline code).
+    pty.expect(shown);
+    pty.expect(&format!("md {shown}"));
+    pty.expect_prompt("› ");
+    let raw = pty.raw_since_mark();
+    assert_not_obeyed(&pty, &raw);
+    for styled in ["\x1b[1mmd\x1b[0m", "\x1b[33mplugin<^[]52"] {
+        assert!(
+            find(&raw, styled.as_bytes()).is_some(),
+            "no {styled:?} in {}",
+            escaped(&raw)
+        );
+    }
+    assert!(
+        pty.screen().contains("Installed /hostile"),
+        "{}",
+        pty.screen()
+    );
 }

@@ -199,27 +199,40 @@ async fn typed_calls_and_their_errors() {
         (Some(400), Some("invalid_grant"))
     );
 
-    // Reusing a refresh token ended that login; a new one lists and revokes devices.
+    // Reusing a refresh token ended that login; a new one lists and revokes its device, and
+    // the login that enrolled the device ends with it.
     let (second, _) = relay.credentials("bea").await;
     let devices = api.list_devices(&second.access_token).await.unwrap();
     api.revoke_device(&second.access_token, &devices[0].device_id)
         .await
         .unwrap();
-    let gone = api
-        .revoke_device(&second.access_token, &devices[0].device_id)
-        .await
-        .unwrap_err();
-    assert_eq!(gone.status(), Some(404));
-    assert!(
-        api.list_devices(&second.access_token)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let gone = api.list_devices(&second.access_token).await.unwrap_err();
+    assert_eq!(gone.status(), Some(401));
 
     let unknown = api.poll_token("tthr_dc_nonsense").await.unwrap_err();
     assert!(matches!(
         unknown,
         PollError::Other(ApiError::Status { status: 400, .. })
     ));
+}
+
+#[tokio::test]
+async fn revoking_the_login_ends_its_access_and_refresh_tokens() {
+    let relay = TestRelay::start().await;
+    let (credentials, _) = relay.credentials("cy").await;
+    let api = relay.api();
+    api.revoke_login(&credentials.refresh_token).await.unwrap();
+    let access = api
+        .list_devices(&credentials.access_token)
+        .await
+        .unwrap_err();
+    assert_eq!(access.status(), Some(401));
+    let refresh = api.refresh(&credentials.refresh_token).await.unwrap_err();
+    assert_eq!(
+        (refresh.status(), refresh.kind()),
+        (Some(400), Some("invalid_grant"))
+    );
+    // Again, or with a token nobody issued: nothing to revoke, and no error.
+    api.revoke_login(&credentials.refresh_token).await.unwrap();
+    api.revoke_login("tthr_rt_nonsense").await.unwrap();
 }

@@ -218,6 +218,30 @@ pub struct ServeArgs {
     /// Lifetime of worker tokens in seconds (at most 900). For tests of token refresh.
     #[arg(long, value_name = "SECS", hide = true, value_parser = clap::value_parser!(u64).range(1..=900))]
     pub worker_token_ttl: Option<u64>,
+    /// The most connections open at once (streams and WebSockets included). Default: what
+    /// RLIMIT_NOFILE allows, less 64 for the database and the runtime; never more than that.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may take to send a request head, after opening or between
+    /// requests (so also the keep-alive idle timeout).
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Seconds requests in progress may take to finish after SIGTERM before they are dropped.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_grace: u64,
+    /// A proxy (address or CIDR range, repeatable) whose X-Forwarded-For / Forwarded headers
+    /// name the client, e.g. 127.0.0.1 for a TLS proxy on this machine. Throttles then count
+    /// each client apart; headers from anyone else are ignored.
+    #[arg(long, value_name = "CIDR")]
+    pub trusted_proxy: Vec<tether_relay::auth::client_addr::Cidr>,
+    /// Serve /metrics (Prometheus) on this address, e.g. 127.0.0.1:9090. Without it, or
+    /// --metrics-token-file, /metrics is not served at all.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Serve /metrics on the public listener too, to scrapers that send
+    /// `Authorization: Bearer <the token in this file>`.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -43,7 +43,8 @@ pub fn run(args: &CommandsArgs) -> Result<ExitCode> {
         println!(
             "{:width$}  {}  [{}]",
             format!("/{}", c.name),
-            c.description,
+            // A user plugin's words (bidi overrides pass the manifest's checks).
+            tether_protocol::untrusted::neutralise_line(&c.description),
             tags.join(", ")
         );
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use tether_bridge::{Api, Credentials, TokenSource};
+use tether_protocol::untrusted::neutralise_line;
 use tether_session::Dirs;
 
 use crate::args::{DevicesCmd, LoginArgs};
@@ -40,7 +41,9 @@ pub fn login(args: &LoginArgs) -> Result<ExitCode> {
             let _ = writeln!(
                 out,
                 "To log in, open {} and enter the code\n\n    {}\n",
-                code.verification_uri, code.user_code
+                // The relay wrote these: a hostile one must not steer the terminal.
+                neutralise_line(&code.verification_uri),
+                neutralise_line(&code.user_code)
             );
             let _ = writeln!(
                 out,
@@ -74,26 +77,55 @@ pub fn logout() -> Result<ExitCode> {
         println!("Not logged in.");
         return Ok(ExitCode::SUCCESS);
     };
-    // Revoke this machine's device on the relay if it can be reached; forget it locally anyway.
-    let revoked = runtime()?.block_on(async {
-        let api = Api::new(&saved.server).ok()?;
-        let id = saved.device_id.clone()?;
-        let tokens = TokenSource::new(api.clone(), saved.clone());
-        let access = tokens.access_token().await.ok()?;
-        api.revoke_device(&access, &id).await.ok()
-    });
+    // Revoke this machine's device and the whole login on the relay if it can be reached;
+    // forget them locally anyway.
+    let revoked = runtime()?.block_on(revoke(&saved));
     credentials::remove(&dirs)?;
+    let server = &saved.server;
     match revoked {
-        Some(()) => println!(
-            "Logged out of {}; this machine's trusted device was revoked.",
-            saved.server
+        Revoked::All => println!(
+            "Logged out of {server}; the login and this machine's trusted device were revoked."
         ),
-        None => println!(
-            "Logged out of {} (the relay could not be reached to revoke this device; `tether devices` can do it later from another login).",
-            saved.server
+        Revoked::LoginOnly => println!(
+            "Logged out of {server}; the login was revoked, but not this machine's trusted device (`tether devices` can do it from another login)."
+        ),
+        Revoked::Nothing(why) => println!(
+            "Logged out of {server} here, but the relay could not be told ({}): the login and this machine's device stay valid there until they expire or `tether devices revoke` removes the device from another login.",
+            neutralise_line(&why)
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the relay was able to revoke at logout.
+enum Revoked {
+    All,
+    LoginOnly,
+    Nothing(String),
+}
+
+/// Revoke the trusted device (which ends the login that enrolled it), then the login itself
+/// (RFC 7009), which also covers a login that enrolled no device or was refreshed since.
+async fn revoke(saved: &Credentials) -> Revoked {
+    let api = match Api::new(&saved.server) {
+        Ok(api) => api,
+        Err(e) => return Revoked::Nothing(e.to_string()),
+    };
+    let tokens = TokenSource::new(api.clone(), saved.clone());
+    let device = match &saved.device_id {
+        None => true,
+        Some(id) => match tokens.access_token().await {
+            Ok(access) => api.revoke_device(&access, id).await.is_ok(),
+            Err(_) => false,
+        },
+    };
+    // The device's revocation may have ended the login already; a token the relay no longer
+    // knows is still a `200`. A refresh on the way rotated the token: revoke the newest.
+    match api.revoke_login(&tokens.credentials().refresh_token).await {
+        Ok(()) if device => Revoked::All,
+        Ok(()) => Revoked::LoginOnly,
+        Err(e) => Revoked::Nothing(e.to_string()),
+    }
 }
 
 pub fn devices(command: &DevicesCmd) -> Result<ExitCode> {
@@ -128,9 +160,9 @@ pub fn devices(command: &DevicesCmd) -> Result<ExitCode> {
                         };
                         println!(
                             "{:<38} {:<24} last used {}{this}",
-                            d.device_id,
-                            d.display_name,
-                            d.last_used_at.as_deref().unwrap_or("never")
+                            neutralise_line(&d.device_id),
+                            neutralise_line(&d.display_name),
+                            neutralise_line(d.last_used_at.as_deref().unwrap_or("never"))
                         );
                     }
                 }

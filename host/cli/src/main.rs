@@ -7,6 +7,7 @@ mod args;
 mod commands_cmd;
 mod credentials;
 mod engines;
+mod logging;
 mod login_cmd;
 mod markdown;
 mod open;
@@ -19,6 +20,7 @@ mod remote;
 mod render;
 mod repl;
 mod startup;
+mod untrusted;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -61,7 +63,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tether: {e:#}");
+            // An error may quote a relay's or a provider's words.
+            let e = format!("{e:#}");
+            eprintln!("tether: {}", tether_protocol::untrusted::neutralise(&e));
             ExitCode::FAILURE
         }
     }
@@ -70,14 +74,8 @@ fn main() -> ExitCode {
 /// Quiet unless asked: the terminal is the user's conversation, not a log.
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
-    let filter = match std::env::var("TETHER_LOG") {
-        Ok(spec) => EnvFilter::new(spec),
-        Err(_) => EnvFilter::new(match verbose {
-            0 => "error",
-            1 => "tether=info,tether_session=info,tether_plugins=info,tether_relay=info",
-            _ => "debug",
-        }),
-    };
+    let from_env = std::env::var("TETHER_LOG").ok();
+    let filter = EnvFilter::new(logging::spec(from_env.as_deref(), verbose));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

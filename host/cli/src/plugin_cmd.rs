@@ -64,7 +64,8 @@ pub fn list(args: &ListArgs) -> Result<ExitCode> {
             c.name,
             c.source.as_str(),
             &c.sha256[..12],
-            c.description
+            // A user plugin's words (bidi overrides pass the manifest's checks).
+            tether_protocol::untrusted::neutralise_line(&c.description)
         );
     }
     if !all.iter().any(|c| c.source == CommandSource::User) {

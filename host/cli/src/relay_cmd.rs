@@ -101,6 +101,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(secs) = args.worker_token_ttl {
         config.lifetimes.worker_jwt = std::time::Duration::from_secs(secs);
     }
+    config.connections.max_connections = args.max_connections;
+    config.connections.header_timeout = std::time::Duration::from_secs(args.header_timeout);
+    config.connections.shutdown_grace = std::time::Duration::from_secs(args.shutdown_grace);
+    config.trusted_proxies = args.trusted_proxy.clone();
+    config.metrics_listen = args.metrics_listen;
+    if let Some(path) = &args.metrics_token_file {
+        config.metrics_token = Some(metrics_token(path)?);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -114,8 +122,25 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             relay.public_url(),
             db.display()
         );
+        if let Some(addr) = relay.metrics_addr() {
+            println!("metrics on http://{addr}/metrics");
+        }
         std::io::stdout().flush()?;
         relay.run_until_signal().await
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The metrics bearer token, from a file (a command line is visible to every user).
+fn metrics_token(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the metrics token from {}", path.display()))?;
+    let token = text.trim().to_owned();
+    if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!(
+            "{}: the metrics token must be at least 16 characters, on one line, without spaces",
+            path.display()
+        );
+    }
+    Ok(token)
 }

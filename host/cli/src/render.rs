@@ -4,11 +4,13 @@
 use std::io::{IsTerminal, Write};
 
 use tether_protocol::Origin;
+use tether_protocol::untrusted::neutralise;
 use tether_session::{Format, Output, Preferences, Sink};
 
 use crate::markdown;
 use crate::open;
 use crate::palette::{Palette, color_enabled};
+use crate::untrusted;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -68,6 +70,8 @@ impl TerminalSink {
         self.out(&format!("{text}\n"));
     }
 
+    /// Shows a problem in tether's own words, which may carry its own styling: text from
+    /// elsewhere must be neutralised first (as [`Sink::emit`] does with everything it draws).
     pub fn error(&mut self, text: &str) {
         self.errors += 1;
         match self.mode {
@@ -78,6 +82,7 @@ impl TerminalSink {
         }
     }
 
+    /// A hint or confirmation in tether's own words (see [`TerminalSink::error`]).
     pub fn info(&self, text: &str) {
         match self.mode {
             Mode::Interactive => self.line(&self.palette.paint(self.palette.dim, text)),
@@ -89,7 +94,8 @@ impl TerminalSink {
 impl Sink for TerminalSink {
     fn emit(&mut self, output: Output) {
         let p = self.palette.clone();
-        match output {
+        // Before any styling of ours is added: see `untrusted`.
+        match untrusted::neutralised(output) {
             // Typed here: already on screen. From elsewhere: show it, with where it came from.
             Output::User {
                 origin: Origin::Terminal,
@@ -126,6 +132,8 @@ impl Sink for TerminalSink {
             } => self.line(&markdown::render(&text, &p)),
             Output::Note(text) => self.line(&p.paint(p.note, &format!("✎ note: {text}"))),
             Output::Error(text) => self.error(&text),
+            // No reply came: the error takes the reply's place (and stdout stays empty).
+            Output::TurnFailed { error, .. } => self.error(&error),
             Output::Info(text) => self.info(&text),
             Output::Warning(text) => match self.mode {
                 Mode::Interactive => self.info(&text),
@@ -150,9 +158,10 @@ impl Sink for TerminalSink {
                     self.line(&text);
                 }
             }
+            // A plugin's URL: opened as it is, shown neutralised.
             Output::OpenUrl(url) => match open::url(&url) {
-                Ok(_) => self.info(&format!("Opening {url}")),
-                Err(e) => self.error(&e),
+                Ok(_) => self.info(&format!("Opening {}", neutralise(&url))),
+                Err(e) => self.error(&neutralise(&e)),
             },
             // An editor needs the terminal: without one (a script, a pipe) say where the file is.
             Output::OpenEditor(path) if !(std::io::stdin().is_terminal() && self.stdout_tty) => {
@@ -168,16 +177,16 @@ impl Sink for TerminalSink {
             Output::CommandsChanged => self.commands_changed = true,
             Output::PermissionRequest(q) if self.mode == Mode::Print => eprintln!(
                 "tether: the agent asked to use {}; no one can answer here, so it was denied",
-                printable(&q.tool_name)
+                q.tool_name
             ),
             Output::PermissionRequest(q) => {
                 let mut text = format!(
                     "{} the agent wants to use {}",
                     p.paint(p.accent, "⚠"),
-                    p.paint(p.heading, &printable(&q.tool_name))
+                    p.paint(p.heading, &q.tool_name)
                 );
                 if let Some(d) = q.description.as_deref().filter(|d| !d.trim().is_empty()) {
-                    text.push_str(&format!("\n  {}", printable(d)));
+                    text.push_str(&format!("\n  {d}"));
                 }
                 let input = shorten(&q.input.to_string(), 400);
                 if input != "null" && input != "{}" {
@@ -219,12 +228,4 @@ fn shorten(text: &str, max: usize) -> String {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),
     }
-}
-
-/// `text` without control characters (a hostile agent could send escape sequences that
-/// rewrite the screen around the question), keeping new lines.
-fn printable(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || *c == '\n')
-        .collect()
 }

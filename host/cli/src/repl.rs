@@ -11,8 +11,9 @@ use reedline::{
     ReedlineEvent, ReedlineMenu, Signal, Span, Suggestion, Vi, default_emacs_keybindings,
     default_vi_insert_keybindings, default_vi_normal_keybindings,
 };
+use tether_protocol::untrusted::neutralise_line;
 use tether_protocol::{Origin, gate::Context};
-use tether_session::{Dirs, Flow, Preferences, Session};
+use tether_session::{Dirs, Flow, Output, Preferences, Session, Sink};
 
 use crate::approve::Answerer;
 use crate::args::Args;
@@ -63,12 +64,19 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             Ok(_) => continue,
             Err(e) => return Err(anyhow::anyhow!("the terminal failed: {e}")),
         };
+        let mut turn = Unsent::new(&mut sink);
         let (flow, _) = rt.block_on(startup::submit_interruptible(
             &mut session,
             &line,
-            &mut sink,
+            &mut turn,
             Answerer::Keys,
         ));
+        // A message the engine failed on is not in the conversation: it goes back on the
+        // prompt, to send again (Enter) or change first.
+        if let Some(text) = turn.unsent {
+            sink.info("Your message is back at the prompt: Enter sends it again.");
+            editor.run_edit_commands(&[EditCommand::InsertString(text)]);
+        }
         if let Some(prefs) = sink.prefs_changed.take() {
             editor = editor
                 .with_edit_mode(edit_mode(prefs.vim))
@@ -82,6 +90,32 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Draws on the terminal and keeps the message of a turn that failed before any reply.
+struct Unsent<'a> {
+    sink: &'a mut TerminalSink,
+    unsent: Option<String>,
+}
+
+impl<'a> Unsent<'a> {
+    fn new(sink: &'a mut TerminalSink) -> Unsent<'a> {
+        Unsent { sink, unsent: None }
+    }
+}
+
+impl Sink for Unsent<'_> {
+    fn emit(&mut self, output: Output) {
+        if let Output::TurnFailed {
+            text,
+            origin: Origin::Terminal,
+            ..
+        } = &output
+        {
+            self.unsent = Some(text.clone());
+        }
+        self.sink.emit(output);
+    }
 }
 
 fn editor(
@@ -172,14 +206,16 @@ impl StatusPrompt {
         let prefs = session.preferences();
         let status = if prefs.statusline {
             let u = session.usage();
-            format!(
+            // An agent names its own model: shown, never obeyed.
+            let status = format!(
                 "{}/{} · {} tokens · ${:.4}{}",
                 session.engine().name(),
                 session.engine().model(),
                 u.total_tokens(),
                 u.cost_micros as f64 / 1e6,
                 if prefs.plan_mode { " · plan" } else { "" }
-            )
+            );
+            neutralise_line(&status).into_owned()
         } else {
             String::new()
         };
@@ -242,7 +278,9 @@ impl SlashCompleter {
                     .as_deref()
                     .map(|h| format!(" {h}"))
                     .unwrap_or_default();
-                commands.push((name.clone(), format!("{}{hint}", c.description)));
+                // A user plugin's words, drawn by the completion menu.
+                let description = format!("{}{hint}", c.description);
+                commands.push((name.clone(), neutralise_line(&description).into_owned()));
             }
         }
         commands.sort();

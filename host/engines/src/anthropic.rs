@@ -10,6 +10,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
+use crate::alternate::alternating;
 use crate::http::{
     self, Decoder, Endpoint, Failure, Flavor, Provider, ProviderError, RetryPolicy, SseEvent, Step,
 };
@@ -95,14 +96,15 @@ impl Anthropic {
 
 /// The request body for one turn.
 pub(crate) fn body(config: &AnthropicConfig, request: &TurnRequest) -> Value {
-    let messages: Vec<Value> = messages(request)
+    // Anthropic refuses two messages of one role in a row.
+    let messages: Vec<Value> = alternating(&request.messages)
         .into_iter()
-        .map(|(role, text)| {
-            let role = match role {
+        .map(|m| {
+            let role = match m.role {
                 ChatRole::User => "user",
                 ChatRole::Assistant => "assistant",
             };
-            json!({ "role": role, "content": text })
+            json!({ "role": role, "content": m.text })
         })
         .collect();
     let mut body = json!({
@@ -115,38 +117,6 @@ pub(crate) fn body(config: &AnthropicConfig, request: &TurnRequest) -> Value {
         body["system"] = Value::String(system);
     }
     body
-}
-
-/// The conversation as Anthropic accepts it: no empty messages, roles alternating (consecutive
-/// messages of one role are joined with a blank line), and starting with the user (a transcript
-/// that starts with the assistant, say after a compaction, gets a short user message first).
-pub(crate) fn messages(request: &TurnRequest) -> Vec<(ChatRole, String)> {
-    let mut out: Vec<(ChatRole, String)> = Vec::new();
-    for m in &request.messages {
-        if m.text.trim().is_empty() {
-            continue;
-        }
-        match out.last_mut() {
-            Some((role, text)) if *role == m.role => {
-                text.push_str("\n\n");
-                text.push_str(&m.text);
-            }
-            _ => out.push((m.role, m.text.clone())),
-        }
-    }
-    if out
-        .first()
-        .is_some_and(|(role, _)| *role == ChatRole::Assistant)
-    {
-        out.insert(
-            0,
-            (
-                ChatRole::User,
-                "(The conversation so far, continued.)".to_string(),
-            ),
-        );
-    }
-    out
 }
 
 /// Reads one attempt's events.
@@ -296,26 +266,22 @@ mod tests {
     }
 
     #[test]
-    fn roles_alternate_and_start_with_the_user() {
+    fn the_body_never_has_two_user_messages_in_a_row() {
         use ChatRole::{Assistant as A, User as U};
         let r = TurnRequest {
-            messages: vec![
-                m(A, "summary of before"),
-                m(U, "one"),
-                m(U, "  "),
-                m(U, "two"),
-                m(A, ""),
-                m(A, "answer"),
-                m(U, "three"),
-            ],
+            messages: vec![m(U, "one"), m(U, "two"), m(A, "answer"), m(U, "three")],
             ..Default::default()
         };
-        let got = messages(&r);
-        let roles: Vec<ChatRole> = got.iter().map(|(r, _)| *r).collect();
-        assert_eq!(roles, vec![U, A, U, A, U]);
-        assert_eq!(got[1].1, "summary of before");
-        assert_eq!(got[2].1, "one\n\ntwo");
-        assert_eq!(got[4].1, "three");
+        let config = AnthropicConfig::new(ApiKey::new("k").unwrap(), "claude-haiku-4-5");
+        let b = body(&config, &r);
+        let roles: Vec<&str> = b["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(b["messages"][0]["content"], "one\n\ntwo");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! - `exec`: an external agent process speaking newline-delimited JSON (Claude Code's
 //!   `stream-json`), with its own tools and permission prompts.
 
+pub mod alternate;
 pub mod anthropic;
 pub mod echo;
 pub mod exec;
@@ -15,6 +16,7 @@ pub mod openai;
 pub mod permission;
 pub mod prices;
 pub mod secret;
+pub mod sentence;
 pub mod usage;
 
 use std::pin::Pin;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use serde_json::{Value, json};
 
+use crate::alternate::alternating;
 use crate::echo::estimate_tokens;
 use crate::http::{
     self, Decoder, Endpoint, Failure, Flavor, Provider, ProviderError, RetryPolicy, SseEvent, Step,
@@ -111,7 +112,9 @@ pub(crate) fn body(config: &OpenAiConfig, request: &TurnRequest) -> Value {
     if let Some(system) = system_prompt(request) {
         messages.push(json!({ "role": "system", "content": system }));
     }
-    messages.extend(request.messages.iter().map(|m| {
+    // Two user messages in a row would be answered as one turn each by some servers and refused
+    // by others; a failed turn's message must never ride along with the next one either.
+    messages.extend(alternating(&request.messages).iter().map(|m| {
         let role = match m.role {
             ChatRole::User => "user",
             ChatRole::Assistant => "assistant",
@@ -352,6 +355,29 @@ mod tests {
         let b = body(&config, &r);
         assert_eq!(b["max_completion_tokens"], 100);
         assert!(b.get("max_tokens").is_none());
+    }
+
+    #[test]
+    fn the_body_never_has_two_user_messages_in_a_row() {
+        use crate::{ChatMessage, ChatRole::Assistant as A, ChatRole::User as U};
+        let m = |role, text: &str| ChatMessage {
+            role,
+            text: text.into(),
+        };
+        let r = TurnRequest {
+            messages: vec![m(U, "blocked"), m(U, "hello"), m(A, "hi"), m(U, "more")],
+            system: Some("Be brief.".into()),
+            ..Default::default()
+        };
+        let b = body(&OpenAiConfig::new(None, "llama3.2"), &r);
+        let roles: Vec<&str> = b["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert_eq!(b["messages"][1]["content"], "blocked\n\nhello");
     }
 
     #[test]

@@ -429,18 +429,33 @@ async fn dropping_the_stream_closes_the_connection() {
 }
 
 #[tokio::test]
-async fn a_stalled_reply_is_abandoned() {
-    let server = Server::start([Reply::sse([a_message_start(12, 0, 0)]).end(End::Hang)]).await;
+async fn a_reply_that_keeps_stalling_is_abandoned_after_the_last_attempt() {
+    let stall = || Reply::sse([a_message_start(12, 0, 0)]).end(End::Hang);
+    let server = Server::start([stall(), stall(), stall()]).await;
     let e = engine(&server).with_stall_timeout(Duration::from_millis(300));
     let started = std::time::Instant::now();
     let out = ask(&e, "hi").await;
-    assert!(
-        out.error().contains("sent nothing for 0.3 s"),
-        "{}",
-        out.error()
-    );
-    assert!(started.elapsed() < Duration::from_secs(2));
-    assert!(server.wait_closed(1, Duration::from_secs(1)).await);
+    let error = out.error();
+    assert!(error.contains("sent nothing for 0.3 s."), "{error}");
+    assert!(error.contains("Gave up after 3 attempts."), "{error}");
+    assert_eq!(out.retries.len(), 2);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(server.wait_closed(3, Duration::from_secs(1)).await);
+}
+
+#[tokio::test]
+async fn a_stall_before_any_text_is_retried() {
+    let server = Server::start([
+        Reply::sse([a_message_start(12, 0, 0)]).end(End::Hang),
+        Reply::sse(a_reply(&["after ", "the stall"])),
+    ])
+    .await;
+    let e = engine(&server).with_stall_timeout(Duration::from_millis(200));
+    let out = ask(&e, "hi").await;
+    assert!(out.error.is_none(), "{out:?}");
+    assert_eq!(out.text, "after the stall");
+    assert_eq!(out.retries.len(), 1);
+    assert_eq!(out.retries[0].3, "no answer");
 }
 
 #[tokio::test]

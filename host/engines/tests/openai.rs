@@ -401,6 +401,100 @@ async fn gives_up_after_the_last_attempt() {
 }
 
 #[tokio::test]
+async fn a_spent_quota_is_answered_once_not_retried() {
+    let server = Server::start([Reply::json(
+        429,
+        &o_error_body(
+            "You exceeded your current quota, please check your plan and billing details.",
+            "insufficient_quota",
+            "insufficient_quota",
+        ),
+    )])
+    .await;
+    let out = ask(&engine(&server), "hi").await;
+    let error = out.error();
+    assert_eq!(server.requests().len(), 1, "{error}");
+    assert!(out.retries.is_empty(), "{out:?}");
+    assert!(error.contains("429 insufficient_quota"), "{error}");
+    assert!(!error.contains("Gave up"), "{error}");
+    assert!(!error.contains(".."), "{error}");
+}
+
+#[tokio::test]
+async fn an_in_stream_rate_limit_is_called_a_rate_limit() {
+    let server = Server::start([
+        Reply::sse([format!(
+            "data: {}\n\n",
+            o_error_body(
+                "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3.",
+                "requests",
+                "rate_limit_exceeded"
+            )
+        )]),
+        Reply::sse(o_reply(&["ok"])),
+    ])
+    .await;
+    let out = ask(&engine(&server), "hi").await;
+    assert!(out.error.is_none(), "{out:?}");
+    assert_eq!(out.text, "ok");
+    assert_eq!(out.retries.len(), 1);
+    assert_eq!(out.retries[0].3, "rate limited");
+}
+
+#[tokio::test]
+async fn a_stall_before_any_text_is_retried() {
+    let server = Server::start([
+        // Headers, an empty first chunk, then nothing.
+        Reply::sse([o_chunk(json!({"role": "assistant", "content": ""}), None)]).end(End::Hang),
+        // No answer at all within the stall timeout.
+        Reply::sse(o_reply(&["late"])).after(Duration::from_secs(5)),
+        Reply::sse(o_reply(&["third ", "time"])),
+    ])
+    .await;
+    let e = engine(&server).with_stall_timeout(Duration::from_millis(200));
+    let out = ask(&e, "hi").await;
+    assert!(out.error.is_none(), "{out:?}");
+    assert_eq!(out.text, "third time");
+    assert_eq!(out.retries.len(), 2, "{out:?}");
+    assert!(out.retries.iter().all(|r| r.3 == "no answer"), "{out:?}");
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_stall_after_text_ends_the_turn_and_keeps_the_text() {
+    let server = Server::start([Reply::sse([o_text("So far")]).end(End::Hang)]).await;
+    let e = engine(&server).with_stall_timeout(Duration::from_millis(200));
+    let out = ask(&e, "hi").await;
+    assert_eq!(out.text, "So far");
+    let error = out.error();
+    assert!(error.contains("sent nothing for 0.2 s"), "{error}");
+    assert!(error.contains("The reply is incomplete."), "{error}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_conversation_with_two_user_messages_in_a_row_is_sent_as_one() {
+    let server = Server::start([Reply::sse(o_reply(&["ok"]))]).await;
+    let m = |role, text: &str| ChatMessage {
+        role,
+        text: text.into(),
+    };
+    let request = TurnRequest {
+        messages: vec![
+            m(ChatRole::User, "a message an older tether kept"),
+            m(ChatRole::User, "hello"),
+        ],
+        ..Default::default()
+    };
+    let out = drain(engine(&server).reply(request)).await;
+    assert!(out.error.is_none(), "{out:?}");
+    let body = &server.requests()[0].body;
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1, "{body}");
+    assert_eq!(messages[0]["role"], "user");
+}
+
+#[tokio::test]
 async fn the_key_never_appears_in_an_error() {
     // A key that does not look like `sk-…`: only exact redaction can catch it.
     let key = "local-proxy-key-7f3a9c2e";
@@ -488,13 +582,13 @@ async fn summarize_works_over_http() {
     let (summary, usage) = engine(&server).summarize(&history, "").await.unwrap();
     assert_eq!(summary, "A summary.");
     assert_eq!((usage.input_tokens, usage.output_tokens), (9, 12));
+    // The instruction follows a user message: it is joined to it (never two in a row).
     let messages = server.requests()[0].body["messages"].clone();
-    assert_eq!(messages.as_array().unwrap().len(), 2);
+    assert_eq!(messages.as_array().unwrap().len(), 1);
+    let content = messages[0]["content"].as_str().unwrap();
     assert!(
-        messages[1]["content"]
-            .as_str()
-            .unwrap()
-            .starts_with("Summarise the conversation")
+        content.starts_with("Build the thing.\n\nSummarise the conversation"),
+        "{content}"
     );
 }
 

@@ -139,6 +139,15 @@ pub fn check_publish(source: Source, event: &NewEvent) -> Result<(), EventRefusa
     }
 }
 
+/// The one spelling of an event id: its UUID, hyphenated, in lower case. `Uuid::try_parse`
+/// also reads upper case, braces, `urn:uuid:` and the bare 32 digits, and ids deduplicate
+/// retries only if every spelling of one UUID is stored as the same text.
+pub fn canonical_event_id(raw: &str) -> Result<String, EventRefusal> {
+    uuid::Uuid::try_parse(raw)
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| EventRefusal::BadId(raw.chars().take(64).collect()))
+}
+
 /// Whether the worker's stream carries `event`: the worker needs what clients said, and the
 /// relay's notices, but not its own output echoed back.
 pub fn for_worker(source: Source, kind: &str) -> bool {
@@ -220,6 +229,37 @@ mod tests {
             assert_eq!(
                 check_publish(Source::Client, &e),
                 Err(EventRefusal::PayloadNotObject)
+            );
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_a_uuid_has_one_canonical_id() {
+        let canonical = "6f1f4f0e-7a43-4c53-9d0c-2b1f7b0c9a11";
+        for spelling in [
+            canonical.to_owned(),
+            canonical.to_uppercase(),
+            format!("{{{canonical}}}"),
+            format!("{{{}}}", canonical.to_uppercase()),
+            format!("urn:uuid:{canonical}"),
+            canonical.replace('-', ""),
+            "6F1f4F0e-7A43-4c53-9D0C-2b1f7b0c9A11".to_owned(),
+        ] {
+            assert_eq!(
+                canonical_event_id(&spelling).as_deref(),
+                Ok(canonical),
+                "{spelling}"
+            );
+        }
+        for bad in [
+            "",
+            "not-a-uuid",
+            "6f1f4f0e-7a43-4c53-9d0c-2b1f7b0c9a1",
+            " 6f1f4f0e-7a43-4c53-9d0c-2b1f7b0c9a11",
+        ] {
+            assert!(
+                matches!(canonical_event_id(bad), Err(EventRefusal::BadId(_))),
+                "{bad:?}"
             );
         }
     }

@@ -8,6 +8,7 @@ pub mod effect;
 pub mod event;
 pub mod gate;
 pub mod session_id;
+pub mod untrusted;
 
 pub use command::{
     Capabilities, Capability, CommandInfo, CommandSource, Kind, Origin, Safety, validate_name,

@@ -6,7 +6,8 @@
 //! cargo bench -p tether-relay --bench relay -- rtt --quick  # a subset, fewer samples
 //! ```
 //!
-//! Sections: `rtt`, `idle-sse`, `idle-ws`, `fanout`; `idle` selects both idle sections.
+//! Sections: `rtt`, `idle-sse`, `idle-ws`, `fanout`, `halfopen`; `idle` selects both idle
+//! sections.
 //!
 //! The relay under test runs in a child process (this binary again, with
 //! `TETHER_BENCH_ROLE=relay`): a production configuration (trusted devices required) on a fresh
@@ -99,6 +100,9 @@ fn main() -> anyhow::Result<()> {
         if selected("fanout") {
             fanout(quick).await.context("fanout")?;
         }
+        if selected("halfopen") {
+            halfopen().await.context("halfopen")?;
+        }
         Ok(())
     })
 }
@@ -133,8 +137,18 @@ fn nofile() -> u64 {
     }
 }
 
+/// Set by the half-open section: the relay child runs with this RLIMIT_NOFILE instead.
+const CHILD_NOFILE: &str = "TETHER_BENCH_NOFILE";
+
 fn child_role(role: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
-    raise_nofile(NOFILE);
+    match std::env::var(CHILD_NOFILE)
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        // Lowering needs no privilege, and lowering both limits keeps it lowered.
+        Some(n) => raise_nofile(n),
+        None => raise_nofile(NOFILE),
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -165,6 +179,8 @@ async fn relay_role() -> anyhow::Result<()> {
     let mut config = RelayConfig::new(&db);
     assert!(config.require_trusted_device, "production default");
     config.limits.max_sessions_per_account = 1_000_000;
+    // The idle section holds two streams per session, all on one account.
+    config.limits.max_streams_per_account = 1_000_000;
     let relay = Relay::start(config, "127.0.0.1:0".parse()?).await?;
     announce(&[relay.addr()]);
     parent_gone().await;
@@ -1498,6 +1514,107 @@ async fn fanout(quick: bool) -> anyhow::Result<()> {
             r.deliveries_per_s(),
             r.deliveries_per_s() / f
         );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Half-open connections
+
+/// Connections that sent part of a request head and went quiet (a slowloris client).
+async fn flood(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut held = Vec::with_capacity(n);
+    // A relay out of descriptors stops accepting; once its backlog is full, connecting waits.
+    let give_up = Instant::now() + Duration::from_secs(10);
+    for i in 0..n {
+        if Instant::now() > give_up {
+            break;
+        }
+        let source = SOURCES[i % SOURCES.len()];
+        let Ok(Ok(mut tcp)) =
+            tokio::time::timeout(Duration::from_secs(1), connect_from(addr, Some(source))).await
+        else {
+            continue;
+        };
+        if tcp
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .is_ok()
+        {
+            held.push(tcp);
+        }
+    }
+    held
+}
+
+/// How long a new client's `GET /healthz` takes; `None` if unanswered within `wait`.
+async fn healthz_time(addr: SocketAddr, wait: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let answered = tokio::time::timeout(wait, async {
+        let mut tcp = TcpStream::connect(addr).await?;
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await?;
+        let (head, _) = read_head(&mut tcp).await?;
+        Ok::<_, std::io::Error>(head.starts_with("HTTP/1.1 200"))
+    })
+    .await;
+    matches!(answered, Ok(Ok(true))).then(|| started.elapsed())
+}
+
+/// Of `held`, how many the relay has closed.
+async fn closed_by_relay(held: &mut [TcpStream]) -> usize {
+    let mut closed = 0;
+    for tcp in held {
+        let mut buf = [0u8; 512];
+        if let Ok(r) = tokio::time::timeout(Duration::from_millis(1), tcp.read(&mut buf)).await
+            && !matches!(r, Ok(n) if n > 0)
+        {
+            closed += 1;
+        }
+    }
+    closed
+}
+
+fn show_time(t: Option<Duration>) -> String {
+    t.map_or("no answer in 10 s".into(), |t| {
+        format!("{:.1} ms", t.as_secs_f64() * 1e3)
+    })
+}
+
+/// RSS of an idle relay and of one holding 1,000 half-open connections, and whether a new
+/// client is still answered: with the bench's descriptor limit, then with RLIMIT_NOFILE 256.
+async fn halfopen() -> anyhow::Result<()> {
+    const N: usize = 1000;
+    const WAIT: Duration = Duration::from_secs(10);
+    println!("\n## halfopen — {N} connections that never finish their request head");
+    for nofile in [None, Some(256u64)] {
+        let nofile_text = nofile.map(|n| n.to_string());
+        let env: Vec<(&str, &str)> = nofile_text
+            .as_deref()
+            .map(|n| vec![(CHILD_NOFILE, n)])
+            .unwrap_or_default();
+        let relay = Server::spawn("relay", &env)?;
+        let addr = relay.addrs[0];
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle = relay.rss_kib();
+        let started = Instant::now();
+        let mut held = flood(addr, N).await;
+        let flood_secs = started.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let flooded = relay.rss_kib();
+        let answer = healthz_time(addr, WAIT).await;
+        let closed = closed_by_relay(&mut held).await;
+        println!(
+            "RLIMIT_NOFILE {:<8} idle {:>6.1} MiB, with {} half-open {:>6.1} MiB (+{:.1} KiB each), \
+             flood took {flood_secs:.2} s, {closed} closed by the relay; new client's /healthz: {}",
+            nofile.map_or("20,000".into(), |n| n.to_string()),
+            idle as f64 / 1024.0,
+            held.len(),
+            flooded as f64 / 1024.0,
+            (flooded.saturating_sub(idle)) as f64 / held.len().max(1) as f64,
+            show_time(answer)
+        );
+        drop(held);
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Request bodies with the relay's size limit: an oversized body is refused whole with `413`
-//! before it is parsed, and a malformed one gets `400` with the parser's reason.
+//! before it is parsed, and a malformed one gets `400` with the parser's reason. A body that
+//! trickles in gets `408` after `body_timeout`, so it cannot hold its connection for ever.
 
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
@@ -8,7 +9,11 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::state::Shared;
 
-async fn limited_bytes(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+async fn limited_bytes(
+    req: Request,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<axum::body::Bytes, ApiError> {
     let too_large =
         || ApiError::too_large(format!("The request body is larger than {limit} bytes."));
     let declared = req
@@ -19,8 +24,14 @@ async fn limited_bytes(req: Request, limit: usize) -> Result<axum::body::Bytes, 
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(req.into_body(), limit)
+    tokio::time::timeout(timeout, axum::body::to_bytes(req.into_body(), limit))
         .await
+        .map_err(|_| {
+            ApiError::request_timeout(format!(
+                "The request body did not arrive within {} s.",
+                timeout.as_secs_f32()
+            ))
+        })?
         .map_err(|_| too_large())
 }
 
@@ -31,7 +42,12 @@ impl<T: DeserializeOwned> FromRequest<Shared> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Shared) -> Result<Self, Self::Rejection> {
-        let bytes = limited_bytes(req, state.config.limits.max_body).await?;
+        let bytes = limited_bytes(
+            req,
+            state.config.limits.max_body,
+            state.config.connections.body_timeout,
+        )
+        .await?;
         // An empty body reads as `{}`, so `POST …/bridge` with no body works as PROTOCOL's `{}`.
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -51,7 +67,12 @@ impl<T: DeserializeOwned> FromRequest<Shared> for Form<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Shared) -> Result<Self, Self::Rejection> {
-        let bytes = limited_bytes(req, (64 * 1024).min(state.config.limits.max_body)).await?;
+        let bytes = limited_bytes(
+            req,
+            (64 * 1024).min(state.config.limits.max_body),
+            state.config.connections.body_timeout,
+        )
+        .await?;
         serde_urlencoded::from_bytes(&bytes)
             .map(Form)
             .map_err(|e| ApiError::bad_request(format!("The form is not valid: {e}.")))

@@ -58,6 +58,14 @@ pub struct Limits {
     /// Events kept per session; older ones are dropped and a resume from before them gets
     /// `catch_up_truncated`.
     pub retain_events: u64,
+    /// Bytes of events one stream holds for a reader that has not taken them yet, and one
+    /// session keeps in memory for its live readers (always at least one event). A reader that
+    /// never reads costs this, not a page of the largest events.
+    pub stream_buffer: usize,
+    /// Streams (SSE or WebSocket, worker or client) open at once on one session; more is `429`.
+    pub max_streams_per_session: usize,
+    /// Streams open at once across all of one account's sessions; more is `429`.
+    pub max_streams_per_account: usize,
 }
 
 impl Default for Limits {
@@ -69,6 +77,9 @@ impl Default for Limits {
             max_title: 200,
             max_sessions_per_account: 1000,
             retain_events: 10_000,
+            stream_buffer: 1024 * 1024,
+            max_streams_per_session: 32,
+            max_streams_per_account: 128,
         }
     }
 }
@@ -94,6 +105,38 @@ impl Default for Liveness {
     }
 }
 
+/// Connections: how long a peer may take to speak, how many may be open at once, and how long
+/// a stopping relay waits for requests in progress.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    /// A connection must have sent a whole request head within this long of opening, or of its
+    /// previous response ending: hyper starts the clock when a keep-alive connection goes idle,
+    /// so this is also the idle timeout. Then the connection is closed.
+    pub header_timeout: Duration,
+    /// A request body must have arrived whole within this long of being read (`408`).
+    pub body_timeout: Duration,
+    /// The most connections open at once, streams and WebSockets included. `None`: as many as
+    /// `RLIMIT_NOFILE` allows, less a headroom for the database and the runtime. A lower
+    /// descriptor limit always wins. At the cap, the connection idle for the longest (between
+    /// requests, or still sending its head) is closed to make room; a request in progress, a
+    /// stream or a WebSocket never is.
+    pub max_connections: Option<usize>,
+    /// A stopping relay lets requests in progress finish for this long, then drops them.
+    /// Connections between requests, or still sending their head, are closed at once.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Connections {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: None,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
 /// Login throttling: failures allowed per window before `429`.
 #[derive(Debug, Clone)]
 pub struct Throttle {
@@ -102,15 +145,23 @@ pub struct Throttle {
     pub window: Duration,
     /// Device-code requests per address per window.
     pub device_codes_per_address: u32,
+    /// Password checks (argon2id: 19 MiB and tens of milliseconds each) run at once: one per
+    /// core, since more would not finish sooner and would only take memory.
+    pub password_workers: usize,
+    /// Password checks that may wait for a worker; a login beyond that is refused with `503`.
+    pub password_queue: usize,
 }
 
 impl Default for Throttle {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Throttle {
             failures_per_account: 5,
             failures_per_address: 20,
             window: Duration::from_secs(15 * 60),
             device_codes_per_address: 30,
+            password_workers: cores,
+            password_queue: 16 * cores,
         }
     }
 }
@@ -131,6 +182,16 @@ pub struct RelayConfig {
     pub limits: Limits,
     pub liveness: Liveness,
     pub throttle: Throttle,
+    pub connections: Connections,
+    /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (the TLS proxy): the
+    /// throttles then key on the client they name. Anyone else's are ignored.
+    pub trusted_proxies: Vec<crate::auth::client_addr::Cidr>,
+    /// A listener of its own for `/metrics` (and `/healthz`), for a scraper on a private
+    /// network. Without it (or `metrics_token`), no listener serves `/metrics`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Serve `/metrics` on the public listener too, to requests with `Authorization: Bearer`
+    /// and this token.
+    pub metrics_token: Option<String>,
 }
 
 impl RelayConfig {
@@ -146,6 +207,10 @@ impl RelayConfig {
             limits: Limits::default(),
             liveness: Liveness::default(),
             throttle: Throttle::default(),
+            connections: Connections::default(),
+            trusted_proxies: Vec::new(),
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }

@@ -56,6 +56,16 @@ impl ApiError {
             )
         }
     }
+    /// Too many streams open at once; the client may retry once one has closed.
+    pub fn too_many_streams(message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after: Some(5),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_streams", message)
+        }
+    }
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
+    }
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {err}");
         Self::new(

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 use tether_protocol::{Event, SessionId};
 use tokio::sync::watch;
 
+use crate::config::Limits;
+use crate::stream_limit::StreamCounts;
+use crate::weight::{event_weight, fitting};
+
 /// What a stream waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
@@ -21,13 +25,29 @@ pub struct Head {
     pub closed: bool,
 }
 
-/// Recent events kept in memory per session. Older ones are read from the database.
+/// Recent events kept in memory per session (fewer if they weigh more than the stream
+/// buffer). Older ones are read from the database.
 const RING: usize = 256;
 
 pub struct Live {
     head: watch::Sender<Head>,
-    ring: Mutex<VecDeque<Arc<Event>>>,
+    ring: Mutex<Ring>,
     presence: Mutex<Presence>,
+}
+
+/// Events with their weights (see `weight.rs`), and the sum of those.
+#[derive(Default)]
+struct Ring {
+    events: VecDeque<(Arc<Event>, usize)>,
+    bytes: usize,
+}
+
+impl Ring {
+    fn pop_front(&mut self) {
+        if let Some((_, w)) = self.events.pop_front() {
+            self.bytes -= w;
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -52,7 +72,7 @@ impl Live {
                 epoch,
                 closed: false,
             }),
-            ring: Mutex::new(VecDeque::new()),
+            ring: Mutex::new(Ring::default()),
             presence: Mutex::new(Presence::default()),
         }
     }
@@ -65,33 +85,45 @@ impl Live {
         *self.head.borrow()
     }
 
-    /// Events after `after` from memory, or `None` when memory does not reach back that far.
-    pub fn recent(&self, after: u64, max: usize) -> Option<Vec<Arc<Event>>> {
+    /// Events after `after` from memory, at most `max` of them and `budget` bytes (but at least
+    /// one), or `None` when memory does not reach back that far.
+    pub fn recent(&self, after: u64, max: usize, budget: usize) -> Option<Vec<Arc<Event>>> {
         let head = self.head();
         if after >= head.last_seq {
             return Some(Vec::new());
         }
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        let first = ring.front()?.seq;
+        let first = ring.events.front()?.0.seq;
         if first > after + 1 {
             return None;
         }
         let skip = (after + 1 - first) as usize;
-        Some(ring.iter().skip(skip).take(max).cloned().collect())
+        let wanted = ring.events.iter().skip(skip).take(max);
+        let n = fitting(wanted.clone().map(|(_, w)| *w), budget);
+        Some(wanted.take(n).map(|(e, _)| Arc::clone(e)).collect())
     }
 
     /// The log keeps only the last `retain` events; memory must not serve older ones either, or
-    /// a reader behind retention would miss its `catch_up_truncated`.
-    fn append(&self, events: Vec<Event>, retain: u64) {
+    /// a reader behind retention would miss its `catch_up_truncated`. Memory keeps at most
+    /// `budget` bytes of them (but always the newest).
+    fn append(&self, events: Vec<Event>, retain: u64, budget: usize) {
         let Some(last) = events.last().map(|e| e.seq) else {
             return;
         };
         {
             let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
             for e in events {
-                ring.push_back(Arc::new(e));
+                let w = event_weight(&e);
+                ring.bytes += w;
+                ring.events.push_back((Arc::new(e), w));
             }
-            while ring.len() > RING || ring.front().is_some_and(|e| last - e.seq >= retain) {
+            while ring.events.len() > RING
+                || (ring.events.len() > 1 && ring.bytes > budget)
+                || ring
+                    .events
+                    .front()
+                    .is_some_and(|(e, _)| last - e.seq >= retain)
+            {
                 ring.pop_front();
             }
         }
@@ -151,6 +183,8 @@ impl Live {
 #[derive(Default)]
 pub struct Hub {
     sessions: Mutex<HashMap<SessionId, Arc<Live>>>,
+    /// Streams open per session and per account.
+    pub streams: StreamCounts,
 }
 
 impl Hub {
@@ -170,9 +204,9 @@ impl Hub {
 
     /// Events were committed. Under the writer connection. A session nobody is watching has no
     /// live state, and needs none: whoever looks next loads its head from the database.
-    pub fn appended(&self, id: &SessionId, events: Vec<Event>, retain: u64) {
+    pub fn appended(&self, id: &SessionId, events: Vec<Event>, limits: &Limits) {
         if let Some(live) = self.get(id) {
-            live.append(events, retain);
+            live.append(events, limits.retain_events, limits.stream_buffer);
         }
     }
 
@@ -232,29 +266,78 @@ mod tests {
         }
     }
 
+    fn unbounded() -> Limits {
+        Limits {
+            retain_events: u64::MAX,
+            stream_buffer: usize::MAX,
+            ..Limits::default()
+        }
+    }
+
+    fn seqs(events: Option<Vec<Arc<Event>>>) -> Vec<u64> {
+        events.unwrap().iter().map(|e| e.seq).collect()
+    }
+
     #[test]
     fn recent_serves_from_memory_only_when_it_reaches_back() {
         let hub = Hub::default();
         let id = SessionId::new(RelayKind::Production);
         let live = hub.load(&id, 10, 1);
-        assert_eq!(live.recent(10, 100).unwrap().len(), 0, "up to date");
+        assert_eq!(
+            live.recent(10, 100, usize::MAX).unwrap().len(),
+            0,
+            "up to date"
+        );
         assert!(
-            live.recent(3, 100).is_none(),
+            live.recent(3, 100, usize::MAX).is_none(),
             "cold ring: go to the database"
         );
-        hub.appended(&id, (11..=13).map(event).collect(), u64::MAX);
-        assert!(live.recent(9, 100).is_none());
-        let got: Vec<u64> = live
-            .recent(10, 100)
-            .unwrap()
-            .iter()
-            .map(|e| e.seq)
-            .collect();
-        assert_eq!(got, [11, 12, 13]);
-        let got: Vec<u64> = live.recent(11, 1).unwrap().iter().map(|e| e.seq).collect();
-        assert_eq!(got, [12]);
-        hub.appended(&id, (14..=14 + RING as u64).map(event).collect(), u64::MAX);
-        assert!(live.recent(13, 1).is_none(), "evicted from the ring");
+        hub.appended(&id, (11..=13).map(event).collect(), &unbounded());
+        assert!(live.recent(9, 100, usize::MAX).is_none());
+        assert_eq!(seqs(live.recent(10, 100, usize::MAX)), [11, 12, 13]);
+        assert_eq!(seqs(live.recent(11, 1, usize::MAX)), [12]);
+        hub.appended(
+            &id,
+            (14..=14 + RING as u64).map(event).collect(),
+            &unbounded(),
+        );
+        assert!(
+            live.recent(13, 1, usize::MAX).is_none(),
+            "evicted from the ring"
+        );
+    }
+
+    fn big(seq: u64, bytes: usize) -> Event {
+        Event {
+            payload: serde_json::json!({ "text": "x".repeat(bytes) }),
+            ..event(seq)
+        }
+    }
+
+    #[test]
+    fn memory_holds_a_byte_budget_of_events_not_a_count() {
+        let hub = Hub::default();
+        let id = SessionId::new(RelayKind::Production);
+        let live = hub.load(&id, 0, 1);
+        let limits = Limits {
+            stream_buffer: 1024 * 1024,
+            ..unbounded()
+        };
+        // 16 events of 256 KiB: the ring keeps what fits in 1 MiB (three, with their
+        // envelopes), not 4 MiB.
+        hub.appended(&id, (1..=16).map(|s| big(s, 256 * 1024)).collect(), &limits);
+        let ring = live.ring.lock().unwrap();
+        assert!(ring.bytes <= limits.stream_buffer, "{}", ring.bytes);
+        assert_eq!(ring.events.len(), 3);
+        assert_eq!(ring.events.front().unwrap().0.seq, 14);
+        drop(ring);
+        // A reader is handed at most its budget at a time, but always one event.
+        assert_eq!(seqs(live.recent(13, 100, 600 * 1024)), [14, 15]);
+        assert_eq!(seqs(live.recent(13, 100, 1)), [14]);
+        // One event bigger than the whole budget is still kept, alone.
+        hub.appended(&id, vec![big(17, 2 * 1024 * 1024)], &limits);
+        assert_eq!(seqs(live.recent(16, 100, usize::MAX)), [17]);
+        assert_eq!(live.ring.lock().unwrap().events.len(), 1);
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod auth;
 mod body;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod hub;
 pub mod metrics;
@@ -19,7 +20,10 @@ mod server;
 pub mod state;
 pub mod store;
 pub mod stream;
+pub mod stream_limit;
+pub mod title;
 pub mod users;
+mod weight;
 
 pub use config::RelayConfig;
 pub use server::{LocalLogin, Relay};

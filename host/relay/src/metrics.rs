@@ -16,6 +16,10 @@ pub struct Metrics {
     pub sessions_created: AtomicU64,
     pub bridges_issued: AtomicU64,
     pub stale_epoch_refusals: AtomicU64,
+    /// Passwords actually checked (argon2 runs), whatever the outcome.
+    pub password_checks: AtomicU64,
+    /// Logins refused with `503` because too many checks were running or waiting.
+    pub password_checks_refused: AtomicU64,
 }
 
 /// Keeps a stream gauge up while a stream is open.
@@ -92,6 +96,18 @@ impl Metrics {
             "counter",
             "Worker requests refused with 409.",
             c(&self.stale_epoch_refusals),
+        );
+        put(
+            "tether_relay_password_checks_total",
+            "counter",
+            "Passwords checked with argon2 (browser logins that got past the throttles).",
+            c(&self.password_checks),
+        );
+        put(
+            "tether_relay_password_checks_refused_total",
+            "counter",
+            "Browser logins refused with 503: too many password checks running or waiting.",
+            c(&self.password_checks_refused),
         );
         put(
             "tether_relay_worker_streams",

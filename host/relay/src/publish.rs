@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use tether_protocol::api::PublishedEvent;
-use tether_protocol::event::{EventRefusal, types};
+use tether_protocol::event::{EventRefusal, canonical_event_id, types};
 use tether_protocol::{NewEvent, SessionId, Source, check_publish};
 
 use crate::error::{ApiError, ApiResult};
@@ -13,8 +13,14 @@ use crate::hub::{Live, Transition};
 use crate::state::Shared;
 use crate::store::{self, events, sessions};
 
-/// Refuse the whole batch if any event breaks a rule: nothing is half-published.
-pub fn validate(state: &Shared, source: Source, batch: &[NewEvent]) -> ApiResult<()> {
+/// Refuse the whole batch if any event breaks a rule: nothing is half-published. Returns the
+/// batch with every id in its canonical spelling, so that a retry spelled differently (upper
+/// case, braces) is still recognised as the same event.
+pub fn validate(
+    state: &Shared,
+    source: Source,
+    mut batch: Vec<NewEvent>,
+) -> ApiResult<Vec<NewEvent>> {
     let limits = &state.config.limits;
     if batch.len() > limits.max_batch {
         return Err(ApiError::too_large(format!(
@@ -23,8 +29,8 @@ pub fn validate(state: &Shared, source: Source, batch: &[NewEvent]) -> ApiResult
             limits.max_batch
         )));
     }
-    for event in batch {
-        let size = serde_json::to_vec(event)
+    for event in &mut batch {
+        let size = serde_json::to_vec(&*event)
             .map(|v| v.len())
             .unwrap_or(usize::MAX);
         if size > limits.max_event {
@@ -38,8 +44,10 @@ pub fn validate(state: &Shared, source: Source, batch: &[NewEvent]) -> ApiResult
             EventRefusal::Forbidden { .. } => ApiError::forbidden(format!("{refusal}.")),
             _ => ApiError::bad_request(format!("{refusal}.")),
         })?;
+        event.id = canonical_event_id(&event.id)
+            .map_err(|refusal| ApiError::bad_request(format!("{refusal}.")))?;
     }
-    Ok(())
+    Ok(batch)
 }
 
 /// Append `batch` (already validated) and wake the session's streams.
@@ -63,7 +71,7 @@ pub async fn publish(
             st.metrics
                 .events_published
                 .fetch_add(appended.len() as u64, Relaxed);
-            st.hub.appended(&id, appended, retain);
+            st.hub.appended(&id, appended, &st.config.limits);
             Ok(answers)
         })
         .await?;

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -16,7 +15,7 @@ use crate::hub::{Hub, Transition};
 use crate::metrics::Metrics;
 use crate::state::{AppState, Shared, Throttles};
 use crate::store::{self, Store, accounts, sessions};
-use crate::{publish, routes};
+use crate::{conn, publish, routes};
 
 /// The terminal's login on its embedded relay.
 pub struct LocalLogin {
@@ -32,6 +31,8 @@ pub struct Relay {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
+    /// `--metrics-listen`: where it listens, and its server.
+    metrics: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
 }
 
 impl Relay {
@@ -56,6 +57,15 @@ impl Relay {
             allowed_origins
                 .push(origin_of(extra).with_context(|| format!("`{extra}` is not an origin"))?);
         }
+        let connections = conn::Settings::resolve(&config.connections)?;
+        let metrics_listener = match config.metrics_listen {
+            Some(at) => Some(
+                TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen on {at} for /metrics"))?,
+            ),
+            None => None,
+        };
         let db = config.db.clone();
         let store = tokio::task::spawn_blocking(move || Store::open(&db))
             .await?
@@ -66,6 +76,12 @@ impl Relay {
             cookie_secure: public_url.starts_with("https://"),
             public_url: public_url.clone(),
             allowed_origins,
+            cookie_name: crate::auth::cookie::name(&public_url),
+            passwords: crate::auth::hashing::PasswordGate::new(
+                config.throttle.password_workers,
+                config.throttle.password_queue,
+            )
+            .context("cannot start the password-check threads")?,
             throttle: Mutex::new(Throttles::new(&config)),
             config,
             store,
@@ -76,24 +92,25 @@ impl Relay {
             shutdown: shutdown.clone(),
         });
         restore_presence(&state).await?;
-        let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let mut stopping = shutdown.clone();
-        // Streams write small frames back to back (a WebSocket ack, then the event it caused);
-        // with Nagle's algorithm the second waits for the peer's delayed ACK, ~40 ms on Linux.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("cannot set TCP_NODELAY: {e}");
-            }
-        });
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopping.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let app = routes::router(state.clone());
+        let max_connections = connections.max_connections;
+        // A scraper needs a connection or two; the rest of the descriptors are the public's.
+        let metrics_connections = conn::Settings {
+            max_connections: METRICS_CONNECTIONS.min(max_connections),
+            ..connections.clone()
+        };
+        let server = tokio::spawn(conn::serve(listener, app, connections, shutdown.clone()));
+        let metrics = match metrics_listener {
+            Some(listener) => Some(serve_metrics(
+                listener,
+                state.clone(),
+                metrics_connections,
+                shutdown.clone(),
+            )?),
+            None => None,
+        };
         let sweeper = tokio::spawn(sweep(state.clone(), shutdown));
-        tracing::info!(%addr, %public_url, "relay serving");
+        tracing::info!(%addr, %public_url, max_connections, "relay serving");
         Ok(Relay {
             addr,
             public_url,
@@ -101,6 +118,7 @@ impl Relay {
             stop,
             server,
             sweeper,
+            metrics,
         })
     }
 
@@ -147,11 +165,19 @@ impl Relay {
         &self.public_url
     }
 
+    /// Where `/metrics` is served, with `metrics_listen`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// Stop accepting, end every stream, and wait for the server to finish.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         self.sweeper.abort();
         self.server.await??;
+        if let Some((_, metrics)) = self.metrics {
+            metrics.await??;
+        }
         drop(self.state);
         Ok(())
     }
@@ -180,8 +206,30 @@ impl Relay {
         let _ = relay.stop.send(true);
         relay.sweeper.abort();
         relay.server.await??;
+        if let Some((_, metrics)) = relay.metrics {
+            metrics.await??;
+        }
         Ok(())
     }
+}
+
+/// `/metrics` on a listener of its own, until the relay stops.
+/// Connections the `/metrics` listener keeps open at once.
+const METRICS_CONNECTIONS: usize = 16;
+
+/// The `/metrics` listener gets the same accept loop as the public one: header timeout, a
+/// (small) connection cap, and a shutdown that a half-sent request cannot hold up.
+fn serve_metrics(
+    listener: TcpListener,
+    state: Shared,
+    settings: conn::Settings,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
+    let addr = listener.local_addr()?;
+    let app = routes::metrics_router(state);
+    let server = tokio::spawn(conn::serve(listener, app, settings, shutdown));
+    tracing::info!(%addr, "metrics serving");
+    Ok((addr, server))
 }
 
 /// Workers that were online when the relay stopped get the usual timeout to come back before

@@ -18,6 +18,10 @@ pub struct AppState {
     pub allowed_origins: Vec<String>,
     /// Cookies get `Secure` when the relay is reached over HTTPS.
     pub cookie_secure: bool,
+    /// The login cookie's name, one per relay on a host (see `auth::cookie`).
+    pub cookie_name: String,
+    /// The bound on concurrent password checks.
+    pub passwords: crate::auth::hashing::PasswordGate,
     pub store: Arc<Store>,
     pub hub: Hub,
     pub jwt_key: [u8; 32],
@@ -36,6 +40,8 @@ pub struct Throttles {
     pub login_by_address: Window,
     pub device_codes_by_address: Window,
     pub user_code_attempts: Window,
+    /// Wrong `?pair=` secrets, apart from logins so that bad links lock no one out of them.
+    pub pairing_by_address: Window,
 }
 
 impl Throttles {
@@ -46,6 +52,7 @@ impl Throttles {
             login_by_address: Window::new(t.failures_per_address, t.window),
             device_codes_by_address: Window::new(t.device_codes_per_address, t.window),
             user_code_attempts: Window::new(t.failures_per_account * 2, t.window),
+            pairing_by_address: Window::new(t.failures_per_address, t.window),
         }
     }
 
@@ -54,6 +61,7 @@ impl Throttles {
         self.login_by_address.prune(now);
         self.device_codes_by_address.prune(now);
         self.user_code_attempts.prune(now);
+        self.pairing_by_address.prune(now);
     }
 }
 

@@ -1,7 +1,9 @@
 //! A cursor over one session's events, shared by the SSE and WebSocket endpoints of workers and
 //! clients: replay from a `seq`, then follow live. Recent events come from memory, older ones
 //! from the database page by page, so a slow reader never makes the relay hold more than a page
-//! for it, and a reader that fell behind retention is told with `catch_up_truncated`.
+//! for it, and a reader that fell behind retention is told with `catch_up_truncated`. A page is
+//! at most `PAGE` events and at most the stream buffer's bytes (`weight.rs`): a reader that
+//! never reads holds that much, whatever the size of the events.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use crate::error::ApiResult;
 use crate::hub::{Head, Live};
 use crate::state::Shared;
 use crate::store::{self, events};
+use crate::weight::event_weight;
 
 const PAGE: usize = 256;
 
@@ -108,14 +111,24 @@ impl Cursor {
     }
 
     async fn fill(&mut self) -> ApiResult<()> {
-        let batch: Vec<Arc<Event>> = match self.live.recent(self.after, PAGE) {
+        let limits = &self.state.config.limits;
+        let budget = limits.stream_buffer;
+        let batch: Vec<Arc<Event>> = match self.live.recent(self.after, PAGE, budget) {
             Some(batch) => batch,
             None => {
                 let (id, after) = (self.session.clone(), self.after);
+                let chunk = db_chunk(budget, limits.max_event);
                 let page = self
                     .state
                     .store
-                    .read(move |c| events::after(c, &id, after, PAGE))
+                    .read(move |c| {
+                        page_within(
+                            budget,
+                            |after, n| events::after(c, &id, after, n),
+                            after,
+                            chunk,
+                        )
+                    })
                     .await?;
                 page.into_iter().map(Arc::new).collect()
             }
@@ -141,6 +154,43 @@ impl Cursor {
         }
         Ok(())
     }
+}
+
+/// Events read from the database at a time while filling a page: few enough that a chunk of
+/// the largest events allowed fits in the budget, so that reading never holds much more than
+/// the page being built.
+fn db_chunk(budget: usize, max_event: usize) -> usize {
+    (budget / max_event.max(1)).clamp(1, PAGE)
+}
+
+/// A page after `after` of at most `PAGE` events and `budget` bytes (at least one event),
+/// read `chunk` events at a time with `read(after, n)`.
+fn page_within<E>(
+    budget: usize,
+    mut read: impl FnMut(u64, usize) -> Result<Vec<Event>, E>,
+    mut after: u64,
+    chunk: usize,
+) -> Result<Vec<Event>, E> {
+    let mut page = Vec::new();
+    let mut bytes = 0usize;
+    while page.len() < PAGE {
+        let n = chunk.min(PAGE - page.len());
+        let got = read(after, n)?;
+        let complete = got.len() < n;
+        for event in got {
+            let w = event_weight(&event);
+            if !page.is_empty() && bytes.saturating_add(w) > budget {
+                return Ok(page);
+            }
+            bytes = bytes.saturating_add(w);
+            after = event.seq;
+            page.push(event);
+        }
+        if complete {
+            break;
+        }
+    }
+    Ok(page)
 }
 
 /// The notice that events before `oldest_seq` are gone. It is not stored; its `seq` is the one
@@ -172,6 +222,76 @@ pub fn start_seq(last_event_id: Option<&str>, from_seq: Option<u64>) -> Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn log(sizes: &[usize]) -> Vec<Event> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Event {
+                seq: i as u64 + 1,
+                id: String::new(),
+                kind: "assistant_delta".into(),
+                source: Source::Worker,
+                created_at: String::new(),
+                payload: serde_json::json!({ "text": "x".repeat(*n) }),
+            })
+            .collect()
+    }
+
+    /// `page_within` over an in-memory log, counting the events read.
+    fn page(log: &[Event], budget: usize, after: u64, chunk: usize) -> (Vec<u64>, usize) {
+        let mut read = 0;
+        let page = page_within::<()>(
+            budget,
+            |after, n| {
+                let got: Vec<Event> = log
+                    .iter()
+                    .filter(|e| e.seq > after)
+                    .take(n)
+                    .cloned()
+                    .collect();
+                read += got.len();
+                Ok(got)
+            },
+            after,
+            chunk,
+        )
+        .unwrap();
+        (page.iter().map(|e| e.seq).collect(), read)
+    }
+
+    #[test]
+    fn a_page_from_the_database_stays_within_the_byte_budget() {
+        const K: usize = 1024;
+        // 20 events of 256 KiB, the largest allowed: with a 1 MiB budget a page is three of
+        // them, read four at a time, never the 256 a count-only page would hold (64 MiB).
+        let big = log(&[256 * K; 20]);
+        let chunk = db_chunk(1024 * K, 256 * K);
+        assert_eq!(chunk, 4);
+        let (seqs, read) = page(&big, 1024 * K, 0, chunk);
+        assert_eq!(seqs, [1, 2, 3]);
+        assert_eq!(read, 4, "one chunk read");
+        let (seqs, _) = page(&big, 1024 * K, 3, chunk);
+        assert_eq!(
+            seqs,
+            [4, 5, 6],
+            "the next page starts after the last one taken"
+        );
+        // Small events fill a whole page of PAGE.
+        let small = log(&vec![10; 600]);
+        let (seqs, _) = page(&small, 1024 * K, 0, chunk);
+        assert_eq!(seqs.len(), PAGE);
+        assert_eq!(*seqs.last().unwrap(), PAGE as u64);
+        // One event over the budget comes alone; the end of the log ends the page.
+        let (seqs, _) = page(&log(&[2048 * K, 1]), 1024 * K, 0, chunk);
+        assert_eq!(seqs, [1]);
+        let (seqs, _) = page(&log(&[1, 1, 1]), 1024 * K, 1, chunk);
+        assert_eq!(seqs, [2, 3]);
+        let (seqs, _) = page(&log(&[1, 1, 1]), 1024 * K, 3, chunk);
+        assert!(seqs.is_empty());
+        assert_eq!(db_chunk(1, 256 * K), 1);
+        assert_eq!(db_chunk(usize::MAX, 1), PAGE);
+    }
 
     #[test]
     fn start_seq_prefers_last_event_id() {

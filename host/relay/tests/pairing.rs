@@ -133,8 +133,10 @@ async fn the_local_account_cannot_log_in_with_a_password() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{password:?}");
+        // The embedded relay has no password logins at all: nothing is checked.
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{password:?}");
     }
+    assert_eq!(relay.metric("tether_relay_password_checks_total").await, 0);
     // Its terminal login works like a device login: sessions, and /bridge without a device.
     let sessions = relay
         .get("/v1/code/sessions")

@@ -540,13 +540,44 @@ async fn titles_are_validated() {
         .unwrap()
         .to_owned();
 
+    // Over the limit is 413, as docs/decisions.md says of every limit.
     let too_long = create_titled(&relay, &access, json!({"title": "t".repeat(201)})).await;
     let (status, kind, message) = api_error(too_long).await;
     assert_eq!(
         (status, kind.as_str()),
-        (StatusCode::BAD_REQUEST, "invalid_request")
+        (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
     );
     assert!(message.contains("longer than 200"), "{message}");
+
+    // Characters that reorder or hide text: bidi overrides, embeddings, isolates and marks,
+    // zero-width spaces, line separators.
+    for (title, code) in [
+        ("invoice\u{202e}gpj.exe", "U+202E"),
+        ("\u{202a}embedded", "U+202A"),
+        ("isolate\u{2066}d\u{2069}", "U+2066"),
+        ("first strong\u{2068}", "U+2068"),
+        ("mark\u{200f}", "U+200F"),
+        ("zero\u{200b}width", "U+200B"),
+        ("two\u{2028}lines", "U+2028"),
+        ("bom\u{feff}", "U+FEFF"),
+    ] {
+        let response = create_titled(&relay, &access, json!({"title": title})).await;
+        let (status, kind, message) = api_error(response).await;
+        assert_eq!(
+            (status, kind.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{title:?}"
+        );
+        assert!(
+            message.contains(code) && message.contains("invisible"),
+            "{message}"
+        );
+    }
+    // Right-to-left text and emoji sequences are ordinary titles.
+    for title in ["جلسة جديدة", "👩\u{200d}💻 pairing"] {
+        let response = create_titled(&relay, &access, json!({"title": title})).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{title:?}");
+    }
 
     for control in [
         "a\u{7}b",
@@ -572,13 +603,17 @@ async fn titles_are_validated() {
     };
     assert_eq!(
         patch("t".repeat(201)).await.status(),
-        StatusCode::BAD_REQUEST
+        StatusCode::PAYLOAD_TOO_LARGE
     );
     assert_eq!(
         patch("bell\u{7}".into()).await.status(),
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(list(&relay, &access).await.len(), 2);
+    assert_eq!(
+        patch("rtl\u{202e}".into()).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(list(&relay, &access).await.len(), 4);
 }
 
 #[tokio::test]

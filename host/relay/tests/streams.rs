@@ -570,6 +570,59 @@ async fn duplicate_ids_within_one_batch_are_stored_once() {
     assert_eq!(ids, vec![a.id, b.id]);
 }
 
+#[tokio::test]
+async fn one_uuid_in_other_spellings_is_one_event() {
+    let relay = TestRelay::start().await;
+    let s = relay.setup("alice").await;
+    let canonical = uuid::Uuid::new_v4().hyphenated().to_string();
+    let spelled = |id: String| NewEvent {
+        id,
+        ..user_message("once")
+    };
+    let first = published(
+        relay
+            .publish_client(&s.access, &s.session, &[spelled(canonical.to_uppercase())])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        first.events[0].id, canonical,
+        "stored and answered canonically"
+    );
+    assert!(!first.events[0].duplicate);
+    for other in [
+        canonical.clone(),
+        format!("{{{canonical}}}"),
+        format!("urn:uuid:{canonical}"),
+        canonical.replace('-', ""),
+    ] {
+        let again = published(
+            relay
+                .publish_client(&s.access, &s.session, &[spelled(other.clone())])
+                .await,
+        )
+        .await;
+        assert!(again.events[0].duplicate, "{other}");
+        assert_eq!(again.events[0].seq, first.events[0].seq, "{other}");
+    }
+    // Over the WebSocket too.
+    let path = format!("/v1/code/sessions/{}/ws", s.session);
+    let mut client = Peer::connect(&relay, &path, &s.access).await;
+    let ack = client
+        .ack(&json!({"events": [spelled(format!("{{{}}}", canonical.to_uppercase()))]}))
+        .await;
+    assert!(ack.events[0].duplicate);
+    let mut sse = client_sse(&relay, &s, "", &[]).await;
+    let ids: Vec<String> = sse
+        .drain(QUIET)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "user_message")
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids, vec![canonical]);
+}
+
 // --- retention ------------------------------------------------------------------------------
 
 fn assert_truncated_then(events: &[Event], oldest: u64, rest: &[u64]) {
@@ -1071,20 +1124,137 @@ async fn oversized_websocket_messages_publish_nothing() {
     let reply = client.write(&json!({"events": batch})).await;
     assert_eq!(reply["error"]["type"], "too_large", "{reply}");
 
-    // A message over max_body (a small event and ignored padding): the socket is closed (or
-    // the write refused), and the event is not published.
+    // A message over max_body (a small event and ignored padding): the socket is closed with
+    // 1009, "message too big", and the event is not published.
     let huge = json!({"events": [user_message("small")], "padding": "x".repeat(MAX_BODY)});
     assert!(huge.to_string().len() > MAX_BODY);
     ws_send(&mut client.ws, &huge).await;
-    match ws_next(&mut client.ws, WAIT).await {
-        None => {} // closed
-        Some(v) => assert!(v.get("error").is_some(), "expected close or error, got {v}"),
-    }
+    assert_eq!(ws_closed(&mut client.ws, WAIT).await, Some(Some(1009)));
+    // The same for a worker, and for a frame many times the limit.
+    let worker_path = format!("/v1/code/sessions/{}/worker/ws", s.session);
+    let mut worker = Peer::connect(&relay, &worker_path, &s.grant.worker_jwt).await;
+    let huge = json!({
+        "worker_epoch": s.grant.worker_epoch,
+        "events": [],
+        "padding": "x".repeat(16 * MAX_BODY),
+    });
+    ws_send(&mut worker.ws, &huge).await;
+    assert_eq!(ws_closed(&mut worker.ws, WAIT).await, Some(Some(1009)));
     assert_eq!(
         marker_seq(&relay, &s).await,
-        1,
-        "nothing from the socket was stored"
+        2,
+        "nothing from the sockets was stored (but the worker's online notice)"
     );
+}
+
+// --- stream caps --------------------------------------------------------------------------
+
+/// A stream request's status, type and message, and its `Retry-After`.
+async fn refused_stream(
+    relay: &TestRelay,
+    token: &str,
+    path: &str,
+) -> (StatusCode, String, String, Option<String>) {
+    let response = relay.get(path).bearer_auth(token).send().await.unwrap();
+    let status = response.status();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap();
+    (
+        status,
+        body["error"]["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        retry,
+    )
+}
+
+#[tokio::test]
+async fn streams_per_session_and_per_account_are_capped_with_429() {
+    let relay = TestRelay::start_with(|c| {
+        c.limits.max_streams_per_session = 2;
+        c.limits.max_streams_per_account = 3;
+    })
+    .await;
+    let s = relay.setup("alice").await;
+    let first = client_sse(&relay, &s, "", &[]).await;
+    let _worker = worker_sse(&relay, &s, "").await;
+    // A third stream on the session, over SSE or WebSocket: 429 with the reason.
+    let (status, kind, message, retry) =
+        refused_stream(&relay, &s.access, &client_stream_path(&s, "")).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "too_many_streams")
+    );
+    assert!(
+        message.contains("This session already has 2 open streams"),
+        "{message}"
+    );
+    assert!(retry.is_some(), "a Retry-After for clients that back off");
+    let ws = ws_connect(
+        &relay.ws_url(&format!("/v1/code/sessions/{}/ws", s.session)),
+        &[("authorization", &bearer(&s.access))],
+    )
+    .await;
+    match ws {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status().as_u16(), 429)
+        }
+        other => panic!("expected 429, got {other:?}"),
+    }
+    // Another session of the same account: one more fits, then the account is full.
+    let other = relay.create_session(&s.access).await;
+    let other_path = format!("/v1/code/sessions/{}/events/stream", other.id);
+    let third = Sse::open(
+        &relay.http,
+        &relay.at(&other_path),
+        &[("authorization", &bearer(&s.access))],
+    )
+    .await;
+    assert_eq!(third.status, StatusCode::OK);
+    let (status, _, message, _) = refused_stream(&relay, &s.access, &other_path).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        message.contains("This account already has 3 open streams"),
+        "{message}"
+    );
+    // Another account is not affected.
+    relay.add_user("bob");
+    let bob = relay.cli_login("bob").await.access_token;
+    let bobs = relay.create_session(&bob).await;
+    let bob_stream = Sse::open(
+        &relay.http,
+        &relay.at(&format!("/v1/code/sessions/{}/events/stream", bobs.id)),
+        &[("authorization", &bearer(&bob))],
+    )
+    .await;
+    assert_eq!(bob_stream.status, StatusCode::OK);
+    // Closing a stream makes room again (once the relay notices, at the next keepalive).
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let sse = Sse::open(
+            &relay.http,
+            &relay.at(&client_stream_path(&s, "")),
+            &[("authorization", &bearer(&s.access))],
+        )
+        .await;
+        if sse.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed stream was never uncounted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 // --- deletion -------------------------------------------------------------------------------

@@ -417,9 +417,38 @@
     a.el.classList.remove('streaming');
   }
 
+  // The newest message of the user's with this text that is not already marked: the one a turn
+  // failed on (turns run one at a time, so no later one can have failed before it).
+  function unsentMessage(text) {
+    const want = text.trim();
+    const users = ui.messages.querySelectorAll('.msg.user:not(.failed):not(.pending)');
+    for (let i = users.length - 1; i >= 0; i--) {
+      const body = users[i].querySelector('.body');
+      if (body && body.textContent.trim() === want) return users[i];
+    }
+    return null;
+  }
+
+  // A turn failed before any reply: the terminal took the message back out of the conversation.
+  // It is marked as not sent, with why and a button that sends it again (as a new message).
+  function markUnsent(el, text, why) {
+    el.classList.add('failed', 'unsent');
+    const again = h('button', { type: 'button', class: 'retry' }, 'Retry');
+    const note = h('div', { class: 'why' }, why + ' ', again);
+    el.append(note);
+    again.addEventListener('click', () => {
+      note.replaceChildren('Sent again below.');
+      sendMessage(text);
+    });
+  }
+
   function commandOutput(p, seq, ev) {
     const text = str(p.text).replace(ANSI, '');
     const error = p.error === true;
+    if (error && typeof p.unsent === 'string') {
+      const el = unsentMessage(p.unsent);
+      if (el) { markUnsent(el, p.unsent, text); frame(); return; }
+    }
     const name = str(p.command);
     const label = name === 'btw' ? 'note' : name ? '/' + name : error ? 'error' : 'tether';
     let body;

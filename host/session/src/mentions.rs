@@ -1,6 +1,9 @@
 //! `@path` mentions: files the user puts into the conversation's context.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use tether_protocol::Origin;
 
 /// Files larger than this are refused: the context is for source files and notes, and a
 /// mistyped `@/var/log/huge.log` must not stall the session.
@@ -30,6 +33,16 @@ pub fn mentions(text: &str) -> Vec<String> {
     out
 }
 
+/// The mentions in a message from `origin` that read files: the local user's only. The files are
+/// the terminal machine's, so a remote client's `@/etc/shadow` (or `@~/.ssh/id_ed25519`) is plain
+/// text for the model, and nothing is read or added to the context.
+pub fn mentions_from(text: &str, origin: Origin) -> Vec<String> {
+    match origin {
+        Origin::Terminal => mentions(text),
+        Origin::Bridge => Vec::new(),
+    }
+}
+
 /// Reads a mentioned file relative to `cwd`, with a message fit for the user if it cannot be used.
 pub fn read(cwd: &Path, path: &str) -> Result<ContextFile, String> {
     let full: PathBuf = cwd.join(path);
@@ -42,6 +55,12 @@ pub fn read(cwd: &Path, path: &str) -> Result<ContextFile, String> {
             "@{path} is a directory; mention the files in it instead"
         ));
     }
+    // A device or a FIFO reports no size and may never end (`@/dev/zero`).
+    if !meta.is_file() {
+        return Err(format!(
+            "@{path} is not a regular file; only files can be put into context"
+        ));
+    }
     if meta.len() > MAX_FILE_BYTES {
         return Err(format!(
             "@{path} is {} KiB, over the {} KiB limit for files in context",
@@ -49,7 +68,17 @@ pub fn read(cwd: &Path, path: &str) -> Result<ContextFile, String> {
             MAX_FILE_BYTES / 1024
         ));
     }
-    let bytes = std::fs::read(&full).map_err(|e| format!("@{path}: {e}"))?;
+    // Read at most one byte over the limit: the file may have grown since it was measured.
+    let mut bytes = Vec::new();
+    std::fs::File::open(&full)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| format!("@{path}: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "@{path} is over the {} KiB limit for files in context",
+            MAX_FILE_BYTES / 1024
+        ));
+    }
     let content = String::from_utf8(bytes)
         .map_err(|_| format!("@{path} is not a text file (not UTF-8); it was not added"))?;
     Ok(ContextFile {
@@ -71,6 +100,16 @@ mod tests {
         assert_eq!(mentions("mail me@example.com"), Vec::<String>::new());
         assert_eq!(mentions("@ alone @x @x"), ["x"]);
         assert!(mentions("").is_empty());
+    }
+
+    #[test]
+    fn only_the_local_users_mentions_read_files() {
+        let text = "see @/etc/shadow and @../secret.txt";
+        assert_eq!(
+            mentions_from(text, Origin::Terminal),
+            ["/etc/shadow", "../secret.txt"]
+        );
+        assert!(mentions_from(text, Origin::Bridge).is_empty());
     }
 
     #[test]
@@ -96,5 +135,10 @@ mod tests {
         );
         assert!(read(dir.path(), "big").unwrap_err().contains("limit"));
         assert!(read(dir.path(), ".").unwrap_err().contains("directory"));
+        assert!(
+            read(dir.path(), "/dev/zero")
+                .unwrap_err()
+                .contains("not a regular file")
+        );
     }
 }

@@ -34,7 +34,17 @@ pub enum Output {
         message_id: String,
         text: String,
         usage: TurnUsage,
+        /// The user stopped the reply (Ctrl-C, a client's Stop); never set by a failure.
         interrupted: bool,
+    },
+    /// A turn failed before any reply arrived. The user's message (`text`) was taken back out
+    /// of the conversation, so that it is not sent again with the next one; surfaces show
+    /// `error` (what went wrong, and that the message was not sent) and offer to send `text`
+    /// again. No [`Output::AssistantEnd`] follows the turn's `AssistantStart`.
+    TurnFailed {
+        text: String,
+        origin: Origin,
+        error: String,
     },
     /// What a slash command printed (including a refusal by the gate).
     Command {

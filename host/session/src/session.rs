@@ -13,15 +13,19 @@ use tokio_util::sync::CancellationToken;
 use crate::approvals::{Approvals, Resolution};
 use crate::dirs::Dirs;
 use crate::dispatch::{check_effects, parse_slash};
+use crate::engine::sentence::end_sentence;
 use crate::engine::{Engine, EngineEvent, TurnRequest};
 use crate::mentions::{self, ContextFile};
 use crate::output::{Format, Output, Sink};
 use crate::preferences::{self, COLORS, Preferences, THEMES};
 use crate::registry::Registry;
 use crate::snapshot::{self, Snapshot};
-use crate::transcript::{Entry, Transcript};
+use crate::transcript::{Entry, Transcript, TurnEnding};
 use crate::usage::{TurnUsage, Usage};
 use crate::user_plugins::UserPlugins;
+
+/// Said after the reason a turn failed before any reply: the message is not in the conversation.
+pub const NOT_SENT: &str = "Not sent: the conversation is as it was before this message.";
 
 /// Where a published session can be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -452,7 +456,7 @@ impl Session {
         sink: &mut dyn Sink,
         cancel: &CancellationToken,
     ) {
-        for path in mentions::mentions(text) {
+        for path in mentions::mentions_from(text, origin) {
             match mentions::read(&self.config.cwd, &path) {
                 Ok(file) => {
                     self.files.retain(|f| f.path != file.path);
@@ -461,6 +465,7 @@ impl Session {
                 Err(e) => sink.emit(Output::Error(e)),
             }
         }
+        let start = self.transcript.len();
         self.transcript.push(Entry::User {
             text: text.to_string(),
             origin,
@@ -483,6 +488,7 @@ impl Session {
         let mut reply = String::new();
         let mut usage = TurnUsage::default();
         let mut interrupted = false;
+        let mut failure = None;
         loop {
             let event = tokio::select! {
                 biased;
@@ -522,8 +528,7 @@ impl Session {
                     self.approvals.withdraw(&request_id);
                 }
                 Some(Err(e)) => {
-                    sink.emit(Output::Error(format!("{}: {e}", self.engine.name())));
-                    interrupted = true;
+                    failure = Some(format!("{}: {e}", self.engine.name()));
                     break;
                 }
             }
@@ -537,17 +542,36 @@ impl Session {
                 resolution,
             });
         }
-        if !reply.is_empty() || !interrupted {
-            self.transcript.push(Entry::Assistant {
-                text: reply.clone(),
-            });
-        }
+        let ending = match (&failure, interrupted) {
+            (Some(_), _) => TurnEnding::Failed,
+            (None, true) => TurnEnding::Interrupted,
+            (None, false) => TurnEnding::Complete,
+        };
+        self.transcript.finish_turn(start, reply.clone(), ending);
         self.account(usage);
-        sink.emit(Output::AssistantEnd {
-            message_id,
-            text: reply,
-            usage,
-            interrupted,
-        });
+        match failure {
+            Some(error) if reply.is_empty() => {
+                // An agent that keeps its own context may hold the message as well: it starts
+                // afresh from the transcript, which no longer does.
+                self.engine.reset();
+                sink.emit(Output::TurnFailed {
+                    text: text.to_string(),
+                    origin,
+                    error: format!("{} {NOT_SENT}", end_sentence(&error)),
+                });
+            }
+            failure => {
+                // Text arrived: it stays, as the (incomplete) reply, and the error follows it.
+                sink.emit(Output::AssistantEnd {
+                    message_id,
+                    text: reply,
+                    usage,
+                    interrupted,
+                });
+                if let Some(error) = failure {
+                    sink.emit(Output::Error(error));
+                }
+            }
+        }
     }
 }

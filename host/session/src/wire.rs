@@ -89,6 +89,13 @@ pub fn publication_for(output: &Output) -> Option<Publication> {
             types::COMMAND_OUTPUT,
             json!({ "command": "", "text": text, "format": "text", "error": true }),
         ),
+        // The error, as any other, plus the message that was taken back out of the conversation,
+        // so that a client can mark it as not sent and offer to send it again (PROTOCOL.md has
+        // no event for this; a payload field keeps older clients showing the error as before).
+        Output::TurnFailed { text, error, .. } => publication(
+            types::COMMAND_OUTPUT,
+            json!({ "command": "", "text": error, "format": "text", "error": true, "unsent": text }),
+        ),
         Output::Info(text) | Output::Warning(text) => publication(
             types::COMMAND_OUTPUT,
             json!({ "command": "", "text": text, "format": "text" }),
@@ -232,6 +239,18 @@ mod tests {
                 Some((
                     "command_output",
                     json!({"command": "", "text": "boom", "format": "text", "error": true}),
+                )),
+            ),
+            (
+                Output::TurnFailed {
+                    text: "tell me".into(),
+                    origin: Origin::Bridge,
+                    error: "openai: refused. Not sent.".into(),
+                },
+                Some((
+                    "command_output",
+                    json!({"command": "", "text": "openai: refused. Not sent.", "format": "text",
+                           "error": true, "unsent": "tell me"}),
                 )),
             ),
             (Output::Cleared, Some(("conversation_cleared", json!({})))),

@@ -119,6 +119,9 @@ impl Harness {
                 }
                 Output::Note(t) => lines.push(format!("note: {t}")),
                 Output::Error(t) => lines.push(format!("error: {t}")),
+                Output::TurnFailed { text, error, .. } => {
+                    lines.push(format!("not sent: {text}\nerror: {error}"))
+                }
                 Output::Info(t) => lines.push(format!("info: {t}")),
                 Output::Warning(t) => lines.push(format!("warning: {t}")),
                 Output::Cleared => lines.push("(cleared)".into()),

@@ -564,6 +564,66 @@ mod remote_mode {
         h.assert_conversation_goes_on().await;
     }
 
+    /// The texts of every output, for looking for a secret in all of them.
+    fn everything_said(out: &[Output]) -> String {
+        format!("{out:?}")
+    }
+
+    #[tokio::test]
+    async fn a_remote_clients_mention_reads_no_file_on_the_terminals_machine() {
+        let mut h = remote();
+        write_file(h.tmp.path(), "secret.txt", b"RELATIVE-SECRET-41");
+        let elsewhere = tempfile::tempdir().unwrap();
+        let shadow = write_file(elsewhere.path(), "shadow", b"root:ABSOLUTE-SECRET-42:");
+        let said = format!("summarise @secret.txt and @{} please", shadow.display());
+        let out = h.submit_from(&said, Origin::Bridge).await;
+        // Plain text for the model, as typed: nothing read, nothing in context.
+        assert!(
+            matches!(out.first(), Some(Output::User { text, origin: Origin::Bridge }) if *text == said),
+            "{out:?}"
+        );
+        assert!(h.session.files().is_empty(), "{:?}", h.session.files());
+        let seen = everything_said(&out);
+        assert!(!seen.contains("SECRET-4"), "{seen}");
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::Error(_))),
+            "{out:?}"
+        );
+        // Not even whether a file exists: no "no such file", no "is a directory".
+        for probe in ["@/nonexistent/file", "@/etc"] {
+            let out = h.submit_from(probe, Origin::Bridge).await;
+            assert!(
+                !out.iter().any(|o| matches!(o, Output::Error(_))),
+                "{probe}: {out:?}"
+            );
+        }
+        // `/files`, which a phone may run, has nothing to report.
+        let out = h.submit_from("/files", Origin::Bridge).await;
+        let seen = everything_said(&out);
+        assert!(seen.contains("No files in context"), "{seen}");
+        assert!(
+            !seen.contains("secret") && !seen.contains("shadow"),
+            "{seen}"
+        );
+        let messages = format!("{:?}", h.session.transcript().model_messages());
+        assert!(!messages.contains("SECRET-4"), "{messages}");
+
+        // The local user's mentions still read, in the same session.
+        let out = h.submit("look at @secret.txt").await;
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::Error(_))),
+            "{out:?}"
+        );
+        let files = h.session.files();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(
+            (files[0].path.as_str(), files[0].content.as_str()),
+            ("secret.txt", "RELATIVE-SECRET-41")
+        );
+        let out = h.submit_from("/files", Origin::Bridge).await;
+        assert!(everything_said(&out).contains("secret.txt"), "{out:?}");
+    }
+
     #[tokio::test]
     async fn a_crash_in_a_remote_session_is_one_error_and_the_session_carries_on() {
         let mut h = remote();

@@ -1,5 +1,6 @@
-//! The device authorization grant (RFC 8628) and refresh (RFC 6749 §6). Form-encoded, as the
-//! RFCs say; errors come back in OAuth form and are mapped by [`super::parse_error`].
+//! The device authorization grant (RFC 8628), refresh (RFC 6749 §6) and revocation (RFC 7009).
+//! Form-encoded, as the RFCs say; errors come back in OAuth form and are mapped by
+//! [`super::parse_error`].
 
 use tether_protocol::api::{DeviceCode, TokenResponse};
 
@@ -38,5 +39,17 @@ impl Api {
             ("client_id", CLIENT_ID),
         ]);
         self.call(request).await
+    }
+
+    /// `POST /v1/oauth/revoke` (RFC 7009) with the refresh token: the relay ends the whole
+    /// login, access and refresh tokens alike. A token the relay no longer knows is not an
+    /// error (it answers `200` for those too).
+    pub async fn revoke_login(&self, refresh_token: &str) -> Result<(), ApiError> {
+        let request = self.http.post(self.url("/v1/oauth/revoke")).form(&[
+            ("token", refresh_token),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", CLIENT_ID),
+        ]);
+        self.call_empty(request).await
     }
 }

@@ -32,9 +32,13 @@ fn config(db: PathBuf, tweak: fn(&mut RelayConfig)) -> RelayConfig {
     config.liveness.worker_timeout = Duration::from_secs(1);
     config.liveness.sweep_interval = Duration::from_millis(100);
     config.lifetimes.device_poll_interval = Duration::from_secs(1);
+    // `/metrics` is served publicly only to this token's bearer.
+    config.metrics_token = Some(METRICS_TOKEN.into());
     tweak(&mut config);
     config
 }
+
+const METRICS_TOKEN: &str = "bridge-tests-metrics";
 
 impl TestRelay {
     pub async fn start() -> TestRelay {
@@ -112,6 +116,7 @@ impl TestRelay {
         let text = self
             .http
             .get(self.at("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
             .send()
             .await
             .unwrap()

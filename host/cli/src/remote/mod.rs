@@ -16,6 +16,7 @@ use reedline::ExternalPrinter;
 use tether_bridge::{Inbound, WorkerHandle};
 use tether_protocol::Origin;
 use tether_protocol::api::WorkerState;
+use tether_protocol::untrusted::neutralise_line;
 use tether_session::approvals::{Approvals, parse_answer};
 use tether_session::engine::PermissionAnswer;
 use tether_session::wire::{publication_for, system_init};
@@ -211,7 +212,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                             if changed.is_ok() {
                                 let first = waiting.borrow_and_update().first().cloned();
                                 if let Some(q) = first && !reading && typing_open {
-                                    let question = format!("allow {}? [y/n] ", q.tool_name.chars().filter(|c| !c.is_control()).collect::<String>());
+                                    let question = format!("allow {}? [y/n] ", neutralise_line(&q.tool_name));
                                     let _ = editor.prompts.send(Prompt {
                                         prompt: StatusPrompt::question(question),
                                         completer: None,
@@ -281,7 +282,8 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                 if changed.is_ok() {
                     let now = status.borrow_and_update().clone();
                     if let tether_bridge::Status::Stopped { reason } = now {
-                        terminal.error(&reason);
+                        // It may quote the relay.
+                        terminal.error(&tether_protocol::untrusted::neutralise(&reason));
                     }
                 } else {
                     status_open = false;

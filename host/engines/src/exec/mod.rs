@@ -534,9 +534,9 @@ async fn read_turn(shared: &Shared, agent: &mut Agent, tx: &mpsc::Sender<Item>) 
                 let _ = tx.send(Ok(EngineEvent::Usage(result.usage))).await;
                 if let Some(error) = result.error {
                     let _ = tx
-                        .send(Err(shared.error(format!(
+                        .send(Err(shared.error(crate::sentence::end_sentence(&format!(
                             "The agent ended the turn with an error: {error}"
-                        ))))
+                        )))))
                         .await;
                 }
                 return End::Finished;

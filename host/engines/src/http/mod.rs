@@ -23,6 +23,7 @@ pub use retry::{RetryPolicy, parse_retry_after, parse_retry_after_ms};
 pub use sse::{SseEvent, SseParser};
 
 use crate::secret::{self, ApiKey};
+use crate::sentence::end_sentence;
 use crate::usage::TurnUsage;
 use crate::{EngineError, EngineEvent, EngineStream};
 
@@ -226,8 +227,10 @@ impl Failure {
 /// What a provider said about an error, from an error body or an error event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ProviderError {
-    /// `overloaded_error`, `invalid_request_error`, …
+    /// `overloaded_error`, `invalid_request_error`, … (the `code` when there is no `type`).
     pub kind: Option<String>,
+    /// OpenAI's `code` beside its `type`: `rate_limit_exceeded` under the type `requests`.
+    pub code: Option<String>,
     pub message: Option<String>,
 }
 
@@ -240,14 +243,14 @@ impl ProviderError {
         match serde_json::from_str::<serde_json::Value>(body) {
             Ok(v) if v.is_object() => {
                 ProviderError::from_json(&v).unwrap_or_else(|| ProviderError {
-                    kind: None,
                     message: Some(body.to_string()),
+                    ..Default::default()
                 })
             }
             _ if body.trim().is_empty() => ProviderError::default(),
             _ => ProviderError {
-                kind: None,
                 message: Some(body.to_string()),
+                ..Default::default()
             },
         }
     }
@@ -265,13 +268,14 @@ impl ProviderError {
             Some(serde_json::Value::Object(e)) => {
                 return Some(ProviderError {
                     kind: text(e.get("type")).or_else(|| text(e.get("code"))),
+                    code: text(e.get("code")),
                     message: text(e.get("message")),
                 });
             }
             Some(serde_json::Value::String(s)) => {
                 return Some(ProviderError {
-                    kind: None,
                     message: Some(s.clone()),
+                    ..Default::default()
                 });
             }
             _ => {}
@@ -279,6 +283,7 @@ impl ProviderError {
         if v.get("object").and_then(|o| o.as_str()) == Some("error") || v.get("message").is_some() {
             return Some(ProviderError {
                 kind: text(v.get("type")),
+                code: text(v.get("code")),
                 message: text(v.get("message")),
             });
         }
@@ -288,15 +293,19 @@ impl ProviderError {
                 other => other.to_string(),
             };
             return Some(ProviderError {
-                kind: None,
                 message: Some(message),
+                ..Default::default()
             });
         }
         None
     }
 
-    fn kind(&self) -> &str {
-        self.kind.as_deref().unwrap_or("")
+    /// The type and the code, lower-cased: what the rules below look at.
+    fn labels(&self) -> impl Iterator<Item = String> + '_ {
+        [&self.kind, &self.code]
+            .into_iter()
+            .flatten()
+            .map(|l| l.to_ascii_lowercase())
     }
 
     /// `type: message`, or what there is of it.
@@ -309,10 +318,10 @@ impl ProviderError {
         }
     }
 
-    /// An error that another attempt will not fix.
+    /// An error that another attempt will not fix, whether it came as a status (a `429` that
+    /// means the quota is spent) or inside the stream.
     fn is_permanent(&self) -> bool {
-        let k = self.kind().to_ascii_lowercase();
-        [
+        const PERMANENT: [&str; 8] = [
             "authentication",
             "permission",
             "invalid_request",
@@ -321,9 +330,32 @@ impl ProviderError {
             "invalid_api_key",
             "billing",
             "insufficient_quota",
-        ]
-        .iter()
-        .any(|p| k.contains(p))
+        ];
+        self.labels()
+            .any(|label| PERMANENT.iter().any(|p| label.contains(p)))
+    }
+
+    /// Whether the quota or the bill is the problem: the user has to act on the account.
+    fn is_about_billing(&self) -> bool {
+        self.labels()
+            .any(|label| label.contains("quota") || label.contains("billing"))
+    }
+
+    /// The short reason for a `Retrying` event. OpenAI labels an in-stream rate limit by what
+    /// ran out (`requests`, `tokens`) and puts `rate_limit_exceeded` in the code.
+    fn retry_reason(&self, provider: &Provider) -> String {
+        let labels: Vec<String> = self.labels().collect();
+        let any = |f: &dyn Fn(&str) -> bool| labels.iter().any(|l| f(l));
+        if any(&|l| l.contains("overloaded")) {
+            "overloaded".into()
+        } else if any(&|l| l.contains("rate_limit") || l == "requests" || l == "tokens") {
+            "rate limited".into()
+        } else {
+            match self.kind.as_deref() {
+                None | Some("") => "error in the stream".into(),
+                Some(k) => provider.quote(k, 40),
+            }
+        }
     }
 }
 
@@ -388,6 +420,15 @@ pub(crate) fn status_failure(
             format!("{who} refused the request ({detail}). Check the model name and the base URL.")
         }
         (400 | 413 | 422, _) => format!("{who} refused the request ({detail}).{context_hint}"),
+        // A spent quota, a bad request: the status says "later" but the body says "never".
+        (408 | 429 | 500 | 502 | 503 | 504 | 529, _) if said.is_permanent() => {
+            let hint = if said.is_about_billing() {
+                " Check the account's plan and billing: another attempt will not help."
+            } else {
+                ""
+            };
+            format!("{who} refused the request ({detail}).{hint}")
+        }
         (408 | 429 | 500 | 502 | 503 | 504 | 529, _) => {
             let reason = match status {
                 429 => "rate limited",
@@ -397,14 +438,14 @@ pub(crate) fn status_failure(
                 _ => "server error",
             };
             return Failure {
-                message: format!("{who} answered {detail}."),
+                message: end_sentence(&format!("{who} answered {detail}")),
                 transient: Some(Transient {
                     reason: format!("{reason} ({status})"),
                     retry_after,
                 }),
             };
         }
-        _ => format!("{who} answered {detail}."),
+        _ => end_sentence(&format!("{who} answered {detail}")),
     };
     Failure::fatal(message)
 }
@@ -416,17 +457,14 @@ pub(crate) fn stream_error_failure(provider: &Provider, said: &ProviderError) ->
     let detail = said
         .describe()
         .map_or_else(|| "no details".into(), |d| provider.quote(&d, 300));
-    let message = format!("{} reported an error: {detail}.", provider.subject());
+    let message = end_sentence(&format!(
+        "{} reported an error: {detail}",
+        provider.subject()
+    ));
     if said.is_permanent() {
         return Failure::fatal(message);
     }
-    let reason = match said.kind() {
-        k if k.contains("overloaded") => "overloaded".to_string(),
-        k if k.contains("rate_limit") => "rate limited".to_string(),
-        "" => "error in the stream".to_string(),
-        k => provider.quote(k, 40),
-    };
-    Failure::transient(message, reason)
+    Failure::transient(message, said.retry_reason(provider))
 }
 
 /// A body that is not what the protocol says it should be.
@@ -644,9 +682,15 @@ where
                 continue;
             }
             Some(_) if !delivered && max > 1 => {
-                format!("{} Gave up after {max} attempts.", failure.message)
+                format!(
+                    "{} Gave up after {max} attempts.",
+                    end_sentence(&failure.message)
+                )
             }
-            Some(_) if delivered => format!("{} The reply is incomplete.", failure.message),
+            Some(_) if delivered => format!(
+                "{} The reply is incomplete.",
+                end_sentence(&failure.message)
+            ),
             _ => failure.message,
         };
         let _ = tx.send(Err(EngineError(redact(&message)))).await;
@@ -750,16 +794,18 @@ async fn attempt_once<D: Decoder>(
     }
 }
 
+/// Nothing arrived for `after`. Before any text this is retried like a dropped connection (a
+/// stuck load balancer, a server that lost the request); after text, the driver ends the turn.
 fn stalled(provider: &Provider, after: Duration, what: &str) -> Failure {
     let after = if after.subsec_millis() == 0 {
         format!("{} s", after.as_secs())
     } else {
         format!("{:.1} s", after.as_secs_f64())
     };
-    Failure::fatal(format!(
-        "{what}: {} sent nothing for {after}, so the turn was abandoned.",
-        provider.name
-    ))
+    Failure::transient(
+        format!("{what}: {} sent nothing for {after}.", provider.name),
+        "no answer",
+    )
 }
 
 /// The wait a response asks for: `retry-after-ms` (OpenAI) or `retry-after`.
@@ -934,6 +980,7 @@ mod tests {
         let over = ProviderError {
             kind: Some("overloaded_error".into()),
             message: Some("Overloaded".into()),
+            ..Default::default()
         };
         let f = stream_error_failure(&a, &over);
         assert_eq!(f.transient.unwrap().reason, "overloaded");
@@ -943,7 +990,7 @@ mod tests {
         );
         let bad = ProviderError {
             kind: Some("invalid_request_error".into()),
-            message: None,
+            ..Default::default()
         };
         assert!(stream_error_failure(&a, &bad).transient.is_none());
         assert!(
@@ -951,6 +998,109 @@ mod tests {
                 .transient
                 .is_some()
         );
+    }
+
+    #[test]
+    fn a_spent_quota_is_not_retried_whatever_the_status() {
+        let o = provider(Flavor::OpenAi, true);
+        let quota = r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#;
+        let f = status_failure(&o, 429, quota, Some(Duration::from_secs(1)));
+        assert!(f.transient.is_none(), "{f:?}");
+        assert!(
+            f.message.contains("429 insufficient_quota"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("billing"), "{}", f.message);
+        assert!(!f.message.contains(".."), "{}", f.message);
+        // Permanent by its code alone, too.
+        let coded = r#"{"error":{"message":"no","type":"requests","code":"insufficient_quota"}}"#;
+        assert!(status_failure(&o, 429, coded, None).transient.is_none());
+        let auth = r#"{"type":"error","error":{"type":"authentication_error","message":"bad"}}"#;
+        assert!(status_failure(&o, 503, auth, None).transient.is_none());
+        // An ordinary rate limit is still retried.
+        let limit = r#"{"error":{"message":"Rate limit reached for requests","type":"requests","code":"rate_limit_exceeded"}}"#;
+        let f = status_failure(&o, 429, limit, None);
+        assert_eq!(f.transient.unwrap().reason, "rate limited (429)");
+    }
+
+    #[test]
+    fn stream_errors_are_labelled_by_what_they_mean() {
+        let o = provider(Flavor::OpenAi, true);
+        let said = |v: &str| ProviderError::from_json(&serde_json::from_str(v).unwrap()).unwrap();
+        let reason = |v: &str| {
+            stream_error_failure(&o, &said(v))
+                .transient
+                .map(|t| t.reason)
+        };
+        let cases = [
+            (
+                r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#,
+                Some("rate limited"),
+            ),
+            (
+                r#"{"error":{"message":"Rate limit reached","type":"tokens","code":null}}"#,
+                Some("rate limited"),
+            ),
+            (
+                r#"{"error":{"message":"slow down","type":"rate_limit_error"}}"#,
+                Some("rate limited"),
+            ),
+            (
+                r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+                Some("overloaded"),
+            ),
+            (
+                r#"{"error":{"message":"boom","type":"server_error"}}"#,
+                Some("server_error"),
+            ),
+            (r#"{"error":"model crashed"}"#, Some("error in the stream")),
+            (
+                r#"{"error":{"message":"quota","type":"insufficient_quota"}}"#,
+                None,
+            ),
+            (
+                r#"{"error":{"message":"no","type":"requests","code":"invalid_api_key"}}"#,
+                None,
+            ),
+        ];
+        for (body, want) in cases {
+            assert_eq!(reason(body).as_deref(), want, "{body}");
+        }
+    }
+
+    #[test]
+    fn messages_end_with_one_full_stop() {
+        let o = provider(Flavor::OpenAi, true);
+        let body = r#"{"error":{"message":"No model was provided.","type":"server_error"}}"#;
+        assert_eq!(
+            status_failure(&o, 500, body, None).message,
+            "The server at localhost:11434 answered 500 server_error: No model was provided."
+        );
+        assert_eq!(
+            status_failure(&o, 418, "I'm a teapot", None).message,
+            "The server at localhost:11434 answered 418 I'm a teapot."
+        );
+        let said = ProviderError {
+            kind: Some("overloaded_error".into()),
+            message: Some("Retry attempted.".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            stream_error_failure(&o, &said).message,
+            "The server at localhost:11434 reported an error: overloaded_error: Retry attempted."
+        );
+    }
+
+    #[test]
+    fn a_stall_is_worth_another_attempt() {
+        let o = provider(Flavor::OpenAi, false);
+        let f = stalled(&o, Duration::from_millis(1500), "no answer");
+        assert_eq!(
+            f.message,
+            "no answer: the server at localhost:11434 sent nothing for 1.5 s."
+        );
+        assert!(f.transient.is_some());
     }
 
     #[test]

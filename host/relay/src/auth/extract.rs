@@ -2,10 +2,13 @@
 //! `Principal` (an account acting as a client) or a `Worker` (a worker JWT) and never look at
 //! headers themselves.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::{Method, header};
+use std::net::{IpAddr, SocketAddr};
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+
+use super::client_addr::{self, Forwarding};
 use super::jwt::{self, JwtError, WorkerClaims};
 use super::origin;
 use super::secret::{self, SecretKind};
@@ -13,15 +16,56 @@ use crate::error::ApiError;
 use crate::state::Shared;
 use crate::store::{self, logins, oauth};
 
-pub const COOKIE: &str = "tether_login";
-
 /// How a principal proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
     /// A browser login cookie (which passed the Origin check).
     Cookie,
-    /// An OAuth access token; `login_at` is when the device login that produced it was approved.
-    Bearer { login_at: u64 },
+    /// An OAuth access token; `login_at` is when the device login that produced it was
+    /// approved, `family` names that login (every token it issued).
+    Bearer { login_at: u64, family: uuid::Uuid },
+}
+
+/// The client's address, for throttles and logs: the socket's peer, or what a trusted proxy
+/// says (see [`client_addr`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<Shared> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Shared,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| ApiError::internal("the server was started without peer addresses"))?;
+        let trusted = &state.config.trusted_proxies;
+        if trusted.is_empty() {
+            return Ok(ClientAddr(peer));
+        }
+        // A value that is not text is kept as an unreadable hop rather than dropped, so that it
+        // cannot make a header look absent.
+        let all = |name| -> Vec<&str> {
+            parts
+                .headers
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+                .collect()
+        };
+        let (xff, forwarded) = (all("x-forwarded-for"), all("forwarded"));
+        let headers = Forwarding {
+            x_forwarded_for: &xff,
+            forwarded: &forwarded,
+        };
+        Ok(ClientAddr(client_addr::client_address(
+            peer, trusted, headers,
+        )))
+    }
 }
 
 /// An account acting as a client (a browser, a phone, the CLI).
@@ -51,8 +95,12 @@ pub fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
 }
 
 pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+    cookie_in(&parts.headers, name)
+}
+
+/// The value of cookie `name` among a request's `Cookie` headers.
+pub fn cookie_in<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -85,7 +133,7 @@ pub fn check_origin(parts: &Parts, state: &Shared) -> Result<(), ApiError> {
 /// The account behind the login cookie, if any (for pages, which redirect instead of failing).
 pub async fn browser_account(parts: &Parts, state: &Shared) -> Result<Option<i64>, ApiError> {
     let Some(hash) =
-        cookie(parts, COOKIE).and_then(|c| secret::digest(SecretKind::BrowserLogin, c))
+        cookie(parts, &state.cookie_name).and_then(|c| secret::digest(SecretKind::BrowserLogin, c))
     else {
         return Ok(None);
     };
@@ -120,13 +168,19 @@ impl FromRequestParts<Shared> for Principal {
                 .store
                 .read(move |c| oauth::access_token(c, &hash, now))
                 .await?;
-            let (account, login_at) = found.ok_or_else(expired)?;
+            let row = found.ok_or_else(expired)?;
+            // Families are UUIDs the relay wrote; anything else is a damaged row.
+            let family = uuid::Uuid::parse_str(&row.family)
+                .map_err(|_| ApiError::internal("an access token's family is not a UUID"))?;
             return Ok(Principal {
-                account,
-                via: Via::Bearer { login_at },
+                account: row.account,
+                via: Via::Bearer {
+                    login_at: row.login_at,
+                    family,
+                },
             });
         }
-        if cookie(parts, COOKIE).is_some() {
+        if cookie(parts, &state.cookie_name).is_some() {
             check_origin(parts, state)?;
             if let Some(account) = browser_account(parts, state).await? {
                 return Ok(Principal {

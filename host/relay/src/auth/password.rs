@@ -1,9 +1,12 @@
 //! Account passwords: argon2id with the crate's recommended parameters.
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use std::cell::RefCell;
 use std::sync::OnceLock;
+
+use argon2::password_hash::PasswordHasher;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq as _;
 
 pub const MIN_LENGTH: usize = 8;
 pub const MAX_LENGTH: usize = 1024;
@@ -45,13 +48,47 @@ pub fn verify(password: &str, stored: Option<&str>) -> bool {
     if password.len() > MAX_LENGTH {
         return false;
     }
+    let ok = MEMORY.with(|memory| check(password.as_bytes(), phc, &mut memory.borrow_mut()));
+    ok && real
+}
+
+thread_local! {
+    /// The argon2 working memory of this thread's checks, kept between them. Allocated afresh
+    /// for each check (as the crate's own `verify_password` does), 19 MiB buffers pile up in the
+    /// allocator: a thread that had checked seven passwords held seven of them (BENCHMARKS.md,
+    /// "Login bursts"). Argon2 writes every block before it reads it, so reuse is safe.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// What `PasswordVerifier::verify_password` does, in `memory`: hash `password` with the
+/// stored hash's algorithm, version, parameters and salt, and compare in constant time.
+fn check(password: &[u8], phc: &str, memory: &mut Vec<Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(phc) else {
         return false;
     };
-    let ok = Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok();
-    ok && real
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut computed = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password, salt, &mut computed, &mut memory[..blocks])
+        .is_ok()
+        && bool::from(computed.ct_eq(expected.as_bytes()))
 }
 
 #[cfg(test)]
@@ -67,6 +104,54 @@ mod tests {
         assert!(!verify("correct horsE", Some(&a)));
         assert!(!verify("correct horse", None));
         assert!(!verify("x", Some("not a phc string")));
+    }
+
+    #[test]
+    fn checks_reuse_their_memory_and_still_agree_with_the_crate() {
+        use argon2::password_hash::PasswordVerifier as _;
+        let stored = hash("correct horse");
+        let parsed = PasswordHash::new(&stored).unwrap();
+        // The same thread's memory, dirty from the check before, again and again.
+        for password in [
+            "correct horse",
+            "wrong",
+            "correct horse",
+            "",
+            "correct horsE",
+        ] {
+            let ours = verify(password, Some(&stored));
+            let crate_says = Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            assert_eq!(ours, crate_says, "{password:?}");
+        }
+        // Other parameters and algorithms, as stored by other versions of the relay.
+        for (algorithm, params) in [
+            (Algorithm::Argon2id, Params::new(64, 1, 1, None).unwrap()),
+            (
+                Algorithm::Argon2i,
+                Params::new(128, 2, 2, Some(16)).unwrap(),
+            ),
+            (Algorithm::Argon2d, Params::new(32, 3, 1, Some(64)).unwrap()),
+        ] {
+            let other = Argon2::new(algorithm, Version::V0x13, params)
+                .hash_password(b"horse battery")
+                .unwrap()
+                .to_string();
+            assert!(verify("horse battery", Some(&other)), "{other}");
+            assert!(!verify("horse batterY", Some(&other)), "{other}");
+        }
+        // Damaged hashes verify nothing.
+        let cut = &stored[..stored.len() - 4];
+        let no_salt = stored.replace(parsed.salt.unwrap().to_string().as_str(), "");
+        for damaged in [
+            cut,
+            &no_salt,
+            "$argon2id$v=19$m=19456,t=2,p=1$",
+            "$argon2x$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
+        ] {
+            assert!(!verify("correct horse", Some(damaged)), "{damaged}");
+        }
     }
 
     #[test]

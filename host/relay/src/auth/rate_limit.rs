@@ -39,6 +39,29 @@ impl Window {
         Err(wait.as_secs().max(1))
     }
 
+    /// Check and record in one step: the attempt takes its place in the window before the
+    /// work it stands for is done, so concurrent attempts are counted exactly as a sequence
+    /// would be. Give the place back with [`Window::release`] if the attempt did not count
+    /// (it succeeded, or was never made).
+    pub fn reserve(&mut self, key: &str, now: Instant) -> Result<(), u64> {
+        self.check(key, now)?;
+        self.record(key, now);
+        Ok(())
+    }
+
+    /// Undo one [`Window::reserve`] made at `at`.
+    pub fn release(&mut self, key: &str, at: Instant) {
+        let Some(hits) = self.hits.get_mut(key) else {
+            return;
+        };
+        if let Some(i) = hits.iter().rposition(|&t| t == at) {
+            hits.remove(i);
+        }
+        if hits.is_empty() {
+            self.hits.remove(key);
+        }
+    }
+
     pub fn record(&mut self, key: &str, now: Instant) {
         let hits = self.hits.entry(key.to_owned()).or_default();
         hits.push_back(now);
@@ -69,6 +92,21 @@ impl Window {
     }
 }
 
+/// Reserve one attempt under every `(window, key)` or under none: refused by any, the places
+/// already taken are given back and the answer is that window's wait.
+pub fn reserve_all(windows: &mut [(&mut Window, &str)], now: Instant) -> Result<(), u64> {
+    for i in 0..windows.len() {
+        let (window, key) = &mut windows[i];
+        if let Err(wait) = window.reserve(key, now) {
+            for (window, key) in &mut windows[..i] {
+                window.release(key, now);
+            }
+            return Err(wait);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +122,43 @@ mod tests {
         assert_eq!(w.check("alice", t0 + Duration::from_secs(10)), Err(50));
         assert_eq!(w.check("bob", t0), Ok(()), "keys are independent");
         assert_eq!(w.check("alice", t0 + Duration::from_secs(60)), Ok(()));
+    }
+
+    #[test]
+    fn reservations_count_before_the_work_and_can_be_given_back() {
+        let t0 = Instant::now();
+        let mut w = Window::new(3, Duration::from_secs(60));
+        // A burst: every attempt reserves at the same instant, before any is decided.
+        let outcomes: Vec<_> = (0..10).map(|_| w.reserve("alice", t0)).collect();
+        assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 3);
+        assert!(outcomes[3..].iter().all(|o| *o == Err(60)));
+        // One of them succeeded: its place is free again, and only one.
+        w.release("alice", t0);
+        assert_eq!(w.reserve("alice", t0), Ok(()));
+        assert!(w.reserve("alice", t0).is_err());
+        // Releasing what was never reserved changes nothing.
+        w.release("bob", t0);
+        w.release("alice", t0 + Duration::from_secs(1));
+        assert!(w.check("alice", t0).is_err());
+        for _ in 0..3 {
+            w.release("alice", t0);
+        }
+        assert!(w.is_empty(), "an empty key is forgotten");
+    }
+
+    #[test]
+    fn reserving_under_several_windows_is_all_or_nothing() {
+        let t0 = Instant::now();
+        let mut account = Window::new(5, Duration::from_secs(60));
+        let mut address = Window::new(2, Duration::from_secs(60));
+        let mut attempt =
+            |name: &str| reserve_all(&mut [(&mut account, name), (&mut address, "10.0.0.1")], t0);
+        assert_eq!(attempt("alice"), Ok(()));
+        assert_eq!(attempt("bob"), Ok(()));
+        // The address is used up: carol's attempt takes no place under her name either.
+        assert_eq!(attempt("carol"), Err(60));
+        assert_eq!(account.len(), 2, "alice and bob only");
+        assert!(account.check("carol", t0).is_ok());
     }
 
     #[test]

@@ -53,6 +53,12 @@ pub fn digest(kind: SecretKind, secret: &str) -> Option<[u8; 32]> {
     Some(Sha256::digest(secret.as_bytes()).into())
 }
 
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn same(presented: &str, expected: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    presented.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,7 +53,16 @@ async fn follow(
     let id = parse_id(id)?;
     owned(state, &id, principal.account).await?;
     let live = publish::live(state, &id).await?;
-    streams::open(state, id, live, headers, query, Audience::Client).await
+    streams::open(
+        state,
+        principal.account,
+        id,
+        live,
+        headers,
+        query,
+        Audience::Client,
+    )
+    .await
 }
 
 pub async fn post_events(
@@ -64,7 +73,7 @@ pub async fn post_events(
 ) -> ApiResult<JsonResponse<Published>> {
     let id = parse_id(&id)?;
     owned(&state, &id, principal.account).await?;
-    publish::validate(&state, Source::Client, &body.events)?;
-    let events = publish::publish(&state, &id, Source::Client, body.events).await?;
+    let events = publish::validate(&state, Source::Client, body.events)?;
+    let events = publish::publish(&state, &id, Source::Client, events).await?;
     Ok(JsonResponse(Published { events }))
 }

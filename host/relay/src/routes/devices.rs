@@ -19,7 +19,7 @@ pub async fn enroll(
 ) -> ApiResult<(StatusCode, JsonResponse<DeviceEnrolled>)> {
     let now = store::now();
     // Enrolment needs a fresh login, so a stolen long-lived credential cannot mint devices.
-    let Via::Bearer { login_at } = principal.via else {
+    let Via::Bearer { login_at, family } = principal.via else {
         return Err(ApiError::forbidden(
             "Devices are enrolled by the CLI with its access token.",
         ));
@@ -39,10 +39,23 @@ pub async fn enroll(
     let token = secret::generate(SecretKind::DeviceToken);
     let hash = secret::digest(SecretKind::DeviceToken, &token).expect("fresh");
     let expires = now + state.config.lifetimes.trusted_device.as_secs();
-    let (id, account) = (device_id.clone(), principal.account);
+    let (id, account, family) = (device_id.clone(), principal.account, family.to_string());
     state
         .store
-        .write(move |c| devices::insert(c, &id, account, &name, &hash, now, expires))
+        .write(move |c| {
+            devices::insert(
+                c,
+                &devices::NewDevice {
+                    id: &id,
+                    account,
+                    name: &name,
+                    hash: &hash,
+                    family: &family,
+                    now,
+                    expires_at: expires,
+                },
+            )
+        })
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -67,6 +80,7 @@ pub async fn list(
     ))
 }
 
+/// Revoking a device also revokes the login that enrolled it (see [`devices::revoke`]).
 pub async fn revoke(
     State(state): State<Shared>,
     principal: Principal,

@@ -14,25 +14,55 @@ pub mod worker;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
+use tether_protocol::RelayKind;
 
 use crate::state::Shared;
 
+/// What the public listener serves besides the API every relay needs. The embedded relay
+/// (`RelayKind::Local`) has one account, logged in by the terminal itself, and browsers that
+/// log in with its QR link: a password form or a device flow there would only be something to
+/// brute-force or phish with. `/metrics` is public only behind a token (`--metrics-token-file`);
+/// otherwise it is on its own listener ([`metrics_router`]) or nowhere.
+fn optional_routes(router: Router<Shared>, state: &Shared) -> Router<Shared> {
+    let router = if state.config.kind == RelayKind::Local {
+        router.route(
+            "/login",
+            get(pages::no_password_login).post(pages::password_login_off),
+        )
+    } else {
+        router
+            .route("/login", get(pages::login_page).post(pages::login))
+            .route(
+                "/device",
+                get(pages::device_page).post(pages::device_decide),
+            )
+            .route("/v1/oauth/device/code", post(oauth::device_code))
+    };
+    if state.config.metrics_token.is_some() {
+        router.route("/metrics", get(pages::metrics_with_token))
+    } else {
+        router
+    }
+}
+
+/// The metrics listener's whole surface (`--metrics-listen`).
+pub fn metrics_router(state: Shared) -> Router {
+    Router::new()
+        .route("/metrics", get(pages::metrics))
+        .route("/healthz", get(pages::healthz))
+        .with_state(state)
+}
+
 pub fn router(state: Shared) -> Router {
     let limit = state.config.limits.max_body;
-    web::routes(Router::new())
+    optional_routes(web::routes(Router::new()), &state)
         .route("/", get(pages::root))
         .route("/healthz", get(pages::healthz))
-        .route("/metrics", get(pages::metrics))
-        .route("/login", get(pages::login_page).post(pages::login))
         .route("/logout", post(pages::logout))
-        .route(
-            "/device",
-            get(pages::device_page).post(pages::device_decide),
-        )
         .route("/code", get(pages::sessions_page))
         .route("/code/{id}", get(pages::session_page))
-        .route("/v1/oauth/device/code", post(oauth::device_code))
         .route("/v1/oauth/token", post(oauth::token))
+        .route("/v1/oauth/revoke", post(oauth::revoke))
         .route(
             "/v1/auth/trusted_devices",
             post(devices::enroll).get(devices::list),

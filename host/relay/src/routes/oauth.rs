@@ -1,18 +1,20 @@
-//! The OAuth 2.0 device authorization grant (RFC 8628) and refresh-token rotation (RFC 6749 §6).
-//! Errors here use the RFC's own shape (`{error, error_description}`), which OAuth clients expect.
+//! The OAuth 2.0 device authorization grant (RFC 8628), refresh-token rotation (RFC 6749 §6)
+//! and revocation (RFC 7009). Errors here use the RFC's own shape (`{error,
+//! error_description}`), which OAuth clients expect.
 
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use tether_protocol::RelayKind;
 use tether_protocol::api::{DeviceCode, OAuthError, TokenResponse};
 
 use crate::auth::device_flow::{self, Poll};
+use crate::auth::extract::ClientAddr;
 use crate::auth::secret::{self, SecretKind};
 use crate::body::Form;
 use crate::error::ApiError;
@@ -64,7 +66,7 @@ pub struct DeviceCodeForm {
 
 pub async fn device_code(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(address): ClientAddr,
     form: Result<Form<DeviceCodeForm>, ApiError>,
 ) -> Response {
     let Form(form) = match form {
@@ -75,7 +77,7 @@ pub async fn device_code(
         return r;
     }
     let now = Instant::now();
-    let address = peer.ip().to_string();
+    let address = address.to_string();
     {
         let mut t = state.throttles();
         if let Err(wait) = t.device_codes_by_address.check(&address, now) {
@@ -165,6 +167,12 @@ pub async fn token(
         return r;
     }
     match form.grant_type.as_deref() {
+        // The embedded relay's only login is the terminal's own; it runs no device flow.
+        Some(DEVICE_GRANT) if state.config.kind == RelayKind::Local => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "This relay has no device logins.",
+        ),
         Some(DEVICE_GRANT) => device_grant(state, form.device_code).await,
         Some("refresh_token") => refresh_grant(state, form.refresh_token).await,
         Some(other) => oauth_error(
@@ -301,6 +309,63 @@ async fn refresh_grant(state: Shared, refresh_token: Option<String>) -> Response
         ),
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    token: Option<String>,
+    /// Ignored: the token's prefix says what it is (RFC 7009 §2.1 lets the server search).
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+    client_id: Option<String>,
+}
+
+/// RFC 7009 `POST /v1/oauth/revoke`: end the login an access or refresh token belongs to, every
+/// token of it at once (a logout that left the other one alive would leave the login alive).
+/// Unknown, expired and already revoked tokens get the same `200` (§2.2), so the answer says
+/// nothing about which tokens exist.
+pub async fn revoke(
+    State(state): State<Shared>,
+    form: Result<Form<RevokeForm>, ApiError>,
+) -> Response {
+    let Form(form) = match form {
+        Ok(f) => f,
+        Err(e) => return oauth_error(e.status, "invalid_request", &e.message),
+    };
+    if let Some(r) = client_refusal(form.client_id.as_deref()) {
+        return r;
+    }
+    let Some(token) = form.token.filter(|t| !t.is_empty()) else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is required.",
+        );
+    };
+    let access = secret::digest(SecretKind::AccessToken, &token);
+    let refresh = secret::digest(SecretKind::RefreshToken, &token);
+    if access.is_some() || refresh.is_some() {
+        let revoked = state
+            .store
+            .write(move |c| {
+                let family = oauth::family_of(c, access.as_ref(), refresh.as_ref())?;
+                if let Some(family) = &family {
+                    oauth::revoke_family(c, family)?;
+                }
+                Ok(family.is_some())
+            })
+            .await;
+        match revoked {
+            Ok(true) => tracing::info!("login revoked (RFC 7009)"),
+            Ok(false) => {}
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    let mut response = StatusCode::OK.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 pub(crate) fn issue_pair(

@@ -1,21 +1,23 @@
 //! The browser pages of PROTOCOL.md: log in and out, approve a CLI login, list sessions.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tether_protocol::SessionId;
+use tether_protocol::{RelayKind, SessionId};
 
 use super::html::{self, escape, page};
 use super::web;
+use crate::auth::cookie;
 use crate::auth::device_flow::normalise_user_code;
-use crate::auth::extract::{self, COOKIE};
+use crate::auth::extract::{self, ClientAddr};
 use crate::auth::password;
+use crate::auth::rate_limit::reserve_all;
 use crate::auth::secret::{self, SecretKind};
 use crate::body::Form;
 use crate::error::ApiError;
@@ -31,7 +33,7 @@ impl FromRequestParts<Shared> for Browser {
         extract::browser_account(parts, state)
             .await
             .map(Browser)
-            .map_err(|e| e.into_response())
+            .map_err(|e| failure_page("Error", false, e))
     }
 }
 
@@ -64,6 +66,16 @@ fn too_many(state: &Shared, title: &str, logged_in: bool, body: &str, wait: u64)
     response
 }
 
+/// A page for an error that is the relay's, not the visitor's (the database refused a write,
+/// say, because the disk is full): browsers get a page, never the API's JSON.
+fn failure_page(title: &str, logged_in: bool, error: ApiError) -> Response {
+    let body = format!(
+        "<p class=\"error\">{}</p><p>Nothing was changed. Try again in a moment.</p>",
+        escape(&error.message)
+    );
+    page(error.status, title, logged_in, &body)
+}
+
 fn to_login(next: &str) -> Response {
     Redirect::to(&format!("/login?next={}", html::encode_query(next))).into_response()
 }
@@ -86,6 +98,21 @@ pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(sessions.len(), online),
     )
+}
+
+/// `/metrics` on the public listener, for scrapers that present `--metrics-token`.
+pub async fn metrics_with_token(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let expected = state.config.metrics_token.as_deref().unwrap_or_default();
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if expected.is_empty() || !crate::auth::secret::same(presented, expected) {
+        return ApiError::unauthorized("/metrics needs `Authorization: Bearer <metrics token>`.")
+            .into_response();
+    }
+    metrics(State(state)).await.into_response()
 }
 
 #[derive(Deserialize)]
@@ -124,30 +151,42 @@ pub struct LoginForm {
 
 pub async fn login(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(address): ClientAddr,
     _origin: SameOrigin,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = html::safe_next(form.next.as_deref());
-    let address = peer.ip().to_string();
+    let address = address.to_string();
     let name = form.username.trim().to_owned();
     let now = Instant::now();
-    // Throttle before the (deliberately slow) password check, so a flood costs us nothing.
-    let limited = {
+    // The attempt takes its place in both windows before the (deliberately slow) password check
+    // and keeps it if it fails: a burst of guesses is counted exactly as a sequence is, and
+    // what the throttle refuses costs no hashing at all.
+    let reserved = {
         let mut t = state.throttles();
         t.prune(now);
-        t.login_by_account
-            .check(&name, now)
-            .err()
-            .or(t.login_by_address.check(&address, now).err())
+        let t = &mut *t;
+        reserve_all(
+            &mut [
+                (&mut t.login_by_account, &name),
+                (&mut t.login_by_address, &address),
+            ],
+            now,
+        )
     };
-    if let Some(wait) = limited {
+    if let Err(wait) = reserved {
         let body = login_form(
             &next,
             Some(&format!("Too many failed attempts. Try again in {wait} s.")),
         );
         return too_many(&state, "Log in", false, &body, wait);
     }
+    // An attempt that was not decided (the relay's fault, not the visitor's) does not count.
+    let release = || {
+        let mut t = state.throttles();
+        t.login_by_account.release(&name, now);
+        t.login_by_address.release(&address, now);
+    };
     let lookup = name.clone();
     let found = match state
         .store
@@ -155,22 +194,40 @@ pub async fn login(
         .await
     {
         Ok(found) => found,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => {
+            release();
+            return failure_page("Log in", false, e.into());
+        }
     };
     let (account, hash) = match found {
         Some((id, hash)) => (Some(id), Some(hash)),
         None => (None, None),
     };
     let password = form.password;
-    let ok = tokio::task::spawn_blocking(move || password::verify(&password, hash.as_deref()))
-        .await
-        .unwrap_or(false);
+    let st = state.clone();
+    let checked = state
+        .passwords
+        .run(move || {
+            st.metrics.password_checks.fetch_add(1, Relaxed);
+            password::verify(&password, hash.as_deref())
+        })
+        .await;
+    let Ok(ok) = checked else {
+        release();
+        state.metrics.password_checks_refused.fetch_add(1, Relaxed);
+        let body = login_form(
+            &next,
+            Some("The relay is busy checking other logins. Try again in a moment."),
+        );
+        let mut response = page(StatusCode::SERVICE_UNAVAILABLE, "Log in", false, &body);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1));
+        return response;
+    };
     let (true, Some(account)) = (ok, account) else {
         state.metrics.logins_failed.fetch_add(1, Relaxed);
         tracing::warn!(user = %name.escape_debug(), %address, "failed login");
-        let mut t = state.throttles();
-        t.login_by_account.record(&name, now);
-        t.login_by_address.record(&address, now);
         return page(
             StatusCode::UNAUTHORIZED,
             "Log in",
@@ -178,14 +235,37 @@ pub async fn login(
             &login_form(&next, Some("Wrong user name or password.")),
         );
     };
-    state.throttles().login_by_account.clear(&name);
+    {
+        let mut t = state.throttles();
+        t.login_by_account.clear(&name);
+        t.login_by_address.release(&address, now);
+    }
     tracing::info!(user = %name, %address, "browser login");
     state.metrics.logins_ok.fetch_add(1, Relaxed);
     match with_login_cookie(&state, account, Redirect::to(&next).into_response()).await {
         Ok(response) => response,
-        Err(e) => e.into_response(),
+        Err(e) => failure_page("Log in", false, e),
     }
 }
+
+/// The embedded relay has no password logins (its one account has no password): a browser
+/// logs in by opening the terminal's QR link, and `/login` says so instead of offering a form
+/// nobody can use and anyone could brute-force.
+pub async fn no_password_login(Browser(account): Browser, Query(q): Query<NextQuery>) -> Response {
+    let next = html::safe_next(q.next.as_deref());
+    if account.is_some() {
+        return Redirect::to(&next).into_response();
+    }
+    page(StatusCode::OK, "Log in", false, NO_PASSWORD_LOGIN)
+}
+
+/// `POST /login` on the embedded relay: there is no password to check.
+pub async fn password_login_off() -> Response {
+    page(StatusCode::NOT_FOUND, "Log in", false, NO_PASSWORD_LOGIN)
+}
+
+const NO_PASSWORD_LOGIN: &str = "<p>This relay belongs to a terminal session. Open the link \
+    from its QR code to log in; <code>/session</code> in the terminal shows a fresh one.</p>";
 
 /// Log the browser in as `account`: store a new login and set its cookie on `response`.
 async fn with_login_cookie(
@@ -201,12 +281,15 @@ async fn with_login_cookie(
         .store
         .write(move |c| logins::create(c, &hash, account, now_s, now_s + lifetime))
         .await?;
-    let secure = if state.cookie_secure { "; Secure" } else { "" };
-    let cookie =
-        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={lifetime}{secure}");
+    let set = cookie::set_cookie(
+        &state.cookie_name,
+        Some(&token),
+        lifetime,
+        state.cookie_secure,
+    );
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).expect("cookie is ASCII"),
+        HeaderValue::from_str(&set).expect("cookie is ASCII"),
     );
     Ok(response)
 }
@@ -216,25 +299,19 @@ pub async fn logout(
     _origin: SameOrigin,
     headers: HeaderMap,
 ) -> Response {
-    let token = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_owned());
+    let token = extract::cookie_in(&headers, &state.cookie_name).map(str::to_owned);
     if let Some(hash) = token.and_then(|t| secret::digest(SecretKind::BrowserLogin, &t)) {
-        let _ = state.store.write(move |c| logins::delete(c, &hash)).await;
+        let deleted = state.store.write(move |c| logins::delete(c, &hash)).await;
+        if let Err(e) = deleted {
+            // Clearing the cookie alone would leave a login the user believes is gone.
+            return failure_page("Log out", true, e.into());
+        }
     }
-    let secure = if state.cookie_secure { "; Secure" } else { "" };
     let mut response = Redirect::to("/login").into_response();
+    let clear = cookie::set_cookie(&state.cookie_name, None, 0, state.cookie_secure);
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&format!(
-            "{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
-        ))
-        .expect("ASCII"),
+        HeaderValue::from_str(&clear).expect("ASCII"),
     );
     response
 }
@@ -305,7 +382,8 @@ pub async fn device_decide(
     };
     let key = format!("account:{account}");
     let now = Instant::now();
-    if let Err(wait) = state.throttles().user_code_attempts.check(&key, now) {
+    // Reserved before the lookup and kept if the code is wrong, as for passwords.
+    if let Err(wait) = state.throttles().user_code_attempts.reserve(&key, now) {
         let message = format!("Too many wrong codes. Try again in {wait} s.");
         let body = device_form(&form.user_code, Some(("error", &message)));
         return too_many(&state, "Approve a terminal", true, &body, wait);
@@ -319,13 +397,15 @@ pub async fn device_decide(
                 .await
             {
                 Ok(decided) => decided,
-                Err(e) => return ApiError::from(e).into_response(),
+                Err(e) => {
+                    state.throttles().user_code_attempts.release(&key, now);
+                    return failure_page("Approve a terminal", true, e.into());
+                }
             }
         }
         None => false,
     };
     if !decided {
-        state.throttles().user_code_attempts.record(&key, now);
         return page(
             StatusCode::NOT_FOUND,
             "Approve a terminal",
@@ -339,6 +419,7 @@ pub async fn device_decide(
             ),
         );
     }
+    state.throttles().user_code_attempts.release(&key, now);
     tracing::info!(account, approve, "device login decided");
     let message = if approve {
         "<p class=\"ok\">Approved. The terminal is now logged in; you can close this page.</p>"
@@ -371,7 +452,7 @@ pub async fn sessions_page(State(state): State<Shared>, Browser(account): Browse
     };
     let rows = match state.store.read(move |c| sessions::list(c, account)).await {
         Ok(rows) => rows,
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return failure_page("Your sessions", true, e.into()),
     };
     let body = if rows.is_empty() {
         "<p class=\"empty\">No sessions yet. Start one with <code>tether --remote</code> and scan its QR code.</p>".to_owned()
@@ -409,16 +490,18 @@ pub struct PairQuery {
 
 /// `GET /code/{id}?pair=SECRET` (the embedded relay's QR code): spend the one-time secret, log
 /// the browser in, and come back without the secret in the address bar or the history.
-async fn pair(state: &Shared, peer: SocketAddr, id: &str, secret: &str) -> Response {
-    let address = peer.ip().to_string();
+///
+/// Guesses are throttled per address in a window of their own: a bad link never locks anyone
+/// out of password logins.
+async fn pair(state: &Shared, address: IpAddr, id: &str, secret: &str) -> Response {
+    let address = address.to_string();
     let now = Instant::now();
-    if let Err(wait) = state.throttles().login_by_address.check(&address, now) {
+    if let Err(wait) = state.throttles().pairing_by_address.reserve(&address, now) {
         let body = format!("<p class=\"error\">Too many attempts. Try again in {wait} s.</p>");
         return too_many(state, "Pairing refused", false, &body, wait);
     }
     let redeemed = state.pairings().redeem(secret, now);
     let Some(account) = redeemed else {
-        state.throttles().login_by_address.record(&address, now);
         return page(
             StatusCode::FORBIDDEN,
             "Pairing refused",
@@ -426,23 +509,30 @@ async fn pair(state: &Shared, peer: SocketAddr, id: &str, secret: &str) -> Respo
             "<p class=\"error\">This link was already used or has expired.</p><p>Run <code>/session</code> in the terminal for a new QR code.</p>",
         );
     };
+    state.throttles().pairing_by_address.release(&address, now);
     tracing::info!(%address, "browser paired");
     let target = format!("/code/{}", html::encode_query(id));
     match with_login_cookie(state, account, Redirect::to(&target).into_response()).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => failure_page("Pairing failed", false, e),
     }
 }
 
 pub async fn session_page(
     State(state): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(address): ClientAddr,
     Browser(account): Browser,
     Path(id): Path<String>,
     Query(q): Query<PairQuery>,
 ) -> Response {
-    if let Some(secret) = q.pair.as_deref() {
-        return pair(&state, peer, &id, secret).await;
+    // Only the embedded relay issues pairing secrets; a hosted one has none to look up, and
+    // treats the parameter as the noise it is.
+    if let Some(secret) = q
+        .pair
+        .as_deref()
+        .filter(|_| state.config.kind == RelayKind::Local)
+    {
+        return pair(&state, address, &id, secret).await;
     }
     let Some(account) = account else {
         return to_login(&format!("/code/{}", html::encode_query(&id)));
@@ -478,7 +568,7 @@ pub async fn session_page(
     let (row, recent) = match found {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(),
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(e) => return failure_page("Session", true, e.into()),
     };
     let online = state.hub.get(&id).is_some_and(|l| l.worker_online());
     web::app_page(&web::AppPage {

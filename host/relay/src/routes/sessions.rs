@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::{AppState, Shared};
 use crate::store::sessions::SessionRow;
 use crate::store::{self, devices, sessions};
+use crate::title::{self, TitleError};
 
 pub const DEVICE_HEADER: &str = "x-trusted-device-token";
 
@@ -48,19 +49,13 @@ pub fn summary(state: &AppState, row: SessionRow) -> SessionSummary {
     }
 }
 
+/// Over the length limit is `413`, as for every other limit; what a title may not contain is
+/// `400`.
 fn check_title(state: &AppState, title: &str) -> ApiResult<()> {
-    let max = state.config.limits.max_title;
-    if title.chars().count() > max {
-        return Err(ApiError::bad_request(format!(
-            "The title is longer than {max} characters."
-        )));
-    }
-    if title.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "The title may not contain control characters.",
-        ));
-    }
-    Ok(())
+    title::check(title, state.config.limits.max_title).map_err(|e| match e {
+        TitleError::TooLong(_) => ApiError::too_large(e.to_string()),
+        TitleError::Control | TitleError::Invisible(_) => ApiError::bad_request(e.to_string()),
+    })
 }
 
 pub async fn create(

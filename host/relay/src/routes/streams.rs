@@ -23,6 +23,8 @@ use crate::stream::{Audience, Cursor, End, start_seq};
 pub const CLOSE_STALE_EPOCH: u16 = 4409;
 /// Close code for a deleted session or a stopping relay.
 pub const CLOSE_GONE: u16 = 4410;
+/// Close code for a message over the size limit (RFC 6455's "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
 
 #[derive(Debug, Deserialize)]
 pub struct StreamQuery {
@@ -36,34 +38,43 @@ pub fn start(headers: &HeaderMap, query: &StreamQuery) -> ApiResult<u64> {
     start_seq(last, query.from_seq).map_err(ApiError::bad_request)
 }
 
-/// Held for as long as a stream is open: keeps the gauges right and tells the hub when a worker
-/// stream goes away.
+/// Held for as long as a stream is open: keeps the gauges and the stream counts right and tells
+/// the hub when a worker stream goes away.
 pub struct Open {
     state: Shared,
     worker: Option<Arc<Live>>,
+    account: i64,
+    session: SessionId,
 }
 
 impl Open {
+    /// Count the stream against its session's and account's limits (`429` over them).
     pub async fn new(
         state: &Shared,
+        account: i64,
         session: &SessionId,
         audience: Audience,
         live: &Arc<Live>,
     ) -> ApiResult<Open> {
+        state
+            .hub
+            .streams
+            .open(account, session, &state.config.limits)
+            .map_err(|refusal| ApiError::too_many_streams(refusal.to_string()))?;
+        let counted = |worker| Open {
+            state: state.clone(),
+            worker,
+            account,
+            session: session.clone(),
+        };
         match audience {
             Audience::Client => {
                 state.metrics.client_streams.fetch_add(1, Relaxed);
-                Ok(Open {
-                    state: state.clone(),
-                    worker: None,
-                })
+                Ok(counted(None))
             }
             Audience::Worker { .. } => {
                 state.metrics.worker_streams.fetch_add(1, Relaxed);
-                let open = Open {
-                    state: state.clone(),
-                    worker: Some(live.clone()),
-                };
+                let open = counted(Some(live.clone()));
                 if let Some(t) = live.stream_opened(Instant::now()) {
                     publish::announce(state, session, t).await?;
                 }
@@ -75,6 +86,7 @@ impl Open {
 
 impl Drop for Open {
     fn drop(&mut self) {
+        self.state.hub.streams.close(self.account, &self.session);
         match &self.worker {
             Some(live) => {
                 self.state.metrics.worker_streams.fetch_sub(1, Relaxed);
@@ -96,9 +108,11 @@ pub struct Opened {
     audience: Audience,
 }
 
-/// Open a stream of session `id` for `audience`, starting where the request asks.
+/// Open a stream of session `id` (owned by `account`) for `audience`, starting where the
+/// request asks.
 pub async fn open(
     state: &Shared,
+    account: i64,
     id: SessionId,
     live: Arc<Live>,
     headers: &HeaderMap,
@@ -106,7 +120,7 @@ pub async fn open(
     audience: Audience,
 ) -> ApiResult<Opened> {
     let from = start(headers, query)?;
-    let open = Open::new(state, &id, audience, &live).await?;
+    let open = Open::new(state, account, &id, audience, &live).await?;
     let cursor = Cursor::new(state.clone(), id.clone(), live, from, audience);
     Ok(Opened {
         id,
@@ -185,6 +199,7 @@ async fn run(
     audience: Audience,
 ) {
     let _open = open;
+    let max = state.config.limits.max_body;
     let mut ping = tokio::time::interval(state.config.liveness.keepalive);
     ping.tick().await;
     loop {
@@ -212,6 +227,10 @@ async fn run(
                         continue;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Err(e)) if too_big(&e) => {
+                        close_too_big(&mut socket, max).await;
+                        return;
+                    }
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
                 };
                 let outcome = write(&state, &session, cursor.live(), audience, text.as_str()).await;
@@ -255,6 +274,31 @@ async fn close_socket(socket: &mut WebSocket, code: u16, reason: &'static str) {
     .await;
 }
 
+/// Whether a read failed because the peer's frame or message is over the size limit.
+fn too_big(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    matches!(
+        e.source()
+            .and_then(|inner| inner.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+/// Close with 1009 (RFC 6455 §7.4.1: a message too big to process) instead of dropping the
+/// connection, so that the peer learns why. Nothing more is read: the rest of the oversized
+/// frame would be buffered whole. The socket is kept open a moment for the close frame to be
+/// read, since closing it with the frame's remainder unread makes the kernel send a reset,
+/// which can discard the close frame before the peer sees it.
+async fn close_too_big(socket: &mut WebSocket, max: usize) {
+    let frame = CloseFrame {
+        code: CLOSE_TOO_BIG,
+        reason: format!("messages are limited to {max} bytes").into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 fn error_reply(e: &ApiError) -> String {
     serde_json::to_string(&SocketReply::Error { error: e.detail() }).expect("serialises")
 }
@@ -280,7 +324,7 @@ async fn write(
             Source::Worker
         }
     };
-    publish::validate(state, source, &body.events)?;
-    let events = publish::publish(state, session, source, body.events).await?;
+    let events = publish::validate(state, source, body.events)?;
+    let events = publish::publish(state, session, source, events).await?;
     Ok(Published { events })
 }

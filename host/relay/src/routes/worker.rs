@@ -92,7 +92,7 @@ async fn follow(
     let audience = Audience::Worker {
         epoch: worker.0.epoch,
     };
-    streams::open(state, id, live, headers, query, audience).await
+    streams::open(state, worker.0.sub, id, live, headers, query, audience).await
 }
 
 pub async fn post_events(
@@ -103,9 +103,9 @@ pub async fn post_events(
 ) -> ApiResult<JsonResponse<Published>> {
     let (id, live) = authorize(&state, &worker, &id).await?;
     check_body_epoch(&state, &worker, body.worker_epoch)?;
-    publish::validate(&state, Source::Worker, &body.events)?;
+    let events = publish::validate(&state, Source::Worker, body.events)?;
     publish::worker_seen(&state, &id, &live).await?;
-    let events = publish::publish(&state, &id, Source::Worker, body.events).await?;
+    let events = publish::publish(&state, &id, Source::Worker, events).await?;
     Ok(JsonResponse(Published { events }))
 }
 
@@ -122,15 +122,18 @@ pub async fn put_state(
     if let Some(details) = &body.details {
         payload["details"] = details.clone();
     }
-    let event = NewEvent::new(types::SESSION_STATE, payload);
-    publish::validate(&state, Source::Worker, std::slice::from_ref(&event))?;
+    let event = publish::validate(
+        &state,
+        Source::Worker,
+        vec![NewEvent::new(types::SESSION_STATE, payload)],
+    )?;
     publish::worker_seen(&state, &id, &live).await?;
     let (sid, now) = (id.clone(), store::now());
     state
         .store
         .write(move |c| sessions::set_state(c, &sid, body.state, body.details.as_ref(), now))
         .await?;
-    publish::publish(&state, &id, Source::Worker, vec![event]).await?;
+    publish::publish(&state, &id, Source::Worker, event).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,19 +5,22 @@ use tether_protocol::api::TrustedDevice;
 
 use super::{StoreResult, rfc3339};
 
-pub fn insert(
-    conn: &Connection,
-    id: &str,
-    account: i64,
-    name: &str,
-    hash: &[u8; 32],
-    now: u64,
-    expires_at: u64,
-) -> StoreResult<()> {
+pub struct NewDevice<'a> {
+    pub id: &'a str,
+    pub account: i64,
+    pub name: &'a str,
+    pub hash: &'a [u8; 32],
+    /// The login (token family) that enrolled it.
+    pub family: &'a str,
+    pub now: u64,
+    pub expires_at: u64,
+}
+
+pub fn insert(conn: &Connection, d: &NewDevice) -> StoreResult<()> {
     conn.execute(
-        "INSERT INTO trusted_devices (id, account_id, display_name, token_hash, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, account, name, hash.as_slice(), now as i64, expires_at as i64],
+        "INSERT INTO trusted_devices (id, account_id, display_name, token_hash, family, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![d.id, d.account, d.name, d.hash.as_slice(), d.family, d.now as i64, d.expires_at as i64],
     )?;
     Ok(())
 }
@@ -40,11 +43,25 @@ pub fn list(conn: &Connection, account: i64, now: u64) -> StoreResult<Vec<Truste
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Revoke the device and the login that enrolled it (a machine that is no longer trusted must
+/// not keep acting for the account with that login's tokens). `false` if there is no such
+/// live device of `account`.
 pub fn revoke(conn: &Connection, account: i64, id: &str, now: u64) -> StoreResult<bool> {
-    Ok(conn.execute(
-        "UPDATE trusted_devices SET revoked_at = ?3 WHERE id = ?1 AND account_id = ?2 AND revoked_at IS NULL",
-        params![id, account, now as i64],
-    )? == 1)
+    let revoked: Option<Option<String>> = conn
+        .query_row(
+            "UPDATE trusted_devices SET revoked_at = ?3 WHERE id = ?1 AND account_id = ?2 AND revoked_at IS NULL
+             RETURNING family",
+            params![id, account, now as i64],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(family) = revoked else {
+        return Ok(false);
+    };
+    if let Some(family) = family {
+        super::oauth::revoke_family(conn, &family)?;
+    }
+    Ok(true)
 }
 
 /// Whether `hash` is a live device of `account`; a use extends its life (the 90-day window rolls).

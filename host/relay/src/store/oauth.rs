@@ -130,21 +130,65 @@ pub fn insert_pair(conn: &Connection, p: &TokenPair) -> StoreResult<()> {
     Ok(())
 }
 
-/// The account and login time behind a live access token.
+/// What a live access token stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRow {
+    pub account: i64,
+    /// When the device login it belongs to was approved.
+    pub login_at: u64,
+    /// The login (token family) it belongs to.
+    pub family: String,
+}
+
 pub fn access_token(
     conn: &Connection,
     hash: &[u8; 32],
     now: u64,
-) -> StoreResult<Option<(i64, u64)>> {
+) -> StoreResult<Option<AccessRow>> {
     // Cached: every request with an access token runs it.
     Ok(conn
         .prepare_cached(
-            "SELECT account_id, login_at FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+            "SELECT account_id, login_at, family FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
         )?
         .query_row(params![hash.as_slice(), now as i64], |r| {
-            Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            Ok(AccessRow {
+                account: r.get(0)?,
+                login_at: r.get::<_, i64>(1)? as u64,
+                family: r.get(2)?,
+            })
         })
         .optional()?)
+}
+
+/// The login (token family) of an access or refresh token, live or not, used or not: revoking
+/// a spent refresh token must still end its login (RFC 7009 §2.1).
+pub fn family_of(
+    conn: &Connection,
+    access: Option<&[u8; 32]>,
+    refresh: Option<&[u8; 32]>,
+) -> StoreResult<Option<String>> {
+    if let Some(hash) = access {
+        let family = conn
+            .query_row(
+                "SELECT family FROM access_tokens WHERE token_hash = ?1",
+                [hash.as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if family.is_some() {
+            return Ok(family);
+        }
+    }
+    if let Some(hash) = refresh {
+        return Ok(conn
+            .query_row(
+                "SELECT family FROM refresh_tokens WHERE token_hash = ?1",
+                [hash.as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?);
+    }
+    Ok(None)
 }
 
 pub struct RefreshRow {

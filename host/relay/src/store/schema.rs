@@ -92,12 +92,19 @@ CREATE TABLE events (
 ) WITHOUT ROWID;
 "#;
 
+/// Each trusted device remembers the login (token family) that enrolled it, so that revoking
+/// the device revokes that login too. Devices enrolled before have none.
+const V2: &str = "ALTER TABLE trusted_devices ADD COLUMN family TEXT;";
+
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version < 1 {
         conn.execute_batch(&format!("BEGIN; {V1} PRAGMA user_version = 1; COMMIT;"))?;
     }
-    if version > 1 {
+    if version < 2 {
+        conn.execute_batch(&format!("BEGIN; {V2} PRAGMA user_version = 2; COMMIT;"))?;
+    }
+    if version > 2 {
         return Err(super::StoreError::Corrupt(format!(
             "the database was written by a newer relay (schema {version}); upgrade tether"
         )));

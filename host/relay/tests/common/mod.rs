@@ -36,6 +36,9 @@ pub fn test_config(db: PathBuf) -> RelayConfig {
     config.liveness.worker_timeout = Duration::from_secs(1);
     config.liveness.sweep_interval = Duration::from_millis(100);
     config.lifetimes.device_poll_interval = Duration::from_secs(1);
+    // `/metrics` is never on the public listener by default: tests read it where an operator's
+    // scraper would, on a loopback listener of its own.
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
     config
 }
 
@@ -106,6 +109,30 @@ impl TestRelay {
     /// The running relay (for what only the embedding process can do).
     pub fn server(&self) -> &Relay {
         self.relay.as_ref().expect("the relay is running")
+    }
+
+    /// The `/metrics` text, from the metrics listener.
+    pub async fn metrics(&self) -> String {
+        let addr = self
+            .server()
+            .metrics_addr()
+            .expect("test relays serve /metrics");
+        let response = self
+            .http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    /// One counter or gauge from `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
     }
 
     pub fn ws_url(&self, path: &str) -> String {

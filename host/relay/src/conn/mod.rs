@@ -1,0 +1,218 @@
+//! The relay's own accept loop, in place of `axum::serve`, which has no header timeout, no
+//! connection cap and a shutdown that waits for ever on a half-sent request.
+//!
+//! - Every connection must send a whole request head within `header_timeout` of opening or of
+//!   its previous response (hyper's timer, which `axum::serve` never set).
+//! - At most `max_connections` sockets are open at once, WebSockets included (the slot travels
+//!   with the socket, see `held.rs`). At the cap, the longest-idle connection is closed to make
+//!   room for the new one, so a flood of silent connections cannot lock everyone else out; a
+//!   request in progress, a stream or a WebSocket is never closed for it.
+//! - Stopping closes idle connections (including half-sent requests) at once, lets requests in
+//!   progress finish for `shutdown_grace`, then drops what is left.
+
+mod capacity;
+mod held;
+mod registry;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, header};
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt as _;
+
+pub use capacity::{CapacityError, HEADROOM, connection_cap, descriptor_limit};
+use held::Held;
+use registry::Registry;
+
+use crate::config::Connections;
+
+/// What the accept loop enforces, resolved from [`Connections`] and the descriptor limit.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    pub fn resolve(config: &Connections) -> Result<Settings, CapacityError> {
+        Ok(Settings {
+            header_timeout: config.header_timeout,
+            max_connections: connection_cap(config.max_connections, descriptor_limit())?,
+            shutdown_grace: config.shutdown_grace,
+        })
+    }
+}
+
+/// Serve `app` on `listener` until `stop` turns true, then shut down as described above.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    settings: Settings,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let registry = Arc::new(Registry::default());
+    let mut tasks = JoinSet::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+            _ = stopped(&mut stop) => break,
+        };
+        let Some(slot) = slot(&slots, &registry, &mut stop).await else {
+            break;
+        };
+        // Streams write small frames back to back (a WebSocket ack, then the event it caused);
+        // with Nagle's algorithm the second waits for the peer's delayed ACK, ~40 ms on Linux.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+        let id = registry.open();
+        let task = tasks.spawn(connection(
+            tcp,
+            peer,
+            slot,
+            id,
+            app.clone(),
+            Arc::clone(&registry),
+            settings.header_timeout,
+            stop.clone(),
+        ));
+        registry.set_abort(id, task);
+    }
+    drop(listener);
+    let idle = registry.evict_all_idle();
+    let busy = registry.len().saturating_sub(idle);
+    tracing::debug!(idle, busy, "closing connections");
+    let drained = tokio::time::timeout(settings.shutdown_grace, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await
+    .is_ok();
+    if !drained {
+        tracing::info!(
+            left = tasks.len(),
+            grace = ?settings.shutdown_grace,
+            "requests still in progress after the grace period; dropping them"
+        );
+        tasks.shutdown().await;
+    }
+    Ok(())
+}
+
+/// A free slot under the cap, closing the longest-idle connection if there is none; `None` if
+/// the relay stops while waiting (every connection is busy).
+async fn slot(
+    slots: &Arc<Semaphore>,
+    registry: &Registry,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(slot) = Arc::clone(slots).try_acquire_owned() {
+        return Some(slot);
+    }
+    if !registry.evict_oldest_idle() {
+        tracing::warn!("every connection slot is busy; new connections wait");
+    }
+    tokio::select! {
+        slot = Arc::clone(slots).acquire_owned() => slot.ok(),
+        _ = stopped(stop) => None,
+    }
+}
+
+/// Resolves once the relay is stopping (at once if it already is).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Errors on one incoming connection are that connection's; anything else (out of descriptors
+/// or memory) would fail again at once, so wait a moment rather than spin.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionReset, Interrupted};
+    if matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) {
+        return;
+    }
+    tracing::warn!("cannot accept a connection: {e}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// Removes a connection from the registry however its task ends (finished, evicted, dropped).
+struct Registered {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.registry.close(self.id);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    id: u64,
+    app: Router,
+    registry: Arc<Registry>,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _registered = Registered {
+        registry: Arc::clone(&registry),
+        id,
+    };
+    let io = TokioIo::new(Held::new(tcp, slot));
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        // A WebSocket takes the connection over: busy for as long as it lives.
+        let busy = registry.begin(id, req.headers().contains_key(header::UPGRADE));
+        req.extensions_mut().insert(ConnectInfo(peer));
+        let app = app.clone();
+        async move {
+            let response = app.oneshot(req).await.unwrap_or_else(|e| match e {});
+            // The connection is busy until the response body is finished or dropped: a
+            // stream stays busy for as long as it streams.
+            Ok::<_, Infallible>(response.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _busy = &busy;
+                    frame
+                }))
+            }))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::trace!(%peer, "connection ended: {e}");
+            }
+        }
+        _ = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}

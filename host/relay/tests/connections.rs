@@ -1,0 +1,308 @@
+//! Connections as an attacker holds them: request heads that never finish, keep-alive
+//! connections left idle, bodies that trickle, more connections than the relay may hold, and a
+//! relay told to stop while all that is going on. Raw sockets, so nothing is hidden by a client
+//! library's own timeouts.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// A connection that has sent part of a request head and then goes quiet.
+async fn half_open(relay: &TestRelay) -> TcpStream {
+    let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tcp
+}
+
+/// Everything the peer sends until it closes, or `None` if it is still open after `wait`.
+async fn until_closed(tcp: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(String::from_utf8_lossy(&got).into_owned()),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// One response head read from `tcp` (the relay's answers here are small).
+async fn response_head(tcp: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
+            .await
+            .expect("a response in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before a response: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+async fn healthz(relay: &TestRelay) -> Duration {
+    let started = Instant::now();
+    // A new client: its connection is a new one.
+    let response = tokio::time::timeout(WAIT, client().get(relay.at("/healthz")).send())
+        .await
+        .expect("/healthz answered in time")
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn a_stalled_request_head_is_closed_after_the_header_timeout() {
+    let relay = TestRelay::start_with(|c| {
+        c.connections.header_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let started = Instant::now();
+    let mut tcp = half_open(&relay).await;
+    let answer = until_closed(&mut tcp, WAIT)
+        .await
+        .expect("the stalled connection is closed");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "closed too soon: {took:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
+    // A connection that never sends a byte is closed the same way.
+    let mut silent = TcpStream::connect(relay.addr).await.unwrap();
+    assert!(until_closed(&mut silent, WAIT).await.is_some());
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    let relay = TestRelay::start_with(|c| {
+        c.connections.header_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+    for _ in 0..2 {
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let head = response_head(&mut tcp).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        // Still usable well within the timeout: keep-alive works.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let idle_from = Instant::now();
+    assert!(
+        until_closed(&mut tcp, WAIT).await.is_some(),
+        "closed when idle"
+    );
+    assert!(idle_from.elapsed() >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_gets_408() {
+    let relay = TestRelay::start_with(|c| {
+        c.connections.body_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+    tcp.write_all(
+        b"POST /v1/oauth/device/code HTTP/1.1\r\nHost: x\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nclient_id=",
+    )
+    .await
+    .unwrap();
+    let head = response_head(&mut tcp).await;
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+}
+
+#[tokio::test]
+async fn at_the_cap_the_longest_idle_connection_makes_room_and_streams_are_kept() {
+    const CAP: usize = 8;
+    let relay = TestRelay::start_with(|c| {
+        c.connections.max_connections = Some(CAP);
+    })
+    .await;
+    let s = relay.setup("alice").await;
+    // A stream (busy for as long as it lives) and then the rest of the slots half-open.
+    let mut stream = Sse::open(
+        &client(),
+        &relay.at(&format!("/v1/code/sessions/{}/events/stream", s.session)),
+        &[("authorization", &format!("Bearer {}", s.access))],
+    )
+    .await;
+    assert_eq!(stream.status, StatusCode::OK);
+    let mut flood = Vec::new();
+    for _ in 0..3 * CAP {
+        flood.push(half_open(&relay).await);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The relay still answers a new client, at once (the header timeout is 10 s).
+    let took = healthz(&relay).await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // The oldest half-open connections were closed to make room; the newest are still open.
+    let mut first = flood.remove(0);
+    assert!(
+        until_closed(&mut first, Duration::from_millis(500))
+            .await
+            .is_some(),
+        "the longest-idle connection was closed"
+    );
+    let mut last = flood.pop().unwrap();
+    assert!(
+        until_closed(&mut last, Duration::from_millis(200))
+            .await
+            .is_none(),
+        "the newest connection was left alone"
+    );
+    // The stream was never closed to make room: it still delivers.
+    let published = client()
+        .post(relay.at(&format!("/v1/code/sessions/{}/events", s.session)))
+        .bearer_auth(&s.access)
+        .json(&serde_json::json!({ "events": [user_message("still here")] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), StatusCode::OK);
+    let mut texts = Vec::new();
+    while let Some(e) = stream.next_event(Duration::from_secs(2)).await {
+        texts.push(e.payload["text"].as_str().unwrap_or_default().to_owned());
+        if texts.iter().any(|t| t == "still here") {
+            break;
+        }
+    }
+    assert!(texts.iter().any(|t| t == "still here"), "{texts:?}");
+}
+
+#[tokio::test]
+async fn stopping_with_a_half_sent_request_is_prompt() {
+    let mut relay = TestRelay::start_with(|c| {
+        c.connections.header_timeout = Duration::from_secs(60);
+        c.connections.shutdown_grace = Duration::from_secs(60);
+    })
+    .await;
+    let _half = half_open(&relay).await;
+    let mut idle = TcpStream::connect(relay.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    response_head(&mut idle).await;
+    let started = Instant::now();
+    tokio::time::timeout(WAIT, relay.relay.take().unwrap().stop())
+        .await
+        .expect("stop does not wait for requests that were never sent")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_half_sent_request_to_the_metrics_listener_does_not_hold_up_stopping() {
+    let mut relay = TestRelay::start_with(|c| {
+        c.connections.header_timeout = Duration::from_secs(60);
+        c.connections.shutdown_grace = Duration::from_secs(60);
+    })
+    .await;
+    let metrics = relay.server().metrics_addr().expect("a metrics listener");
+    let mut half = TcpStream::connect(metrics).await.unwrap();
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    tokio::time::timeout(WAIT, relay.relay.take().unwrap().stop())
+        .await
+        .expect("stop does not wait for a scrape that was never sent")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn stopping_lets_a_request_in_progress_finish_within_the_grace_period() {
+    let mut relay = TestRelay::start_with(|c| {
+        c.connections.shutdown_grace = Duration::from_secs(5);
+    })
+    .await;
+    let body = b"client_id=tether-cli";
+    let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+    tcp.write_all(
+        format!(
+            "POST /v1/oauth/device/code HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tcp.write_all(&body[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = tokio::spawn(relay.relay.take().unwrap().stop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the request in progress is waited for"
+    );
+    tcp.write_all(&body[5..]).await.unwrap();
+    let answer = until_closed(&mut tcp, WAIT)
+        .await
+        .expect("answered, then closed");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("user_code"), "{answer}");
+    tokio::time::timeout(WAIT, stopping)
+        .await
+        .expect("stopped once the request finished")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn stopping_drops_what_is_left_after_the_grace_period() {
+    let mut relay = TestRelay::start_with(|c| {
+        c.connections.shutdown_grace = Duration::from_millis(300);
+        c.connections.body_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+    tcp.write_all(
+        b"POST /v1/oauth/device/code HTTP/1.1\r\nHost: x\r\n\
+          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nclient",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    tokio::time::timeout(WAIT, relay.relay.take().unwrap().stop())
+        .await
+        .expect("stop gives up on the request after the grace period")
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert!(until_closed(&mut tcp, WAIT).await.is_some());
+}
