@@ -439,3 +439,47 @@ fn in_the_terminal_a_refused_message_comes_back_to_the_prompt() {
     pty.send("\x04");
     assert!(pty.wait_exit().success());
 }
+
+#[test]
+fn in_remote_mode_a_refused_message_comes_back_to_the_prompt() {
+    let provider = Provider::start(
+        Wire::OpenAi,
+        vec![
+            Reply::Error {
+                status: 400,
+                body: FILTERED.into(),
+            },
+            Reply::text("Hello!"),
+        ],
+    );
+    let t = Tether::new();
+    let mut pty = t.spawn_pty([
+        "--remote",
+        "--listen",
+        "127.0.0.1:0",
+        "--engine",
+        "openai",
+        "--base-url",
+        &provider.base_url,
+    ]);
+    pty.expect("Open in browser: ");
+    pty.expect_prompt("› ");
+    pty.send_line("blocked words");
+    pty.expect("Not sent");
+    pty.expect("back at the prompt");
+    // The editor runs on a thread of its own in remote mode; it gets the text with the prompt.
+    pty.wait_screen("the message back at the prompt", |s| {
+        tether_e2e::cursor_row(s).starts_with("› blocked words")
+    });
+    pty.send("\r");
+    pty.expect("Hello!");
+    pty.expect_prompt("› ");
+    let requests = provider.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(
+        messages(&requests[1].body),
+        [("user".to_owned(), "blocked words".to_owned())]
+    );
+    pty.send("\x04");
+    assert!(pty.wait_exit().success());
+}

@@ -286,4 +286,59 @@ fn the_example_policy_is_valid_and_does_what_it_says() {
     );
     assert_eq!(plugin("help")["limits"]["timeout_ms"], 1000);
     assert_eq!(report["unknown_names"], serde_json::json!(["hello"]));
+    assert_eq!(report["mentions"]["read_files"], "local-only");
+    assert_eq!(report["mentions"]["local"]["reads_files"], true);
+    assert_eq!(report["mentions"]["remote"]["reads_files"], false);
+}
+
+#[test]
+fn a_mention_the_policy_forbids_reads_nothing_and_says_why() {
+    let t = Tether::new();
+    std::fs::write(t.cwd().join("notes.txt"), "NOTES-CONTENT-17\n").unwrap();
+    // `-p` is a local session: `local-only` lets its mentions read.
+    let local_only = with_policy(t, "[mentions]\nread_files = \"local-only\"\n");
+    let out = local_only.print("summarize @notes.txt");
+    out.assert_success();
+    assert_eq!(out.stderr, "", "{out}");
+
+    let t = with_policy(local_only, "[mentions]\nread_files = \"deny\"\n");
+    let out = t.print("summarize @notes.txt");
+    assert_eq!(
+        out.stderr.lines().collect::<Vec<_>>(),
+        [
+            "tether: @notes.txt not read: the administrator's policy does not allow @ file mentions ([mentions] read_files = \"deny\")"
+        ],
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("You said: summarize @notes.txt")
+            && !out.stdout.contains("NOTES-CONTENT-17"),
+        "the message goes on as plain text: {out}"
+    );
+    out.assert_failure();
+    // Not even opened: a missing file is not reported as missing.
+    let out = t.print("summarize @missing.txt");
+    assert!(
+        out.stderr.contains("does not allow @ file mentions")
+            && !out.stderr.contains("no such file"),
+        "{out}"
+    );
+
+    let check: Value = serde_json::from_str(&t.run(["policy", "check", "--json"]).stdout).unwrap();
+    assert_eq!(check["mentions"]["read_files"], "deny", "{check}");
+    assert_eq!(check["mentions"]["local"]["reads_files"], false, "{check}");
+    let text = t.run(["policy", "check"]).stdout;
+    assert!(
+        text.contains("@ file mentions\n  local:  read nothing ("),
+        "{text}"
+    );
+
+    // A policy that cannot be parsed may be the one that denied them: they fail closed.
+    let t = with_policy(t, "[mentions]\nread_files = \"never\"\n");
+    let out = t.print("summarize @notes.txt");
+    assert!(
+        out.stderr.contains("@ mentions read no files")
+            && out.stderr.contains("@notes.txt not read"),
+        "{out}"
+    );
 }

@@ -26,7 +26,8 @@ pub fn install(args: &InstallArgs) -> Result<ExitCode> {
         "{verb} /{} ({}): {}",
         m.name,
         &installed.plugin.sha256[..12],
-        m.description
+        // The plugin's author wrote it, not the local user.
+        tether_protocol::untrusted::neutralise_line(&m.description)
     );
     let tags = match (m.safety.remote_safe, m.safety.bridge_safe) {
         (true, true) => "available in remote mode and over the bridge",

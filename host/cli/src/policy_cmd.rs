@@ -1,6 +1,7 @@
 //! `tether policy check`: what the administrator's policy does, before a user meets it. For
 //! each plugin tether knows (stock and installed), whether it loads in a local session, in a
-//! remote one, and whether a phone may run it over the bridge, each with its reason.
+//! remote one, and whether a phone may run it over the bridge, each with its reason; and whether
+//! `@` mentions read files in each kind of session.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -114,11 +115,21 @@ pub fn check(file: Option<&Path>, as_json: bool) -> Result<ExitCode> {
         })
         .collect();
     let unknown = named_but_unknown(&policy, &registry);
+    let reads = |mode| match policy.mentions_read_files(mode) {
+        Ok(()) => json!({ "reads_files": true }),
+        Err(why) => json!({ "reads_files": false, "why": why }),
+    };
+    let mentions = json!({
+        "read_files": policy.read_files().as_str(),
+        "local": reads(Mode::Local),
+        "remote": reads(Mode::Remote),
+    });
     if as_json {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "files": files,
+                "mentions": mentions,
                 "plugins": plugins,
                 "unknown_names": unknown,
             }))?
@@ -159,6 +170,18 @@ pub fn check(file: Option<&Path>, as_json: bool) -> Result<ExitCode> {
         }
     };
     outln!("");
+    let reads_files = |v: &Value| {
+        if v["reads_files"] == true {
+            "read files".to_string()
+        } else {
+            format!("read nothing ({})", v["why"].as_str().unwrap_or_default())
+        }
+    };
+    outln!(
+        "@ file mentions\n  local:  {}\n  remote: {}\n",
+        reads_files(&mentions["local"]),
+        reads_files(&mentions["remote"]),
+    );
     for p in &plugins {
         outln!(
             "/{} [{}]\n  local:  {}\n  remote: {}\n  bridge: {}",

@@ -62,10 +62,14 @@ pub fn load_for(mode: Mode) -> Result<Loaded> {
         }
         (Err(e), Mode::Local) => {
             warnings.push(format!(
-                "{e}; only the stock commands are loaded until it is fixed"
+                "{e}; only the stock commands are loaded, and @ mentions read no files, until it is fixed"
             ));
+            // The broken file may be the one that forbids mentions, so they fail closed too.
             Policy::new(vec![policy::PolicyFile {
                 user_plugins: policy::file::UserPlugins::Deny,
+                mentions: policy::file::MentionsSection {
+                    read_files: policy::file::ReadFiles::Deny,
+                },
                 ..Default::default()
             }])
         }

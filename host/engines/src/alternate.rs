@@ -38,15 +38,26 @@ pub fn alternating(messages: &[ChatMessage]) -> Vec<ChatMessage> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use ChatRole::{Assistant as A, User as U};
 
-    fn m(role: ChatRole, text: &str) -> ChatMessage {
+    pub(crate) fn m(role: ChatRole, text: &str) -> ChatMessage {
         ChatMessage {
             role,
             text: text.into(),
         }
+    }
+
+    /// The roles of a request body's `messages`, in order: what the engines' tests check the
+    /// alternation by.
+    pub(crate) fn roles(body: &serde_json::Value) -> Vec<&str> {
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect()
     }
 
     fn shape(messages: &[ChatMessage]) -> Vec<(ChatRole, String)> {

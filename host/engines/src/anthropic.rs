@@ -256,14 +256,7 @@ impl Engine for Anthropic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ChatMessage;
-
-    fn m(role: ChatRole, text: &str) -> ChatMessage {
-        ChatMessage {
-            role,
-            text: text.into(),
-        }
-    }
+    use crate::alternate::tests::{m, roles};
 
     #[test]
     fn the_body_never_has_two_user_messages_in_a_row() {
@@ -274,13 +267,7 @@ mod tests {
         };
         let config = AnthropicConfig::new(ApiKey::new("k").unwrap(), "claude-haiku-4-5");
         let b = body(&config, &r);
-        let roles: Vec<&str> = b["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["role"].as_str().unwrap())
-            .collect();
-        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(roles(&b), ["user", "assistant", "user"]);
         assert_eq!(b["messages"][0]["content"], "one\n\ntwo");
     }
 

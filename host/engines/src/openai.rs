@@ -359,24 +359,15 @@ mod tests {
 
     #[test]
     fn the_body_never_has_two_user_messages_in_a_row() {
-        use crate::{ChatMessage, ChatRole::Assistant as A, ChatRole::User as U};
-        let m = |role, text: &str| ChatMessage {
-            role,
-            text: text.into(),
-        };
+        use crate::ChatRole::{Assistant as A, User as U};
+        use crate::alternate::tests::{m, roles};
         let r = TurnRequest {
             messages: vec![m(U, "blocked"), m(U, "hello"), m(A, "hi"), m(U, "more")],
             system: Some("Be brief.".into()),
             ..Default::default()
         };
         let b = body(&OpenAiConfig::new(None, "llama3.2"), &r);
-        let roles: Vec<&str> = b["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["role"].as_str().unwrap())
-            .collect();
-        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert_eq!(roles(&b), ["system", "user", "assistant", "user"]);
         assert_eq!(b["messages"][1]["content"], "blocked\n\nhello");
     }
 

@@ -21,14 +21,15 @@
 //!
 //! `cargo test --benches` runs this binary without `--bench`; it then exits at once.
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use tether_relay::{Relay, RelayConfig, users};
 
-const ROLE: &str = "TETHER_BENCH_ROLE";
+use common::{ROLE, Server};
+
 /// `default` or `open` (throttles out of the way).
 const THROTTLE: &str = "TETHER_BENCH_THROTTLE";
 /// `bounded` (the default bound on password checks) or `unbounded`.
@@ -96,54 +97,6 @@ async fn relay_role() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The relay child; stopped (stdin closed, then waited for) when dropped.
-struct RelayChild {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl RelayChild {
-    fn spawn((throttle, hashing): (&str, &str)) -> anyhow::Result<RelayChild> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .env(ROLE, "relay")
-            .env(THROTTLE, throttle)
-            .env(HASHING, hashing)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        while !line.starts_with("ADDR ") {
-            line.clear();
-            if std::io::BufRead::read_line(&mut out, &mut line)? == 0 {
-                bail!("the relay child exited before it was ready");
-            }
-        }
-        let addr = line.trim().trim_start_matches("ADDR ").parse()?;
-        Ok(RelayChild { child, addr })
-    }
-
-    /// A `/proc/<pid>/status` field, in KiB.
-    fn status(&self, field: &str) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix(field))
-                    .and_then(|v| v.split_whitespace().next()?.parse().ok())
-            })
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for RelayChild {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
 fn mib(kib: u64) -> String {
     format!("{:.0} MiB", kib as f64 / 1024.0)
 }
@@ -164,8 +117,9 @@ async fn run(
     burst: usize,
     name: impl Fn(usize) -> String,
 ) -> anyhow::Result<()> {
-    let relay = RelayChild::spawn(setup)?;
-    let base = format!("http://{}", relay.addr);
+    let (throttle, hashing) = setup;
+    let relay = Server::spawn("relay", &[(THROTTLE, throttle), (HASHING, hashing)])?;
+    let base = format!("http://{}", relay.addrs[0]);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
         .pool_max_idle_per_host(0)

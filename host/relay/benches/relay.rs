@@ -18,9 +18,10 @@
 //! `cargo test --benches` (or `--all-targets`) runs this binary without `--bench`; it then exits
 //! at once.
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -41,7 +42,8 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-const ROLE: &str = "TETHER_BENCH_ROLE";
+use common::{ROLE, Server};
+
 const USER: &str = "bench";
 const PASSWORD: &str = "correct horse battery";
 /// 64 characters of message text: a short chat line.
@@ -272,76 +274,6 @@ async fn fanout_floor_server(listener: TcpListener) {
                     .await;
             }
         });
-    }
-}
-
-/// A child process serving something; stopped (stdin closed, then waited for) when dropped.
-struct Server {
-    child: Child,
-    addrs: Vec<SocketAddr>,
-}
-
-impl Server {
-    fn spawn(role: &str, env: &[(&str, &str)]) -> anyhow::Result<Server> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .env(ROLE, role)
-            .envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        // The first line that starts with `ADDR ` (a wrapper such as a profiler may talk first).
-        let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        while !line.starts_with("ADDR ") {
-            line.clear();
-            if std::io::BufRead::read_line(&mut out, &mut line)? == 0 {
-                bail!("the {role} child exited before it was ready");
-            }
-        }
-        let addrs = line
-            .trim()
-            .strip_prefix("ADDR ")
-            .expect("checked")
-            .split(' ')
-            .map(|a| a.parse())
-            .collect::<Result<_, _>>()?;
-        Ok(Server { child, addrs })
-    }
-
-    /// Resident set size of the child, KiB.
-    fn rss_kib(&self) -> u64 {
-        status_field(self.child.id(), "VmRSS:")
-    }
-
-    fn threads(&self) -> u64 {
-        status_field(self.child.id(), "Threads:")
-    }
-}
-
-fn status_field(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -185,6 +185,8 @@ pub struct Hub {
     sessions: Mutex<HashMap<SessionId, Arc<Live>>>,
     /// Streams open per session and per account.
     pub streams: StreamCounts,
+    /// Revoked logins, which end their streams and worker tokens.
+    pub revocations: crate::revocation::Revocations,
 }
 
 impl Hub {

@@ -15,6 +15,7 @@ pub mod hub;
 pub mod metrics;
 pub mod pairing;
 mod publish;
+pub mod revocation;
 pub mod routes;
 mod server;
 pub mod state;

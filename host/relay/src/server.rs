@@ -73,7 +73,7 @@ impl Relay {
         let jwt_key = store.write(|c| store::jwt_key(c)).await?;
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
-            cookie_secure: public_url.starts_with("https://"),
+            cookie_secure: crate::auth::cookie::is_secure(&public_url),
             public_url: public_url.clone(),
             allowed_origins,
             cookie_name: crate::auth::cookie::name(&public_url),
@@ -92,6 +92,7 @@ impl Relay {
             shutdown: shutdown.clone(),
         });
         restore_presence(&state).await?;
+        crate::revocation::restore(&state).await?;
         let app = routes::router(state.clone());
         let max_connections = connections.max_connections;
         // A scraper needs a connection or two; the rest of the descriptors are the public's.

@@ -67,6 +67,16 @@ async fn healthz(relay: &TestRelay) -> Duration {
     started.elapsed()
 }
 
+/// Stops the relay, failing with `why` if that takes longer than `WAIT`; how long it took.
+async fn stop(relay: &mut TestRelay, why: &str) -> Duration {
+    let started = Instant::now();
+    tokio::time::timeout(WAIT, relay.relay.take().unwrap().stop())
+        .await
+        .expect(why)
+        .unwrap();
+    started.elapsed()
+}
+
 #[tokio::test]
 async fn a_stalled_request_head_is_closed_after_the_header_timeout() {
     let relay = TestRelay::start_with(|c| {
@@ -192,6 +202,28 @@ async fn at_the_cap_the_longest_idle_connection_makes_room_and_streams_are_kept(
 }
 
 #[tokio::test]
+async fn a_request_that_only_claims_an_upgrade_leaves_its_connection_evictable() {
+    const CAP: usize = 8;
+    let relay = TestRelay::start_with(|c| {
+        c.connections.max_connections = Some(CAP);
+    })
+    .await;
+    // Every slot: a finished request that carried `Upgrade` but was answered `200`, kept alive.
+    let mut held = Vec::new();
+    for _ in 0..CAP {
+        let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+        tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")
+            .await
+            .unwrap();
+        response_head(&mut tcp).await;
+        held.push(tcp);
+    }
+    // Those connections are idle, not taken over: a new client gets a slot at once.
+    let took = healthz(&relay).await;
+    assert!(took < Duration::from_secs(2), "{took:?}");
+}
+
+#[tokio::test]
 async fn stopping_with_a_half_sent_request_is_prompt() {
     let mut relay = TestRelay::start_with(|c| {
         c.connections.header_timeout = Duration::from_secs(60);
@@ -204,16 +236,12 @@ async fn stopping_with_a_half_sent_request_is_prompt() {
         .await
         .unwrap();
     response_head(&mut idle).await;
-    let started = Instant::now();
-    tokio::time::timeout(WAIT, relay.relay.take().unwrap().stop())
-        .await
-        .expect("stop does not wait for requests that were never sent")
-        .unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
+    let took = stop(
+        &mut relay,
+        "stop does not wait for requests that were never sent",
+    )
+    .await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
 }
 
 #[tokio::test]
@@ -228,16 +256,12 @@ async fn a_half_sent_request_to_the_metrics_listener_does_not_hold_up_stopping()
     half.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
         .await
         .unwrap();
-    let started = Instant::now();
-    tokio::time::timeout(WAIT, relay.relay.take().unwrap().stop())
-        .await
-        .expect("stop does not wait for a scrape that was never sent")
-        .unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
+    let took = stop(
+        &mut relay,
+        "stop does not wait for a scrape that was never sent",
+    )
+    .await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
 }
 
 #[tokio::test]
@@ -294,12 +318,11 @@ async fn stopping_drops_what_is_left_after_the_grace_period() {
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
-    tokio::time::timeout(WAIT, relay.relay.take().unwrap().stop())
-        .await
-        .expect("stop gives up on the request after the grace period")
-        .unwrap();
-    let took = started.elapsed();
+    let took = stop(
+        &mut relay,
+        "stop gives up on the request after the grace period",
+    )
+    .await;
     assert!(
         took >= Duration::from_millis(250) && took < Duration::from_secs(2),
         "{took:?}"

@@ -148,13 +148,7 @@ async fn the_local_account_cannot_log_in_with_a_password() {
     // A second local_login reuses the account.
     let again = relay.server().local_login("local").await.unwrap();
     let listed: serde_json::Value = relay
-        .get("/v1/code/sessions")
-        .bearer_auth(&again.tokens.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/v1/code/sessions", &again.tokens.access_token)
+        .await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
 }

@@ -184,16 +184,7 @@ async fn the_log_credentials_and_numbering_survive_a_restart() {
     assert!(rest.iter().any(|e| e.id == new_said.id));
 
     // The refresh token from before refreshes.
-    let r = relay
-        .post("/v1/oauth/token")
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", s.refresh.as_str()),
-            ("client_id", "tether-cli"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = relay.refresh(&s.refresh).await;
     assert_eq!(r.status(), StatusCode::OK);
     let fresh: TokenResponse = r.json().await.unwrap();
     let r = relay

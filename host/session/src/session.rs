@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use tether_plugins::policy::Mode;
 use tether_plugins::{Call, Effect, Limits, Plugin, Runtime, effect::Editable};
 use tether_protocol::{
     Capabilities, Capability, Origin, gate::Context, gate::Decision, gate::gate,
@@ -456,7 +457,24 @@ impl Session {
         sink: &mut dyn Sink,
         cancel: &CancellationToken,
     ) {
-        for path in mentions::mentions_from(text, origin) {
+        let mut mentioned = mentions::mentions_from(text, origin);
+        let mode = match self.config.remote {
+            Some(_) => Mode::Remote,
+            None => Mode::Local,
+        };
+        if !mentioned.is_empty()
+            && let Err(why) = self.registry.policy().mentions_read_files(mode)
+        {
+            // One line for the whole message; the mentions stay in the text the model sees.
+            let list = mentioned
+                .iter()
+                .map(|p| format!("@{p}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sink.emit(Output::Error(format!("{list} not read: {why}")));
+            mentioned.clear();
+        }
+        for path in mentioned {
             match mentions::read(&self.config.cwd, &path) {
                 Ok(file) => {
                     self.files.retain(|f| f.path != file.path);

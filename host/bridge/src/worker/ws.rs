@@ -16,6 +16,8 @@ use crate::api::{ApiError, chain, parse_error};
 
 /// The relay's close code for a worker whose epoch was superseded (decisions.md).
 pub(crate) const CLOSE_STALE_EPOCH: u16 = 4409;
+/// The relay's close code for a stream whose login was revoked (decisions.md).
+pub(crate) const CLOSE_REVOKED: u16 = 4401;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -97,13 +99,19 @@ impl WsLink {
 }
 
 /// Why a WebSocket closed, as the error it stands for: `4409` is the relay's `409 stale_epoch`;
-/// anything else (`4410` for a deleted session or a stopping relay, `1001` going away…) is
+/// `4401` its `401` for a revoked login (registering again then finds the login gone, and the
+/// worker stops with "run `tether login`" instead of reconnecting forever); anything else (`4410` for a deleted session or a stopping relay, `1001` going away…) is
 /// reconnected, and the reconnect's answer tells what happened.
 fn closed(code: Option<u16>, reason: String) -> ApiError {
     match code {
         Some(CLOSE_STALE_EPOCH) => ApiError::Status {
             status: 409,
             kind: "stale_epoch".into(),
+            message: reason,
+        },
+        Some(CLOSE_REVOKED) => ApiError::Status {
+            status: 401,
+            kind: "login_revoked".into(),
             message: reason,
         },
         Some(code) => {
@@ -146,5 +154,7 @@ mod tests {
             ApiError::Network(_)
         ));
         assert!(matches!(closed(None, String::new()), ApiError::Network(_)));
+        let e = closed(Some(4401), "credentials revoked".into());
+        assert_eq!(e.status(), Some(401));
     }
 }

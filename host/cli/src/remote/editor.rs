@@ -6,7 +6,7 @@
 use std::io::BufRead;
 use std::sync::mpsc;
 
-use reedline::{ExternalPrinter, Signal};
+use reedline::{EditCommand, ExternalPrinter, Signal};
 use tether_session::{Dirs, Preferences};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -15,6 +15,8 @@ use crate::repl::{SlashCompleter, StatusPrompt, build_editor, edit_mode};
 
 /// From the conversation to the editor: show the prompt (with whatever changed).
 pub struct Prompt {
+    /// Text to put back in the line before it is read (a message whose turn failed).
+    pub refill: Option<String>,
     pub prompt: StatusPrompt,
     pub completer: Option<SlashCompleter>,
     pub vim: Option<bool>,
@@ -88,6 +90,9 @@ fn run(
         }
         if let Some(colors) = request.colors {
             editor = editor.with_ansi_colors(colors);
+        }
+        if let Some(text) = request.refill {
+            editor.run_edit_commands(&[EditCommand::InsertString(text)]);
         }
         loop {
             printer.set_active(true);

@@ -38,6 +38,9 @@ struct Surfaces<'a> {
     approvals: &'a Approvals,
     /// URLs to open once pending events are delivered (`/desktop` hands over the session).
     open: Vec<String>,
+    /// The terminal's message of a turn that failed before any reply: it goes back on the
+    /// prompt, as in a local session.
+    unsent: Option<String>,
 }
 
 impl Sink for Surfaces<'_> {
@@ -54,6 +57,14 @@ impl Sink for Surfaces<'_> {
                 self.worker.set_state(WorkerState::Running, None)
             }
             _ => {}
+        }
+        if let Output::TurnFailed {
+            text,
+            origin: Origin::Terminal,
+            ..
+        } = &output
+        {
+            self.unsent = Some(text.clone());
         }
         match output {
             Output::OpenUrl(url) => self.open.push(url),
@@ -127,17 +138,27 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
     } else {
         editor::spawn_stdin()
     };
-    let prompt_for = |session: &Session, terminal: &mut TerminalSink| {
-        let prefs = terminal.prefs_changed.take();
-        Prompt {
-            prompt: StatusPrompt::new(session),
-            completer: std::mem::take(&mut terminal.commands_changed)
-                .then(|| SlashCompleter::new(session)),
-            vim: prefs.as_ref().map(|p| p.vim),
-            colors: prefs.as_ref().map(|p| p.theme != "mono"),
-        }
-    };
-    let _ = editor.prompts.send(prompt_for(&session, &mut terminal));
+    // A failed terminal message waits here until the editor next shows the prompt.
+    let mut unsent: Option<String> = None;
+    let prompt_for =
+        |session: &Session, terminal: &mut TerminalSink, unsent: &mut Option<String>| {
+            let prefs = terminal.prefs_changed.take();
+            let refill = unsent.take();
+            if refill.is_some() {
+                terminal.info("Your message is back at the prompt: Enter sends it again.");
+            }
+            Prompt {
+                refill,
+                prompt: StatusPrompt::new(session),
+                completer: std::mem::take(&mut terminal.commands_changed)
+                    .then(|| SlashCompleter::new(session)),
+                vim: prefs.as_ref().map(|p| p.vim),
+                colors: prefs.as_ref().map(|p| p.theme != "mono"),
+            }
+        };
+    let _ = editor
+        .prompts
+        .send(prompt_for(&session, &mut terminal, &mut unsent));
     // Whether the editor shows a prompt now (it reads one line per prompt it is sent), and
     // whether that prompt asks a permission question.
     let mut reading = true;
@@ -170,6 +191,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                 worker: &link.worker,
                 approvals: &approvals,
                 open: Vec::new(),
+                unsent: None,
             };
             let flow = {
                 let turn = session.submit(&input, origin, &mut surfaces, &cancel);
@@ -214,6 +236,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                                 if let Some(q) = first && !reading && typing_open {
                                     let question = format!("allow {}? [y/n] ", neutralise_line(&q.tool_name));
                                     let _ = editor.prompts.send(Prompt {
+                                        refill: None,
                                         prompt: StatusPrompt::question(question),
                                         completer: None,
                                         vim: None,
@@ -228,6 +251,12 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                 }
             };
             let open = std::mem::take(&mut surfaces.open);
+            // Without an editor (standard input) there is no prompt to put it back on.
+            if let Some(text) = surfaces.unsent.take()
+                && interactive
+            {
+                unsent = Some(text);
+            }
             link.worker.set_state(WorkerState::Idle, None);
             if !open.is_empty() {
                 // Hand-off: the browser must find the conversation complete when it opens.
@@ -244,7 +273,9 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
             // The editor reads again once nothing typed here is waiting to run.
             let terminal_queued = queue.iter().any(|(_, o)| *o == Origin::Terminal);
             if typing_open && !reading && !terminal_queued {
-                let _ = editor.prompts.send(prompt_for(&session, &mut terminal));
+                let _ = editor
+                    .prompts
+                    .send(prompt_for(&session, &mut terminal, &mut unsent));
                 reading = true;
             }
             if flow == Flow::Exit {
@@ -258,7 +289,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
                     reading = false;
                     let asked = std::mem::take(&mut asking);
                     if line.trim().is_empty() || (asked && parse_answer(&line).is_some()) {
-                        let _ = editor.prompts.send(prompt_for(&session, &mut terminal));
+                        let _ = editor.prompts.send(prompt_for(&session, &mut terminal, &mut unsent));
                         reading = true;
                     } else {
                         queue.push_back((line, Origin::Terminal));

@@ -20,6 +20,9 @@ pub struct PolicyFile {
     /// Lower limits for every plugin.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// What `@path` mentions in the local user's messages may do.
+    #[serde(default)]
+    pub mentions: MentionsSection,
     /// Rules for one plugin, by command name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSection>,
@@ -45,6 +48,38 @@ pub struct RemoteSection {
     /// These plugins never load in remote mode.
     #[serde(default)]
     pub deny: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MentionsSection {
+    /// Whether they read the mentioned file into the conversation's context.
+    #[serde(default)]
+    pub read_files: ReadFiles,
+}
+
+/// Ordered from the most permissive to the strictest, so that policies combine by taking the
+/// greatest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadFiles {
+    #[default]
+    Allow,
+    /// In a local session, never in a remote one (`--remote`), where replies quoting a file
+    /// reach phones and the relay.
+    LocalOnly,
+    Deny,
+}
+
+impl ReadFiles {
+    /// As an administrator writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadFiles::Allow => "allow",
+            ReadFiles::LocalOnly => "local-only",
+            ReadFiles::Deny => "deny",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -6,7 +6,7 @@
 
 use tether_protocol::{Capabilities, CommandSource, Safety};
 
-use super::file::{PolicyFile, UserPlugins};
+use super::file::{PolicyFile, ReadFiles, UserPlugins};
 use crate::limits::Limits;
 
 /// Where the session runs.
@@ -155,6 +155,31 @@ impl Policy {
             remote_safe: declared.remote_safe,
             bridge_safe: declared.bridge_safe && !terminal_only,
         }
+    }
+
+    /// How `@path` mentions may read files: the strictest any policy says.
+    pub fn read_files(&self) -> ReadFiles {
+        self.files
+            .iter()
+            .map(|f| f.mentions.read_files)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Whether the local user's `@path` mentions may read files in a session in `mode`, and if
+    /// not, why, as the user is told.
+    pub fn mentions_read_files(&self, mode: Mode) -> Result<(), String> {
+        let rule = self.read_files();
+        let forbidden_here = match rule {
+            ReadFiles::Allow => return Ok(()),
+            ReadFiles::LocalOnly if mode == Mode::Local => return Ok(()),
+            ReadFiles::LocalOnly => " in remote sessions",
+            ReadFiles::Deny => "",
+        };
+        Err(format!(
+            "the administrator's policy does not allow @ file mentions{forbidden_here} ([mentions] read_files = \"{}\")",
+            rule.as_str()
+        ))
     }
 
     /// The app links for `/mobile`, from every policy.

@@ -274,6 +274,14 @@ fn hostile_files_are_errors_with_the_line() {
         ("[limits]\nmemory_mib = -1", Some(2), "invalid value"),
         ("user_plugins = \"sometimes\"", Some(1), "unknown variant"),
         (
+            "[mentions]\nread_files = \"local_only\"",
+            Some(2),
+            "unknown variant",
+        ),
+        ("[mentions]\nread_files = false", Some(2), "string"),
+        ("[mentions]\nread_file = \"deny\"", Some(2), "unknown field"),
+        ("mentions = \"deny\"", Some(1), "invalid type"),
+        (
             "[[app_links]]\nlabel = \"x\"\nurl = \"javascript:alert(1)\"",
             Some(3),
             "http(s)",
@@ -331,5 +339,82 @@ fn a_command_is_allowed_by_its_name_and_denied_by_any_alias() {
     assert_eq!(
         deny.admit_declared("exit", &aliases, CommandSource::Stock, SHA, Mode::Local),
         Ok(())
+    );
+}
+
+#[test]
+fn mentions_read_files_unless_the_policy_says_otherwise() {
+    use file::ReadFiles;
+    assert_eq!(Policy::default().read_files(), ReadFiles::Allow);
+    for (text, rule, local, remote) in [
+        ("", ReadFiles::Allow, true, true),
+        ("[mentions]", ReadFiles::Allow, true, true),
+        (
+            "[mentions]\nread_files = \"allow\"",
+            ReadFiles::Allow,
+            true,
+            true,
+        ),
+        (
+            "[mentions]\nread_files = \"local-only\"",
+            ReadFiles::LocalOnly,
+            true,
+            false,
+        ),
+        (
+            "[mentions]\nread_files = \"deny\"",
+            ReadFiles::Deny,
+            false,
+            false,
+        ),
+    ] {
+        let p = policy(&[text]);
+        assert_eq!(p.read_files(), rule, "{text}");
+        assert_eq!(p.mentions_read_files(Mode::Local).is_ok(), local, "{text}");
+        assert_eq!(
+            p.mentions_read_files(Mode::Remote).is_ok(),
+            remote,
+            "{text}"
+        );
+    }
+    let why = policy(&["[mentions]\nread_files = \"local-only\""])
+        .mentions_read_files(Mode::Remote)
+        .unwrap_err();
+    assert!(
+        why.contains("administrator's policy does not allow @ file mentions in remote sessions")
+            && why.contains("read_files = \"local-only\""),
+        "{why}"
+    );
+    let why = policy(&["[mentions]\nread_files = \"deny\""])
+        .mentions_read_files(Mode::Local)
+        .unwrap_err();
+    assert!(
+        why.contains("does not allow @ file mentions (") && why.contains("\"deny\""),
+        "{why}"
+    );
+}
+
+/// The strictest policy wins, in whichever order they come, and `allow` undoes nothing.
+#[test]
+fn the_strictest_mentions_rule_wins() {
+    use file::ReadFiles;
+    let allow = "[mentions]\nread_files = \"allow\"";
+    let local = "[mentions]\nread_files = \"local-only\"";
+    let deny = "[mentions]\nread_files = \"deny\"";
+    for (texts, rule) in [
+        (vec![local, allow], ReadFiles::LocalOnly),
+        (vec![allow, local], ReadFiles::LocalOnly),
+        (vec![deny, allow], ReadFiles::Deny),
+        (vec![local, deny], ReadFiles::Deny),
+        (vec![deny, local, allow], ReadFiles::Deny),
+        (vec!["", local], ReadFiles::LocalOnly),
+        (vec![allow, allow], ReadFiles::Allow),
+    ] {
+        assert_eq!(policy(&texts).read_files(), rule, "{texts:?}");
+    }
+    assert!(
+        policy(&[local, allow])
+            .mentions_read_files(Mode::Remote)
+            .is_err()
     );
 }

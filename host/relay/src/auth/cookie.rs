@@ -11,10 +11,17 @@ use super::origin::origin_of;
 
 const BASE: &str = "tether_login";
 
+/// Whether the login cookie of a relay reached at `public_url` is `Secure`: one rule for the
+/// name's `__Host-` prefix and the attribute, which browsers demand together (`HTTPS://`
+/// counts: a prefixed cookie without `Secure` is dropped, and nobody could log in).
+pub fn is_secure(public_url: &str) -> bool {
+    origin_of(public_url).is_some_and(|o| o.starts_with("https://"))
+}
+
 /// The cookie's name for a relay reached at `public_url`.
 pub fn name(public_url: &str) -> String {
     let origin = origin_of(public_url).unwrap_or_default();
-    let secure = origin.starts_with("https://");
+    let secure = is_secure(public_url);
     let authority = origin.split_once("://").map_or("", |(_, a)| a);
     // `origin_of` drops the default port; what is left after the host (or after `]` for an
     // IPv6 literal) is an explicit one.
@@ -38,6 +45,22 @@ pub fn set_cookie(name: &str, value: Option<&str>, max_age: u64, secure: bool) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prefix_and_the_secure_attribute_follow_one_rule_whatever_the_schemes_case() {
+        for url in [
+            "https://relay.example",
+            "HTTPS://relay.example",
+            "Https://relay.example:8443",
+        ] {
+            assert!(is_secure(url), "{url}");
+            assert!(name(url).starts_with("__Host-"), "{url}");
+        }
+        for url in ["http://relay.example", "HTTP://10.0.0.2:8080", "not a url"] {
+            assert!(!is_secure(url), "{url}");
+            assert!(!name(url).starts_with("__Host-"), "{url}");
+        }
+    }
 
     #[test]
     fn the_name_is_per_port_and_host_prefixed_over_https() {

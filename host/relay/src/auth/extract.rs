@@ -13,14 +13,16 @@ use super::jwt::{self, JwtError, WorkerClaims};
 use super::origin;
 use super::secret::{self, SecretKind};
 use crate::error::ApiError;
+use crate::revocation::Login;
 use crate::state::Shared;
 use crate::store::{self, logins, oauth};
 
 /// How a principal proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Via {
-    /// A browser login cookie (which passed the Origin check).
-    Cookie,
+    /// A browser login cookie (which passed the Origin check); `login` is the stored hash that
+    /// names that login.
+    Cookie { login: [u8; 32] },
     /// An OAuth access token; `login_at` is when the device login that produced it was
     /// approved, `family` names that login (every token it issued).
     Bearer { login_at: u64, family: uuid::Uuid },
@@ -73,6 +75,16 @@ impl FromRequestParts<Shared> for ClientAddr {
 pub struct Principal {
     pub account: i64,
     pub via: Via,
+}
+
+impl Principal {
+    /// The login the credential belongs to, whose revocation ends what it opened.
+    pub fn login(&self) -> Login {
+        match self.via {
+            Via::Cookie { login } => Login::Browser(login),
+            Via::Bearer { family, .. } => Login::Family(family),
+        }
+    }
 }
 
 pub fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
@@ -180,13 +192,20 @@ impl FromRequestParts<Shared> for Principal {
                 },
             });
         }
-        if cookie(parts, &state.cookie_name).is_some() {
+        if let Some(value) = cookie(parts, &state.cookie_name) {
             check_origin(parts, state)?;
-            if let Some(account) = browser_account(parts, state).await? {
-                return Ok(Principal {
-                    account,
-                    via: Via::Cookie,
-                });
+            if let Some(login) = secret::digest(SecretKind::BrowserLogin, value) {
+                let now = store::now();
+                let found = state
+                    .store
+                    .read(move |c| logins::account(c, &login, now))
+                    .await?;
+                if let Some(account) = found {
+                    return Ok(Principal {
+                        account,
+                        via: Via::Cookie { login },
+                    });
+                }
             }
             return Err(ApiError::unauthorized(
                 "Your login has expired; log in again.",
@@ -213,7 +232,16 @@ impl FromRequestParts<Shared> for Worker {
             ApiError::unauthorized("Worker endpoints need the worker token from POST …/bridge.")
         })?;
         match jwt::verify(&state.jwt_key, token, store::now()) {
+            // In memory: this runs for every worker request, and revocations are rare.
+            Ok(claims) if state.hub.revocations.is_revoked(&Login::Family(claims.fam)) => {
+                Err(ApiError::unauthorized(
+                    "The login this worker token was issued from has been revoked; run `tether login` again.",
+                ))
+            }
             Ok(claims) => Ok(Worker(claims)),
+            Err(JwtError::Unbound) => Err(ApiError::unauthorized(
+                "The worker token is from an older relay and names no login; call …/bridge again.",
+            )),
             Err(JwtError::Role) => Err(ApiError::forbidden("This token is not a worker token.")),
             Err(JwtError::Expired) => Err(ApiError::unauthorized(
                 "The worker token has expired; call …/bridge again.",

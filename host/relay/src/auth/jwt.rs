@@ -3,7 +3,8 @@
 //! A general JWT library accepts whatever algorithm the header names unless told otherwise; here
 //! the only accepted header is the one this relay writes, so `alg: none`, `RS256` confusion or a
 //! re-encoded header cannot get through. The claims bind the token to one account, one session,
-//! one role and one worker epoch.
+//! one role, one worker epoch and the login it was minted from (so that revoking the login can
+//! refuse it before it expires).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -22,6 +23,8 @@ pub struct WorkerClaims {
     pub sid: SessionId,
     pub role: String,
     pub epoch: u64,
+    /// The login (OAuth token family) whose access token minted it.
+    pub fam: uuid::Uuid,
     pub iat: u64,
     pub exp: u64,
 }
@@ -40,6 +43,10 @@ pub enum JwtError {
     Expired,
     #[error("the token is not a worker token")]
     Role,
+    /// Signed by a relay from before tokens named their login: it cannot be checked against
+    /// revocations, so it is refused (the worker registers again, for at most one lifetime).
+    #[error("the token names no login")]
+    Unbound,
 }
 
 pub fn sign(key: &[u8], claims: &WorkerClaims) -> String {
@@ -80,7 +87,12 @@ pub fn verify(key: &[u8], token: &str, now: u64) -> Result<WorkerClaims, JwtErro
     let payload = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| JwtError::Malformed)?;
-    let claims: WorkerClaims = serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)?;
+    let mut payload: serde_json::Value =
+        serde_json::from_slice(&payload).map_err(|_| JwtError::Malformed)?;
+    let claims = match WorkerClaims::deserialize(&payload) {
+        Ok(claims) => claims,
+        Err(_) => return Err(unbound_or_malformed(&mut payload)),
+    };
     if now >= claims.exp {
         return Err(JwtError::Expired);
     }
@@ -88,6 +100,20 @@ pub fn verify(key: &[u8], token: &str, now: u64) -> Result<WorkerClaims, JwtErro
         return Err(JwtError::Role);
     }
     Ok(claims)
+}
+
+/// Why claims that did not parse were refused: `Unbound` if naming a login is all they lack.
+fn unbound_or_malformed(payload: &mut serde_json::Value) -> JwtError {
+    match payload.as_object_mut() {
+        Some(claims) if !claims.contains_key("fam") => {
+            claims.insert("fam".into(), uuid::Uuid::nil().to_string().into());
+            match WorkerClaims::deserialize(&*payload) {
+                Ok(_) => JwtError::Unbound,
+                Err(_) => JwtError::Malformed,
+            }
+        }
+        _ => JwtError::Malformed,
+    }
 }
 
 /// Whether a bearer value has a JWT's shape, to tell "a worker token used as a client" (403)
@@ -115,6 +141,7 @@ mod tests {
             sid: SessionId::new(RelayKind::Production),
             role: WORKER_ROLE.into(),
             epoch: 3,
+            fam: uuid::Uuid::from_u128(0x5eed),
             iat: 1000,
             exp: 2000,
         }
@@ -187,6 +214,21 @@ mod tests {
         assert_eq!(
             verify(KEY, &encode(HEADER, &payload, KEY), 1500),
             Err(JwtError::Role)
+        );
+    }
+
+    #[test]
+    fn a_token_without_its_login_is_refused() {
+        let mut payload = serde_json::to_value(claims()).unwrap();
+        payload.as_object_mut().unwrap().remove("fam");
+        assert_eq!(
+            verify(KEY, &encode(HEADER, &payload, KEY), 1500),
+            Err(JwtError::Unbound)
+        );
+        payload["fam"] = "not a uuid".into();
+        assert_eq!(
+            verify(KEY, &encode(HEADER, &payload, KEY), 1500),
+            Err(JwtError::Malformed)
         );
     }
 

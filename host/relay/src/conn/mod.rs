@@ -22,7 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, header};
+use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -182,12 +182,16 @@ async fn connection(
     };
     let io = TokioIo::new(Held::new(tcp, slot));
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-        // A WebSocket takes the connection over: busy for as long as it lives.
-        let busy = registry.begin(id, req.headers().contains_key(header::UPGRADE));
+        let busy = registry.begin(id);
         req.extensions_mut().insert(ConnectInfo(peer));
         let app = app.clone();
         async move {
             let response = app.oneshot(req).await.unwrap_or_else(|e| match e {});
+            // A WebSocket takes the connection over: busy for as long as it lives.
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                busy.pin();
+                return Ok::<_, Infallible>(response);
+            }
             // The connection is busy until the response body is finished or dropped: a
             // stream stays busy for as long as it streams.
             Ok::<_, Infallible>(response.map(|body| {

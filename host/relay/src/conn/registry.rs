@@ -82,9 +82,8 @@ impl Registry {
     }
 
     /// A request on `id` began; it is busy until the guard is dropped (its response finished or
-    /// was abandoned). A `pinned` request (a WebSocket upgrade, which takes the connection over)
-    /// keeps it busy for as long as it lives.
-    pub fn begin(self: &Arc<Self>, id: u64, pinned: bool) -> Busy {
+    /// was abandoned), or for good once [`Busy::pin`]ned.
+    pub fn begin(self: &Arc<Self>, id: u64) -> Busy {
         let mut inner = self.lock();
         if let Some(entry) = inner.conns.get_mut(&id) {
             entry.busy += 1;
@@ -93,7 +92,7 @@ impl Registry {
             }
         }
         Busy {
-            registry: (!pinned).then(|| Arc::clone(self)),
+            registry: Some(Arc::clone(self)),
             id,
         }
     }
@@ -156,6 +155,15 @@ pub struct Busy {
     id: u64,
 }
 
+impl Busy {
+    /// The connection was taken over (a WebSocket upgrade was answered `101`): it stays busy
+    /// for as long as it lives, never a candidate for eviction. Only an upgrade that happened
+    /// pins: a request that merely carries an `Upgrade` header could otherwise pin every slot.
+    pub fn pin(mut self) {
+        self.registry = None;
+    }
+}
+
 impl Drop for Busy {
     fn drop(&mut self) {
         if let Some(registry) = &self.registry {
@@ -183,9 +191,9 @@ mod tests {
         let (b, task_b) = parked(&registry).await;
         let (c, task_c) = parked(&registry).await;
         // `a` serves a request, then goes idle again: now it has been idle the shortest time.
-        drop(registry.begin(a, false));
+        drop(registry.begin(a));
         // `b` streams.
-        let streaming = registry.begin(b, false);
+        let streaming = registry.begin(b);
         assert_eq!(registry.idle_count(), 2);
         assert!(registry.evict_oldest_idle());
         assert!(
@@ -208,7 +216,7 @@ mod tests {
         let (upgraded, _t1) = parked(&registry).await;
         let (_x, _t2) = parked(&registry).await;
         let (_y, _t3) = parked(&registry).await;
-        drop(registry.begin(upgraded, true));
+        registry.begin(upgraded).pin();
         assert_eq!(registry.evict_all_idle(), 2);
         assert_eq!(registry.idle_count(), 0);
         assert_eq!(registry.len(), 3, "closing is the tasks' job");
@@ -220,8 +228,8 @@ mod tests {
     async fn overlapping_requests_keep_a_connection_busy_until_the_last_ends() {
         let registry = Arc::new(Registry::default());
         let (id, _task) = parked(&registry).await;
-        let one = registry.begin(id, false);
-        let two = registry.begin(id, false);
+        let one = registry.begin(id);
+        let two = registry.begin(id);
         drop(one);
         assert_eq!(registry.idle_count(), 0);
         drop(two);

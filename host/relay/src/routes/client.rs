@@ -61,6 +61,7 @@ async fn follow(
         headers,
         query,
         Audience::Client,
+        principal.login(),
     )
     .await
 }

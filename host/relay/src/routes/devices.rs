@@ -88,11 +88,15 @@ pub async fn revoke(
 ) -> ApiResult<StatusCode> {
     let now = store::now();
     let account = principal.account;
+    let keep = crate::revocation::keep(&state).as_secs();
     let revoked = state
         .store
-        .write(move |c| devices::revoke(c, account, &device_id, now))
+        .write(move |c| devices::revoke(c, account, &device_id, now, keep))
         .await?;
-    if revoked {
+    if let Some(family) = revoked {
+        if let Some(family) = family {
+            crate::revocation::family_revoked(&state, &family);
+        }
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError {

@@ -39,6 +39,20 @@ fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
     response
 }
 
+/// A form from a client: the form, or the OAuth error for a malformed form or for any client
+/// but the CLI, in that order.
+#[allow(clippy::result_large_err)]
+fn client_form<T>(
+    form: Result<Form<T>, ApiError>,
+    client_id: impl FnOnce(&T) -> Option<&str>,
+) -> Result<T, Response> {
+    let Form(form) = form.map_err(|e| oauth_error(e.status, "invalid_request", &e.message))?;
+    match client_refusal(client_id(&form)) {
+        Some(r) => Err(r),
+        None => Ok(form),
+    }
+}
+
 /// The refusal for anything but the CLI's client id.
 fn client_refusal(client_id: Option<&str>) -> Option<Response> {
     match client_id {
@@ -69,11 +83,7 @@ pub async fn device_code(
     ClientAddr(address): ClientAddr,
     form: Result<Form<DeviceCodeForm>, ApiError>,
 ) -> Response {
-    let Form(form) = match form {
-        Ok(f) => f,
-        Err(e) => return oauth_error(e.status, "invalid_request", &e.message),
-    };
-    if let Some(r) = client_refusal(form.client_id.as_deref()) {
+    if let Err(r) = client_form(form, |f| f.client_id.as_deref()) {
         return r;
     }
     let now = Instant::now();
@@ -159,13 +169,10 @@ pub async fn token(
     State(state): State<Shared>,
     form: Result<Form<TokenForm>, ApiError>,
 ) -> Response {
-    let Form(form) = match form {
+    let form = match client_form(form, |f| f.client_id.as_deref()) {
         Ok(f) => f,
-        Err(e) => return oauth_error(e.status, "invalid_request", &e.message),
+        Err(r) => return r,
     };
-    if let Some(r) = client_refusal(form.client_id.as_deref()) {
-        return r;
-    }
     match form.grant_type.as_deref() {
         // The embedded relay's only login is the terminal's own; it runs no device flow.
         Some(DEVICE_GRANT) if state.config.kind == RelayKind::Local => oauth_error(
@@ -272,6 +279,7 @@ async fn refresh_grant(state: Shared, refresh_token: Option<String>) -> Response
     };
     let lifetimes = state.config.lifetimes.clone();
     let now = store::now();
+    let st = state.clone();
     let outcome = state
         .store
         .write(move |c| {
@@ -284,7 +292,8 @@ async fn refresh_grant(state: Shared, refresh_token: Option<String>) -> Response
                     account = row.account,
                     "refresh token reused; revoking its login"
                 );
-                oauth::revoke_family(c, &row.family)?;
+                oauth::revoke_family(c, &row.family, now, lifetimes.worker_jwt.as_secs())?;
+                crate::revocation::family_revoked(&st, &row.family);
                 return Ok(None);
             }
             if now >= row.expires_at || !oauth::mark_used(c, &hash, now)? {
@@ -328,13 +337,10 @@ pub async fn revoke(
     State(state): State<Shared>,
     form: Result<Form<RevokeForm>, ApiError>,
 ) -> Response {
-    let Form(form) = match form {
+    let form = match client_form(form, |f| f.client_id.as_deref()) {
         Ok(f) => f,
-        Err(e) => return oauth_error(e.status, "invalid_request", &e.message),
+        Err(r) => return r,
     };
-    if let Some(r) = client_refusal(form.client_id.as_deref()) {
-        return r;
-    }
     let Some(token) = form.token.filter(|t| !t.is_empty()) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
@@ -345,19 +351,23 @@ pub async fn revoke(
     let access = secret::digest(SecretKind::AccessToken, &token);
     let refresh = secret::digest(SecretKind::RefreshToken, &token);
     if access.is_some() || refresh.is_some() {
+        let (now, keep) = (store::now(), crate::revocation::keep(&state).as_secs());
         let revoked = state
             .store
             .write(move |c| {
                 let family = oauth::family_of(c, access.as_ref(), refresh.as_ref())?;
                 if let Some(family) = &family {
-                    oauth::revoke_family(c, family)?;
+                    oauth::revoke_family(c, family, now, keep)?;
                 }
-                Ok(family.is_some())
+                Ok(family)
             })
             .await;
         match revoked {
-            Ok(true) => tracing::info!("login revoked (RFC 7009)"),
-            Ok(false) => {}
+            Ok(Some(family)) => {
+                crate::revocation::family_revoked(&state, &family);
+                tracing::info!("login revoked (RFC 7009)");
+            }
+            Ok(None) => {}
             Err(e) => return ApiError::from(e).into_response(),
         }
     }

@@ -306,6 +306,11 @@ pub async fn logout(
             // Clearing the cookie alone would leave a login the user believes is gone.
             return failure_page("Log out", true, e.into());
         }
+        // Its open streams were authorised by the cookie just deleted.
+        state.hub.revocations.revoke(
+            crate::revocation::Login::Browser(hash),
+            crate::revocation::keep(&state),
+        );
     }
     let mut response = Redirect::to("/login").into_response();
     let clear = cookie::set_cookie(&state.cookie_name, None, 0, state.cookie_secure);

@@ -181,11 +181,11 @@ pub async fn bridge(
     Json(_body): Json<serde_json::Value>,
 ) -> ApiResult<JsonResponse<BridgeGrant>> {
     let id = parse_id(&id)?;
-    if principal.via == Via::Cookie {
+    let Via::Bearer { family, .. } = principal.via else {
         return Err(ApiError::forbidden(
             "Workers register with the CLI's access token, not a browser login.",
         ));
-    }
+    };
     owned(&state, &id, principal.account).await?;
     let now = store::now();
     if state.config.require_trusted_device {
@@ -215,12 +215,20 @@ pub async fn bridge(
             Ok(epoch)
         })
         .await?;
+    // The login may have been revoked since this request's token was checked; a token signed
+    // now would outlive that by a whole lifetime.
+    if state.hub.revocations.is_revoked(&principal.login()) {
+        return Err(ApiError::unauthorized(
+            "This login has been revoked; run `tether login` again.",
+        ));
+    }
     let ttl = state.config.lifetimes.worker_jwt.as_secs();
     let claims = WorkerClaims {
         sub: principal.account,
         sid: id,
         role: WORKER_ROLE.into(),
         epoch,
+        fam: family,
         iat: now,
         exp: now + ttl,
     };

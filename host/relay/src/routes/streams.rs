@@ -16,6 +16,7 @@ use tether_protocol::{Event, SessionId, Source};
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Live;
 use crate::publish;
+use crate::revocation::{Login, Watch};
 use crate::state::Shared;
 use crate::stream::{Audience, Cursor, End, start_seq};
 
@@ -23,6 +24,10 @@ use crate::stream::{Audience, Cursor, End, start_seq};
 pub const CLOSE_STALE_EPOCH: u16 = 4409;
 /// Close code for a deleted session or a stopping relay.
 pub const CLOSE_GONE: u16 = 4410;
+/// Close code for a stream whose login was revoked (logout, RFC 7009, a revoked device): the
+/// credential that opened it is gone, and so is the stream (the HTTP status it stands for is
+/// `401`).
+pub const CLOSE_REVOKED: u16 = 4401;
 /// Close code for a message over the size limit (RFC 6455's "message too big").
 pub const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -106,10 +111,13 @@ pub struct Opened {
     cursor: Cursor,
     open: Open,
     audience: Audience,
+    watch: Watch,
 }
 
 /// Open a stream of session `id` (owned by `account`) for `audience`, starting where the
-/// request asks.
+/// request asks. The stream was authorised once, now, with a credential of `login`; it ends
+/// when that login is revoked.
+#[allow(clippy::too_many_arguments)]
 pub async fn open(
     state: &Shared,
     account: i64,
@@ -118,8 +126,16 @@ pub async fn open(
     headers: &HeaderMap,
     query: &StreamQuery,
     audience: Audience,
+    login: Login,
 ) -> ApiResult<Opened> {
     let from = start(headers, query)?;
+    let watch = state.hub.revocations.watch(login);
+    // Revoked after the credential was checked but before the watch began: not seen by it.
+    if state.hub.revocations.is_revoked(&login) {
+        return Err(ApiError::unauthorized(
+            "This login has been revoked; log in again.",
+        ));
+    }
     let open = Open::new(state, account, &id, audience, &live).await?;
     let cursor = Cursor::new(state.clone(), id.clone(), live, from, audience);
     Ok(Opened {
@@ -127,12 +143,13 @@ pub async fn open(
         cursor,
         open,
         audience,
+        watch,
     })
 }
 
 impl Opened {
     pub fn sse(self, state: &Shared) -> Response {
-        sse(state, self.cursor, self.open)
+        sse(state, self.cursor, self.open, self.watch)
     }
 
     pub fn websocket(self, state: &Shared, upgrade: WebSocketUpgrade) -> Response {
@@ -143,6 +160,7 @@ impl Opened {
             self.cursor,
             self.open,
             self.audience,
+            self.watch,
         )
     }
 }
@@ -153,14 +171,26 @@ fn sse_event(event: &Event) -> SseEvent {
         .data(serde_json::to_string(event).expect("events serialise"))
 }
 
-fn sse(state: &Shared, cursor: Cursor, open: Open) -> Response {
+fn sse(state: &Shared, cursor: Cursor, open: Open, watch: Watch) -> Response {
     let keepalive = state.config.liveness.keepalive;
-    let stream = futures::stream::unfold((cursor, open), |(mut cursor, open)| async move {
-        match cursor.next().await {
-            Ok(Ok(event)) => Some((Ok::<_, Infallible>(sse_event(&event)), (cursor, open))),
-            _ => None,
-        }
-    });
+    let stream = futures::stream::unfold(
+        (cursor, open, watch, state.clone()),
+        |(mut cursor, open, mut watch, state)| async move {
+            // Biased: a revoked stream must not deliver one more event, even one already due.
+            let next = tokio::select! {
+                biased;
+                _ = watch.revoked(&state.hub.revocations) => return None,
+                next = cursor.next() => next,
+            };
+            match next {
+                Ok(Ok(event)) => Some((
+                    Ok::<_, Infallible>(sse_event(&event)),
+                    (cursor, open, watch, state),
+                )),
+                _ => None,
+            }
+        },
+    );
     let mut response = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(keepalive).text("keepalive"))
         .into_response();
@@ -179,6 +209,7 @@ fn websocket(
     cursor: Cursor,
     open: Open,
     audience: Audience,
+    watch: Watch,
 ) -> Response {
     let state = state.clone();
     let max = state.config.limits.max_body;
@@ -187,7 +218,7 @@ fn websocket(
         .write_buffer_size(0)
         .max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| run(socket, state, session, cursor, open, audience))
+        .on_upgrade(move |socket| run(socket, state, session, cursor, open, audience, watch))
 }
 
 async fn run(
@@ -197,6 +228,7 @@ async fn run(
     mut cursor: Cursor,
     open: Open,
     audience: Audience,
+    mut watch: Watch,
 ) {
     let _open = open;
     let max = state.config.limits.max_body;
@@ -204,6 +236,13 @@ async fn run(
     ping.tick().await;
     loop {
         tokio::select! {
+            // Biased: once the login is revoked, no frame already read may still be written.
+            biased;
+            _ = watch.revoked(&state.hub.revocations) => {
+                tracing::info!(session = %session, "stream closed: its login was revoked");
+                close_socket(&mut socket, CLOSE_REVOKED, "credentials revoked").await;
+                return;
+            }
             next = cursor.next() => {
                 let close = match next {
                     Ok(Ok(event)) => {

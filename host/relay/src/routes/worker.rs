@@ -17,6 +17,7 @@ use crate::auth::extract::Worker;
 use crate::error::{ApiError, ApiResult};
 use crate::hub::Live;
 use crate::publish;
+use crate::revocation::Login;
 use crate::state::Shared;
 use crate::store::{self, sessions};
 use crate::stream::Audience;
@@ -92,7 +93,18 @@ async fn follow(
     let audience = Audience::Worker {
         epoch: worker.0.epoch,
     };
-    streams::open(state, worker.0.sub, id, live, headers, query, audience).await
+    let login = Login::Family(worker.0.fam);
+    streams::open(
+        state,
+        worker.0.sub,
+        id,
+        live,
+        headers,
+        query,
+        audience,
+        login,
+    )
+    .await
 }
 
 pub async fn post_events(

@@ -44,9 +44,16 @@ pub fn list(conn: &Connection, account: i64, now: u64) -> StoreResult<Vec<Truste
 }
 
 /// Revoke the device and the login that enrolled it (a machine that is no longer trusted must
-/// not keep acting for the account with that login's tokens). `false` if there is no such
-/// live device of `account`.
-pub fn revoke(conn: &Connection, account: i64, id: &str, now: u64) -> StoreResult<bool> {
+/// not keep acting for the account with that login's tokens), remembering the login's
+/// revocation for `keep` seconds (see [`super::oauth::revoke_family`]). `None` if there is no
+/// such live device of `account`; else the login revoked with it, if it has one.
+pub fn revoke(
+    conn: &Connection,
+    account: i64,
+    id: &str,
+    now: u64,
+    keep: u64,
+) -> StoreResult<Option<Option<String>>> {
     let revoked: Option<Option<String>> = conn
         .query_row(
             "UPDATE trusted_devices SET revoked_at = ?3 WHERE id = ?1 AND account_id = ?2 AND revoked_at IS NULL
@@ -56,12 +63,12 @@ pub fn revoke(conn: &Connection, account: i64, id: &str, now: u64) -> StoreResul
         )
         .optional()?;
     let Some(family) = revoked else {
-        return Ok(false);
+        return Ok(None);
     };
-    if let Some(family) = family {
-        super::oauth::revoke_family(conn, &family)?;
+    if let Some(family) = &family {
+        super::oauth::revoke_family(conn, family, now, keep)?;
     }
-    Ok(true)
+    Ok(Some(family))
 }
 
 /// Whether `hash` is a live device of `account`; a use extends its life (the 90-day window rolls).

@@ -224,8 +224,30 @@ pub fn mark_used(conn: &Connection, hash: &[u8; 32], now: u64) -> StoreResult<bo
     )? == 1)
 }
 
-pub fn revoke_family(conn: &Connection, family: &str) -> StoreResult<()> {
+/// End a login: its tokens go, and the revocation is remembered for `keep` seconds (the worker
+/// JWT lifetime) so that worker tokens minted from it are refused after a restart too.
+pub fn revoke_family(conn: &Connection, family: &str, now: u64, keep: u64) -> StoreResult<()> {
     conn.execute("DELETE FROM access_tokens WHERE family = ?1", [family])?;
     conn.execute("DELETE FROM refresh_tokens WHERE family = ?1", [family])?;
+    conn.execute(
+        "DELETE FROM revoked_families WHERE revoked_at < ?1",
+        [now.saturating_sub(keep) as i64],
+    )?;
+    conn.execute(
+        "INSERT INTO revoked_families (family, revoked_at) VALUES (?1, ?2)
+         ON CONFLICT (family) DO UPDATE SET revoked_at = excluded.revoked_at",
+        params![family, now as i64],
+    )?;
     Ok(())
+}
+
+/// The families revoked at or after `since`, with when; older ones are forgotten.
+pub fn revoked_since(conn: &Connection, since: u64) -> StoreResult<Vec<(String, u64)>> {
+    conn.execute(
+        "DELETE FROM revoked_families WHERE revoked_at < ?1",
+        [since as i64],
+    )?;
+    let mut stmt = conn.prepare("SELECT family, revoked_at FROM revoked_families")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }

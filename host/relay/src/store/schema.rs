@@ -96,6 +96,11 @@ CREATE TABLE events (
 /// the device revokes that login too. Devices enrolled before have none.
 const V2: &str = "ALTER TABLE trusted_devices ADD COLUMN family TEXT;";
 
+/// Revoked logins (token families), kept as long as a worker JWT minted from one could still be
+/// presented: those tokens are stateless, and a restarted relay must go on refusing them.
+const V3: &str =
+    "CREATE TABLE revoked_families (family TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);";
+
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version < 1 {
@@ -104,7 +109,10 @@ pub fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 2 {
         conn.execute_batch(&format!("BEGIN; {V2} PRAGMA user_version = 2; COMMIT;"))?;
     }
-    if version > 2 {
+    if version < 3 {
+        conn.execute_batch(&format!("BEGIN; {V3} PRAGMA user_version = 3; COMMIT;"))?;
+    }
+    if version > 3 {
         return Err(super::StoreError::Corrupt(format!(
             "the database was written by a newer relay (schema {version}); upgrade tether"
         )));

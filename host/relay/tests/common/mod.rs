@@ -106,6 +106,31 @@ impl TestRelay {
         self.http.post(self.at(path))
     }
 
+    /// `GET path` as `access`, the body read as JSON.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, access: &str) -> T {
+        self.get(path)
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /v1/oauth/token` as the CLI refreshing with `refresh_token`.
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.post("/v1/oauth/token")
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", "tether-cli"),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The running relay (for what only the embedding process can do).
     pub fn server(&self) -> &Relay {
         self.relay.as_ref().expect("the relay is running")
