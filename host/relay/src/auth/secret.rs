@@ -53,15 +53,34 @@ pub fn digest(kind: SecretKind, secret: &str) -> Option<[u8; 32]> {
     Some(Sha256::digest(secret.as_bytes()).into())
 }
 
-/// Whether two secrets are equal, in time that does not depend on where they differ.
+/// Whether two secrets are equal, in time that depends neither on where they differ nor on
+/// their lengths: the digests compared are always 32 bytes (comparing the bytes themselves
+/// would answer at once for a presented secret of another length, telling the expected one's).
 pub fn same(presented: &str, expected: &str) -> bool {
     use subtle::ConstantTimeEq as _;
-    presented.as_bytes().ct_eq(expected.as_bytes()).into()
+    let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let expected: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
+    presented.ct_eq(&expected).into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_is_equality_whatever_the_lengths() {
+        assert!(same("tthr_mt_abc", "tthr_mt_abc"));
+        assert!(same("", ""));
+        for other in [
+            "tthr_mt_abd",
+            "tthr_mt_ab",
+            "tthr_mt_abcd",
+            "",
+            "TTHR_MT_ABC",
+        ] {
+            assert!(!same(other, "tthr_mt_abc"), "{other:?}");
+        }
+    }
 
     #[test]
     fn secrets_are_distinct_and_hash_only_as_their_kind() {
