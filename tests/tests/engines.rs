@@ -406,42 +406,21 @@ fn print_mode_cannot_ask_so_it_denies_and_says_why() {
 
 #[test]
 fn in_the_terminal_a_refused_message_comes_back_to_the_prompt() {
-    let provider = Provider::start(
-        Wire::OpenAi,
-        vec![
-            Reply::Error {
-                status: 400,
-                body: FILTERED.into(),
-            },
-            Reply::text("Hello!"),
-        ],
-    );
-    let t = Tether::new();
-    let mut pty = t.spawn_pty(["--engine", "openai", "--base-url", &provider.base_url]);
-    pty.expect("engine openai");
-    pty.expect_prompt("› ");
-    pty.send_line("blocked words");
-    pty.expect("Not sent");
-    pty.expect("back at the prompt");
-    // The line editor holds the message again: Enter alone sends it.
-    pty.wait_screen("the message back at the prompt", |s| {
-        tether_e2e::cursor_row(s).starts_with("› blocked words")
-    });
-    pty.send("\r");
-    pty.expect("Hello!");
-    pty.expect_prompt("› ");
-    let requests = provider.requests();
-    assert_eq!(requests.len(), 2, "{requests:?}");
-    assert_eq!(
-        messages(&requests[1].body),
-        [("user".to_owned(), "blocked words".to_owned())]
-    );
-    pty.send("\x04");
-    assert!(pty.wait_exit().success());
+    refused_message_comes_back_to_the_prompt(&[], "engine openai");
 }
 
 #[test]
 fn in_remote_mode_a_refused_message_comes_back_to_the_prompt() {
+    // The editor runs on a thread of its own in remote mode; it gets the text with the prompt.
+    refused_message_comes_back_to_the_prompt(
+        &["--remote", "--listen", "127.0.0.1:0"],
+        "Open in browser: ",
+    );
+}
+
+/// A message refused by the provider is back on the prompt (`args` choose the session, `ready`
+/// is what it prints before its first prompt), and Enter alone sends it as the only user message.
+fn refused_message_comes_back_to_the_prompt(args: &[&str], ready: &str) {
     let provider = Provider::start(
         Wire::OpenAi,
         vec![
@@ -453,21 +432,17 @@ fn in_remote_mode_a_refused_message_comes_back_to_the_prompt() {
         ],
     );
     let t = Tether::new();
-    let mut pty = t.spawn_pty([
-        "--remote",
-        "--listen",
-        "127.0.0.1:0",
+    let mut pty = t.spawn_pty(args.iter().copied().chain([
         "--engine",
         "openai",
         "--base-url",
         &provider.base_url,
-    ]);
-    pty.expect("Open in browser: ");
+    ]));
+    pty.expect(ready);
     pty.expect_prompt("› ");
     pty.send_line("blocked words");
     pty.expect("Not sent");
     pty.expect("back at the prompt");
-    // The editor runs on a thread of its own in remote mode; it gets the text with the prompt.
     pty.wait_screen("the message back at the prompt", |s| {
         tether_e2e::cursor_row(s).starts_with("› blocked words")
     });

@@ -160,26 +160,12 @@ async fn revoking_a_device_revokes_the_login_that_enrolled_it() {
     // A second machine of the same account, with its own login and device.
     let laptop = relay.cli_login("alice").await;
     let laptop_device = relay.enroll(&laptop.access_token).await;
-    let devices: Vec<Value> = relay
-        .get_json("/v1/auth/trusted_devices", &laptop.access_token)
-        .await;
-    let first = devices
-        .iter()
-        .find(|d| d["device_id"] != laptop_device.device_id.as_str())
-        .unwrap()["device_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
 
     // From the laptop, revoke the first machine: its login goes with it.
-    let revoked = relay
-        .http
-        .delete(relay.at(&format!("/v1/auth/trusted_devices/{first}")))
-        .bearer_auth(&laptop.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        revoke_the_other_device(&relay, &laptop.access_token, &laptop_device.device_id).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(access_works(&relay, &s.access, &s.session).await, DEAD);
     assert_eq!(
         refresh_error(&relay, &s.refresh).await.as_deref(),
@@ -408,25 +394,11 @@ async fn revoking_a_device_ends_the_streams_of_the_login_that_enrolled_it() {
     let laptop_device = relay.enroll(&laptop.access_token).await;
     let mut revoked = client_ws(&relay, &s.access, &s.session).await;
     let mut kept = client_ws(&relay, &laptop.access_token, &s.session).await;
-    let devices: Vec<Value> = relay
-        .get_json("/v1/auth/trusted_devices", &laptop.access_token)
-        .await;
-    let first = devices
-        .iter()
-        .find(|d| d["device_id"] != laptop_device.device_id.as_str())
-        .unwrap()["device_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
 
-    let response = relay
-        .http
-        .delete(relay.at(&format!("/v1/auth/trusted_devices/{first}")))
-        .bearer_auth(&laptop.access_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        revoke_the_other_device(&relay, &laptop.access_token, &laptop_device.device_id).await,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(close_code(&mut revoked).await, Some(CLOSE_REVOKED));
     assert_eq!(heartbeat(&relay, &s).await, StatusCode::UNAUTHORIZED);
     assert!(acked(&mut kept, "the laptop carries on").await);
@@ -457,4 +429,22 @@ async fn a_browser_logout_ends_that_browser_logins_streams() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(close_code(&mut revoked).await, Some(CLOSE_REVOKED));
     assert!(acked(&mut kept, "the other tab carries on").await);
+}
+
+/// From the login holding `access` (whose own device is `own`), revoke the account's other
+/// trusted device; the answer's status.
+async fn revoke_the_other_device(relay: &TestRelay, access: &str, own: &str) -> StatusCode {
+    let devices: Vec<Value> = relay.get_json("/v1/auth/trusted_devices", access).await;
+    let other = devices.iter().find(|d| d["device_id"] != own).unwrap()["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    relay
+        .http
+        .delete(relay.at(&format!("/v1/auth/trusted_devices/{other}")))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
