@@ -1,6 +1,11 @@
 //! Read-only queries to the host. Each needs its [`Capability`](crate::Capability) declared in the
 //! manifest: calling an undeclared one traps, and one the administrator did not grant returns `Err`
 //! with a message fit to show the user (so `?` is usually the right way to handle it).
+//!
+//! [`commands`] lists what may run where the calling command was invoked, and each entry's
+//! `remote_safe` and `bridge_safe` say where tether's gate lets it run (after the administrator's
+//! policy), not merely how it was tagged: a `prompt` command is bridge-safe, an `interactive` one
+//! never. Show them as they are rather than applying the rule again.
 
 pub use crate::bindings::tether::command::host::{
     AppLink, CommandInfo, ContextFile, Message, Preferences, Role, SessionInfo, TokenUsage,
@@ -13,6 +18,7 @@ impl TokenUsage {
         self.cost_micros as f64 / 1_000_000.0
     }
 
+    /// Input and output tokens together.
     pub fn total_tokens(&self) -> u64 {
         self.input_tokens + self.output_tokens
     }

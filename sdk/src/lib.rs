@@ -66,6 +66,9 @@
 //!
 //! The administrator's policy may narrow these tags, never widen them.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 extern crate self as tether_sdk;
 
 #[doc(hidden)]

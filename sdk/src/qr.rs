@@ -8,7 +8,9 @@ use qrcode::{EcLevel, QrCode};
 /// be dark on light to scan reliably, whatever the theme.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Background {
+    /// Light text on a dark background.
     Dark,
+    /// Dark text on a light background.
     Light,
 }
 

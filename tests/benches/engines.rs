@@ -37,8 +37,8 @@ use serde_json::{Value, json};
 use tether_e2e::Tether;
 use tether_e2e::http::{cookie_from, publish, request as http};
 use tether_e2e::process::Remote;
-use tether_e2e::provider::{self, Recorded, read_request};
 use tether_e2e::sse::{SseJson, read_head};
+use tether_engines::test_support::{Recorded, anthropic, read_request};
 
 /// The longest any one wait may take (a turn, a start, an exit).
 const WAIT: Duration = Duration::from_secs(30);
@@ -165,7 +165,7 @@ impl FakeAnthropic {
 }
 
 fn frame(event: &str, data: Value) -> Vec<u8> {
-    let body = provider::frame(event, data);
+    let body = anthropic::event(event, &data);
     // One chunk per frame, as the real API's chunked responses carry them.
     format!("{:x}\r\n{body}\r\n", body.len()).into_bytes()
 }

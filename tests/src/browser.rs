@@ -84,6 +84,7 @@ pub fn in_ci() -> bool {
 pub struct Options {
     /// The window's size, `--window-size=W,H` (in headless mode, the viewport's).
     pub width: u32,
+    /// See `width`.
     pub height: u32,
     /// A phone: ChromeDriver's mobile emulation with this device pixel ratio, a viewport of
     /// exactly `width`×`height` (a desktop window cannot be narrower than about 500 pixels),

@@ -98,6 +98,7 @@ impl Proc {
         }
     }
 
+    /// The process id, for signals a test sends itself.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -108,6 +109,7 @@ impl Proc {
         strip_ansi(&String::from_utf8_lossy(&c.stdout))
     }
 
+    /// Stderr so far, escape sequences removed.
     pub fn stderr(&self) -> String {
         let c = self.captured.0.lock().unwrap_or_else(|e| e.into_inner());
         String::from_utf8_lossy(&c.stderr).into_owned()
@@ -181,6 +183,7 @@ impl Proc {
         }
     }
 
+    /// Closes standard input: tether reads the end of its input, as at Ctrl-D.
     pub fn close_stdin(&mut self) {
         self.stdin.take();
     }
@@ -246,7 +249,9 @@ impl Drop for Proc {
 
 /// A `tether --remote` process with piped standard input, and the URL it printed.
 pub struct Remote {
+    /// The process.
     pub proc: Proc,
+    /// The pairing URL it printed.
     pub url: String,
 }
 
@@ -285,6 +290,7 @@ pub fn url_parts(url: &str) -> (String, String, Option<String>) {
 
 /// A `tether relay serve` process.
 pub struct Relay {
+    /// The process.
     pub proc: Proc,
     /// `http://host:port`, as it printed.
     pub url: String,
@@ -394,13 +400,18 @@ pub fn cli_login(t: &Tether, relay: &Relay, cookie: &str, device_name: &str) -> 
 /// A hosted relay with an account `alice` (password [`PASSWORD`]), a browser login cookie of
 /// hers, and a CLI logged in to it.
 pub struct Hosted {
+    /// The installation of the logged-in CLI.
     pub t: Tether,
+    /// The relay's account database.
     pub db: PathBuf,
+    /// The relay.
     pub relay: Relay,
+    /// Alice's browser login, as a `Cookie` header value.
     pub cookie: String,
 }
 
 impl Hosted {
+    /// Starts a relay on `listen` with `relay_args`, and logs a fresh installation in to it.
     #[track_caller]
     pub fn new(listen: &str, relay_args: &[&str]) -> Hosted {
         Hosted::with(Tether::new(), listen, relay_args)

@@ -1,6 +1,6 @@
-//! An incremental Server-Sent Events parser for the tests and benches that read a relay's event
-//! streams over plain sockets: bytes in as they arrive, whole events out, each `data:` payload
-//! parsed as the JSON event PROTOCOL.md says it is.
+//! Reading a relay's event stream over a plain socket, for the tests and benches that do: the
+//! response head, then the events (framed by `tether-sse`), each `data:` payload parsed as the
+//! JSON event docs/protocol.md says it is.
 
 use std::io::BufRead;
 
@@ -35,42 +35,42 @@ pub fn read_head(r: &mut impl BufRead) -> std::io::Result<bool> {
     Ok(chunked)
 }
 
-#[derive(Default)]
+/// The longest line or event a relay stream may send here: far above the relay's event limit,
+/// so that only a runaway stream trips it.
+const MAX_EVENT: usize = 64 << 20;
+
+/// The relay's events, as JSON, from its event stream's bytes.
 pub struct SseJson {
-    line: Vec<u8>,
-    data: String,
+    parser: tether_sse::Parser,
+}
+
+impl Default for SseJson {
+    fn default() -> SseJson {
+        SseJson {
+            parser: tether_sse::Parser::new(MAX_EVENT),
+        }
+    }
 }
 
 impl SseJson {
     /// The events that `bytes` completes. A payload that is not JSON panics: the relay never
-    /// sends one, so it is a bug worth a loud failure.
+    /// sends one, so it is a bug worth a loud failure (and so is a stream past the size limit).
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Value> {
-        let mut out = Vec::new();
-        for &b in bytes {
-            if b != b'\n' {
-                self.line.push(b);
-                continue;
-            }
-            let line = String::from_utf8_lossy(&self.line)
-                .trim_end_matches('\r')
-                .to_owned();
-            self.line.clear();
-            if line.is_empty() {
-                if !self.data.is_empty() {
-                    let event = serde_json::from_str(&self.data).unwrap_or_else(|e| {
-                        panic!("an event that is not JSON ({e}): {}", self.data)
-                    });
-                    out.push(event);
-                    self.data.clear();
+        let items = self
+            .parser
+            .push(bytes)
+            .unwrap_or_else(|e| panic!("an unreadable event stream: {e}"));
+        items
+            .into_iter()
+            .filter_map(|item| match item {
+                tether_sse::Item::Event(event) => {
+                    Some(serde_json::from_str(&event.data).unwrap_or_else(|e| {
+                        panic!("an event that is not JSON ({e}): {}", event.data)
+                    }))
                 }
-            } else if let Some(data) = line.strip_prefix("data:") {
-                if !self.data.is_empty() {
-                    self.data.push('\n');
-                }
-                self.data.push_str(data.strip_prefix(' ').unwrap_or(data));
-            }
-        }
-        out
+                tether_sse::Item::Comment(_) | tether_sse::Item::Retry(_) => None,
+            })
+            .collect()
     }
 }
 

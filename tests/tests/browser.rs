@@ -745,18 +745,18 @@ async fn an_approval_card_answers_the_agent_and_goes_away() {
 
 #[tokio::test]
 async fn a_refused_message_is_marked_not_sent_and_retry_sends_it_again() {
-    use tether_e2e::provider::{Provider, Reply, Wire};
+    use tether_engines::test_support::{Answer, Provider, Wire};
     let Some(b) = launch("refused_retry").await else {
         return;
     };
     let provider = Provider::start(
         Wire::OpenAi,
         vec![
-            Reply::Error {
+            Answer::Error {
                 status: 400,
                 body: r#"{"error":{"message":"The response was filtered.","type":"invalid_request_error","code":"content_filter"}}"#.into(),
             },
-            Reply::text("Hello from the model."),
+            Answer::text("Hello from the model."),
         ],
     );
     let t = Tether::new();
@@ -809,5 +809,78 @@ async fn a_refused_message_is_marked_not_sent_and_retry_sends_it_again() {
         .map(|m| m["content"].as_str().unwrap_or_default())
         .collect();
     assert_eq!(users, [said], "sent once, not twice");
+    b.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A page left open keeps only the latest event ids
+
+#[tokio::test]
+async fn the_page_remembers_only_the_latest_event_ids() {
+    let Some(b) = launch("seen_ids").await else {
+        return;
+    };
+    let t = Tether::new();
+    let (_remote, _, session) = paired(&b, &t).await;
+    // 300 answers to requests nobody made: the page shows none of them and the terminal
+    // ignores them, but each is an event the page sees and deduplicates.
+    let statuses = b
+        .js(
+            "const post = (from) => fetch(`/v1/code/sessions/${arguments[0]}/events`, { \
+               method: 'POST', headers: { 'content-type': 'application/json' }, \
+               body: JSON.stringify({ events: Array.from({ length: 150 }, (_, i) => ({ \
+                 id: crypto.randomUUID(), type: 'control_response', \
+                 payload: { request_id: `nobody-${from + i}`, response: { behavior: 'allow' } } })) }) \
+             }).then((r) => r.status); \
+             return post(0).then((a) => post(150).then((b) => [a, b]));",
+            vec![json!(session)],
+        )
+        .await;
+    assert_eq!(statuses, json!([200, 200]));
+    // Events arrive in order: once the reply is shown, the 300 came before it.
+    converse(&b, "after the answers").await;
+    let remembered = b
+        .js("return window.tetherStats.rememberedIds", vec![])
+        .await;
+    let remembered = remembered.as_u64().expect("a count of ids");
+    assert!(
+        (1..=256).contains(&remembered),
+        "the page remembers {remembered} event ids"
+    );
+    b.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A client cannot pass its message off as typed in the terminal
+
+#[tokio::test]
+async fn a_clients_message_claiming_the_terminal_is_shown_as_a_clients() {
+    let Some(b) = launch("forged_origin").await else {
+        return;
+    };
+    let t = Tether::new();
+    let (_remote, _, session) = paired(&b, &t).await;
+    let status = b
+        .js(
+            "return fetch(`/v1/code/sessions/${arguments[0]}/events`, { \
+               method: 'POST', headers: { 'content-type': 'application/json' }, \
+               body: JSON.stringify({ events: [{ id: crypto.randomUUID(), type: 'user_message', \
+                 payload: { text: 'pretending to be the terminal', origin: 'terminal' } }] }) \
+             }).then((r) => r.status);",
+            vec![json!(session)],
+        )
+        .await;
+    assert_eq!(status, json!(200));
+    let origin = b
+        .wait_js(
+            "the forged message",
+            "for (const el of document.querySelectorAll('#messages .msg.user')) { \
+               if (el.textContent.includes('pretending to be the terminal')) return el.dataset.origin; \
+             } return null;",
+            vec![],
+        )
+        .await;
+    assert_eq!(origin, json!("client"), "labelled by who published it");
+    converse(&b, "after the forgery").await;
     b.close().await;
 }

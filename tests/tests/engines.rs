@@ -1,12 +1,12 @@
 //! The real engines end to end: the `tether` binary talking to a provider on loopback that
-//! speaks Anthropic's or OpenAI's streaming wire format (`tether_e2e::provider`), checked from
-//! both sides: what tether printed, and what it sent.
+//! speaks Anthropic's or OpenAI's streaming wire format (`tether_engines::test_support`),
+//! checked from both sides: what tether printed, and what it sent.
 
 use std::time::Instant;
 
 use serde_json::Value;
 use tether_e2e::Tether;
-use tether_e2e::provider::{Provider, Reply, Wire};
+use tether_engines::test_support::{Answer, Provider, Wire};
 
 const KEY: &str = "sk-ant-api03-test-key-never-shown-0123456789";
 
@@ -36,7 +36,7 @@ fn messages(body: &Value) -> Vec<(String, String)> {
 fn anthropic_streams_the_reply_and_cost_is_priced_from_real_usage() {
     let provider = Provider::start(
         Wire::Anthropic,
-        vec![Reply::Text {
+        vec![Answer::Text {
             text: "Hello from the Messages API, streamed in pieces.".into(),
             pieces: 4,
             input_tokens: 1200,
@@ -78,7 +78,7 @@ fn anthropic_streams_the_reply_and_cost_is_priced_from_real_usage() {
 fn an_openai_compatible_server_is_picked_from_the_config_file_and_needs_no_key() {
     let provider = Provider::start(
         Wire::OpenAi,
-        vec![Reply::Text {
+        vec![Answer::Text {
             text: "Local models answer too.".into(),
             pieces: 3,
             input_tokens: 40,
@@ -114,7 +114,7 @@ fn a_refused_key_is_explained_and_never_shown_even_in_debug_logs() {
     // A provider that quotes the key back, as some do.
     let provider = Provider::start(
         Wire::Anthropic,
-        vec![Reply::Error {
+        vec![Answer::Error {
             status: 401,
             body: format!(
                 r#"{{"type":"error","error":{{"type":"authentication_error","message":"invalid x-api-key {KEY}"}}}}"#
@@ -146,10 +146,10 @@ fn rate_limits_are_waited_out_as_the_provider_asks() {
     let provider = Provider::start(
         Wire::OpenAi,
         vec![
-            Reply::RateLimited {
+            Answer::RateLimited {
                 retry_after_secs: 1,
             },
-            Reply::text("after the wait"),
+            Answer::text("after the wait"),
         ],
     );
     let t = Tether::new();
@@ -179,11 +179,11 @@ fn a_refused_turn_leaves_the_conversation_as_it_was() {
         let provider = Provider::start(
             wire,
             vec![
-                Reply::Error {
+                Answer::Error {
                     status: 400,
                     body: FILTERED.into(),
                 },
-                Reply::text("Hello!"),
+                Answer::text("Hello!"),
             ],
         );
         let engine = match wire {
@@ -217,7 +217,7 @@ fn a_refused_turn_leaves_the_conversation_as_it_was() {
 fn print_mode_errors_go_to_stderr_and_stdout_stays_empty() {
     let provider = Provider::start(
         Wire::OpenAi,
-        vec![Reply::Error {
+        vec![Answer::Error {
             status: 400,
             body: FILTERED.into(),
         }],
@@ -246,7 +246,7 @@ fn print_mode_errors_go_to_stderr_and_stdout_stays_empty() {
 fn a_spent_quota_is_said_once_and_not_retried() {
     let provider = Provider::start(
         Wire::OpenAi,
-        vec![Reply::Error {
+        vec![Answer::Error {
             status: 429,
             body: r#"{"error":{"message":"You exceeded your current quota, please check your plan and billing details.","type":"insufficient_quota","param":null,"code":"insufficient_quota"}}"#.into(),
         }],
@@ -274,9 +274,9 @@ fn plan_mode_and_compact_reach_the_model() {
     let provider = Provider::start(
         Wire::OpenAi,
         vec![
-            Reply::text("Step 1: read. Step 2: write."),
-            Reply::text("We planned a two step change."),
-            Reply::text("Continuing from the summary."),
+            Answer::text("Step 1: read. Step 2: write."),
+            Answer::text("We planned a two step change."),
+            Answer::text("Continuing from the summary."),
         ],
     );
     let t = Tether::new();
@@ -424,11 +424,11 @@ fn refused_message_comes_back_to_the_prompt(args: &[&str], ready: &str) {
     let provider = Provider::start(
         Wire::OpenAi,
         vec![
-            Reply::Error {
+            Answer::Error {
                 status: 400,
                 body: FILTERED.into(),
             },
-            Reply::text("Hello!"),
+            Answer::text("Hello!"),
         ],
     );
     let t = Tether::new();

@@ -477,7 +477,7 @@ fn serve_refuses_a_bad_public_url_and_a_busy_port() {
     assert!(out.stderr.contains("cannot listen on"), "{out}");
 }
 
-/// DESIGN.md: the relay builds fast and deploys alone, so it must never pull in the plugin host.
+/// docs/architecture.md: the relay builds fast and deploys alone, so it must never pull in the plugin host.
 #[test]
 fn the_relay_does_not_depend_on_wasmtime() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

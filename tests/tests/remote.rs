@@ -1,5 +1,5 @@
 //! `tether --remote` end to end: the real binary publishing its conversation on a relay (its own
-//! embedded one, or a hosted `tether relay serve`), driven by a client that speaks PROTOCOL.md
+//! embedded one, or a hosted `tether relay serve`), driven by a client that speaks docs/protocol.md
 //! over plain HTTP (SSE to read, POST to write), as a browser would. Every wait has a deadline
 //! and every process is killed when its test ends, passed or not.
 
@@ -1227,6 +1227,28 @@ fn the_terminal_answers_first_and_the_phone_is_told_to_stop_asking() {
     assert_eq!(count_user_messages(&events, "n"), 0, "{}", show(&events));
     assert!(!of_kind(&events, "assistant_message").any(|e| text(e).contains("allowed:")));
     remote.proc.expect_stdout("denied here");
+}
+
+#[test]
+fn a_line_typed_while_a_question_waits_is_queued_and_the_question_stays() {
+    let (_t, mut remote, client, stream) = agent_session();
+    client.say("tool: Bash ls");
+    wait_permission(&stream);
+    // Not an answer: it waits for the turn, and the question is asked again (standard input
+    // reads one line per prompt, so without a new prompt the `y` below would never be read).
+    remote.proc.line("/cost");
+    remote.proc.expect_stdout("queued: /cost");
+    remote.proc.line("y");
+    let reply = wait_agent_reply(&stream, "allowed:");
+    assert!(text(&reply).contains("allowed:"), "{reply}");
+    // Then the queued command ran, after the turn it waited behind.
+    let cost = stream.wait_for("the queued /cost", WAIT, |events| {
+        of_kind(events, "command_output")
+            .find(|e| e["payload"]["command"] == "cost")
+            .cloned()
+    });
+    assert!(cost["seq"].as_u64() > reply["seq"].as_u64(), "{cost}");
+    remote.proc.expect_stdout("allowed here");
 }
 
 // ---------------------------------------------------------------------------------------------

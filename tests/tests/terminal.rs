@@ -544,14 +544,14 @@ fn the_agents_permission_prompt_is_answered_with_one_key() {
 
 #[test]
 fn a_models_reply_and_a_providers_error_are_shown_not_obeyed() {
-    use tether_e2e::provider::{Provider, Reply, Wire};
+    use tether_engines::test_support::{Answer, Provider, Wire};
     let error = serde_json::json!({"type": "error", "error": {
         "type": "invalid_request_error", "message": format!("refused {ESCAPES}")}});
     let provider = Provider::start(
         Wire::Anthropic,
         vec![
-            Reply::text(&format!("Here it is: {ESCAPES} done.")),
-            Reply::Error {
+            Answer::text(&format!("Here it is: {ESCAPES} done.")),
+            Answer::Error {
                 status: 400,
                 body: error.to_string(),
             },

@@ -1,4 +1,4 @@
-//! The terminal's side of the relay (PROTOCOL.md).
+//! The terminal's side of the relay (docs/protocol.md).
 //!
 //! - [`api`]: every relay endpoint the CLI and the worker call, as typed async functions over the
 //!   JSON bodies in `tether_protocol::api`, with one error type that keeps the relay's
@@ -14,6 +14,9 @@
 //!
 //! It depends on nothing but the protocol crate and networking crates, so the CLI can wire it to
 //! the session (and tests to a bare relay) without the plugin host.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod login;

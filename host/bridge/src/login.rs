@@ -14,6 +14,7 @@ use crate::api::{Api, ApiError, PollError};
 pub struct Credentials {
     /// The relay's base URL.
     pub server: String,
+    /// Bearer token (`tthr_at_…`) for the relay's API, valid until `access_expires_at`.
     pub access_token: String,
     /// Rotates on every refresh; the previous one must never be presented again.
     pub refresh_token: String,
@@ -23,6 +24,8 @@ pub struct Credentials {
     /// in `tether --remote`, or `--no-trusted-devices`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// Secret (`tthr_dt_…`) sent as `X-Trusted-Device-Token` when registering a worker; present
+    /// exactly when `device_id` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_token: Option<String>,
 }
@@ -65,12 +68,16 @@ impl Credentials {
     }
 }
 
+/// Why `tether login` ended without credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LoginError {
+    /// The person denied the login in the browser.
     #[error("the login was denied in the browser")]
     Denied,
+    /// The device code expired (after 600 s) before anyone approved it.
     #[error("the login code expired before it was approved; run the login again")]
     Expired,
+    /// The relay could not be reached or refused a step.
     #[error("the login failed: {0}")]
     Api(#[from] ApiError),
 }

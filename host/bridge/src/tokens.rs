@@ -18,6 +18,8 @@ use crate::login::{Credentials, unix_now};
 /// Refresh this long before the access token expires, by default.
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(60);
 
+/// The account's credentials, shared by the worker and the CLI, handing out an access token that
+/// is still valid. Clones share one lock and one set of credentials.
 #[derive(Clone)]
 pub struct TokenSource {
     inner: Arc<Inner>,

@@ -9,7 +9,9 @@ use common::*;
 use serde_json::json;
 use tether_bridge::worker::{SESSION_GONE, TAKEN_OVER};
 use tether_bridge::{Inbound, Status, TokenSource, Transport, spawn};
+use tether_protocol::Payload;
 use tether_protocol::api::WorkerState;
+use tether_protocol::payload::{ControlRequest, ControlResponse, Verdict};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -28,10 +30,10 @@ async fn conversation(transport: Transport) {
     worker.set_state(WorkerState::Running, None);
     let ids: Vec<String> = (0..20)
         .map(|n| {
-            worker.publish(
+            worker.publish(&raw(
                 "assistant_delta",
                 json!({"message_id": "m1", "text": "x", "n": n}),
-            )
+            ))
         })
         .collect();
     worker.set_state(WorkerState::Idle, Some(json!({"why": "done"})));
@@ -54,25 +56,30 @@ async fn conversation(transport: Transport) {
         )
         .await;
     let items = receive(&mut inbound, 3, WAIT).await;
+    let items: Vec<(String, Payload)> = items
+        .into_iter()
+        .map(|i| match i {
+            Inbound::Event { id, payload, .. } => (id, payload),
+            other => panic!("{other:?}"),
+        })
+        .collect();
     assert_eq!(
         items,
         [
-            Inbound::UserMessage {
-                id: hello.id,
-                text: "hello".into(),
-                payload: hello.payload
-            },
-            Inbound::ControlRequest {
-                id: interrupt.id,
-                request_id: "r1".into(),
-                subtype: "interrupt".into(),
-                payload: interrupt.payload
-            },
-            Inbound::ControlResponse {
-                id: answer.id,
-                request_id: "r2".into(),
-                payload: answer.payload
-            },
+            (hello.id, Payload::parse("user_message", &hello.payload)),
+            (
+                interrupt.id,
+                Payload::ControlRequest(ControlRequest::Interrupt {
+                    request_id: "r1".into()
+                })
+            ),
+            (
+                answer.id,
+                Payload::ControlResponse(ControlResponse {
+                    request_id: "r2".into(),
+                    response: Verdict::Allow
+                })
+            ),
         ]
     );
 
@@ -134,7 +141,7 @@ async fn relay_restart(transport: Transport) {
     wait_status(&worker, WAIT, online).await;
     let say = |from: u64, to: u64| {
         for n in from..to {
-            worker.publish("assistant_delta", json!({ "n": n }));
+            worker.publish(&raw("assistant_delta", json!({ "n": n })));
         }
     };
     let phone = |from: usize, to: usize| -> Vec<_> {
@@ -200,7 +207,7 @@ async fn short_worker_tokens(transport: Transport) {
     let registered = relay.metric("tether_relay_bridges_issued_total").await;
 
     for n in 0..60u64 {
-        worker.publish("assistant_delta", json!({ "n": n }));
+        worker.publish(&raw("assistant_delta", json!({ "n": n })));
         if n % 2 == 0 {
             let text = format!("c{}", n / 2);
             relay
@@ -243,7 +250,7 @@ async fn taken_over(transport: Transport) {
     let session = relay.session(&credentials).await;
     let (worker, mut inbound) = spawn(relay.worker(&credentials, &session, transport));
     wait_status(&worker, WAIT, online).await;
-    worker.publish("assistant_delta", json!({ "n": 0 }));
+    worker.publish(&raw("assistant_delta", json!({ "n": 0 })));
     assert!(worker.flush(WAIT).await);
 
     let api = relay.api();
@@ -271,7 +278,7 @@ async fn taken_over(transport: Transport) {
 
     // Well past every backoff: still exactly two registrations, and the other terminal's token
     // is still the current one.
-    worker.publish("assistant_delta", json!({ "n": 1 }));
+    worker.publish(&raw("assistant_delta", json!({ "n": 1 })));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(relay.metric("tether_relay_bridges_issued_total").await, 2);
     api.heartbeat(&other.worker_jwt, &session, other.worker_epoch)
@@ -330,7 +337,7 @@ async fn expired_access_tokens_are_refreshed() {
     );
 
     for n in 0..20u64 {
-        worker.publish("assistant_delta", json!({ "n": n }));
+        worker.publish(&raw("assistant_delta", json!({ "n": n })));
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     assert!(worker.flush(WAIT).await);
@@ -387,11 +394,14 @@ async fn a_worker_behind_retention_is_told_once() {
 
     let (worker, mut inbound) = spawn(relay.worker(&credentials, &session, Transport::Sse));
     let mut items = receive(&mut inbound, 1, WAIT).await;
-    let Inbound::Other(notice) = items[0].clone() else {
+    let Inbound::Event {
+        payload: Payload::CatchUpTruncated(notice),
+        ..
+    } = items[0].clone()
+    else {
         panic!("{items:?}")
     };
-    assert_eq!(notice.kind, "catch_up_truncated");
-    let oldest = notice.payload["oldest_seq"].as_u64().unwrap();
+    let oldest = notice.oldest_seq;
     // Seq n + 1 was message `cn`.
     let kept: Vec<String> = (oldest - 1..10).map(|n| format!("c{n}")).collect();
     let missing = (1 + kept.len()).saturating_sub(items.len());
@@ -419,7 +429,7 @@ async fn dropping_every_handle_stops_the_worker() {
     let mut status = worker.status();
     let copy = worker.clone();
     drop(worker);
-    copy.publish("assistant_delta", json!({ "n": 0 }));
+    copy.publish(&raw("assistant_delta", json!({ "n": 0 })));
     assert!(copy.flush(WAIT).await, "a clone keeps it running");
     drop(copy);
     let items = receive(&mut inbound, 1, WAIT).await;

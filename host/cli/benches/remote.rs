@@ -80,7 +80,9 @@ struct Client {
     auth: (String, String),
     origin: String,
     stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buffer: String,
+    parser: tether_sse::Parser,
+    /// Events a chunk completed that have not been looked at yet.
+    ready: std::collections::VecDeque<Value>,
 }
 
 impl Client {
@@ -104,7 +106,8 @@ impl Client {
             origin: base.into(),
             auth,
             stream: Box::pin(response.bytes_stream()),
-            buffer: String::new(),
+            parser: tether_sse::Parser::new(64 << 20),
+            ready: Default::default(),
         }
     }
 
@@ -124,19 +127,18 @@ impl Client {
     /// Wait for the next event of `kind`.
     async fn until(&mut self, kind: &str) -> Value {
         loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                for line in block.lines() {
-                    if let Some(data) = line.strip_prefix("data: ") {
-                        let event: Value = serde_json::from_str(data).unwrap();
-                        if event["type"] == kind {
-                            return event;
-                        }
-                    }
+            while let Some(event) = self.ready.pop_front() {
+                if event["type"] == kind {
+                    return event;
                 }
             }
             let chunk = self.stream.next().await.expect("stream ended").unwrap();
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            let items = self.parser.push(&chunk).expect("a readable event stream");
+            self.ready
+                .extend(items.into_iter().filter_map(|item| match item {
+                    tether_sse::Item::Event(e) => Some(serde_json::from_str(&e.data).unwrap()),
+                    tether_sse::Item::Comment(_) | tether_sse::Item::Retry(_) => None,
+                }));
         }
     }
 }

@@ -5,7 +5,9 @@
 mod approve;
 mod args;
 mod commands_cmd;
+mod console;
 mod credentials;
+mod editor;
 mod engines;
 mod logging;
 mod login_cmd;
@@ -19,6 +21,7 @@ mod relay_cmd;
 mod remote;
 mod render;
 mod repl;
+mod signals;
 mod startup;
 mod untrusted;
 

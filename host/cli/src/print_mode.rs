@@ -4,20 +4,20 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use tether_session::Flow;
+use tether_session::driver::{Driver, Input, Options};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use crate::approve::Answerer;
 use crate::args::Args;
+use crate::console::LinesConsole;
 use crate::render::{Mode, TerminalSink};
-use crate::startup;
+use crate::{signals, startup};
 
 pub fn run(args: &Args, input: &str) -> Result<ExitCode> {
     let (tx, rx) = unbounded_channel();
-    let _ = tx.send(Ok(input.to_string()));
+    let _ = tx.send(Input::Line(input.to_string()));
     // The one input, then the end.
-    drop(tx);
-    run_all(args, rx)
+    let _ = tx.send(Input::Eof);
+    run_all(args, tx, rx)
 }
 
 /// Each non-empty line of standard input, in order, until `/exit` or the end. Each line is
@@ -26,23 +26,30 @@ pub fn run(args: &Args, input: &str) -> Result<ExitCode> {
 /// while it waits for one.
 pub fn run_stdin(args: &Args) -> Result<ExitCode> {
     let (tx, rx) = unbounded_channel();
+    let lines = tx.clone();
     std::thread::Builder::new()
         .name("tether-stdin".into())
         .spawn(move || {
             use std::io::BufRead;
             for line in std::io::stdin().lock().lines() {
-                let failed = line.is_err();
-                if tx.send(line).is_err() || failed {
+                let input = match line {
+                    Ok(line) => Input::Line(line),
+                    Err(e) => Input::Failed(format!("reading standard input failed: {e}")),
+                };
+                let failed = matches!(input, Input::Failed(_));
+                if lines.send(input).is_err() || failed {
                     return;
                 }
             }
+            let _ = lines.send(Input::Eof);
         })?;
-    run_all(args, rx)
+    run_all(args, tx, rx)
 }
 
 fn run_all(
     args: &Args,
-    mut inputs: UnboundedReceiver<std::io::Result<String>>,
+    inputs: tokio::sync::mpsc::UnboundedSender<Input>,
+    received: UnboundedReceiver<Input>,
 ) -> Result<ExitCode> {
     let mut loaded = startup::load()?;
     let prefs = startup::preferences(&loaded.dirs, &mut loaded.warnings);
@@ -55,32 +62,22 @@ fn run_all(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let interrupted = rt.block_on(async {
-        loop {
-            let next = tokio::select! {
-                next = inputs.recv() => next,
-                _ = tokio::signal::ctrl_c() => return true,
-            };
-            let input = match next {
-                None => break,
-                Some(Ok(line)) if line.trim().is_empty() => continue,
-                Some(Ok(line)) => line,
-                Some(Err(e)) => {
-                    eprintln!("tether: reading standard input failed: {e}");
-                    return false;
-                }
-            };
-            match startup::submit_interruptible(&mut session, &input, &mut sink, Answerer::Refuse)
-                .await
-            {
-                (_, true) => return true,
-                (Flow::Exit, false) => break,
-                (Flow::Continue, false) => {}
-            }
-        }
-        false
-    });
-    Ok(if interrupted {
+    let ended = rt.block_on(async {
+        signals::forward(inputs, false)?;
+        anyhow::Ok(
+            Driver::new(
+                &mut session,
+                &mut sink,
+                &mut LinesConsole,
+                None,
+                received,
+                Options { signal_ends: true },
+            )
+            .run()
+            .await,
+        )
+    })?;
+    Ok(if ended.interrupted {
         ExitCode::from(130)
     } else if sink.errors > 0 {
         ExitCode::FAILURE

@@ -4,6 +4,7 @@
 use std::io::{IsTerminal, Write};
 
 use tether_protocol::Origin;
+use tether_protocol::text::shorten;
 use tether_protocol::untrusted::neutralise;
 use tether_session::{Format, Output, Preferences, Sink};
 
@@ -23,12 +24,9 @@ pub struct TerminalSink {
     mode: Mode,
     /// Errors shown since the last reset (print mode exits non-zero if any).
     pub errors: usize,
-    /// Set when preferences changed, for the line editor to follow.
-    pub prefs_changed: Option<Preferences>,
-    pub commands_changed: bool,
     stdout_tty: bool,
     /// In remote mode: prints above the prompt when the line editor is showing one.
-    printer: Option<crate::remote::prompt::PromptPrinter>,
+    printer: Option<crate::editor::PromptPrinter>,
     /// How a permission request is answered here, said under each request.
     pub answer_hint: &'static str,
 }
@@ -43,15 +41,13 @@ impl TerminalSink {
             palette: Palette::new(&prefs.theme, &prefs.color, color_enabled(stdout_tty)),
             mode,
             errors: 0,
-            prefs_changed: None,
-            commands_changed: false,
             stdout_tty,
             printer: None,
             answer_hint: KEY_HINT,
         }
     }
 
-    pub fn with_printer(mut self, printer: crate::remote::prompt::PromptPrinter) -> Self {
+    pub fn with_printer(mut self, printer: crate::editor::PromptPrinter) -> Self {
         self.printer = Some(printer);
         self
     }
@@ -148,7 +144,6 @@ impl Sink for TerminalSink {
             Output::PreferencesChanged(prefs) => {
                 self.palette =
                     Palette::new(&prefs.theme, &prefs.color, color_enabled(self.stdout_tty));
-                self.prefs_changed = Some(prefs);
             }
             Output::Clipboard(text) => {
                 if self.stdout_tty {
@@ -174,7 +169,8 @@ impl Sink for TerminalSink {
                 Ok(()) => self.info(&format!("Saved {}.", path.display())),
                 Err(e) => self.error(&e),
             },
-            Output::CommandsChanged => self.commands_changed = true,
+            // The driver rebuilds completion at the next prompt.
+            Output::CommandsChanged => {}
             Output::PermissionRequest(q) if self.mode == Mode::Print => eprintln!(
                 "tether: the agent asked to use {}; no one can answer here, so it was denied",
                 q.tool_name
@@ -200,8 +196,8 @@ impl Sink for TerminalSink {
             }
             Output::PermissionResolved { .. } if self.mode == Mode::Print => {}
             Output::PermissionResolved { resolution, .. } => {
+                use tether_engines::PermissionAnswer;
                 use tether_session::approvals::Resolution;
-                use tether_session::engine::PermissionAnswer;
                 let text = match resolution {
                     Resolution::Answered { answer, by } => {
                         let verb = match answer {
@@ -219,13 +215,5 @@ impl Sink for TerminalSink {
                 self.info(&format!("  {text}"));
             }
         }
-    }
-}
-
-/// At most `max` characters of `text`, with an ellipsis when cut.
-fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
     }
 }

@@ -7,15 +7,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
+use tether_engines::Engine;
 use tether_plugins::policy::{self, Mode, Policy};
 use tether_plugins::{LoadProgress, Runtime, RuntimeOptions};
-use tether_protocol::Origin;
-use tether_session::engine::Engine;
+use tether_session::preferences::Stored;
 use tether_session::user_plugins::UserPlugins;
-use tether_session::{Dirs, Flow, Preferences, Registry, Session, SessionConfig, Sink};
-use tokio_util::sync::CancellationToken;
+use tether_session::{Dirs, Preferences, Registry, Session, SessionConfig};
 
-use crate::approve::{self, Answerer};
 use crate::args::Args;
 
 pub struct Loaded {
@@ -121,35 +119,6 @@ pub fn session_with(
         engine,
         prefs,
     ))
-}
-
-/// Submits one terminal input; Ctrl-C (SIGINT) cancels the reply, keeping what arrived. The
-/// agent's permission requests are answered as `answerer` says. Returns the flow and whether it
-/// was interrupted.
-pub async fn submit_interruptible(
-    session: &mut Session,
-    input: &str,
-    sink: &mut dyn Sink,
-    answerer: Answerer,
-) -> (Flow, bool) {
-    let cancel = CancellationToken::new();
-    let approvals = session.approvals();
-    let submit = session.submit(input, Origin::Terminal, sink, &cancel);
-    tokio::pin!(submit);
-    let answering = approve::answer(approvals, answerer);
-    tokio::pin!(answering);
-    tokio::select! {
-        flow = &mut submit => (flow, false),
-        _ = tokio::signal::ctrl_c() => {
-            cancel.cancel();
-            (submit.await, true)
-        }
-        // Ctrl-C while a request waited for a key (raw mode: no SIGINT).
-        _ = &mut answering => {
-            cancel.cancel();
-            (submit.await, true)
-        }
-    }
 }
 
 /// The engine the command line, config.toml and the environment choose (see `engines`).

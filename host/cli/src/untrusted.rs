@@ -7,9 +7,9 @@
 use std::borrow::Cow;
 
 use serde_json::Value;
+use tether_engines::permission::PermissionQuestion;
 use tether_protocol::untrusted::{neutralise, neutralise_line};
 use tether_session::Output;
-use tether_session::engine::permission::PermissionQuestion;
 
 /// `output` with its untrusted text neutralised. What is not drawn as text is left as it is: a
 /// clipboard's content (sent base64-encoded in OSC 52, or handed to a script that asked for it),

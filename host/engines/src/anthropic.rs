@@ -21,20 +21,29 @@ use crate::{ChatRole, Engine, EngineError, EngineStream, TurnRequest, system_pro
 /// The API version this engine speaks.
 pub const API_VERSION: &str = "2023-06-01";
 
+/// How to reach Anthropic and which model to ask.
 #[derive(Debug, Clone)]
 pub struct AnthropicConfig {
+    /// Sent as `x-api-key`.
     pub api_key: ApiKey,
+    /// As the Messages API names it.
     pub model: String,
     /// Without `/v1` (one is tolerated).
     pub base_url: String,
+    /// The longest reply asked for (the API requires a limit).
     pub max_tokens: u32,
+    /// What the model costs, for the usage report.
     pub price: Price,
+    /// How rate limits, overloads and server errors are retried.
     pub retry: RetryPolicy,
 }
 
 impl AnthropicConfig {
+    /// Anthropic's own API.
     pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+    /// The model used when none is configured.
     pub const DEFAULT_MODEL: &str = "claude-sonnet-4-5";
+    /// The reply limit used when none is configured.
     pub const DEFAULT_MAX_TOKENS: u32 = 8192;
 
     /// A configuration with the defaults, priced from the built-in table (free if the model is
@@ -52,12 +61,15 @@ impl AnthropicConfig {
     }
 }
 
+/// The Anthropic Messages API engine, streamed over server-sent events.
 pub struct Anthropic {
     config: AnthropicConfig,
     endpoint: Endpoint,
 }
 
 impl Anthropic {
+    /// An engine for `config`; fails only on a configuration that cannot work (a bad base URL, a
+    /// key that cannot be sent in a header).
     pub fn new(config: AnthropicConfig) -> Result<Anthropic, EngineError> {
         let base = http::parse_base_url(&config.base_url, "Anthropic")?;
         let trimmed = config.base_url.trim().trim_end_matches('/');
@@ -326,6 +338,7 @@ mod tests {
                 SseEvent {
                     event: event.to_string(),
                     data: data.to_string(),
+                    ..SseEvent::default()
                 },
                 &mut out,
             );

@@ -8,12 +8,14 @@ use futures::StreamExt;
 use crate::usage::{Price, TurnUsage};
 use crate::{ChatMessage, ChatRole, Engine, EngineError, EngineEvent, EngineStream, TurnRequest};
 
+/// The offline engine: it says what it is and repeats the user's last message, word by word.
 pub struct Echo {
     /// Pause between streamed words, to show streaming (and let tests interrupt a reply).
     pub delay: Duration,
 }
 
 impl Echo {
+    /// An engine that pauses `delay` between words.
     pub fn new(delay: Duration) -> Echo {
         Echo { delay }
     }

@@ -7,6 +7,11 @@
 //! - `exec`: an external agent process speaking newline-delimited JSON (Claude Code's
 //!   `stream-json`), with its own tools and permission prompts.
 
+// `deny`, not `forbid`: the exec engine kills its agent's process group with one `libc::kill`
+// (exec/process.rs), the crate's only unsafe code, allowed there alone.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod alternate;
 pub mod anthropic;
 pub mod echo;
@@ -17,6 +22,8 @@ pub mod permission;
 pub mod prices;
 pub mod secret;
 pub mod sentence;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 pub mod usage;
 
 use std::pin::Pin;
@@ -28,15 +35,21 @@ pub use permission::{PermissionAnswer, PermissionRequest};
 pub use secret::ApiKey;
 use usage::{Price, TurnUsage};
 
+/// Who said a message of the conversation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChatRole {
+    /// The person at the terminal (or a remote client).
     User,
+    /// The engine, in an earlier turn.
     Assistant,
 }
 
+/// One message of the conversation an engine is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage {
+    /// Who said it.
     pub role: ChatRole,
+    /// What was said, as plain text.
     pub text: String,
 }
 
@@ -82,6 +95,7 @@ pub fn system_prompt(request: &TurnRequest) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
+/// What a turn's stream yields, besides its error.
 #[derive(Debug)]
 pub enum EngineEvent {
     /// More reply text, to show at once.
@@ -91,16 +105,23 @@ pub enum EngineEvent {
     /// The provider asked us to wait (rate limit, overload, a server error); the engine retries
     /// after `after`. Shown so that a pause is explained rather than mistaken for a hang.
     Retrying {
+        /// The attempt about to be made (2 for the first retry).
         attempt: u32,
+        /// Attempts in all, the first included.
         of: u32,
+        /// The wait before it.
         after: Duration,
+        /// Why, shortly: `rate limited (429)`, `overloaded`.
         reason: String,
     },
     /// The agent asks whether it may use a tool. The turn waits until the request is answered
     /// (or the turn is cancelled, which denies it).
     Permission(PermissionRequest),
     /// The agent withdrew a request it made in this turn (it no longer needs the answer).
-    PermissionWithdrawn { request_id: String },
+    PermissionWithdrawn {
+        /// The [`PermissionRequest::request_id`] withdrawn.
+        request_id: String,
+    },
 }
 
 /// A turn that failed. The message is for the user: it says what happened and what to do, and
@@ -109,8 +130,11 @@ pub enum EngineEvent {
 #[error("{0}")]
 pub struct EngineError(pub String);
 
+/// One turn's reply: events until the turn ends, an error ending it early. Dropping it cancels
+/// the turn.
 pub type EngineStream = Pin<Box<dyn Stream<Item = Result<EngineEvent, EngineError>> + Send>>;
 
+/// What produces the assistant's turns: the only thing the session knows of an engine.
 #[async_trait::async_trait]
 pub trait Engine: Send + Sync {
     /// `echo`, `anthropic`, `openai`, `exec`.
@@ -118,6 +142,7 @@ pub trait Engine: Send + Sync {
     /// The model answering, as the provider names it. An agent process may only say once it
     /// has started, hence an owned string.
     fn model(&self) -> String;
+    /// What the model costs, for the session's running total (zero when unknown or free).
     fn price(&self) -> Price;
 
     /// Streams one reply. Dropping the stream cancels the turn: the HTTP request is aborted, or

@@ -20,21 +20,27 @@ use crate::secret::ApiKey;
 use crate::usage::{Price, TurnUsage};
 use crate::{ChatRole, Engine, EngineError, EngineStream, TurnRequest, system_prompt};
 
+/// How to reach an OpenAI-compatible server and which model to ask.
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
     /// Local servers need none; then no `Authorization` header is sent.
     pub api_key: Option<ApiKey>,
+    /// As the server names it (`gpt-4o-mini`, `llama3.2`).
     pub model: String,
     /// Up to and including `/v1`.
     pub base_url: String,
     /// `None` leaves the length of the reply to the server.
     pub max_tokens: Option<u32>,
+    /// What the model costs, for the usage report.
     pub price: Price,
+    /// How rate limits, overloads and server errors are retried.
     pub retry: RetryPolicy,
 }
 
 impl OpenAiConfig {
+    /// OpenAI's own API.
     pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+    /// The model used when none is configured.
     pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
 
     /// A configuration with the defaults, priced from the built-in table (free if the model is
@@ -52,12 +58,16 @@ impl OpenAiConfig {
     }
 }
 
+/// The Chat Completions engine, for OpenAI and the servers that speak its API (Ollama,
+/// llama.cpp, vLLM).
 pub struct OpenAi {
     config: OpenAiConfig,
     endpoint: Endpoint,
 }
 
 impl OpenAi {
+    /// An engine for `config`; fails only on a configuration that cannot work (a bad base URL, a
+    /// key that cannot be sent in a header).
     pub fn new(config: OpenAiConfig) -> Result<OpenAi, EngineError> {
         let base = http::parse_base_url(&config.base_url, "OpenAI-compatible")?;
         let trimmed = config.base_url.trim().trim_end_matches('/');
@@ -273,6 +283,7 @@ mod tests {
             let event = SseEvent {
                 event: "message".into(),
                 data: data.to_string(),
+                ..SseEvent::default()
             };
             match s.event(event, &mut out) {
                 Ok(Step::Done(u)) => return (out.concat(), Ok(Some(u))),

@@ -4,16 +4,24 @@
 
 use tokio::sync::oneshot;
 
+/// The answer to a [`PermissionRequest`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PermissionAnswer {
+    /// The agent may use the tool, this once.
     Allow,
-    Deny { message: String },
+    /// It may not.
+    Deny {
+        /// Why, for the agent (it may try something else).
+        message: String,
+    },
 }
 
+/// An agent asks whether it may use a tool; answering it (once) lets the turn go on.
 #[derive(Debug)]
 pub struct PermissionRequest {
     /// The agent's own id for the request; answers are matched by it.
     pub request_id: String,
+    /// The tool, as the agent names it (`Bash`, `Edit`).
     pub tool_name: String,
     /// The tool's arguments, as the agent sent them.
     pub input: serde_json::Value,
@@ -66,9 +74,13 @@ impl PermissionRequest {
 /// What is shown to the user: the request without its reply handle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermissionQuestion {
+    /// As in [`PermissionRequest::request_id`].
     pub request_id: String,
+    /// As in [`PermissionRequest::tool_name`].
     pub tool_name: String,
+    /// As in [`PermissionRequest::input`].
     pub input: serde_json::Value,
+    /// As in [`PermissionRequest::description`].
     pub description: Option<String>,
 }
 
@@ -77,6 +89,7 @@ pub struct PermissionQuestion {
 pub struct Responder(oneshot::Sender<PermissionAnswer>);
 
 impl Responder {
+    /// Answers; an engine that has stopped waiting (the turn ended) simply never reads it.
     pub fn send(self, answer: PermissionAnswer) {
         let _ = self.0.send(answer);
     }

@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+/// An API key. It prints as `<redacted>`, even in debug output: only [`ApiKey::expose`] reads
+/// it, for the request header.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
 

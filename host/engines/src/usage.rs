@@ -4,7 +4,9 @@
 /// Prices in millionths of a dollar per million tokens.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Price {
+    /// Input tokens at the full price.
     pub input_micros_per_mtok: u64,
+    /// Output tokens.
     pub output_micros_per_mtok: u64,
     /// Reading from the provider's prompt cache (Anthropic: a tenth of the input price).
     pub cache_read_micros_per_mtok: u64,
@@ -30,8 +32,11 @@ impl Price {
 pub struct TurnUsage {
     /// Input tokens billed at the full price (not counting the cache).
     pub input_tokens: u64,
+    /// Tokens the model wrote.
     pub output_tokens: u64,
+    /// Input tokens read from the provider's prompt cache.
     pub cache_read_tokens: u64,
+    /// Input tokens written to the prompt cache.
     pub cache_write_tokens: u64,
     /// What the provider itself says the turn cost, when it says so (an agent CLI reports its
     /// own bill). It wins over the price table, which may be out of date.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use tether_engines::anthropic::{Anthropic, AnthropicConfig};
+use tether_engines::test_support::{End, Framing, Reply, Server, anthropic as a, refused_url};
 use tether_engines::usage::{Price, TurnUsage};
 use tether_engines::{ApiKey, ChatMessage, ChatRole, Engine, TurnRequest};
 
@@ -29,13 +30,13 @@ fn engine(server: &Server) -> Anthropic {
 
 #[tokio::test]
 async fn streams_a_multi_block_reply_with_usage_and_cache_tokens() {
-    let mut parts = vec![a_message_start(25, 1200, 3400), A_PING.to_string()];
-    parts.extend(a_thinking_block(0, "The user greets me."));
-    parts.extend(a_text_block(1, &["Hello", " — here is a plan:", "\n"]));
-    parts.push(A_PING.to_string());
-    parts.extend(a_text_block(2, &["1. Read ", "the fïles"]));
-    parts.extend(a_text_block(3, &["Done. ✅"]));
-    parts.extend(a_message_end(42));
+    let mut parts = vec![a::message_start(25, 1200, 3400), a::PING.to_string()];
+    parts.extend(a::thinking_block(0, "The user greets me."));
+    parts.extend(a::text_block(1, &["Hello", " — here is a plan:", "\n"]));
+    parts.push(a::PING.to_string());
+    parts.extend(a::text_block(2, &["1. Read ", "the fïles"]));
+    parts.extend(a::text_block(3, &["Done. ✅"]));
+    parts.extend(a::message_end(42));
     // Re-cut into 7-byte chunks: events, lines and UTF-8 characters straddle chunks.
     let server = Server::start([Reply::sse(parts).rechunk(7)]).await;
     let e = engine(&server);
@@ -67,14 +68,14 @@ async fn streams_a_multi_block_reply_with_usage_and_cache_tokens() {
 
 #[tokio::test]
 async fn input_usage_in_message_delta_wins() {
-    let mut parts = vec![a_message_start(0, 0, 0)];
-    parts.extend(a_text_block(0, &["ok"]));
-    parts.push(a_event(
+    let mut parts = vec![a::message_start(0, 0, 0)];
+    parts.extend(a::text_block(0, &["ok"]));
+    parts.push(a::event(
         "message_delta",
         &json!({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null},
                 "usage": {"input_tokens": 31, "cache_read_input_tokens": 5, "output_tokens": 3}}),
     ));
-    parts.push(a_event("message_stop", &json!({"type": "message_stop"})));
+    parts.push(a::event("message_stop", &json!({"type": "message_stop"})));
     let server = Server::start([Reply::sse(parts)]).await;
     let out = ask(&engine(&server), "hi").await;
     let u = out.usage[0];
@@ -86,7 +87,7 @@ async fn input_usage_in_message_delta_wins() {
 
 #[tokio::test]
 async fn sends_the_request_anthropic_expects() {
-    let server = Server::start([Reply::sse(a_reply(&["ok"]))]).await;
+    let server = Server::start([Reply::sse(a::reply(&["ok"]))]).await;
     // A trailing slash on the base URL is tolerated.
     let e = Anthropic::new(config(&format!("{}/", server.url()))).unwrap();
     let m = |role, text: &str| ChatMessage {
@@ -139,8 +140,11 @@ async fn sends_the_request_anthropic_expects() {
 
 #[tokio::test]
 async fn consecutive_turns_reuse_the_connection() {
-    let server =
-        Server::start([Reply::sse(a_reply(&["one"])), Reply::sse(a_reply(&["two"]))]).await;
+    let server = Server::start([
+        Reply::sse(a::reply(&["one"])),
+        Reply::sse(a::reply(&["two"])),
+    ])
+    .await;
     let e = engine(&server);
     assert_eq!(ask(&e, "1").await.text, "one");
     assert_eq!(ask(&e, "2").await.text, "two");
@@ -149,7 +153,7 @@ async fn consecutive_turns_reuse_the_connection() {
 
 #[tokio::test]
 async fn no_system_prompt_is_sent_without_memory_or_plan_mode() {
-    let server = Server::start([Reply::sse(a_reply(&["ok"]))]).await;
+    let server = Server::start([Reply::sse(a::reply(&["ok"]))]).await;
     ask(&engine(&server), "hi").await;
     assert!(server.requests()[0].body.get("system").is_none());
 }
@@ -159,14 +163,14 @@ async fn waits_as_asked_on_429_then_succeeds() {
     let server = Server::start([
         Reply::json(
             429,
-            &a_error_body(
+            &a::error_body(
                 "rate_limit_error",
                 "Number of request tokens has exceeded your per-minute rate limit",
             ),
         )
         .header("retry-after", "1")
         .header("anthropic-ratelimit-tokens-remaining", "0"),
-        Reply::sse(a_reply(&["after ", "the wait"])),
+        Reply::sse(a::reply(&["after ", "the wait"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -179,11 +183,11 @@ async fn waits_as_asked_on_429_then_succeeds() {
 async fn an_overloaded_error_event_before_any_text_is_retried() {
     let server = Server::start([
         Reply::sse([
-            a_message_start(12, 0, 0),
-            A_PING.to_string(),
-            a_error_event("overloaded_error", "Overloaded"),
+            a::message_start(12, 0, 0),
+            a::PING.to_string(),
+            a::error_event("overloaded_error", "Overloaded"),
         ]),
-        Reply::sse(a_reply(&["second ", "time lucky"])),
+        Reply::sse(a::reply(&["second ", "time lucky"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -198,9 +202,9 @@ async fn an_overloaded_error_event_before_any_text_is_retried() {
 #[tokio::test]
 async fn a_529_is_retried() {
     let server = Server::start([
-        Reply::json(529, &a_error_body("overloaded_error", "Overloaded")),
-        Reply::json(529, &a_error_body("overloaded_error", "Overloaded")),
-        Reply::sse(a_reply(&["finally"])),
+        Reply::json(529, &a::error_body("overloaded_error", "Overloaded")),
+        Reply::json(529, &a::error_body("overloaded_error", "Overloaded")),
+        Reply::sse(a::reply(&["finally"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -214,12 +218,12 @@ async fn a_529_is_retried() {
 
 #[tokio::test]
 async fn an_error_after_text_ends_the_turn_and_keeps_the_text() {
-    let mut parts = vec![a_message_start(12, 0, 0)];
-    let mut block = a_text_block(0, &["Part one, ", "part two"]);
+    let mut parts = vec![a::message_start(12, 0, 0)];
+    let mut block = a::text_block(0, &["Part one, ", "part two"]);
     block.pop(); // no content_block_stop: the error cuts in
     parts.extend(block);
-    parts.push(a_error_event("overloaded_error", "Overloaded"));
-    let server = Server::start([Reply::sse(parts), Reply::sse(a_reply(&["never"]))]).await;
+    parts.push(a::error_event("overloaded_error", "Overloaded"));
+    let server = Server::start([Reply::sse(parts), Reply::sse(a::reply(&["never"]))]).await;
     let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "Part one, part two");
     let error = out.error();
@@ -232,7 +236,7 @@ async fn an_error_after_text_ends_the_turn_and_keeps_the_text() {
 #[tokio::test]
 async fn malformed_json_is_an_error_not_a_panic() {
     let server = Server::start([Reply::sse([
-        a_message_start(12, 0, 0),
+        a::message_start(12, 0, 0),
         "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"oops\n\n".to_string(),
     ])])
     .await;
@@ -248,8 +252,8 @@ async fn malformed_json_is_an_error_not_a_panic() {
 
 #[tokio::test]
 async fn a_connection_dropped_mid_reply_is_an_error() {
-    let mut parts = vec![a_message_start(12, 0, 0)];
-    parts.extend(a_text_block(0, &["Half a rep"]));
+    let mut parts = vec![a::message_start(12, 0, 0)];
+    parts.extend(a::text_block(0, &["Half a rep"]));
     let server = Server::start([Reply::sse(parts).end(End::Abort)]).await;
     let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "Half a rep");
@@ -268,8 +272,8 @@ async fn a_connection_dropped_mid_reply_is_an_error() {
 #[tokio::test]
 async fn a_stream_that_just_ends_without_message_stop_is_an_error() {
     // A close-delimited body that ends cleanly, but too soon.
-    let mut parts = vec![a_message_start(12, 0, 0)];
-    parts.extend(a_text_block(0, &["cut"]));
+    let mut parts = vec![a::message_start(12, 0, 0)];
+    parts.extend(a::text_block(0, &["cut"]));
     let server = Server::start([Reply::sse(parts).framing(Framing::Close)]).await;
     let out = ask(&engine(&server), "hi").await;
     assert_eq!(out.text, "cut");
@@ -278,7 +282,7 @@ async fn a_stream_that_just_ends_without_message_stop_is_an_error() {
 
 #[tokio::test]
 async fn a_close_delimited_stream_is_read_to_the_end() {
-    let server = Server::start([Reply::sse(a_reply(&["fine"])).framing(Framing::Close)]).await;
+    let server = Server::start([Reply::sse(a::reply(&["fine"])).framing(Framing::Close)]).await;
     let out = ask(&engine(&server), "hi").await;
     assert!(out.error.is_none(), "{out:?}");
     assert_eq!(out.text, "fine");
@@ -287,8 +291,8 @@ async fn a_close_delimited_stream_is_read_to_the_end() {
 #[tokio::test]
 async fn a_connection_dropped_before_any_text_is_retried() {
     let server = Server::start([
-        Reply::sse([a_message_start(12, 0, 0)]).end(End::Abort),
-        Reply::sse(a_reply(&["again"])),
+        Reply::sse([a::message_start(12, 0, 0)]).end(End::Abort),
+        Reply::sse(a::reply(&["again"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -301,7 +305,7 @@ async fn a_connection_dropped_before_any_text_is_retried() {
 async fn a_bad_key_says_to_check_anthropic_api_key() {
     let server = Server::start([Reply::json(
         401,
-        &a_error_body("authentication_error", "invalid x-api-key"),
+        &a::error_body("authentication_error", "invalid x-api-key"),
     )])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -320,11 +324,11 @@ async fn an_unknown_model_is_refused_in_the_providers_words() {
     let server = Server::start([
         Reply::json(
             404,
-            &a_error_body("not_found_error", "model: claude-sonnet-9"),
+            &a::error_body("not_found_error", "model: claude-sonnet-9"),
         ),
         Reply::json(
             400,
-            &a_error_body(
+            &a::error_body(
                 "invalid_request_error",
                 "max_tokens: 100000 > 64000, which is the maximum allowed number of output tokens for claude-sonnet-4-5-20250929",
             ),
@@ -349,10 +353,10 @@ async fn an_unknown_model_is_refused_in_the_providers_words() {
 #[tokio::test]
 async fn gives_up_after_the_last_attempt() {
     let server = Server::start([
-        Reply::json(503, &a_error_body("api_error", "Service unavailable")),
-        Reply::json(500, &a_error_body("api_error", "Internal server error")),
-        Reply::json(529, &a_error_body("overloaded_error", "Overloaded")),
-        Reply::sse(a_reply(&["too late"])),
+        Reply::json(503, &a::error_body("api_error", "Service unavailable")),
+        Reply::json(500, &a::error_body("api_error", "Internal server error")),
+        Reply::json(529, &a::error_body("overloaded_error", "Overloaded")),
+        Reply::sse(a::reply(&["too late"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -371,12 +375,12 @@ async fn gives_up_after_the_last_attempt() {
 async fn the_key_never_appears_in_an_error() {
     let echo = format!("invalid x-api-key: {KEY}");
     let server = Server::start([
-        Reply::json(401, &a_error_body("authentication_error", &echo)),
+        Reply::json(401, &a::error_body("authentication_error", &echo)),
         // Mid-stream, after text.
         Reply::sse({
-            let mut p = vec![a_message_start(1, 0, 0)];
-            p.extend(a_text_block(0, &["x"]));
-            p.push(a_error_event("api_error", &echo));
+            let mut p = vec![a::message_start(1, 0, 0)];
+            p.extend(a::text_block(0, &["x"]));
+            p.push(a::error_event("api_error", &echo));
             p
         }),
         // In a body that is not JSON, and in a retried status.
@@ -418,8 +422,8 @@ async fn connection_refused_says_the_url_cannot_be_reached() {
 
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection() {
-    let mut parts = vec![a_message_start(12, 0, 0)];
-    let mut block = a_text_block(0, &["Thinking about it"]);
+    let mut parts = vec![a::message_start(12, 0, 0)];
+    let mut block = a::text_block(0, &["Thinking about it"]);
     block.pop();
     parts.extend(block);
     let server = Server::start([Reply::sse(parts).end(End::Hang)]).await;
@@ -430,7 +434,7 @@ async fn dropping_the_stream_closes_the_connection() {
 
 #[tokio::test]
 async fn a_reply_that_keeps_stalling_is_abandoned_after_the_last_attempt() {
-    let stall = || Reply::sse([a_message_start(12, 0, 0)]).end(End::Hang);
+    let stall = || Reply::sse([a::message_start(12, 0, 0)]).end(End::Hang);
     let server = Server::start([stall(), stall(), stall()]).await;
     let e = engine(&server).with_stall_timeout(Duration::from_millis(300));
     let started = std::time::Instant::now();
@@ -446,8 +450,8 @@ async fn a_reply_that_keeps_stalling_is_abandoned_after_the_last_attempt() {
 #[tokio::test]
 async fn a_stall_before_any_text_is_retried() {
     let server = Server::start([
-        Reply::sse([a_message_start(12, 0, 0)]).end(End::Hang),
-        Reply::sse(a_reply(&["after ", "the stall"])),
+        Reply::sse([a::message_start(12, 0, 0)]).end(End::Hang),
+        Reply::sse(a::reply(&["after ", "the stall"])),
     ])
     .await;
     let e = engine(&server).with_stall_timeout(Duration::from_millis(200));
@@ -461,7 +465,7 @@ async fn a_stall_before_any_text_is_retried() {
 #[tokio::test]
 async fn slow_but_steady_replies_are_not_stalled() {
     let server =
-        Server::start([Reply::sse(a_reply(&["a", "b", "c"])).pace(Duration::from_millis(40))])
+        Server::start([Reply::sse(a::reply(&["a", "b", "c"])).pace(Duration::from_millis(40))])
             .await;
     let e = engine(&server).with_stall_timeout(Duration::from_millis(150));
     let out = ask(&e, "hi").await;
@@ -471,7 +475,7 @@ async fn slow_but_steady_replies_are_not_stalled() {
 
 #[tokio::test]
 async fn summarize_works_over_http() {
-    let server = Server::start([Reply::sse(a_reply(&["You asked ", "about tests."]))]).await;
+    let server = Server::start([Reply::sse(a::reply(&["You asked ", "about tests."]))]).await;
     let e = engine(&server);
     let history = vec![
         ChatMessage {

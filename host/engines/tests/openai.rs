@@ -7,6 +7,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::json;
 use tether_engines::openai::{OpenAi, OpenAiConfig};
+use tether_engines::test_support::{End, Framing, Reply, Server, openai as o, refused_url};
 use tether_engines::usage::{Price, TurnUsage};
 use tether_engines::{ApiKey, ChatMessage, ChatRole, Engine, TurnRequest};
 
@@ -29,14 +30,14 @@ fn engine(server: &Server) -> OpenAi {
 
 #[tokio::test]
 async fn streams_a_multi_chunk_reply_with_usage() {
-    let mut parts = vec![o_chunk(
+    let mut parts = vec![o::chunk(
         json!({"role": "assistant", "content": "", "refusal": null}),
         None,
     )];
-    parts.extend(["Hel", "lo! ", "Ça va", " ✅", "\n\nBye."].map(o_text));
-    parts.push(o_chunk(json!({}), Some("stop")));
-    parts.push(o_usage(2006, 300, 1920));
-    parts.push(O_DONE.to_string());
+    parts.extend(["Hel", "lo! ", "Ça va", " ✅", "\n\nBye."].map(o::text));
+    parts.push(o::chunk(json!({}), Some("stop")));
+    parts.push(o::usage(2006, 300, 1920));
+    parts.push(o::DONE.to_string());
     let server = Server::start([Reply::sse(parts).rechunk(5)]).await;
     let e = engine(&server);
     assert_eq!((e.name(), e.model().as_str()), ("openai", "gpt-4o-mini"));
@@ -61,20 +62,20 @@ async fn streams_a_multi_chunk_reply_with_usage() {
 #[tokio::test]
 async fn reasoning_tool_calls_and_null_content_are_not_text() {
     let parts = vec![
-        o_chunk(json!({"role": "assistant", "content": null}), None),
-        o_chunk(
+        o::chunk(json!({"role": "assistant", "content": null}), None),
+        o::chunk(
             json!({"content": null, "reasoning_content": "Let me think."}),
             None,
         ),
-        o_text("Answer."),
-        o_chunk(
+        o::text("Answer."),
+        o::chunk(
             json!({"tool_calls": [{"index": 0, "id": "call_abc", "type": "function",
                    "function": {"name": "get_weather", "arguments": "{\"loc"}}]}),
             None,
         ),
-        o_chunk(json!({}), Some("tool_calls")),
-        o_usage(10, 5, 0),
-        O_DONE.to_string(),
+        o::chunk(json!({}), Some("tool_calls")),
+        o::usage(10, 5, 0),
+        o::DONE.to_string(),
     ];
     let server = Server::start([Reply::sse(parts)]).await;
     let out = ask(&engine(&server), "hi").await;
@@ -85,7 +86,7 @@ async fn reasoning_tool_calls_and_null_content_are_not_text() {
 
 #[tokio::test]
 async fn sends_the_request_chat_completions_expects() {
-    let server = Server::start([Reply::sse(o_reply(&["ok"]))]).await;
+    let server = Server::start([Reply::sse(o::reply(&["ok"]))]).await;
     let mut c = config(&server.url(), Some(KEY));
     c.base_url.push('/'); // tolerated
     c.max_tokens = Some(512);
@@ -155,7 +156,7 @@ async fn without_a_key_no_authorization_is_sent_and_missing_usage_is_estimated()
         chunk("Twelve chars", None),
         chunk(" more", None),
         chunk("", Some("stop")),
-        O_DONE.to_string(),
+        o::DONE.to_string(),
     ])])
     .await;
     let mut c = config(&server.url(), None);
@@ -177,9 +178,9 @@ async fn without_a_key_no_authorization_is_sent_and_missing_usage_is_estimated()
 #[tokio::test]
 async fn finish_and_usage_without_done_is_a_normal_end() {
     let server = Server::start([Reply::sse([
-        o_text("Fine."),
-        o_chunk(json!({}), Some("stop")),
-        o_usage(3, 2, 0),
+        o::text("Fine."),
+        o::chunk(json!({}), Some("stop")),
+        o::usage(3, 2, 0),
     ])])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -193,7 +194,7 @@ async fn waits_as_asked_on_429_then_succeeds() {
     let server = Server::start([
         Reply::json(
             429,
-            &o_error_body(
+            &o::error_body(
                 "Rate limit reached for gpt-4o-mini in organization org-abc on tokens per min (TPM): Limit 200000, Used 199999, Requested 500. Please try again in 150ms.",
                 "tokens",
                 "rate_limit_exceeded",
@@ -201,7 +202,7 @@ async fn waits_as_asked_on_429_then_succeeds() {
         )
         .header("retry-after", "1")
         .header("x-ratelimit-remaining-tokens", "0"),
-        Reply::sse(o_reply(&["after ", "the wait"])),
+        Reply::sse(o::reply(&["after ", "the wait"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -215,10 +216,10 @@ async fn retry_after_ms_is_honoured() {
     let server = Server::start([
         Reply::json(
             503,
-            &o_error_body("The server is overloaded", "server_error", "overloaded"),
+            &o::error_body("The server is overloaded", "server_error", "overloaded"),
         )
         .header("retry-after-ms", "250"),
-        Reply::sse(o_reply(&["ok"])),
+        Reply::sse(o::reply(&["ok"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -230,13 +231,13 @@ async fn retry_after_ms_is_honoured() {
 async fn an_error_chunk_before_any_text_is_retried() {
     let server = Server::start([
         Reply::sse([
-            o_chunk(json!({"role": "assistant", "content": ""}), None),
+            o::chunk(json!({"role": "assistant", "content": ""}), None),
             format!(
                 "data: {}\n\n",
                 json!({"error": {"message": "The server had an error while processing your request. Sorry about that!", "type": "server_error", "param": null, "code": null}})
             ),
         ]),
-        Reply::sse(o_reply(&["second ", "time"])),
+        Reply::sse(o::reply(&["second ", "time"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -254,12 +255,12 @@ async fn an_error_chunk_before_any_text_is_retried() {
 async fn an_error_after_text_ends_the_turn_and_keeps_the_text() {
     let server = Server::start([
         Reply::sse([
-            o_text("Part one, "),
-            o_text("part two"),
+            o::text("Part one, "),
+            o::text("part two"),
             "data: {\"error\":{\"message\":\"upstream model crashed\",\"type\":\"api_error\"}}\n\n"
                 .to_string(),
         ]),
-        Reply::sse(o_reply(&["never"])),
+        Reply::sse(o::reply(&["never"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -276,7 +277,7 @@ async fn an_error_after_text_ends_the_turn_and_keeps_the_text() {
 #[tokio::test]
 async fn malformed_json_is_an_error_not_a_panic() {
     let server = Server::start([Reply::sse([
-        o_text("ok so far"),
+        o::text("ok so far"),
         "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"delta\":{\"content\":\"bro\n\n".to_string(),
     ])])
     .await;
@@ -290,9 +291,9 @@ async fn malformed_json_is_an_error_not_a_panic() {
 #[tokio::test]
 async fn a_connection_dropped_mid_reply_is_an_error() {
     let server = Server::start([
-        Reply::sse([o_text("Half a "), o_text("rep")]).end(End::Abort),
+        Reply::sse([o::text("Half a "), o::text("rep")]).end(End::Abort),
         // A clean end without [DONE] or a finish reason is a drop too.
-        Reply::sse([o_text("Also cut")]).framing(Framing::Close),
+        Reply::sse([o::text("Also cut")]).framing(Framing::Close),
     ])
     .await;
     let e = engine(&server);
@@ -315,7 +316,7 @@ async fn a_connection_dropped_mid_reply_is_an_error() {
 async fn a_bad_key_says_to_check_openai_api_key() {
     let server = Server::start([Reply::json(
         401,
-        &o_error_body(
+        &o::error_body(
             "Incorrect API key provided: sk-proj-********************************************mnop. You can find your API key at https://platform.openai.com/account/api-keys.",
             "invalid_request_error",
             "invalid_api_key",
@@ -333,7 +334,7 @@ async fn a_bad_key_says_to_check_openai_api_key() {
 async fn a_missing_key_says_to_set_one() {
     let server = Server::start([Reply::json(
         401,
-        &o_error_body(
+        &o::error_body(
             "You didn't provide an API key.",
             "invalid_request_error",
             "",
@@ -355,7 +356,7 @@ async fn not_found_points_at_the_base_url_and_bad_requests_quote_the_server() {
         Reply::text(404, "text/plain; charset=utf-8", "404 page not found"),
         Reply::json(
             404,
-            &o_error_body(
+            &o::error_body(
                 "model \"llama9\" not found, try pulling it first",
                 "api_error",
                 "",
@@ -363,7 +364,7 @@ async fn not_found_points_at_the_base_url_and_bad_requests_quote_the_server() {
         ),
         Reply::json(
             400,
-            &o_error_body(
+            &o::error_body(
                 "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.",
                 "invalid_request_error",
                 "context_length_exceeded",
@@ -387,9 +388,9 @@ async fn not_found_points_at_the_base_url_and_bad_requests_quote_the_server() {
 #[tokio::test]
 async fn gives_up_after_the_last_attempt() {
     let server = Server::start([
-        Reply::json(500, &o_error_body("boom", "server_error", "")),
+        Reply::json(500, &o::error_body("boom", "server_error", "")),
         Reply::text(502, "text/html", "<html><body>Bad gateway</body></html>"),
-        Reply::json(503, &o_error_body("overloaded", "server_error", "")),
+        Reply::json(503, &o::error_body("overloaded", "server_error", "")),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -404,7 +405,7 @@ async fn gives_up_after_the_last_attempt() {
 async fn a_spent_quota_is_answered_once_not_retried() {
     let server = Server::start([Reply::json(
         429,
-        &o_error_body(
+        &o::error_body(
             "You exceeded your current quota, please check your plan and billing details.",
             "insufficient_quota",
             "insufficient_quota",
@@ -425,13 +426,13 @@ async fn an_in_stream_rate_limit_is_called_a_rate_limit() {
     let server = Server::start([
         Reply::sse([format!(
             "data: {}\n\n",
-            o_error_body(
+            o::error_body(
                 "Rate limit reached for gpt-4o-mini on requests per min (RPM): Limit 3, Used 3.",
                 "requests",
                 "rate_limit_exceeded"
             )
         )]),
-        Reply::sse(o_reply(&["ok"])),
+        Reply::sse(o::reply(&["ok"])),
     ])
     .await;
     let out = ask(&engine(&server), "hi").await;
@@ -445,10 +446,10 @@ async fn an_in_stream_rate_limit_is_called_a_rate_limit() {
 async fn a_stall_before_any_text_is_retried() {
     let server = Server::start([
         // Headers, an empty first chunk, then nothing.
-        Reply::sse([o_chunk(json!({"role": "assistant", "content": ""}), None)]).end(End::Hang),
+        Reply::sse([o::chunk(json!({"role": "assistant", "content": ""}), None)]).end(End::Hang),
         // No answer at all within the stall timeout.
-        Reply::sse(o_reply(&["late"])).after(Duration::from_secs(5)),
-        Reply::sse(o_reply(&["third ", "time"])),
+        Reply::sse(o::reply(&["late"])).after(Duration::from_secs(5)),
+        Reply::sse(o::reply(&["third ", "time"])),
     ])
     .await;
     let e = engine(&server).with_stall_timeout(Duration::from_millis(200));
@@ -462,7 +463,7 @@ async fn a_stall_before_any_text_is_retried() {
 
 #[tokio::test]
 async fn a_stall_after_text_ends_the_turn_and_keeps_the_text() {
-    let server = Server::start([Reply::sse([o_text("So far")]).end(End::Hang)]).await;
+    let server = Server::start([Reply::sse([o::text("So far")]).end(End::Hang)]).await;
     let e = engine(&server).with_stall_timeout(Duration::from_millis(200));
     let out = ask(&e, "hi").await;
     assert_eq!(out.text, "So far");
@@ -474,7 +475,7 @@ async fn a_stall_after_text_ends_the_turn_and_keeps_the_text() {
 
 #[tokio::test]
 async fn a_conversation_with_two_user_messages_in_a_row_is_sent_as_one() {
-    let server = Server::start([Reply::sse(o_reply(&["ok"]))]).await;
+    let server = Server::start([Reply::sse(o::reply(&["ok"]))]).await;
     let m = |role, text: &str| ChatMessage {
         role,
         text: text.into(),
@@ -502,10 +503,10 @@ async fn the_key_never_appears_in_an_error() {
     let server = Server::start([
         Reply::json(
             401,
-            &o_error_body(&echo, "invalid_request_error", "invalid_api_key"),
+            &o::error_body(&echo, "invalid_request_error", "invalid_api_key"),
         ),
         Reply::sse([
-            o_text("x"),
+            o::text("x"),
             format!(
                 "data: {}\n\n",
                 json!({"error": {"message": echo, "type": "server_error"}})
@@ -517,7 +518,7 @@ async fn the_key_never_appears_in_an_error() {
         Reply::sse([format!("data: {{{key}\n\n")]),
         Reply::json(
             401,
-            &o_error_body(
+            &o::error_body(
                 &format!("Incorrect API key provided: {KEY}"),
                 "invalid_request_error",
                 "invalid_api_key",
@@ -554,7 +555,7 @@ async fn connection_refused_says_the_url_cannot_be_reached() {
 
 #[tokio::test]
 async fn dropping_the_stream_closes_the_connection() {
-    let server = Server::start([Reply::sse([o_text("Thinking")]).end(End::Hang)]).await;
+    let server = Server::start([Reply::sse([o::text("Thinking")]).end(End::Hang)]).await;
     let mut stream = engine(&server).reply(TurnRequest::user("hi"));
     assert_eq!(next_delta(&mut stream).await, "Thinking");
     assert_dropping_closes(&server, stream).await;
@@ -563,7 +564,7 @@ async fn dropping_the_stream_closes_the_connection() {
 #[tokio::test]
 async fn dropping_the_stream_while_waiting_for_an_answer_closes_the_connection() {
     let server =
-        Server::start([Reply::sse(o_reply(&["late"])).after(Duration::from_secs(30))]).await;
+        Server::start([Reply::sse(o::reply(&["late"])).after(Duration::from_secs(30))]).await;
     let mut stream = engine(&server).reply(TurnRequest::user("hi"));
     use futures::StreamExt;
     let early = tokio::time::timeout(Duration::from_millis(300), stream.next()).await;
@@ -574,7 +575,7 @@ async fn dropping_the_stream_while_waiting_for_an_answer_closes_the_connection()
 
 #[tokio::test]
 async fn summarize_works_over_http() {
-    let server = Server::start([Reply::sse(o_reply(&["A summary."]))]).await;
+    let server = Server::start([Reply::sse(o::reply(&["A summary."]))]).await;
     let history = vec![ChatMessage {
         role: ChatRole::User,
         text: "Build the thing.".into(),

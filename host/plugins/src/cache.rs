@@ -3,7 +3,7 @@
 //! Loading compiled code means trusting it completely (wasmtime maps it as executable), so an
 //! entry is used only if it carries a MAC made with this user's secret key: a corrupted file, a
 //! truncated write, an entry copied from another machine or planted by someone else is rejected
-//! and the component recompiled. Entries are keyed by the component's SHA-256 and the engine's
+//! and the component recompiled. Entries are keyed by the component's SHA-256 and wasmtime's
 //! compatibility key, and the MAC covers both, so an entry cannot be renamed into another's place.
 //!
 //! An entry also holds the component's manifest, so that a warm start needs no instantiation.
@@ -51,10 +51,6 @@ impl Cache {
             dir: dir.to_path_buf(),
             key,
         })
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     pub fn path(&self, sha256: &str, compat: &str) -> PathBuf {

@@ -2,35 +2,59 @@
 
 use tether_protocol::EffectKind;
 
+/// A file the host may open in the user's editor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Editable {
+    /// The memory file loaded into every conversation.
     Memory,
 }
 
+/// A change a command asks the host to make. The session checks each one (where it may apply,
+/// what it may carry) before applying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
+    /// Plain text shown to every surface.
     Print(String),
+    /// Markdown shown to every surface.
     Markdown(String),
+    /// Text sent to the model as a user turn.
     Prompt(String),
+    /// Switch the terminal colour theme.
     SetTheme(String),
+    /// Switch the colour of the model's replies.
     SetColor(String),
+    /// vi key bindings on, or emacs ones.
     SetVim(bool),
+    /// Plan mode on or off.
     SetPlanMode(bool),
+    /// The status line on or off.
     SetStatusline(bool),
+    /// Forget the conversation.
     Clear,
+    /// End the session.
     Exit,
+    /// Put text on the user's clipboard.
     CopyToClipboard(String),
+    /// Add a note to the transcript without a model turn.
     AddNote(String),
+    /// Replace the older transcript with a summary; the text is optional focus instructions.
     Compact(String),
+    /// Ask the model for a summary of the conversation and show it.
     Summarize(String),
+    /// Open a URL in the terminal machine's browser.
     OpenUrl(String),
+    /// Open a file in the user's editor.
     OpenEditor(Editable),
+    /// Install a plugin from a `.wasm` file path.
     InstallPlugin(String),
+    /// Remove a user-installed plugin by name.
     RemovePlugin(String),
+    /// Continue the session in the desktop browser.
     HandOff,
 }
 
 impl Effect {
+    /// The effect without its payload, as the rules about where effects apply name it.
     pub fn kind(&self) -> EffectKind {
         match self {
             Effect::Print(_) => EffectKind::Print,

@@ -2,34 +2,46 @@
 //! place that knows it.
 //!
 //! Lifecycle, one file a stage:
-//! - [`engine`]: one wasmtime `Engine` per process, and the epoch ticker that enforces deadlines;
-//! - [`cache`]: compiled code on disk, authenticated so that nothing we did not write is loaded;
-//! - [`loader`]: bytes → validated component → manifest + `InstancePre`;
-//! - [`worker`]: one call: a fresh `Store` with limits, the call, and the checks on its result;
-//! - [`since_v0_1_0`]: the host side of WIT `tether:command@0.1.0` (bindings, conversions, queries).
+//! - `compiler`: the one wasmtime `Engine`'s configuration, and the fingerprint compiled code
+//!   depends on;
+//! - `cache`: compiled code on disk, authenticated so that nothing we did not write is loaded;
+//! - `loader`: bytes → validated component → manifest + a linked, ready-to-instantiate plugin;
+//! - `call` and `sandbox`: one call: a fresh `Store` with no outside access and the call's limits,
+//!   the call, and the checks on its result; `deadline` turns the time limit into a trap;
+//! - `abi`: the host side of each WIT version behind one facade, so that a new version is one new
+//!   module there and nothing else names a version.
 //!
-//! The rest of tether sees only [`Runtime`], [`Plugin`], [`Effect`] and [`HostQueries`].
+//! The rest of tether sees only [`Runtime`], [`Plugin`], [`Call`], [`Effect`], [`HostQueries`]
+//! with the host types it answers with, and the administrator's [`policy`].
 
-pub mod cache;
+// `deny`, not `forbid`: mapping authenticated cached code is one `unsafe` call, allowed where it is
+// (`loader`).
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod abi;
+mod cache;
+mod call;
+mod compiler;
+mod deadline;
 pub mod effect;
-pub mod engine;
-pub mod error;
-pub mod limits;
-pub mod loader;
-pub mod manifest;
+mod error;
+mod limits;
+mod loader;
+mod manifest;
 pub mod policy;
 mod pool;
-pub mod queries;
+mod queries;
 mod runtime;
-pub mod since_v0_1_0;
-mod worker;
+mod sandbox;
 
-pub use effect::Effect;
+pub use call::Call;
+pub use effect::{Editable, Effect};
 pub use error::PluginError;
 pub use limits::Limits;
-pub use loader::{Plugin, PluginSource};
+pub use loader::{Plugin, PluginSource, sha256_hex};
 pub use manifest::Manifest;
 pub use queries::{
-    AppLink, ContextFile, HostQueries, Message, Preferences, Role, SessionInfo, TokenUsage,
+    AppLink, ContextFile, HostQueries, Message, Preferences, Role, SessionInfo, Settings, Usage,
 };
-pub use runtime::{Call, LoadProgress, Runtime, RuntimeOptions};
+pub use runtime::{LoadProgress, Runtime, RuntimeOptions};

@@ -5,31 +5,33 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
-use tether_protocol::{Capabilities, CommandSource, gate::Context};
+use tether_protocol::{Capabilities, CommandSource};
 use wasmtime::component::Component;
 
+use crate::abi::AbiPre;
 use crate::cache::Lookup;
 use crate::error::PluginError;
 use crate::limits::Limits;
 use crate::manifest::Manifest;
 use crate::queries::NoQueries;
 use crate::runtime::Inner;
-use crate::since_v0_1_0::{self, CommandPre};
-use crate::worker::{self, CallerState, StoreData};
+use crate::sandbox::{self, CallerState};
 
 /// Where a plugin's bytes come from.
 #[derive(Clone)]
 pub struct PluginSource {
     /// Shown in errors: a file path, or `stock /name`.
     pub label: String,
+    /// Stock (embedded) or installed by the user.
     pub source: CommandSource,
+    /// The component.
     pub bytes: Cow<'static, [u8]>,
     /// Known in advance for stock plugins (computed at build time); computed otherwise.
     pub sha256: Option<String>,
 }
 
 impl PluginSource {
-    /// A stock component embedded in the binary, named `stock plugin `<crate>``; its hash was
+    /// A stock component embedded in the binary, labelled ``stock plugin `<crate>` ``; its hash was
     /// computed at build time.
     pub fn stock(crate_name: &str, bytes: &'static [u8], sha256: &str) -> PluginSource {
         PluginSource {
@@ -55,11 +57,15 @@ impl PluginSource {
 /// A loaded, linked plugin, ready to be called any number of times.
 #[derive(Clone)]
 pub struct Plugin {
+    /// What the command says it is, validated.
     pub manifest: Manifest,
+    /// Stock (embedded) or installed by the user.
     pub source: CommandSource,
+    /// The component's SHA-256, in hex: what policies pin.
     pub sha256: String,
+    /// Where it came from, for messages ([`PluginSource::label`]).
     pub label: String,
-    pub(crate) pre: CommandPre<StoreData>,
+    pub(crate) pre: AbiPre,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -72,9 +78,9 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
-/// How a load went, for progress reports and diagnostics.
+/// How a load went, for progress reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     FromCache,
     Compiled,
     /// A cache entry existed but failed authentication; it was replaced.
@@ -85,14 +91,14 @@ pub enum Outcome {
 
 /// What the first bytes say a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WasmKind {
+enum WasmKind {
     NotWasm,
     CoreModule,
     Component,
 }
 
 /// Components and core modules share the `\0asm` magic and differ in the layer field.
-pub fn classify_bytes(bytes: &[u8]) -> WasmKind {
+fn classify_bytes(bytes: &[u8]) -> WasmKind {
     match bytes {
         [0, b'a', b's', b'm', _, _, 1, 0, ..] => WasmKind::Component,
         [0, b'a', b's', b'm', _, _, 0, 0, ..] => WasmKind::CoreModule,
@@ -100,6 +106,7 @@ pub fn classify_bytes(bytes: &[u8]) -> WasmKind {
     }
 }
 
+/// The SHA-256 of `bytes` in lower-case hex: how plugins are identified and pinned.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -125,8 +132,10 @@ pub(crate) fn load(
         match cache.load(&sha256, &runtime.compat) {
             Lookup::Hit(entry) => {
                 // SAFETY: the entry's MAC proves this process's user wrote it from a component
-                // compiled by an engine with the same compatibility key.
-                let component = unsafe { Component::deserialize(&runtime.engine, &entry.artifact) };
+                // compiled by a wasmtime with the same compatibility key.
+                #[allow(unsafe_code)]
+                let component =
+                    unsafe { Component::deserialize(&runtime.wasmtime, &entry.artifact) };
                 match component {
                     Ok(component) => {
                         let pre = link(runtime, &component, &source.label)?;
@@ -211,51 +220,36 @@ fn compile(runtime: &Inner, source: &PluginSource) -> Result<Component, PluginEr
         }
         WasmKind::Component => {}
     }
-    Component::new(&runtime.engine, &source.bytes).map_err(|e| not_a_component(error_chain(&e)))
+    Component::new(&runtime.wasmtime, &source.bytes).map_err(|e| not_a_component(error_chain(&e)))
 }
 
-fn link(
-    runtime: &Inner,
-    component: &Component,
-    label: &str,
-) -> Result<CommandPre<StoreData>, PluginError> {
-    let wrong_world = |e: wasmtime::Error| PluginError::WrongWorld {
+fn link(runtime: &Inner, component: &Component, label: &str) -> Result<AbiPre, PluginError> {
+    AbiPre::link(&runtime.linker, component).map_err(|e| PluginError::WrongWorld {
         origin: label.to_string(),
         reason: error_chain(&e),
-    };
-    let pre = runtime
-        .linker
-        .instantiate_pre(component)
-        .map_err(wrong_world)?;
-    CommandPre::new(pre).map_err(wrong_world)
+    })
 }
 
-fn read_manifest(
-    runtime: &Inner,
-    pre: &CommandPre<StoreData>,
-    label: &str,
-) -> Result<Manifest, PluginError> {
+fn read_manifest(runtime: &Inner, pre: &AbiPre, label: &str) -> Result<Manifest, PluginError> {
     let caller = CallerState {
         name: label.to_string(),
         declared: Capabilities::NONE,
         granted: Capabilities::NONE,
-        context: Context::Local,
         queries: Arc::new(NoQueries),
         undeclared: None,
     };
-    let wit = worker::call(
-        &runtime.engine,
+    let manifest = sandbox::run(
+        &runtime.wasmtime,
         &runtime.ticker,
         pre,
         caller,
         Limits::default(),
-        |c, s| c.call_manifest(s),
+        |command, store| command.manifest(store),
     )
     .map_err(|e| PluginError::BadManifest {
         origin: label.to_string(),
         reason: e.to_string(),
     })?;
-    let manifest = since_v0_1_0::manifest_from_wit(wit);
     manifest
         .validate()
         .map_err(|reason| PluginError::BadManifest {

@@ -3,14 +3,22 @@
 use serde::{Deserialize, Serialize};
 use tether_protocol::{Capabilities, Capability, Kind, Safety, validate_name};
 
+/// What a command says about itself. Cached with its compiled code, so it is serialisable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The name, without the slash.
     pub name: String,
+    /// Other names that invoke it.
     pub aliases: Vec<String>,
+    /// One line, for `/help` and completion menus.
     pub description: String,
+    /// What the argument looks like (`<text>`, `[on|off]`).
     pub argument_hint: Option<String>,
+    /// What it does, which decides where it may run.
     pub kind: Kind,
+    /// Where it claims it may run; a policy may narrow it.
     pub safety: Safety,
+    /// Every host query it may call.
     pub capabilities: Vec<Capability>,
 }
 
@@ -47,6 +55,7 @@ impl Manifest {
         std::iter::once(self.name.as_str()).chain(self.aliases.iter().map(String::as_str))
     }
 
+    /// The capabilities it declares, as a set.
     pub fn declared(&self) -> Capabilities {
         self.capabilities.iter().copied().collect()
     }

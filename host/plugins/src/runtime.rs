@@ -1,28 +1,28 @@
-//! The public face of the plugin runtime.
+//! The public face of the plugin runtime: load plugins, run calls.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
-use tether_protocol::{Capabilities, gate::Context};
 use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 
+use crate::abi;
 use crate::cache::Cache;
+use crate::call::{self, Call};
+use crate::compiler;
+use crate::deadline::Ticker;
 use crate::effect::Effect;
-use crate::engine::{self, Ticker};
 use crate::error::PluginError;
-use crate::limits::Limits;
 use crate::loader::{self, Outcome, Plugin, PluginSource};
 use crate::pool::Pool;
-use crate::queries::HostQueries;
-use crate::since_v0_1_0::{self, Command};
-use crate::worker::{self, CallerState, StoreData};
+use crate::sandbox::StoreData;
 
 /// Where compiled components are cached. `None` compiles every time (tests of cold starts).
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeOptions {
+    /// The directory of compiled components.
     pub cache_dir: Option<PathBuf>,
     /// The secret that authenticates cache entries (created 0600 on first use).
     pub key_file: Option<PathBuf>,
@@ -34,37 +34,33 @@ pub enum LoadProgress {
     /// Components need compiling before the session can start: `Some(n)` when known up front,
     /// `None` when only a damaged cache entry revealed it.
     CompileStarted {
+        /// How many will be compiled.
         count: Option<usize>,
     },
     /// One more is done.
     Compiled {
+        /// How many are done so far.
         done: usize,
+        /// How many there are in all (at least `done`).
         count: usize,
+        /// The plugin's [`PluginSource::label`].
         label: String,
     },
+    /// Every plugin is loaded.
     Finished,
 }
 
-/// One invocation of a plugin. Owned, because it runs on a pool thread.
-pub struct Call {
-    pub plugin: Plugin,
-    pub args: String,
-    pub context: Context,
-    /// What the policy grants; intersected with what the manifest declares.
-    pub granted: Capabilities,
-    pub limits: Limits,
-    pub queries: Arc<dyn HostQueries>,
-}
-
-/// The engine, the linker and the cache: what loading and calling need, shared with pool threads.
+/// wasmtime, the linker and the cache: what loading and calling need, shared with pool threads.
 pub(crate) struct Inner {
-    pub(crate) engine: Engine,
+    pub(crate) wasmtime: Engine,
     pub(crate) linker: Linker<StoreData>,
     pub(crate) ticker: Ticker,
     pub(crate) cache: Option<Cache>,
     pub(crate) compat: String,
 }
 
+/// Loads and runs plugins. One per process: it owns the compiled code, the cache and the threads
+/// calls run on.
 pub struct Runtime {
     inner: Arc<Inner>,
     pool: Pool,
@@ -76,13 +72,14 @@ fn lost() -> PluginError {
 }
 
 impl Runtime {
+    /// Sets up wasmtime, the host side of every WIT version and the cache (which is disabled,
+    /// with a warning, if it cannot be opened).
     pub fn new(options: RuntimeOptions) -> Result<Runtime, PluginError> {
-        let engine = engine::build_engine()?;
-        let mut linker = Linker::new(&engine);
+        let wasmtime = compiler::build()?;
+        let mut linker = Linker::new(&wasmtime);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| PluginError::Setup(e.to_string()))?;
-        Command::add_to_linker::<StoreData, HasSelf<CallerState>>(&mut linker, |d| &mut d.caller)
-            .map_err(|e| PluginError::Setup(e.to_string()))?;
+        abi::add_to_linker(&mut linker).map_err(|e| PluginError::Setup(e.to_string()))?;
         let cache = match (&options.cache_dir, &options.key_file) {
             (Some(dir), Some(key)) => match Cache::open(dir, key) {
                 Ok(cache) => Some(cache),
@@ -93,14 +90,14 @@ impl Runtime {
             },
             _ => None,
         };
-        let compat = engine::compatibility_key(&engine);
-        let ticker = Ticker::start(engine.clone());
+        let compat = compiler::compatibility_key(&wasmtime);
+        let ticker = Ticker::start(wasmtime.clone());
         let threads = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .clamp(2, 8);
         Ok(Runtime {
             inner: Arc::new(Inner {
-                engine,
+                wasmtime,
                 linker,
                 ticker,
                 cache,
@@ -147,7 +144,7 @@ impl Runtime {
             started = true;
         }
         // Plain scoped threads: like the pool's, they carry no tokio context.
-        let workers = std::thread::available_parallelism()
+        let threads = std::thread::available_parallelism()
             .map_or(2, |n| n.get())
             .min(sources.len().max(1));
         let next = AtomicUsize::new(0);
@@ -155,7 +152,7 @@ impl Runtime {
         let mut results: Vec<Option<Result<Plugin, PluginError>>> =
             sources.iter().map(|_| None).collect();
         std::thread::scope(|scope| {
-            for _ in 0..workers {
+            for _ in 0..threads {
                 let tx = tx.clone();
                 let (sources, next, inner) = (&sources, &next, &self.inner);
                 scope.spawn(move || {
@@ -202,7 +199,7 @@ impl Runtime {
     pub fn run(&self, call: Call) -> Result<Vec<Effect>, PluginError> {
         let inner = self.inner.clone();
         self.pool
-            .run(move || execute(&inner, call))
+            .run(move || call::execute(&inner, call))
             .unwrap_or_else(|| Err(lost()))
     }
 
@@ -211,85 +208,8 @@ impl Runtime {
     pub async fn run_async(&self, call: Call) -> Result<Vec<Effect>, PluginError> {
         let inner = self.inner.clone();
         self.pool
-            .run_async(move || execute(&inner, call))
+            .run_async(move || call::execute(&inner, call))
             .await
             .unwrap_or_else(|| Err(lost()))
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.inner.engine
-    }
-
-    /// The cache key half that depends on the engine (shown by diagnostics).
-    pub fn compatibility_key(&self) -> &str {
-        &self.inner.compat
-    }
-}
-
-fn execute(inner: &Inner, call: Call) -> Result<Vec<Effect>, PluginError> {
-    let manifest = &call.plugin.manifest;
-    let declared = manifest.declared();
-    let caller = CallerState {
-        name: manifest.name.clone(),
-        declared,
-        granted: declared.intersect(call.granted),
-        context: call.context,
-        queries: call.queries,
-        undeclared: None,
-    };
-    let invocation = since_v0_1_0::tether::command::types::Invocation {
-        args: call.args,
-        origin: since_v0_1_0::convert_origin(call.context.origin()),
-        remote_mode: call.context.remote_mode(),
-    };
-    let returned = worker::call(
-        &inner.engine,
-        &inner.ticker,
-        &call.plugin.pre,
-        caller,
-        call.limits,
-        |command, store| command.call_run(store, &invocation),
-    )?;
-    let effects = returned.map_err(|message| PluginError::Failed {
-        name: manifest.name.clone(),
-        message: truncate_bytes(message, call.limits.output_bytes),
-    })?;
-    let effects: Vec<Effect> = effects
-        .into_iter()
-        .map(since_v0_1_0::effect_from_wit)
-        .collect();
-    let bytes: usize = effects.iter().map(Effect::text_len).sum();
-    if bytes > call.limits.output_bytes {
-        return Err(PluginError::OutputTooLarge {
-            name: manifest.name.clone(),
-            bytes,
-            limit: call.limits.output_bytes,
-        });
-    }
-    Ok(effects)
-}
-
-/// Cuts `text` to at most `max` bytes, on a character boundary.
-fn truncate_bytes(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncates_on_char_boundaries() {
-        assert_eq!(truncate_bytes("héllo".into(), 2), "h");
-        assert_eq!(truncate_bytes("héllo".into(), 3), "hé");
-        assert_eq!(truncate_bytes("abc".into(), 10), "abc");
-        assert_eq!(truncate_bytes("𝄞𝄞".into(), 7), "𝄞");
     }
 }

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use tether_plugins::{
     Call, ContextFile, Effect, HostQueries, LoadProgress, Manifest, Message, Plugin, PluginError,
-    PluginSource, Preferences, Role, Runtime, RuntimeOptions, SessionInfo, TokenUsage,
+    PluginSource, Role, Runtime, RuntimeOptions, SessionInfo, Settings, Usage,
 };
-use tether_plugins::{Limits, loader};
+use tether_plugins::{Limits, sha256_hex};
 use tether_protocol::{Capabilities, Capability, CommandInfo, CommandSource, Kind, gate::Context};
 
 // ---------------------------------------------------------------------------------------------
@@ -36,8 +36,8 @@ impl HostQueries for FixedQueries {
             version: "0.0.0-test".into(),
         }
     }
-    fn usage(&self) -> TokenUsage {
-        TokenUsage {
+    fn usage(&self) -> Usage {
+        Usage {
             input_tokens: 10,
             output_tokens: 20,
             cost_micros: 30,
@@ -58,15 +58,30 @@ impl HostQueries for FixedQueries {
         let skip = all.len().saturating_sub(limit);
         all.into_iter().skip(skip).collect()
     }
-    fn preferences(&self) -> Preferences {
-        Preferences::default()
+    fn settings(&self) -> Settings {
+        Settings::default()
     }
-    fn commands(&self, _context: Context) -> Vec<CommandInfo> {
+    fn commands(&self) -> Vec<CommandInfo> {
         Vec::new()
     }
     fn files(&self) -> Vec<ContextFile> {
         Vec::new()
     }
+}
+
+/// The hostile fixture compiled to native code by wasmtime itself, with the runtime's own
+/// settings (epoch interruption, optimised for speed): code an engine like ours would load, were
+/// it not refused.
+fn native_code_of_the_fixture() -> Vec<u8> {
+    let mut config = wasmtime::Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .cranelift_opt_level(wasmtime::OptLevel::Speed);
+    wasmtime::Engine::new(&config)
+        .expect("a wasmtime engine")
+        .precompile_component(tether_fixtures::fixture("hostile").bytes)
+        .expect("precompiling the fixture")
 }
 
 const HOSTILE_LABEL: &str = "hostile fixture";
@@ -589,10 +604,7 @@ fn an_elf_file_is_not_a_component() {
 fn precompiled_native_code_is_refused_rather_than_loaded() {
     // A `.cwasm` made by wasmtime itself: native code must never be accepted as a plugin file.
     let runtime = uncached_runtime();
-    let precompiled = runtime
-        .engine()
-        .precompile_component(tether_fixtures::fixture("hostile").bytes)
-        .expect("precompiling the fixture");
+    let precompiled = native_code_of_the_fixture();
     assert_eq!(&precompiled[..4], b"\x7fELF", "wasmtime writes ELF");
     let reason = expect_not_a_component(&runtime, "hostile.cwasm", precompiled);
     assert!(reason.contains("magic bytes"), "{reason:?}");
@@ -788,12 +800,7 @@ fn native_code_planted_in_the_cache_is_rejected_and_recompiled() {
     // Someone replaced the entry with wasmtime's own precompiled code: valid native code, but not
     // authenticated with our key, so it must not be mapped.
     survives_damaged_cache(|file| {
-        let engine = uncached_runtime();
-        let planted = engine
-            .engine()
-            .precompile_component(tether_fixtures::fixture("hostile").bytes)
-            .unwrap();
-        std::fs::write(file, planted).unwrap();
+        std::fs::write(file, native_code_of_the_fixture()).unwrap();
     });
 }
 
@@ -955,7 +962,7 @@ fn every_stock_plugin_loads_and_its_manifest_validates() {
     assert!(!tether_stock::STOCK.is_empty());
     for p in tether_stock::STOCK {
         assert_eq!(
-            loader::sha256_hex(p.bytes),
+            sha256_hex(p.bytes),
             p.sha256,
             "{}: the embedded SHA-256 is the bytes' hash",
             p.crate_name

@@ -16,8 +16,10 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, for exhaustive tests and listings.
     pub const ALL: [Kind; 3] = [Kind::Local, Kind::Interactive, Kind::Prompt];
 
+    /// The WIT and JSON spelling (`local`, `interactive`, `prompt`).
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Local => "local",
@@ -43,6 +45,7 @@ pub struct Safety {
 }
 
 impl Safety {
+    /// Every combination of the two tags, for exhaustive tests of the gate.
     pub const ALL: [Safety; 4] = [
         Safety {
             remote_safe: false,
@@ -83,8 +86,10 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// Both origins, for exhaustive tests.
     pub const ALL: [Origin; 2] = [Origin::Terminal, Origin::Bridge];
 
+    /// The WIT and JSON spelling (`terminal`, `bridge`), also what `FromStr` reads.
     pub fn as_str(self) -> &'static str {
         match self {
             Origin::Terminal => "terminal",
@@ -123,6 +128,7 @@ pub enum CommandSource {
 }
 
 impl CommandSource {
+    /// The JSON spelling (`stock`, `user`), shown by `tether commands`.
     pub fn as_str(self) -> &'static str {
         match self {
             CommandSource::Stock => "stock",
@@ -210,15 +216,22 @@ mod tests {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Capability {
+    /// `host.session`: remote mode, session id and URL, engine, model, working directory.
     Session,
+    /// `host.usage`: tokens and cost so far.
     Usage,
+    /// `host.transcript`: the recent conversation.
     Transcript,
+    /// `host.settings`: theme, colour, editing mode, plan mode, status line, app links.
     Settings,
+    /// `host.commands`: the commands available where the command was invoked.
     Commands,
+    /// `host.files`: the `@path` files in the conversation's context.
     Files,
 }
 
 impl Capability {
+    /// Every capability, in bit order.
     pub const ALL: [Capability; 6] = [
         Capability::Session,
         Capability::Usage,
@@ -228,6 +241,7 @@ impl Capability {
         Capability::Files,
     ];
 
+    /// The WIT and JSON spelling, as policies and manifests write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Capability::Session => "session",
@@ -255,16 +269,20 @@ impl fmt::Display for Capability {
 pub struct Capabilities(u8);
 
 impl Capabilities {
+    /// The empty set: what a command gets when nothing is declared or granted.
     pub const NONE: Capabilities = Capabilities(0);
 
+    /// Every capability: the grant when no policy restricts a command.
     pub fn all() -> Capabilities {
         Capability::ALL.into_iter().collect()
     }
 
+    /// Whether `capability` is in the set.
     pub fn contains(self, capability: Capability) -> bool {
         self.0 & capability.bit() != 0
     }
 
+    /// Adds `capability` to the set.
     pub fn insert(&mut self, capability: Capability) {
         self.0 |= capability.bit();
     }
@@ -279,6 +297,7 @@ impl Capabilities {
         Capabilities(self.0 & other.0)
     }
 
+    /// The capabilities in the set, in [`Capability::ALL`] order.
     pub fn iter(self) -> impl Iterator<Item = Capability> {
         Capability::ALL
             .into_iter()
@@ -299,16 +318,27 @@ impl FromIterator<Capability> for Capabilities {
 /// A command as `tether commands --json`, `/help` and the bridge's `system_init` describe it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandInfo {
+    /// The name, without the slash.
     pub name: String,
+    /// Other names that invoke the same command.
     pub aliases: Vec<String>,
+    /// One line, shown in `/help` and in completion menus.
     pub description: String,
+    /// What the argument looks like (`<text>`, `[on|off]`), for completion menus; `None` if it takes
+    /// none.
     #[serde(default)]
     pub argument_hint: Option<String>,
+    /// What the command does, which decides where it may run.
     pub kind: Kind,
+    /// Whether it is listed and runs in a `--remote` session, after the policy narrowed it.
     pub remote_safe: bool,
+    /// Whether it runs when it arrives over the bridge, after the policy narrowed it.
     pub bridge_safe: bool,
+    /// Whether it is built in or installed by the user.
     pub source: CommandSource,
+    /// Hex SHA-256 of the component's `.wasm` bytes, so a listing names exactly what runs.
     pub sha256: String,
+    /// The host queries it declared, in manifest order.
     pub capabilities: Vec<Capability>,
 }
 

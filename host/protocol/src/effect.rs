@@ -10,28 +10,48 @@ use crate::gate::Context;
 /// An effect's kind, without its payload. Mirrors `effect` in the WIT package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EffectKind {
+    /// Plain text shown to every surface.
     Print,
+    /// Markdown shown to every surface.
     Markdown,
+    /// Text sent to the model as a user turn.
     Prompt,
+    /// Switch the terminal colour theme.
     SetTheme,
+    /// Switch the colour of the agent's replies.
     SetColor,
+    /// Vi or emacs key bindings.
     SetVim,
+    /// Plan mode on or off.
     SetPlanMode,
+    /// The status line on or off.
     SetStatusline,
+    /// Forget the conversation.
     Clear,
+    /// End the session.
     Exit,
+    /// Put text on the terminal user's clipboard (OSC 52).
     CopyToClipboard,
+    /// Add a note to the transcript without a model turn.
     AddNote,
+    /// Replace the older transcript with a summary.
     Compact,
+    /// Ask the engine for a summary of the conversation and show it.
     Summarize,
+    /// Open a URL in the terminal machine's browser.
     OpenUrl,
+    /// Open a file in the terminal user's editor.
     OpenEditor,
+    /// Install a plugin from a `.wasm` file path.
     InstallPlugin,
+    /// Remove a user-installed plugin by name.
     RemovePlugin,
+    /// Continue the session in the desktop browser.
     HandOff,
 }
 
 impl EffectKind {
+    /// Every kind, for exhaustive tests of [`effect_allowed`].
     pub const ALL: [EffectKind; 19] = [
         EffectKind::Print,
         EffectKind::Markdown,

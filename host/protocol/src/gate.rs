@@ -19,6 +19,7 @@ pub enum Context {
 }
 
 impl Context {
+    /// Every context, for exhaustive tests of the gate.
     pub const ALL: [Context; 3] = [Context::Local, Context::RemoteTerminal, Context::Bridge];
 
     /// Builds the context from the two facts a caller knows. A bridge origin implies remote mode.
@@ -30,6 +31,7 @@ impl Context {
         }
     }
 
+    /// Where the invocation came from.
     pub fn origin(self) -> Origin {
         match self {
             Context::Bridge => Origin::Bridge,
@@ -37,6 +39,7 @@ impl Context {
         }
     }
 
+    /// Whether the session was started with `--remote`.
     pub fn remote_mode(self) -> bool {
         !matches!(self, Context::Local)
     }
@@ -62,6 +65,7 @@ impl Refusal {
     }
 }
 
+/// What the gate decided for one command in one context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Decision {
     /// List it and run it.
@@ -71,12 +75,13 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Whether the command may be listed and run.
     pub fn allows(self) -> bool {
         self == Decision::Run
     }
 }
 
-/// The rule of DESIGN.md:
+/// The rule every surface obeys (docs/architecture.md, "The gate"):
 /// - in the terminal of a local session, every loaded command runs;
 /// - in the terminal of a `--remote` session, only remote-safe commands;
 /// - over the bridge, `prompt` always, `interactive` never, `local` only if bridge-safe.

@@ -47,10 +47,12 @@ impl SessionId {
         Self::from_parts(kind, Uuid::new_v4())
     }
 
+    /// The id for `uuid` on a relay of `kind`: how [`SessionId::new`] builds one.
     pub fn from_parts(kind: RelayKind, uuid: Uuid) -> Self {
         SessionId(format!("{}{}", kind.prefix(), uuid.hyphenated()))
     }
 
+    /// Which kind of relay minted the id, read from its prefix.
     pub fn kind(&self) -> RelayKind {
         // Longest prefixes first: every id starts with `session_`.
         if self.0.starts_with(RelayKind::Staging.prefix()) {
@@ -62,6 +64,7 @@ impl SessionId {
         }
     }
 
+    /// The id as it appears in URLs and JSON.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -484,10 +484,12 @@ fn client_body(events: &[NewEvent]) -> String {
 // ---------------------------------------------------------------------------------------------
 // Streams
 
-/// An SSE reader over a reqwest response: yields each event's `data`.
+/// An SSE reader over a reqwest response, framed by `tether-sse`: yields each event's `data`.
 struct SseReader {
     body: Pin<Box<dyn futures::Stream<Item = reqwest::Result<Bytes>> + Send>>,
-    buf: Vec<u8>,
+    parser: tether_sse::Parser,
+    /// Data of events a chunk completed that have not been asked for yet.
+    ready: std::collections::VecDeque<String>,
 }
 
 impl SseReader {
@@ -501,26 +503,24 @@ impl SseReader {
         ensure!(r.status() == 200, "{url}: {}", r.status());
         Ok(SseReader {
             body: Box::pin(r.bytes_stream()),
-            buf: Vec::new(),
+            parser: tether_sse::Parser::new(64 << 20),
+            ready: Default::default(),
         })
     }
 
     /// The next event's data (keepalive comments skipped); `None` when the stream ends.
     async fn next_data(&mut self) -> Option<String> {
         loop {
-            if let Some(end) = memmem::find(&self.buf, b"\n\n") {
-                let block: Vec<u8> = self.buf.drain(..end + 2).collect();
-                let data = block
-                    .split(|b| *b == b'\n')
-                    .find_map(|l| l.strip_prefix(b"data:"));
-                if let Some(d) = data {
-                    let d = d.strip_prefix(b" ").unwrap_or(d);
-                    return Some(String::from_utf8_lossy(d).into_owned());
-                }
-                continue;
+            if let Some(data) = self.ready.pop_front() {
+                return Some(data);
             }
             let chunk = self.body.next().await?.ok()?;
-            self.buf.extend_from_slice(&chunk);
+            let items = self.parser.push(&chunk).ok()?;
+            self.ready
+                .extend(items.into_iter().filter_map(|item| match item {
+                    tether_sse::Item::Event(e) => Some(e.data),
+                    tether_sse::Item::Comment(_) | tether_sse::Item::Retry(_) => None,
+                }));
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Everything an operator (or a test) can tune, with the defaults PROTOCOL.md implies.
+//! Everything an operator (or a test) can tune, with the defaults docs/protocol.md implies.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -140,8 +140,11 @@ impl Default for Connections {
 /// Login throttling: failures allowed per window before `429`.
 #[derive(Debug, Clone)]
 pub struct Throttle {
+    /// Failed logins per account name per window.
     pub failures_per_account: u32,
+    /// Failed logins per client address per window.
     pub failures_per_address: u32,
+    /// The sliding window the counts are over.
     pub window: Duration,
     /// Device-code requests per address per window.
     pub device_codes_per_address: u32,
@@ -166,6 +169,8 @@ impl Default for Throttle {
     }
 }
 
+/// Everything a relay is started with; [`RelayConfig::new`] gives the defaults of
+/// `tether relay serve`.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     /// SQLite database file (created if missing).
@@ -175,13 +180,20 @@ pub struct RelayConfig {
     pub public_url: Option<String>,
     /// Origins allowed besides the public URL's, for cookie-authenticated requests.
     pub extra_origins: Vec<String>,
+    /// Production, staging or the terminal's embedded relay (`Local`), which has no password
+    /// logins and pairs browsers by QR code instead.
     pub kind: RelayKind,
     /// Whether `/bridge` demands `X-Trusted-Device-Token`.
     pub require_trusted_device: bool,
+    /// How long each credential lasts.
     pub lifetimes: Lifetimes,
+    /// Sizes and counts that bound what a caller can make the relay hold.
     pub limits: Limits,
+    /// Keepalives and how a silent worker goes offline.
     pub liveness: Liveness,
+    /// Login throttling and the password-check pool.
     pub throttle: Throttle,
+    /// What the accept loop enforces per connection.
     pub connections: Connections,
     /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (the TLS proxy): the
     /// throttles then key on the client they name. Anyone else's are ignored.

@@ -1,14 +1,19 @@
-//! The relay's error answers: `{error: {type, message}}` with the status PROTOCOL.md lists.
+//! The relay's error answers: `{error: {type, message}}` with the status docs/protocol.md lists.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tether_protocol::api::{ErrorBody, ErrorDetail};
 
+/// An error as the API answers it: a status and docs/protocol.md's `{"error": …}` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// The body's `type`, for programs.
     pub kind: &'static str,
+    /// The body's `message`, for people.
     pub message: String,
+    /// `Retry-After`, in seconds.
     pub retry_after: Option<u64>,
 }
 
@@ -21,12 +26,15 @@ impl ApiError {
             retry_after: None,
         }
     }
+    /// `400`: the request is malformed.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
+    /// `401`: no valid credential.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
+    /// `403`: a valid credential that may not do this.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
@@ -34,6 +42,7 @@ impl ApiError {
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "No such session.")
     }
+    /// `409`: a newer worker registered; `current` is its epoch.
     pub fn stale_epoch(current: u64) -> Self {
         Self::new(
             StatusCode::CONFLICT,
@@ -43,18 +52,9 @@ impl ApiError {
             ),
         )
     }
+    /// `413`: over a size or count limit.
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
-    }
-    pub fn rate_limited(retry_after: u64) -> Self {
-        ApiError {
-            retry_after: Some(retry_after),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                format!("Too many attempts. Try again in {retry_after} s."),
-            )
-        }
     }
     /// Too many streams open at once; the client may retry once one has closed.
     pub fn too_many_streams(message: impl Into<String>) -> Self {
@@ -63,9 +63,11 @@ impl ApiError {
             ..Self::new(StatusCode::TOO_MANY_REQUESTS, "too_many_streams", message)
         }
     }
+    /// `408`: the body did not arrive in time.
     pub fn request_timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
     }
+    /// `500`: the relay's own failure, logged; the caller learns nothing of it.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {err}");
         Self::new(
@@ -75,6 +77,7 @@ impl ApiError {
         )
     }
 
+    /// The `error` object of the body (also sent on WebSockets).
     pub fn detail(&self) -> ErrorDetail {
         ErrorDetail {
             kind: self.kind.to_owned(),
@@ -104,4 +107,5 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// What handlers return.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -3,7 +3,8 @@
 //! serve recent ones without a query.
 //!
 //! Every change to a session's head happens while holding the store's writer connection, so the
-//! hub never disagrees with the log about order.
+//! hub never disagrees with the log about order. The methods that make one take the
+//! [`Writer`] as proof, so the rule is the compiler's to keep, not the caller's.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -13,13 +14,16 @@ use tether_protocol::{Event, SessionId};
 use tokio::sync::watch;
 
 use crate::config::Limits;
+use crate::store::Writer;
 use crate::stream_limit::StreamCounts;
 use crate::weight::{event_weight, fitting};
 
 /// What a stream waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
+    /// The newest event's `seq` (0 for an empty log).
     pub last_seq: u64,
+    /// The current worker registration.
     pub epoch: u64,
     /// The session was deleted: every stream ends.
     pub closed: bool,
@@ -29,6 +33,7 @@ pub struct Head {
 /// buffer). Older ones are read from the database.
 const RING: usize = 256;
 
+/// One session in memory: its head, its recent events, its worker's presence.
 pub struct Live {
     head: watch::Sender<Head>,
     ring: Mutex<Ring>,
@@ -60,7 +65,9 @@ struct Presence {
 /// A change in whether the worker is online, to be announced as `worker_status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
+    /// The worker came (back).
     Online,
+    /// Nothing heard from it for the timeout, and no stream open.
     Offline,
 }
 
@@ -77,10 +84,12 @@ impl Live {
         }
     }
 
+    /// Wakes on every change of the head.
     pub fn subscribe(&self) -> watch::Receiver<Head> {
         self.head.subscribe()
     }
 
+    /// The head now.
     pub fn head(&self) -> Head {
         *self.head.borrow()
     }
@@ -130,6 +139,7 @@ impl Live {
         self.head.send_modify(|h| h.last_seq = last);
     }
 
+    /// Whether the worker counts as online (what `worker_status` last said).
     pub fn worker_online(&self) -> bool {
         self.presence
             .lock()
@@ -180,6 +190,7 @@ impl Live {
     }
 }
 
+/// The live sessions, with the stream counts and revocations every stream checks.
 #[derive(Default)]
 pub struct Hub {
     sessions: Mutex<HashMap<SessionId, Arc<Live>>>,
@@ -190,13 +201,14 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// The live state of a session, if loaded.
     pub fn get(&self, id: &SessionId) -> Option<Arc<Live>> {
         self.map().get(id).cloned()
     }
 
-    /// The live state of a session, created from its stored head if absent. Call only while
-    /// holding the writer connection, with values read through it.
-    pub fn load(&self, id: &SessionId, last_seq: u64, epoch: u64) -> Arc<Live> {
+    /// The live state of a session, created from its stored head if absent, with values read
+    /// through `_writer`.
+    pub fn load(&self, _writer: &Writer, id: &SessionId, last_seq: u64, epoch: u64) -> Arc<Live> {
         Arc::clone(
             self.map()
                 .entry(id.clone())
@@ -204,23 +216,23 @@ impl Hub {
         )
     }
 
-    /// Events were committed. Under the writer connection. A session nobody is watching has no
-    /// live state, and needs none: whoever looks next loads its head from the database.
-    pub fn appended(&self, id: &SessionId, events: Vec<Event>, limits: &Limits) {
+    /// Events were committed by `_writer`. A session nobody is watching has no live state, and
+    /// needs none: whoever looks next loads its head from the database.
+    pub fn appended(&self, _writer: &Writer, id: &SessionId, events: Vec<Event>, limits: &Limits) {
         if let Some(live) = self.get(id) {
             live.append(events, limits.retain_events, limits.stream_buffer);
         }
     }
 
-    /// A new worker registered. Under the writer connection.
-    pub fn epoch_changed(&self, id: &SessionId, epoch: u64) {
+    /// A new worker registered, as `_writer` just stored.
+    pub fn epoch_changed(&self, _writer: &Writer, id: &SessionId, epoch: u64) {
         if let Some(live) = self.get(id) {
             live.head.send_modify(|h| h.epoch = epoch);
         }
     }
 
-    /// The session was deleted. Under the writer connection.
-    pub fn close(&self, id: &SessionId) {
+    /// The session was deleted, by `_writer`.
+    pub fn close(&self, _writer: &Writer, id: &SessionId) {
         if let Some(live) = self.map().remove(id) {
             live.head.send_modify(|h| h.closed = true);
         }
@@ -237,14 +249,6 @@ impl Hub {
     /// Forget sessions nobody is using, so memory follows activity rather than history.
     pub fn evict_idle(&self) {
         self.map().retain(|_, live| !live.idle());
-    }
-
-    pub fn len(&self) -> usize {
-        self.map().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.map().is_empty()
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Arc<Live>>> {
@@ -283,8 +287,9 @@ mod tests {
     #[test]
     fn recent_serves_from_memory_only_when_it_reaches_back() {
         let hub = Hub::default();
+        let w = Writer::for_tests();
         let id = SessionId::new(RelayKind::Production);
-        let live = hub.load(&id, 10, 1);
+        let live = hub.load(&w, &id, 10, 1);
         assert_eq!(
             live.recent(10, 100, usize::MAX).unwrap().len(),
             0,
@@ -294,11 +299,12 @@ mod tests {
             live.recent(3, 100, usize::MAX).is_none(),
             "cold ring: go to the database"
         );
-        hub.appended(&id, (11..=13).map(event).collect(), &unbounded());
+        hub.appended(&w, &id, (11..=13).map(event).collect(), &unbounded());
         assert!(live.recent(9, 100, usize::MAX).is_none());
         assert_eq!(seqs(live.recent(10, 100, usize::MAX)), [11, 12, 13]);
         assert_eq!(seqs(live.recent(11, 1, usize::MAX)), [12]);
         hub.appended(
+            &w,
             &id,
             (14..=14 + RING as u64).map(event).collect(),
             &unbounded(),
@@ -319,15 +325,21 @@ mod tests {
     #[test]
     fn memory_holds_a_byte_budget_of_events_not_a_count() {
         let hub = Hub::default();
+        let w = Writer::for_tests();
         let id = SessionId::new(RelayKind::Production);
-        let live = hub.load(&id, 0, 1);
+        let live = hub.load(&w, &id, 0, 1);
         let limits = Limits {
             stream_buffer: 1024 * 1024,
             ..unbounded()
         };
         // 16 events of 256 KiB: the ring keeps what fits in 1 MiB (three, with their
         // envelopes), not 4 MiB.
-        hub.appended(&id, (1..=16).map(|s| big(s, 256 * 1024)).collect(), &limits);
+        hub.appended(
+            &w,
+            &id,
+            (1..=16).map(|s| big(s, 256 * 1024)).collect(),
+            &limits,
+        );
         let ring = live.ring.lock().unwrap();
         assert!(ring.bytes <= limits.stream_buffer, "{}", ring.bytes);
         assert_eq!(ring.events.len(), 3);
@@ -337,7 +349,7 @@ mod tests {
         assert_eq!(seqs(live.recent(13, 100, 600 * 1024)), [14, 15]);
         assert_eq!(seqs(live.recent(13, 100, 1)), [14]);
         // One event bigger than the whole budget is still kept, alone.
-        hub.appended(&id, vec![big(17, 2 * 1024 * 1024)], &limits);
+        hub.appended(&w, &id, vec![big(17, 2 * 1024 * 1024)], &limits);
         assert_eq!(seqs(live.recent(16, 100, usize::MAX)), [17]);
         assert_eq!(live.ring.lock().unwrap().events.len(), 1);
     }
@@ -365,13 +377,14 @@ mod tests {
     #[test]
     fn close_and_epoch_reach_subscribers() {
         let hub = Hub::default();
+        let w = Writer::for_tests();
         let id = SessionId::new(RelayKind::Staging);
-        let live = hub.load(&id, 0, 1);
+        let live = hub.load(&w, &id, 0, 1);
         let mut rx = live.subscribe();
-        hub.epoch_changed(&id, 2);
+        hub.epoch_changed(&w, &id, 2);
         assert!(rx.has_changed().unwrap());
         assert_eq!(rx.borrow_and_update().epoch, 2);
-        hub.close(&id);
+        hub.close(&w, &id);
         assert!(rx.borrow_and_update().closed);
         assert!(hub.get(&id).is_none());
     }

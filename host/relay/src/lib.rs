@@ -3,28 +3,46 @@
 //! It keeps accounts and their credentials, runs the OAuth device login for the CLI, hands
 //! workers short-lived tokens bound to one session and epoch, and carries each session's events
 //! between its worker (the terminal) and its clients, in order, exactly once, across reconnects
-//! and restarts. PROTOCOL.md is the contract; this crate is its server side. It does not depend
+//! and restarts. docs/protocol.md is the contract; this crate is its server side. It does not depend
 //! on the plugin host, so it builds fast and deploys alone.
+//!
+//! How it is built, so that a reader knows where to look:
+//!
+//! - `store/` is the truth (SQLite). One writer connection orders every change; the in-memory
+//!   `hub` follows the log only under that writer (its methods take the writer as proof).
+//! - `publish` is the one way events enter a log, `feed` the one way they leave it; `routes/`
+//!   only translates HTTP to those two (`routes/api/streams.rs` carries a feed over SSE or a
+//!   WebSocket).
+//! - `auth/` holds the credential rules as pure functions; `routes/pages/` the HTML.
+//! - The public API is small on purpose: [`Relay`] to run one, [`RelayConfig`], [`users`] for
+//!   account administration, and what the CLI and the tests need from `auth` and `store`.
+//!   `test_support` (feature `test-support`) is the relay the tests of this crate and of the
+//!   bridge run against.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod auth;
 mod body;
 pub mod config;
-pub mod conn;
-pub mod error;
-pub mod hub;
-pub mod metrics;
-pub mod pairing;
+mod conn;
+mod error;
+mod feed;
+mod hub;
+mod metrics;
+mod pairing;
 mod publish;
-pub mod revocation;
-pub mod routes;
+mod revocation;
+mod routes;
 mod server;
-pub mod state;
+mod state;
 pub mod store;
-pub mod stream;
-pub mod stream_limit;
-pub mod title;
+mod stream_limit;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+mod title;
 pub mod users;
 mod weight;
 
 pub use config::RelayConfig;
+pub use routes::api::streams::{CLOSE_GONE, CLOSE_REVOKED, CLOSE_STALE_EPOCH, CLOSE_TOO_BIG};
 pub use server::{LocalLogin, Relay};

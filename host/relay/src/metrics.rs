@@ -4,17 +4,28 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
+/// The relay's counters and gauges, as `/metrics` shows them.
 #[derive(Default)]
 pub struct Metrics {
+    /// Events appended to a log.
     pub events_published: AtomicU64,
+    /// Events handed to a stream.
     pub events_delivered: AtomicU64,
+    /// Password logins that succeeded.
     pub logins_ok: AtomicU64,
+    /// Password logins refused for a wrong name or password.
     pub logins_failed: AtomicU64,
+    /// Requests refused with `429` by a throttle.
     pub rate_limited: AtomicU64,
+    /// Worker streams open now.
     pub worker_streams: AtomicI64,
+    /// Client streams open now.
     pub client_streams: AtomicI64,
+    /// Sessions created.
     pub sessions_created: AtomicU64,
+    /// Worker tokens issued by `/bridge`.
     pub bridges_issued: AtomicU64,
+    /// Worker requests refused because a newer worker registered.
     pub stale_epoch_refusals: AtomicU64,
     /// Passwords actually checked (argon2 runs), whatever the outcome.
     pub password_checks: AtomicU64,
@@ -22,23 +33,8 @@ pub struct Metrics {
     pub password_checks_refused: AtomicU64,
 }
 
-/// Keeps a stream gauge up while a stream is open.
-pub struct StreamGauge<'a>(&'a AtomicI64);
-
-impl<'a> StreamGauge<'a> {
-    pub fn new(gauge: &'a AtomicI64) -> Self {
-        gauge.fetch_add(1, Relaxed);
-        StreamGauge(gauge)
-    }
-}
-
-impl Drop for StreamGauge<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Relaxed);
-    }
-}
-
 impl Metrics {
+    /// The Prometheus text format, with the session gauges the caller counted.
     pub fn render(&self, live_sessions: usize, workers_online: usize) -> String {
         let mut out = String::new();
         let mut put = |name: &str, kind: &str, help: &str, value: String| {

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+/// The embedded relay's live pairing secrets, by digest, each for one account until its deadline.
 #[derive(Debug, Default)]
 pub struct Pairings {
     live: HashMap<[u8; 32], (i64, Instant)>,

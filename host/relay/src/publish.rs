@@ -1,26 +1,44 @@
 //! Appending events to a session's log and waking its streams, with the checks every publisher
 //! goes through (size, count, who may publish what).
+//!
+//! The checks cannot be skipped: [`publish`] takes only a [`Validated`] batch, which only
+//! [`validate`] makes. Routes with nothing to do between the two call [`accept`].
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use tether_protocol::api::PublishedEvent;
-use tether_protocol::event::{EventRefusal, canonical_event_id, types};
-use tether_protocol::{NewEvent, SessionId, Source, check_publish};
+use tether_protocol::event::{EventRefusal, canonical_event_id};
+use tether_protocol::payload::WorkerStatus;
+use tether_protocol::{NewEvent, Payload, SessionId, Source, check_publish};
 
 use crate::error::{ApiError, ApiResult};
 use crate::hub::{Live, Transition};
 use crate::state::Shared;
 use crate::store::{self, events, sessions};
 
-/// Refuse the whole batch if any event breaks a rule: nothing is half-published. Returns the
-/// batch with every id in its canonical spelling, so that a retry spelled differently (upper
-/// case, braces) is still recognised as the same event.
-pub fn validate(
-    state: &Shared,
+/// A batch that passed [`validate`] for its `source`, ids in their canonical spelling.
+pub struct Validated {
     source: Source,
-    mut batch: Vec<NewEvent>,
-) -> ApiResult<Vec<NewEvent>> {
+    events: Vec<NewEvent>,
+}
+
+/// Check `batch` from `source` and publish it: what a route calls when nothing has to happen
+/// in between.
+pub async fn accept(
+    state: &Shared,
+    session: &SessionId,
+    source: Source,
+    batch: Vec<NewEvent>,
+) -> ApiResult<Vec<PublishedEvent>> {
+    let batch = validate(state, source, batch)?;
+    publish(state, session, batch).await
+}
+
+/// Refuse the whole batch if any event breaks a rule: nothing is half-published. The batch
+/// comes back with every id in its canonical spelling, so that a retry spelled differently
+/// (upper case, braces) is still recognised as the same event.
+pub fn validate(state: &Shared, source: Source, mut batch: Vec<NewEvent>) -> ApiResult<Validated> {
     let limits = &state.config.limits;
     if batch.len() > limits.max_batch {
         return Err(ApiError::too_large(format!(
@@ -47,16 +65,22 @@ pub fn validate(
         event.id = canonical_event_id(&event.id)
             .map_err(|refusal| ApiError::bad_request(format!("{refusal}.")))?;
     }
-    Ok(batch)
+    Ok(Validated {
+        source,
+        events: batch,
+    })
 }
 
-/// Append `batch` (already validated) and wake the session's streams.
+/// Append `batch` and wake the session's streams.
 pub async fn publish(
     state: &Shared,
     session: &SessionId,
-    source: Source,
-    batch: Vec<NewEvent>,
+    batch: Validated,
 ) -> ApiResult<Vec<PublishedEvent>> {
+    let Validated {
+        source,
+        events: batch,
+    } = batch;
     if batch.is_empty() {
         return Ok(Vec::new());
     }
@@ -71,7 +95,7 @@ pub async fn publish(
             st.metrics
                 .events_published
                 .fetch_add(appended.len() as u64, Relaxed);
-            st.hub.appended(&id, appended, &st.config.limits);
+            st.hub.appended(conn, &id, appended, &st.config.limits);
             Ok(answers)
         })
         .await?;
@@ -85,16 +109,18 @@ pub async fn announce(
     transition: Transition,
 ) -> ApiResult<()> {
     let online = transition == Transition::Online;
-    let event = NewEvent::new(
-        types::WORKER_STATUS,
-        serde_json::json!({ "online": online }),
-    );
+    let event = NewEvent::typed(&Payload::WorkerStatus(WorkerStatus { online }));
     let id = session.clone();
     state
         .store
         .write(move |conn| sessions::set_worker_online(conn, &id, online))
         .await?;
-    publish(state, session, Source::Relay, vec![event]).await?;
+    // The relay's own notice: nothing to check it against.
+    let notice = Validated {
+        source: Source::Relay,
+        events: vec![event],
+    };
+    publish(state, session, notice).await?;
     Ok(())
 }
 
@@ -117,7 +143,7 @@ pub async fn live(state: &Shared, session: &SessionId) -> ApiResult<std::sync::A
         .write(move |conn| {
             let row = sessions::get(conn, &id)?
                 .ok_or_else(|| store::StoreError::Corrupt(format!("session {id} vanished")))?;
-            Ok(st.hub.load(&id, row.last_seq, row.worker_epoch))
+            Ok(st.hub.load(conn, &id, row.last_seq, row.worker_epoch))
         })
         .await
         .map_err(|_| ApiError::not_found())

@@ -30,6 +30,7 @@ const CHANNEL: usize = 64;
 /// revocation can sign its token a moment after it.
 const MARGIN: Duration = Duration::from_secs(60);
 
+/// Revoked logins: ends their streams now and refuses their tokens until they expire.
 pub struct Revocations {
     sender: broadcast::Sender<Login>,
     /// Each revoked login with the moment it can be forgotten.
@@ -62,6 +63,7 @@ impl Revocations {
         let _ = self.sender.send(login);
     }
 
+    /// Whether `login` was revoked recently enough that a token of it may still be around.
     pub fn is_revoked(&self, login: &Login) -> bool {
         self.recent()
             .get(login)
@@ -78,16 +80,13 @@ impl Revocations {
     }
 }
 
+/// One stream's watch on its login.
 pub struct Watch {
     login: Login,
     receiver: broadcast::Receiver<Login>,
 }
 
 impl Watch {
-    pub fn login(&self) -> Login {
-        self.login
-    }
-
     /// Resolves when the watched login is revoked (never, if it is not).
     pub async fn revoked(&mut self, revocations: &Revocations) {
         loop {

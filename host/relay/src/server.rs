@@ -19,7 +19,9 @@ use crate::{conn, publish, routes};
 
 /// The terminal's login on its embedded relay.
 pub struct LocalLogin {
+    /// The embedded relay's one account.
     pub account: i64,
+    /// The terminal's OAuth tokens for it, as a device login would have issued.
     pub tokens: tether_protocol::api::TokenResponse,
 }
 
@@ -44,6 +46,7 @@ impl Relay {
         Self::serve(config, listener).await
     }
 
+    /// Serve on `listener`, already bound (by a caller that needed the port first).
     pub async fn serve(config: RelayConfig, listener: TcpListener) -> anyhow::Result<Relay> {
         let addr = listener.local_addr()?;
         let public_url = match &config.public_url {
@@ -139,8 +142,9 @@ impl Relay {
                     None => accounts::add(c, &name, "!", now)?.expect("absent a moment ago"),
                 };
                 let family = uuid::Uuid::new_v4().to_string();
-                let tokens =
-                    crate::routes::oauth::issue_pair(c, account, &family, now, now, &lifetimes)?;
+                let tokens = crate::routes::api::oauth::issue_pair(
+                    c, account, &family, now, now, &lifetimes,
+                )?;
                 Ok((account, tokens))
             })
             .await?;
@@ -158,10 +162,12 @@ impl Relay {
         self.state.pairings().is_live(secret, Instant::now())
     }
 
+    /// Where the public listener is bound.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// The URL browsers use, without a trailing slash.
     pub fn public_url(&self) -> &str {
         &self.public_url
     }
@@ -244,7 +250,7 @@ async fn restore_presence(state: &Shared) -> anyhow::Result<()> {
             Ok(rows
                 .into_iter()
                 .map(|r| {
-                    let live = st.hub.load(&r.id, r.last_seq, r.worker_epoch);
+                    let live = st.hub.load(c, &r.id, r.last_seq, r.worker_epoch);
                     live.worker_seen(Instant::now());
                     r.id
                 })

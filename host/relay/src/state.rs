@@ -11,10 +11,13 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
+/// Everything a request handler reaches, shared by all of them.
 pub struct AppState {
+    /// As started.
     pub config: RelayConfig,
     /// Without a trailing slash.
     pub public_url: String,
+    /// The origins cookie-authenticated requests may come from.
     pub allowed_origins: Vec<String>,
     /// Cookies get `Secure` when the relay is reached over HTTPS.
     pub cookie_secure: bool,
@@ -22,10 +25,15 @@ pub struct AppState {
     pub cookie_name: String,
     /// The bound on concurrent password checks.
     pub passwords: crate::auth::hashing::PasswordGate,
+    /// The database, the truth.
     pub store: Arc<Store>,
+    /// Live sessions, following the database.
     pub hub: Hub,
+    /// Signs worker tokens; kept in the database so tokens survive a restart.
     pub jwt_key: [u8; 32],
+    /// Failed attempts per account and address (see [`AppState::throttles`]).
     pub throttle: Mutex<Throttles>,
+    /// The counters `/metrics` shows.
     pub metrics: Metrics,
     /// The embedded relay's one-time pairing secrets (empty on a hosted relay).
     pub pairings: Mutex<crate::pairing::Pairings>,
@@ -33,18 +41,25 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
 }
 
+/// How handlers hold the state.
 pub type Shared = Arc<AppState>;
 
+/// The throttling windows, one per thing counted.
 pub struct Throttles {
+    /// Failed password logins per user name.
     pub login_by_account: Window,
+    /// Failed password logins per client address.
     pub login_by_address: Window,
+    /// Device codes requested per client address.
     pub device_codes_by_address: Window,
+    /// Wrong user codes entered per account.
     pub user_code_attempts: Window,
     /// Wrong `?pair=` secrets, apart from logins so that bad links lock no one out of them.
     pub pairing_by_address: Window,
 }
 
 impl Throttles {
+    /// Empty windows with the configured limits.
     pub fn new(config: &RelayConfig) -> Self {
         let t = &config.throttle;
         Throttles {
@@ -56,6 +71,7 @@ impl Throttles {
         }
     }
 
+    /// Forget what has left every window, so memory follows recent activity.
     pub fn prune(&mut self, now: Instant) {
         self.login_by_account.prune(now);
         self.login_by_address.prune(now);
@@ -66,14 +82,17 @@ impl Throttles {
 }
 
 impl AppState {
+    /// The throttles, locked (never across an await).
     pub fn throttles(&self) -> std::sync::MutexGuard<'_, Throttles> {
         self.throttle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The pairing secrets, locked (never across an await).
     pub fn pairings(&self) -> std::sync::MutexGuard<'_, crate::pairing::Pairings> {
         self.pairings.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The page of session `id`, for links shown elsewhere (the CLI's QR code).
     pub fn session_url(&self, id: &tether_protocol::SessionId) -> String {
         format!("{}/code/{id}", self.public_url)
     }

@@ -12,11 +12,13 @@ use crate::config::Limits;
 /// Why a stream may not open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StreamRefusal {
+    /// The session has the most streams allowed.
     #[error(
         "This session already has {0} open streams, the most allowed; close one (another tab or \
          device following it) and try again."
     )]
     Session(usize),
+    /// The account has the most streams allowed.
     #[error(
         "This account already has {0} open streams, the most allowed; close some (tabs or \
          devices following its sessions) and try again."
@@ -66,6 +68,7 @@ impl StreamCounts {
         Ok(())
     }
 
+    /// A stream counted by `open` ended.
     pub fn close(&self, account: i64, session: &SessionId) {
         let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         decrement(&mut c.by_session, session);
@@ -73,6 +76,7 @@ impl StreamCounts {
     }
 
     /// Streams open on `session`.
+    #[cfg(test)]
     pub fn on_session(&self, session: &SessionId) -> usize {
         let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         c.by_session.get(session).copied().unwrap_or(0)

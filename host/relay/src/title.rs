@@ -6,10 +6,13 @@
 /// Why a title is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TitleError {
+    /// Over the limit, in characters.
     #[error("The title is longer than {0} characters.")]
     TooLong(usize),
+    /// A control character (a newline, say).
     #[error("The title may not contain control characters.")]
     Control,
+    /// A bidirectional or otherwise invisible formatting character.
     #[error(
         "The title may not contain U+{:04X}, an invisible character that changes how the text \
          around it is shown.",

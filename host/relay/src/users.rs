@@ -14,6 +14,7 @@ fn open(db: &Path) -> anyhow::Result<std::sync::Arc<Store>> {
     Store::open(db).with_context(|| format!("cannot open the relay database {}", db.display()))
 }
 
+/// Adds an account, refusing a taken name or a weak password.
 pub fn add(db: &Path, name: &str, password: &str) -> anyhow::Result<()> {
     accounts::valid_name(name).map_err(anyhow::Error::msg)?;
     password::check_strength(password)?;
@@ -26,6 +27,7 @@ pub fn add(db: &Path, name: &str, password: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every account, by name.
 pub fn list(db: &Path) -> anyhow::Result<Vec<Account>> {
     let store = open(db)?;
     Ok(store.write_blocking(|c| accounts::list(c))?)

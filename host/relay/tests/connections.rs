@@ -59,7 +59,7 @@ async fn response_head(tcp: &mut TcpStream) -> String {
 async fn healthz(relay: &TestRelay) -> Duration {
     let started = Instant::now();
     // A new client: its connection is a new one.
-    let response = tokio::time::timeout(WAIT, client().get(relay.at("/healthz")).send())
+    let response = tokio::time::timeout(WAIT, http_client().get(relay.at("/healthz")).send())
         .await
         .expect("/healthz answered in time")
         .unwrap();
@@ -153,7 +153,7 @@ async fn at_the_cap_the_longest_idle_connection_makes_room_and_streams_are_kept(
     let s = relay.setup("alice").await;
     // A stream (busy for as long as it lives) and then the rest of the slots half-open.
     let mut stream = Sse::open(
-        &client(),
+        &http_client(),
         &relay.at(&format!("/v1/code/sessions/{}/events/stream", s.session)),
         &[("authorization", &format!("Bearer {}", s.access))],
     )
@@ -183,7 +183,7 @@ async fn at_the_cap_the_longest_idle_connection_makes_room_and_streams_are_kept(
         "the newest connection was left alone"
     );
     // The stream was never closed to make room: it still delivers.
-    let published = client()
+    let published = http_client()
         .post(relay.at(&format!("/v1/code/sessions/{}/events", s.session)))
         .bearer_auth(&s.access)
         .json(&serde_json::json!({ "events": [user_message("still here")] }))

@@ -565,7 +565,9 @@ async fn approval_issues_tokens_exactly_once() {
         (StatusCode::BAD_REQUEST, "authorization_pending".to_owned())
     );
     let cookie = relay.browser_login("alice").await;
-    let approved = relay.decide(&cookie, &code.user_code, "approve").await;
+    let approved = relay
+        .post_decision(&cookie, &code.user_code, "approve")
+        .await;
     assert_eq!(approved.status(), StatusCode::OK);
     assert!(approved.text().await.unwrap().contains("Approved."));
 
@@ -587,7 +589,9 @@ async fn approval_issues_tokens_exactly_once() {
         (StatusCode::BAD_REQUEST, "invalid_grant".to_owned())
     );
     // And its user code can no longer be decided.
-    let again = relay.decide(&cookie, &code.user_code, "approve").await;
+    let again = relay
+        .post_decision(&cookie, &code.user_code, "approve")
+        .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
 }
 
@@ -597,7 +601,7 @@ async fn denial_is_access_denied() {
     relay.add_user("alice");
     let code = relay.device_code().await;
     let cookie = relay.browser_login("alice").await;
-    let denied = relay.decide(&cookie, &code.user_code, "deny").await;
+    let denied = relay.post_decision(&cookie, &code.user_code, "deny").await;
     assert_eq!(denied.status(), StatusCode::OK);
     assert!(denied.text().await.unwrap().contains("Denied."));
     assert_eq!(
@@ -605,7 +609,9 @@ async fn denial_is_access_denied() {
         (StatusCode::BAD_REQUEST, "access_denied".to_owned())
     );
     // A denied request cannot be approved afterwards.
-    let approve = relay.decide(&cookie, &code.user_code, "approve").await;
+    let approve = relay
+        .post_decision(&cookie, &code.user_code, "approve")
+        .await;
     assert_eq!(approve.status(), StatusCode::NOT_FOUND);
 }
 
@@ -622,7 +628,9 @@ async fn an_unanswered_request_expires() {
     );
     // Too late to approve, too.
     let cookie = relay.browser_login("alice").await;
-    let late = relay.decide(&cookie, &code.user_code, "approve").await;
+    let late = relay
+        .post_decision(&cookie, &code.user_code, "approve")
+        .await;
     assert_eq!(late.status(), StatusCode::NOT_FOUND);
 }
 
@@ -719,7 +727,7 @@ async fn user_codes_forgive_case_and_spaces() {
     let code = relay.device_code().await;
     let cookie = relay.browser_login("alice").await;
     let sloppy = format!(" {} ", code.user_code.to_lowercase().replace('-', " "));
-    let approved = relay.decide(&cookie, &sloppy, "approve").await;
+    let approved = relay.post_decision(&cookie, &sloppy, "approve").await;
     assert_eq!(approved.status(), StatusCode::OK);
     let tokens = relay.poll_token(&code.device_code).await.unwrap();
     assert_eq!(
@@ -741,7 +749,7 @@ async fn wrong_user_codes_and_foreign_origins_approve_nothing() {
         "BCDF-GHJK"
     };
     for wrong in ["1234-5678", other] {
-        let response = relay.decide(&cookie, wrong, "approve").await;
+        let response = relay.post_decision(&cookie, wrong, "approve").await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{wrong}");
         assert!(
             response
@@ -777,7 +785,7 @@ async fn wrong_user_codes_and_foreign_origins_approve_nothing() {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
     // A decision that is neither.
-    let odd = relay.decide(&cookie, &code.user_code, "maybe").await;
+    let odd = relay.post_decision(&cookie, &code.user_code, "maybe").await;
     assert_eq!(odd.status(), StatusCode::BAD_REQUEST);
 
     assert_eq!(
@@ -800,10 +808,12 @@ async fn guessing_user_codes_is_throttled() {
         "BCDF-GHJK"
     };
     for i in 0..4 {
-        let r = relay.decide(&cookie, wrong, "approve").await;
+        let r = relay.post_decision(&cookie, wrong, "approve").await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "guess {i}");
     }
-    let limited = relay.decide(&cookie, &code.user_code, "approve").await;
+    let limited = relay
+        .post_decision(&cookie, &code.user_code, "approve")
+        .await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().get("retry-after").is_some());
     assert!(
@@ -821,7 +831,7 @@ async fn guessing_user_codes_is_throttled() {
     let bob = relay.browser_login("bob").await;
     assert_eq!(
         relay
-            .decide(&bob, &code.user_code, "approve")
+            .post_decision(&bob, &code.user_code, "approve")
             .await
             .status(),
         StatusCode::OK

@@ -1296,7 +1296,7 @@ async fn deleting_a_session_ends_its_streams() {
 
     assert!(sse_ends(&mut client, WAIT).await, "client SSE ended");
     assert!(sse_ends(&mut worker, WAIT).await, "worker SSE ended");
-    let gone = tether_relay::routes::streams::CLOSE_GONE;
+    let gone = tether_relay::CLOSE_GONE;
     assert_eq!(
         ws_closed(&mut client_ws, WAIT).await,
         Some(Some(gone)),

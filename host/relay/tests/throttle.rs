@@ -216,7 +216,7 @@ async fn a_burst_of_wrong_device_codes_is_throttled_like_a_sequence() {
     let answers = futures::future::join_all(
         guesses
             .iter()
-            .map(|code| relay.decide(&cookie, code, "approve")),
+            .map(|code| relay.post_decision(&cookie, code, "approve")),
     )
     .await;
     let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();

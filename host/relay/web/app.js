@@ -353,7 +353,17 @@
   // ---------------------------------------------------------------- the transcript
 
   let lastSeq = 0;
+  // Ids of the latest events, a second guard against a duplicate after the seq check. Only the
+  // latest few are kept (a Set iterates in insertion order, so the first is the oldest): an
+  // older event's seq is at or below lastSeq, so the seq check refuses it first, and a page
+  // left open for days must not keep every id it ever saw.
+  const SEEN_IDS = 256;
   const seen = new Set();
+  function remember(id) {
+    seen.add(id);
+    if (seen.size > SEEN_IDS) seen.delete(seen.values().next().value);
+  }
+  Object.defineProperty(stats, 'rememberedIds', { get: () => seen.size, enumerable: true });
   const assistants = new Map(); // message_id -> {el, body, text, dirty, arrivals}
   const pending = new Map(); // event id -> element of a message sent from this page
   const approvals = new Map(); // request_id -> card
@@ -385,11 +395,14 @@
     return el;
   }
 
+  // Only the terminal's own event says "typed in the terminal": a client's payload could claim
+  // any origin, and the relay does not read payloads.
   function userMessage(text, origin, seq, ev) {
-    const from = origin === 'terminal' ? 'terminal' : 'client';
+    const from = origin === 'terminal' && ev && ev.source === 'worker' ? 'terminal' : 'client';
     const el = message('user', seq, from === 'terminal' ? 'terminal' : 'web',
       h('div', { class: 'body' }, text), ev);
     el.dataset.origin = from;
+    if (ev && typeof ev.id === 'string') el.dataset.eventId = ev.id;
     return el;
   }
 
@@ -417,9 +430,16 @@
     a.el.classList.remove('streaming');
   }
 
-  // The newest message of the user's with this text that is not already marked: the one a turn
-  // failed on (turns run one at a time, so no later one can have failed before it).
-  function unsentMessage(text) {
+  // The message a turn failed on: by the id of its event when the terminal names it, else (an
+  // older terminal) the newest of the user's with this text that is not already marked (turns
+  // run one at a time, so no later one can have failed before it).
+  function unsentMessage(text, eventId) {
+    if (typeof eventId === 'string') {
+      for (const el of ui.messages.querySelectorAll('.msg.user:not(.failed):not(.pending)')) {
+        if (el.dataset.eventId === eventId) return el;
+      }
+      return null;
+    }
     const want = text.trim();
     const users = ui.messages.querySelectorAll('.msg.user:not(.failed):not(.pending)');
     for (let i = users.length - 1; i >= 0; i--) {
@@ -446,7 +466,7 @@
     const text = str(p.text).replace(ANSI, '');
     const error = p.error === true;
     if (error && typeof p.unsent === 'string') {
-      const el = unsentMessage(p.unsent);
+      const el = unsentMessage(p.unsent, p.unsent_id);
       if (el) { markUnsent(el, p.unsent, text); frame(); return; }
     }
     const name = str(p.command);
@@ -556,7 +576,7 @@
     }
     if (typeof ev.id === 'string') {
       if (seen.has(ev.id)) return;
-      seen.add(ev.id);
+      remember(ev.id);
     }
     const p = ev.payload && typeof ev.payload === 'object' ? ev.payload : {};
     const seq = typeof ev.seq === 'number' ? ev.seq : null;
@@ -576,6 +596,7 @@
           pending.delete(ev.id);
           savePending();
           mine.classList.remove('pending', 'sent', 'failed');
+          mine.dataset.eventId = ev.id;
           mine.dataset.seq = seq == null ? '' : seq;
           mine.title = when(ev) || '';
           place(mine);

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tether_engines::echo::Echo;
 use tether_plugins::{Runtime, RuntimeOptions};
 use tether_protocol::Origin;
-use tether_session::engine::echo::Echo;
 use tether_session::registry::Registry;
 use tether_session::user_plugins::UserPlugins;
 use tether_session::{Dirs, Output, Preferences, Session, SessionConfig};

@@ -13,8 +13,11 @@ use tokio::sync::{mpsc, watch};
 /// How a request stopped waiting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolution {
+    /// Someone answered; the answer went to the agent.
     Answered {
+        /// What the agent was told: allow, or deny with an optional reason.
         answer: PermissionAnswer,
+        /// The surface whose answer won: the terminal or a remote client.
         by: Origin,
     },
     /// The agent no longer needs the answer.
@@ -23,6 +26,7 @@ pub enum Resolution {
     Cancelled,
 }
 
+/// Why an answer was not taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AnswerError {
     /// Nothing is waiting under that id: it was answered already, withdrawn, or never asked.
@@ -34,6 +38,7 @@ pub enum AnswerError {
 /// ask (and when to stop asking).
 pub type Pending = Vec<PermissionQuestion>;
 
+/// The permission requests of a session: who is waiting, and the first answer to each.
 pub struct Approvals {
     waiting: Mutex<Vec<(PermissionQuestion, Responder)>>,
     pending: watch::Sender<Pending>,

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+/// tether's own directories: the `tether` folder inside each XDG base directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dirs {
     /// `config.toml`, `preferences.toml`, `memory.md`.
@@ -44,6 +45,7 @@ impl Dirs {
         }
     }
 
+    /// Where `tether plugin install` keeps the user's `.wasm` files.
     pub fn user_plugins(&self) -> PathBuf {
         self.data.join("plugins")
     }
@@ -53,22 +55,28 @@ impl Dirs {
         self.data.join("relay.db")
     }
 
+    /// The terminal's line-editor history.
     pub fn history(&self) -> PathBuf {
         self.data.join("history.txt")
     }
 
+    /// The secret key that authenticates the compiled-component cache, so a tampered entry is
+    /// recompiled rather than run.
     pub fn cache_key(&self) -> PathBuf {
         self.data.join("cache.key")
     }
 
+    /// Where compiled components are cached, so a plugin is not recompiled at every start.
     pub fn components(&self) -> PathBuf {
         self.cache.join("components")
     }
 
+    /// Theme, colour and other settings changed from inside a session, kept across sessions.
     pub fn preferences(&self) -> PathBuf {
         self.config.join("preferences.toml")
     }
 
+    /// The memory file loaded into every conversation (what `/memory` opens).
     pub fn memory(&self) -> PathBuf {
         self.config.join("memory.md")
     }

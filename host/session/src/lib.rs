@@ -3,14 +3,21 @@
 //! A [`Session`] holds the transcript, usage and cost, preferences, the files in context and the
 //! loaded commands. Input arrives as text with its [`Origin`](tether_protocol::Origin); the session
 //! decides whether it is a slash command (gated, run as a plugin, its effects checked and applied)
-//! or a turn for the [`engine`], and reports everything that happens as [`Output`] to a sink. The
-//! terminal renders that output; the bridge publishes it ([`wire`]).
+//! or a turn for the engine ([`tether_engines`]), and reports everything that happens as
+//! [`Output`] to a sink.
+//!
+//! The [`driver`] is the one conversation loop every surface runs (the REPL, `-p`, piped input,
+//! `--remote`): inputs from every surface on one channel, the queue, the approvals and the prompt
+//! in one place. The terminal renders the outputs; the bridge publishes them as typed payloads
+//! ([`wire`]).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod approvals;
 pub mod dirs;
 pub mod dispatch;
-/// The engines, re-exported: the session is where they are used.
-pub use tether_engines as engine;
+pub mod driver;
 pub mod mentions;
 pub mod output;
 pub mod preferences;

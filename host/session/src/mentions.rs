@@ -3,19 +3,12 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+pub use tether_plugins::ContextFile;
 use tether_protocol::Origin;
 
 /// Files larger than this are refused: the context is for source files and notes, and a
 /// mistyped `@/var/log/huge.log` must not stall the session.
 pub const MAX_FILE_BYTES: u64 = 256 * 1024;
-
-/// A file in context, as read when it was mentioned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContextFile {
-    /// As the user wrote it.
-    pub path: String,
-    pub content: String,
-}
 
 /// The `@path` tokens of `text`: an `@` at the start or after white space, up to the next white
 /// space, without trailing punctuation. `a@b.c` (an e-mail address) is not a mention.

@@ -6,33 +6,48 @@ use std::path::PathBuf;
 use tether_protocol::Origin;
 
 use crate::approvals::Resolution;
-use crate::engine::permission::PermissionQuestion;
 use crate::preferences::Preferences;
 use crate::usage::TurnUsage;
+use tether_engines::permission::PermissionQuestion;
 
+/// How a command's text is meant to be shown; also the `format` of `command_output`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// Printed as is.
     Text,
+    /// Rendered as Markdown.
     Markdown,
 }
 
+/// One thing that happened in the session, in order, for every surface to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
     /// A user turn was accepted, with where it was typed.
     User {
+        /// What the user sent.
         text: String,
+        /// Where it was typed; the bridge republishes only terminal messages.
         origin: Origin,
     },
+    /// A reply begins (the terminal opens its line); nothing is published for it.
     AssistantStart {
+        /// The id this reply's deltas and end carry (a fresh UUID per reply).
         message_id: String,
     },
+    /// A piece of the reply while it streams.
     AssistantDelta {
+        /// The reply's id, as in [`Output::AssistantStart`].
         message_id: String,
+        /// The new text only, to append to what came before.
         text: String,
     },
+    /// The reply is complete.
     AssistantEnd {
+        /// The reply's id, as in [`Output::AssistantStart`].
         message_id: String,
+        /// The whole reply; it replaces the concatenated deltas.
         text: String,
+        /// Tokens this turn used.
         usage: TurnUsage,
         /// The user stopped the reply (Ctrl-C, a client's Stop); never set by a failure.
         interrupted: bool,
@@ -42,14 +57,20 @@ pub enum Output {
     /// `error` (what went wrong, and that the message was not sent) and offer to send `text`
     /// again. No [`Output::AssistantEnd`] follows the turn's `AssistantStart`.
     TurnFailed {
+        /// The message taken back, for the surface to offer again.
         text: String,
+        /// Where it was typed.
         origin: Origin,
+        /// Why the turn failed, followed by the sentence saying the message was not sent.
         error: String,
     },
     /// What a slash command printed (including a refusal by the gate).
     Command {
+        /// The command's name, without the slash.
         command: String,
+        /// What it printed.
         text: String,
+        /// How to show `text`.
         format: Format,
     },
     /// A `/btw` note.
@@ -63,6 +84,7 @@ pub enum Output {
     Warning(String),
     /// The conversation was cleared: surfaces may clear their screen.
     Cleared,
+    /// The preferences changed (by a command's effect); the terminal re-renders and saves them.
     PreferencesChanged(Preferences),
     /// Put this on the clipboard of the terminal's user (OSC 52).
     Clipboard(String),
@@ -77,13 +99,16 @@ pub enum Output {
     PermissionRequest(PermissionQuestion),
     /// A request stopped waiting: answered (by whom), withdrawn, or cancelled with the turn.
     PermissionResolved {
+        /// The request's id, as in its [`Output::PermissionRequest`].
         request_id: String,
+        /// How it stopped waiting.
         resolution: Resolution,
     },
 }
 
 /// Where output goes. A `Vec<Output>` is a sink, which is what tests use.
 pub trait Sink {
+    /// Receives one output; called in the order the session produced them.
     fn emit(&mut self, output: Output);
 }
 

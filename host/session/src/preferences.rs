@@ -1,44 +1,33 @@
 //! How the session looks and behaves: theme, reply colour, key bindings, plan mode, status line.
 //! Everything but plan mode persists in `preferences.toml`, a file tether writes itself (the
 //! hand-written `config.toml` is never rewritten, so its comments survive).
+//!
+//! The type itself is the plugin runtime's ([`Preferences`]), because commands read it too; this
+//! module adds what only the session does with it: the choices, storing it, checking it.
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+pub use tether_plugins::Preferences;
 
+/// The themes `/theme` offers; the first is the default.
 pub const THEMES: [&str; 4] = ["dark", "light", "mono", "high-contrast"];
+/// The reply colours `/color` offers; the first is the default.
 pub const COLORS: [&str; 8] = [
     "default", "cyan", "green", "magenta", "yellow", "blue", "red", "white",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Preferences {
-    pub theme: String,
-    pub color: String,
-    pub vim: bool,
-    pub statusline: bool,
-    /// Not persisted: plan mode is a property of one conversation.
-    #[serde(skip)]
-    pub plan_mode: bool,
-}
-
-impl Default for Preferences {
-    fn default() -> Self {
-        Preferences {
-            theme: THEMES[0].to_string(),
-            color: COLORS[0].to_string(),
-            vim: false,
-            statusline: false,
-            plan_mode: false,
-        }
-    }
-}
-
-impl Preferences {
+/// Preferences kept in `preferences.toml`.
+pub trait Stored: Sized {
     /// Reads the file; a missing file gives the defaults, a damaged one the defaults and a warning
     /// (the file is rewritten on the next change).
-    pub fn load(path: &Path) -> (Preferences, Option<String>) {
+    fn load(path: &Path) -> (Self, Option<String>);
+
+    /// Writes the file atomically.
+    fn save(&self, path: &Path) -> std::io::Result<()>;
+}
+
+impl Stored for Preferences {
+    fn load(path: &Path) -> (Preferences, Option<String>) {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -52,7 +41,7 @@ impl Preferences {
             }
         };
         match toml::from_str::<Preferences>(&text) {
-            Ok(p) => match p.validate() {
+            Ok(p) => match validate(&p) {
                 Ok(()) => (p, None),
                 Err(e) => (
                     Preferences::default(),
@@ -70,7 +59,7 @@ impl Preferences {
         }
     }
 
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+    fn save(&self, path: &Path) -> std::io::Result<()> {
         let text = toml::to_string(self).map_err(std::io::Error::other)?;
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
@@ -79,13 +68,14 @@ impl Preferences {
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
-
-    pub fn validate(&self) -> Result<(), String> {
-        check_theme(&self.theme)?;
-        check_color(&self.color)
-    }
 }
 
+fn validate(p: &Preferences) -> Result<(), String> {
+    check_theme(&p.theme)?;
+    check_color(&p.color)
+}
+
+/// `Ok` if `name` is one of [`THEMES`], else why not, for the user.
 pub fn check_theme(name: &str) -> Result<(), String> {
     if THEMES.contains(&name) {
         Ok(())
@@ -97,6 +87,7 @@ pub fn check_theme(name: &str) -> Result<(), String> {
     }
 }
 
+/// `Ok` if `name` is one of [`COLORS`], else why not, for the user.
 pub fn check_color(name: &str) -> Result<(), String> {
     if COLORS.contains(&name) {
         Ok(())
@@ -111,6 +102,13 @@ pub fn check_color(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_defaults_are_the_first_choices() {
+        let p = Preferences::default();
+        assert_eq!((p.theme.as_str(), p.color.as_str()), (THEMES[0], COLORS[0]));
+        validate(&p).unwrap();
+    }
 
     #[test]
     fn round_trip() {

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use tether_plugins::loader::sha256_hex;
 use tether_plugins::policy::{Identity, Mode, Policy, Refusal};
-use tether_plugins::{LoadProgress, Manifest, Plugin, PluginSource, Runtime};
+use tether_plugins::{LoadProgress, Manifest, Plugin, PluginSource, Runtime, sha256_hex};
 use tether_protocol::{CommandInfo, CommandSource, gate::Context, gate::gate};
 
 use crate::user_plugins::UserPlugins;
 
+/// The commands a session can run, found by name or alias, and those the policy disabled.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
     plugins: Vec<Plugin>,
@@ -170,6 +170,7 @@ impl Registry {
         Some(plugin)
     }
 
+    /// The administrator's policy the commands were loaded under.
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -187,10 +188,12 @@ impl Registry {
         &self.disabled
     }
 
+    /// The command called `name` (a name or an alias), if one is loaded.
     pub fn find(&self, name: &str) -> Option<&Plugin> {
         self.by_name.get(name).map(|i| &self.plugins[*i])
     }
 
+    /// Every loaded command, in load order.
     pub fn plugins(&self) -> &[Plugin] {
         &self.plugins
     }
@@ -208,6 +211,7 @@ impl Registry {
     }
 }
 
+/// How `tether commands --json`, `/help` and `system_init` describe a loaded command.
 pub fn info(p: &Plugin) -> CommandInfo {
     let m = &p.manifest;
     CommandInfo {

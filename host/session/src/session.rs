@@ -14,16 +14,16 @@ use tokio_util::sync::CancellationToken;
 use crate::approvals::{Approvals, Resolution};
 use crate::dirs::Dirs;
 use crate::dispatch::{check_effects, parse_slash};
-use crate::engine::sentence::end_sentence;
-use crate::engine::{Engine, EngineEvent, TurnRequest};
 use crate::mentions::{self, ContextFile};
 use crate::output::{Format, Output, Sink};
-use crate::preferences::{self, COLORS, Preferences, THEMES};
+use crate::preferences::{self, COLORS, Preferences, Stored, THEMES};
 use crate::registry::Registry;
 use crate::snapshot::{self, Snapshot};
 use crate::transcript::{Entry, Transcript, TurnEnding};
-use crate::usage::{TurnUsage, Usage};
+use crate::usage::{AddTurn, TurnUsage, Usage};
 use crate::user_plugins::UserPlugins;
+use tether_engines::sentence::end_sentence;
+use tether_engines::{Engine, EngineEvent, TurnRequest};
 
 /// Said after the reason a turn failed before any reply: the message is not in the conversation.
 pub const NOT_SENT: &str = "Not sent: the conversation is as it was before this message.";
@@ -31,14 +31,21 @@ pub const NOT_SENT: &str = "Not sent: the conversation is as it was before this 
 /// Where a published session can be reached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteInfo {
+    /// The relay's session id (`session_<uuid>`, `session_local_<uuid>`, …).
     pub session_id: String,
+    /// The link a phone opens, shown by `/session` as a QR code.
     pub url: String,
 }
 
+/// What a session is started with, fixed for its lifetime.
 pub struct SessionConfig {
+    /// Where tether keeps its files.
     pub dirs: Dirs,
+    /// The terminal's working directory, which commands and `@path` mentions resolve against.
     pub cwd: PathBuf,
+    /// tether's version, as commands report it.
     pub version: String,
+    /// Memory, time and output limits for every command run.
     pub limits: Limits,
     /// `Some` when the session was started with `--remote`.
     pub remote: Option<RemoteInfo>,
@@ -49,10 +56,13 @@ pub struct SessionConfig {
 /// What the caller should do after an input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flow {
+    /// Keep reading input.
     Continue,
+    /// The user asked to end the session (`/exit`): stop.
     Exit,
 }
 
+/// One conversation: the state a terminal process owns, changed only through its input.
 pub struct Session {
     config: SessionConfig,
     runtime: Arc<Runtime>,
@@ -68,6 +78,7 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session with an empty conversation and no files in context.
     pub fn new(
         config: SessionConfig,
         runtime: Arc<Runtime>,
@@ -92,18 +103,23 @@ impl Session {
         }
     }
 
+    /// The loaded commands.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
+    /// The conversation so far.
     pub fn transcript(&self) -> &Transcript {
         &self.transcript
     }
+    /// Tokens and cost so far.
     pub fn usage(&self) -> Usage {
         self.usage
     }
+    /// The current preferences.
     pub fn preferences(&self) -> &Preferences {
         &self.prefs
     }
+    /// The engine that answers turns.
     pub fn engine(&self) -> &dyn Engine {
         self.engine.as_ref()
     }
@@ -112,9 +128,11 @@ impl Session {
     pub fn approvals(&self) -> Arc<Approvals> {
         Arc::clone(&self.approvals)
     }
+    /// The files in the conversation's context, added by `@path` mentions.
     pub fn files(&self) -> &[ContextFile] {
         &self.files
     }
+    /// Where the published session is reached; `None` unless started with `--remote`.
     pub fn remote(&self) -> Option<&RemoteInfo> {
         self.config.remote.as_ref()
     }
@@ -125,6 +143,7 @@ impl Session {
             remote.url = url;
         }
     }
+    /// The terminal's working directory.
     pub fn cwd(&self) -> &std::path::Path {
         &self.config.cwd
     }
@@ -236,14 +255,7 @@ impl Session {
                     version: self.config.version.clone(),
                 }
             }
-            Capability::Usage => {
-                s.usage = tether_plugins::TokenUsage {
-                    input_tokens: self.usage.input_tokens,
-                    output_tokens: self.usage.output_tokens,
-                    cost_micros: self.usage.cost_micros,
-                    turns: self.usage.turns,
-                }
-            }
+            Capability::Usage => s.usage = self.usage,
             Capability::Transcript => {
                 use tether_plugins::{Message, Role};
                 s.transcript = self
@@ -265,28 +277,15 @@ impl Session {
                     .collect()
             }
             Capability::Settings => {
-                s.preferences = tether_plugins::Preferences {
-                    theme: self.prefs.theme.clone(),
+                s.settings = tether_plugins::Settings {
+                    preferences: self.prefs.clone(),
                     themes: THEMES.iter().map(|t| t.to_string()).collect(),
-                    color: self.prefs.color.clone(),
                     colors: COLORS.iter().map(|c| c.to_string()).collect(),
-                    vim: self.prefs.vim,
-                    plan_mode: self.prefs.plan_mode,
-                    statusline: self.prefs.statusline,
                     app_links: self.config.app_links.clone(),
                 }
             }
             Capability::Commands => s.commands = self.registry.available(context),
-            Capability::Files => {
-                s.files = self
-                    .files
-                    .iter()
-                    .map(|f| tether_plugins::ContextFile {
-                        path: f.path.clone(),
-                        bytes: f.content.len() as u64,
-                    })
-                    .collect()
-            }
+            Capability::Files => s.files = self.files.clone(),
         })
     }
 

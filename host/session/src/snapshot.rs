@@ -1,15 +1,15 @@
 //! What a command may read, captured for the duration of one call. Only the declared (and
 //! granted) capabilities are filled in, so a command that asks for nothing costs nothing.
 
-use tether_plugins::{ContextFile, HostQueries, Message, Preferences, SessionInfo, TokenUsage};
-use tether_protocol::{Capabilities, Capability, CommandInfo, gate::Context};
+use tether_plugins::{ContextFile, HostQueries, Message, SessionInfo, Settings, Usage};
+use tether_protocol::{Capabilities, Capability, CommandInfo};
 
 #[derive(Default)]
 pub(crate) struct Snapshot {
     pub session: SessionInfo,
-    pub usage: TokenUsage,
+    pub usage: Usage,
     pub transcript: Vec<Message>,
-    pub preferences: Preferences,
+    pub settings: Settings,
     pub commands: Vec<CommandInfo>,
     pub files: Vec<ContextFile>,
 }
@@ -30,17 +30,17 @@ impl HostQueries for Snapshot {
     fn session(&self) -> SessionInfo {
         self.session.clone()
     }
-    fn usage(&self) -> TokenUsage {
+    fn usage(&self) -> Usage {
         self.usage
     }
     fn transcript(&self, limit: usize) -> Vec<Message> {
         let skip = self.transcript.len().saturating_sub(limit);
         self.transcript[skip..].to_vec()
     }
-    fn preferences(&self) -> Preferences {
-        self.preferences.clone()
+    fn settings(&self) -> Settings {
+        self.settings.clone()
     }
-    fn commands(&self, _context: Context) -> Vec<CommandInfo> {
+    fn commands(&self) -> Vec<CommandInfo> {
         // Captured for the invocation's own context.
         self.commands.clone()
     }

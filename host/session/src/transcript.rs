@@ -2,32 +2,44 @@
 
 use tether_protocol::Origin;
 
+/// One entry of the conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
+    /// A message from the user.
     User {
+        /// What was sent.
         text: String,
+        /// Where it was typed.
         origin: Origin,
     },
+    /// A reply from the model.
     Assistant {
+        /// The reply as it was kept (cut short if the turn was interrupted).
         text: String,
     },
     /// `/btw` notes: part of the record, never a model turn.
     Note {
+        /// The note's text.
         text: String,
     },
     /// What a slash command printed.
     Command {
+        /// The command's name, without the slash.
         command: String,
+        /// What it printed.
         text: String,
     },
     /// What `/compact` left in place of the older conversation.
     Summary {
+        /// The summary the model wrote.
         text: String,
+        /// How many entries it replaced.
         replaced: usize,
     },
 }
 
 impl Entry {
+    /// The entry's text, whatever its kind.
     pub fn text(&self) -> &str {
         match self {
             Entry::User { text, .. }
@@ -63,28 +75,34 @@ pub fn turn_entries(user: Entry, reply: String, ending: TurnEnding) -> Vec<Entry
     }
 }
 
+/// The conversation as every surface shows it and commands read it.
 #[derive(Debug, Clone, Default)]
 pub struct Transcript {
     entries: Vec<Entry>,
 }
 
 impl Transcript {
+    /// Adds an entry at the end.
     pub fn push(&mut self, entry: Entry) {
         self.entries.push(entry);
     }
 
+    /// Every entry, oldest first.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
+    /// How many entries there are.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether the conversation is empty.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Forgets the whole conversation (`/clear`).
     pub fn clear(&mut self) {
         self.entries.clear();
     }
@@ -111,8 +129,8 @@ impl Transcript {
     }
 
     /// The turns a model sees: user and assistant messages, notes as context, summaries first.
-    pub fn model_messages(&self) -> Vec<crate::engine::ChatMessage> {
-        use crate::engine::{ChatMessage, ChatRole};
+    pub fn model_messages(&self) -> Vec<tether_engines::ChatMessage> {
+        use tether_engines::{ChatMessage, ChatRole};
         self.entries
             .iter()
             .filter_map(|e| match e {
@@ -189,7 +207,7 @@ mod tests {
         assert_eq!(t.len(), 4);
         assert_eq!(t.entries()[3], reply("fine"));
         let roles: Vec<_> = t.model_messages().iter().map(|m| m.role).collect();
-        use crate::engine::ChatRole::{Assistant as A, User as U};
+        use tether_engines::ChatRole::{Assistant as A, User as U};
         assert_eq!(roles, [U, A, U, A]);
         // A start beyond the end changes nothing.
         t.finish_turn(99, String::new(), TurnEnding::Failed);

@@ -1,26 +1,23 @@
 //! Token usage and cost, accumulated over the session.
+//!
+//! The total is the plugin runtime's [`Usage`], because `/usage` and `/cost` read it; adding a
+//! turn needs the engine's price, which only the session knows.
 
 pub use tether_engines::usage::{Price, TurnUsage, cost_micros};
+pub use tether_plugins::Usage;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    /// Every input token, cached or not.
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cost_micros: u64,
-    pub turns: u32,
+/// Accumulating turns into a [`Usage`].
+pub trait AddTurn {
+    /// Counts one turn, priced at `price`.
+    fn add(&mut self, turn: TurnUsage, price: Price);
 }
 
-impl Usage {
-    pub fn add(&mut self, turn: TurnUsage, price: Price) {
+impl AddTurn for Usage {
+    fn add(&mut self, turn: TurnUsage, price: Price) {
         self.input_tokens = self.input_tokens.saturating_add(turn.total_input());
         self.output_tokens = self.output_tokens.saturating_add(turn.output_tokens);
         self.cost_micros = self.cost_micros.saturating_add(cost_micros(turn, price));
         self.turns += 1;
-    }
-
-    pub fn total_tokens(&self) -> u64 {
-        self.input_tokens.saturating_add(self.output_tokens)
     }
 }
 

@@ -8,6 +8,7 @@ use tether_protocol::CommandSource;
 
 use crate::registry::{Registry, clash};
 
+/// The directory of user-installed plugins, one `<name>.wasm` per command.
 pub struct UserPlugins {
     dir: PathBuf,
 }
@@ -15,20 +16,24 @@ pub struct UserPlugins {
 /// What an install did.
 #[derive(Debug)]
 pub struct Installed {
+    /// The installed plugin, loaded.
     pub plugin: Plugin,
     /// The SHA-256 of the version it replaced, when it was an update.
     pub replaced: Option<String>,
 }
 
 impl UserPlugins {
+    /// The plugins kept in `dir`.
     pub fn new(dir: PathBuf) -> UserPlugins {
         UserPlugins { dir }
     }
 
+    /// The directory the plugins live in.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// Where the plugin for command `name` lives.
     pub fn path_of(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.wasm"))
     }

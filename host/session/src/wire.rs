@@ -1,180 +1,170 @@
-//! What the session says on the bridge: each [`Output`] as the event PROTOCOL.md names for it.
-//! A pure mapping, so that every surface shows the same conversation and the rule is tested in
-//! one place. Outputs that only make sense on the terminal's machine (its clipboard, browser,
-//! editor, key bindings) are not published.
+//! What the session says on the bridge: each [`Output`] as the typed [`Payload`] of the event
+//! docs/protocol.md names for it. A pure mapping, so that every surface shows the same
+//! conversation and the rule is tested in one place. Outputs that only make sense on the
+//! terminal's machine (its clipboard, browser, editor, key bindings) are not published.
 
-use serde_json::{Value, json};
-use tether_protocol::event::types;
+use tether_engines::PermissionAnswer;
 use tether_protocol::gate::Context;
+use tether_protocol::payload::{
+    AssistantDelta, AssistantMessage, Behavior, CancelReason, CommandEntry, CommandOutput,
+    ControlCancel, ControlRequest, MessageUsage, Payload, Speaker, SystemInit, TextFormat,
+    UserMessage,
+};
 use tether_protocol::{Kind, Origin};
 
 use crate::approvals::Resolution;
-use crate::engine::PermissionAnswer;
 use crate::output::{Format, Output};
 use crate::session::Session;
 
-/// An event to publish: its type and payload (the bridge adds the id).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Publication {
-    pub kind: &'static str,
-    pub payload: Value,
-}
-
-fn publication(kind: &'static str, payload: Value) -> Option<Publication> {
-    Some(Publication { kind, payload })
-}
-
-fn origin_name(origin: Origin) -> &'static str {
-    match origin {
-        Origin::Terminal => "terminal",
-        Origin::Bridge => "client",
-    }
-}
-
-fn format_name(format: Format) -> &'static str {
+fn text_format(format: Format) -> TextFormat {
     match format {
-        Format::Text => "text",
-        Format::Markdown => "markdown",
+        Format::Text => TextFormat::Text,
+        Format::Markdown => TextFormat::Markdown,
     }
+}
+
+/// A plain `command_output` from tether itself.
+fn notice(text: &str, error: bool) -> Payload {
+    Payload::CommandOutput(CommandOutput {
+        command: String::new(),
+        text: text.to_owned(),
+        format: TextFormat::Text,
+        error,
+        unsent: None,
+        unsent_id: None,
+    })
 }
 
 /// The event for `output`, if it is one every surface should see.
-pub fn publication_for(output: &Output) -> Option<Publication> {
-    match output {
+pub fn publication_for(output: &Output) -> Option<Payload> {
+    Some(match output {
         // A client's message is already in the log (the client published it); the terminal's
         // is republished so that every surface shows it.
         Output::User {
             text,
             origin: Origin::Terminal,
-        } => publication(
-            types::USER_MESSAGE,
-            json!({ "text": text, "origin": origin_name(Origin::Terminal) }),
-        ),
+        } => Payload::UserMessage(UserMessage {
+            text: text.clone(),
+            origin: Some(Speaker::Terminal),
+        }),
         Output::User {
             origin: Origin::Bridge,
             ..
-        } => None,
-        Output::AssistantStart { .. } => None,
-        Output::AssistantDelta { message_id, text } => publication(
-            types::ASSISTANT_DELTA,
-            json!({ "message_id": message_id, "text": text }),
-        ),
+        } => return None,
+        Output::AssistantStart { .. } => return None,
+        Output::AssistantDelta { message_id, text } => Payload::AssistantDelta(AssistantDelta {
+            message_id: message_id.clone(),
+            text: text.clone(),
+        }),
         Output::AssistantEnd {
             message_id,
             text,
             usage,
             interrupted,
-        } => publication(
-            types::ASSISTANT_MESSAGE,
-            json!({
-                "message_id": message_id,
-                "text": text,
-                "usage": { "input_tokens": usage.total_input(), "output_tokens": usage.output_tokens },
-                "interrupted": interrupted,
-            }),
-        ),
+        } => Payload::AssistantMessage(AssistantMessage {
+            message_id: message_id.clone(),
+            text: text.clone(),
+            usage: MessageUsage {
+                input_tokens: usage.total_input(),
+                output_tokens: usage.output_tokens,
+            },
+            interrupted: *interrupted,
+        }),
         Output::Command {
             command,
             text,
             format,
-        } => publication(
-            types::COMMAND_OUTPUT,
-            json!({ "command": command, "text": text, "format": format_name(*format) }),
-        ),
-        Output::Note(text) => publication(
-            types::COMMAND_OUTPUT,
-            json!({ "command": "btw", "text": format!("Noted: {text}"), "format": "text" }),
-        ),
-        Output::Error(text) => publication(
-            types::COMMAND_OUTPUT,
-            json!({ "command": "", "text": text, "format": "text", "error": true }),
-        ),
+        } => Payload::CommandOutput(CommandOutput {
+            command: command.clone(),
+            text: text.clone(),
+            format: text_format(*format),
+            error: false,
+            unsent: None,
+            unsent_id: None,
+        }),
+        Output::Note(text) => Payload::CommandOutput(CommandOutput {
+            command: "btw".into(),
+            text: format!("Noted: {text}"),
+            format: TextFormat::Text,
+            error: false,
+            unsent: None,
+            unsent_id: None,
+        }),
+        Output::Error(text) => notice(text, true),
         // The error, as any other, plus the message that was taken back out of the conversation,
-        // so that a client can mark it as not sent and offer to send it again (PROTOCOL.md has
-        // no event for this; a payload field keeps older clients showing the error as before).
-        Output::TurnFailed { text, error, .. } => publication(
-            types::COMMAND_OUTPUT,
-            json!({ "command": "", "text": error, "format": "text", "error": true, "unsent": text }),
-        ),
-        Output::Info(text) | Output::Warning(text) => publication(
-            types::COMMAND_OUTPUT,
-            json!({ "command": "", "text": text, "format": "text" }),
-        ),
-        // Not in PROTOCOL.md's table; unknown types pass through relays, and clients that know
-        // it clear their view.
-        Output::Cleared => publication("conversation_cleared", json!({})),
-        Output::PermissionRequest(q) => publication(
-            types::CONTROL_REQUEST,
-            json!({
-                "request_id": q.request_id,
-                "subtype": "can_use_tool",
-                "tool_name": q.tool_name,
-                "input": q.input,
-                "description": q.description,
-            }),
-        ),
+        // so that a client can mark it as not sent and offer to send it again.
+        Output::TurnFailed { text, error, .. } => Payload::CommandOutput(CommandOutput {
+            command: String::new(),
+            text: error.clone(),
+            format: TextFormat::Text,
+            error: true,
+            unsent: Some(text.clone()),
+            // The driver knows which event carried it.
+            unsent_id: None,
+        }),
+        Output::Info(text) | Output::Warning(text) => notice(text, false),
+        Output::Cleared => Payload::ConversationCleared,
+        Output::PermissionRequest(q) => Payload::ControlRequest(ControlRequest::CanUseTool {
+            request_id: q.request_id.clone(),
+            tool_name: q.tool_name.clone(),
+            input: q.input.clone(),
+            description: q.description.clone(),
+        }),
         // Every surface stops asking, whoever answered: the one that answered has nothing left
-        // to show, the others must not answer too. `reason` (and who answered) is extra.
+        // to show, the others must not answer too.
         Output::PermissionResolved {
             request_id,
             resolution,
-        } => {
-            let mut payload = json!({ "request_id": request_id });
-            match resolution {
-                Resolution::Answered { answer, by } => {
-                    payload["reason"] = "answered".into();
-                    payload["by"] = origin_name(*by).into();
-                    payload["behavior"] = match answer {
-                        PermissionAnswer::Allow => "allow",
-                        PermissionAnswer::Deny { .. } => "deny",
-                    }
-                    .into();
-                }
-                Resolution::Withdrawn => payload["reason"] = "withdrawn".into(),
-                Resolution::Cancelled => payload["reason"] = "cancelled".into(),
-            }
-            publication(types::CONTROL_CANCEL, payload)
-        }
+        } => Payload::ControlCancel(ControlCancel {
+            request_id: request_id.clone(),
+            reason: match resolution {
+                Resolution::Answered { answer, by } => CancelReason::Answered {
+                    by: Speaker::from(*by),
+                    behavior: match answer {
+                        PermissionAnswer::Allow => Behavior::Allow,
+                        PermissionAnswer::Deny { .. } => Behavior::Deny,
+                    },
+                },
+                Resolution::Withdrawn => CancelReason::Withdrawn,
+                Resolution::Cancelled => CancelReason::Cancelled,
+            },
+        }),
         Output::PreferencesChanged(_)
         | Output::Clipboard(_)
         | Output::OpenUrl(_)
         | Output::OpenEditor(_)
-        | Output::CommandsChanged => None,
-    }
+        | Output::CommandsChanged => return None,
+    })
 }
 
 /// `system_init`: what a client needs to draw the session, with only the commands a client may
 /// run over the bridge (a `prompt` command, or a bridge-safe `local` one).
-pub fn system_init(session: &Session, title: &str) -> Publication {
-    let commands: Vec<Value> = session
+pub fn system_init(session: &Session, title: &str) -> Payload {
+    let commands = session
         .registry()
         .available(Context::Bridge)
         .into_iter()
         .filter(|c| c.kind != Kind::Interactive)
-        .map(|c| {
-            json!({
-                "name": c.name,
-                "description": c.description,
-                "argument_hint": c.argument_hint.unwrap_or_default(),
-            })
+        .map(|c| CommandEntry {
+            name: c.name,
+            description: c.description,
+            argument_hint: c.argument_hint.unwrap_or_default(),
         })
         .collect();
-    Publication {
-        kind: types::SYSTEM_INIT,
-        payload: json!({
-            "commands": commands,
-            "engine": session.engine().name(),
-            "model": session.engine().model(),
-            "cwd": session.cwd().display().to_string(),
-            "title": title,
-        }),
-    }
+    Payload::SystemInit(SystemInit {
+        commands,
+        engine: session.engine().name().to_owned(),
+        model: session.engine().model(),
+        cwd: session.cwd().display().to_string(),
+        title: title.to_owned(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::usage::TurnUsage;
+    use serde_json::json;
 
     #[test]
     fn conversation_outputs_become_protocol_events() {
@@ -255,7 +245,7 @@ mod tests {
             ),
             (Output::Cleared, Some(("conversation_cleared", json!({})))),
             (
-                Output::PermissionRequest(crate::engine::permission::PermissionQuestion {
+                Output::PermissionRequest(tether_engines::permission::PermissionQuestion {
                     request_id: "r1".into(),
                     tool_name: "Bash".into(),
                     input: json!({"command": "ls"}),
@@ -295,7 +285,8 @@ mod tests {
             (Output::CommandsChanged, None),
         ];
         for (output, expected) in cases {
-            let got = publication_for(&output).map(|p| (p.kind, p.payload));
+            let got = publication_for(&output).map(|p| (p.kind().to_owned(), p.to_value()));
+            let expected = expected.map(|(k, v): (&str, serde_json::Value)| (k.to_owned(), v));
             assert_eq!(got, expected, "{output:?}");
         }
     }

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tether_engines::echo::Echo;
 use tether_plugins::{Runtime, RuntimeOptions};
 use tether_protocol::Origin;
-use tether_session::engine::echo::Echo;
+use tether_session::preferences::Stored;
 use tether_session::registry::Registry;
 use tether_session::user_plugins::UserPlugins;
 use tether_session::{Dirs, Flow, Format, Output, Preferences, Session, SessionConfig};

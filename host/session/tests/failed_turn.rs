@@ -7,12 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::stream;
+use tether_engines::usage::{Price, TurnUsage};
+use tether_engines::{ChatRole, Engine, EngineError, EngineEvent, EngineStream, TurnRequest};
 use tether_plugins::{Runtime, RuntimeOptions};
 use tether_protocol::Origin;
-use tether_session::engine::usage::{Price, TurnUsage};
-use tether_session::engine::{
-    ChatRole, Engine, EngineError, EngineEvent, EngineStream, TurnRequest,
-};
 use tether_session::{Dirs, Output, Preferences, Registry, Session, SessionConfig};
 use tokio_util::sync::CancellationToken;
 

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tether_engines::echo::Echo;
 use tether_plugins::{Limits, Runtime, RuntimeOptions};
 use tether_protocol::{CommandSource, Origin};
-use tether_session::engine::echo::Echo;
 use tether_session::transcript::Entry;
 use tether_session::user_plugins::UserPlugins;
 use tether_session::{Dirs, Flow, Output, Preferences, Registry, Session, SessionConfig};

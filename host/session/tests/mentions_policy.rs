@@ -5,10 +5,10 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tether_engines::echo::Echo;
 use tether_plugins::policy::{Mode, Policy, PolicyFile};
 use tether_plugins::{Runtime, RuntimeOptions};
 use tether_protocol::Origin;
-use tether_session::engine::echo::Echo;
 use tether_session::user_plugins::UserPlugins;
 use tether_session::{
     Dirs, Flow, Output, Preferences, Registry, RemoteInfo, Session, SessionConfig,

@@ -1,6 +1,9 @@
 //! The stock slash commands, each a WebAssembly component built from `plugins/` by this crate's
 //! build script (see tether-wasm-build) and embedded in the binary.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub use tether_wasm_build::Embedded;
 
 /// Every stock command, as built from `plugins/`.

@@ -4,6 +4,9 @@
 //! Each workspace is built by a nested cargo into `<target>/wasm`: the plugins need another target
 //! and profile, and sharing the outer build's directory would deadlock on its lock.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
@@ -17,6 +20,7 @@ use sha2::{Digest, Sha256};
 pub struct Embedded {
     /// The crate it was built from (the command's own name is in its manifest).
     pub crate_name: &'static str,
+    /// The component.
     pub bytes: &'static [u8],
     /// Computed at build time, so that a warm start does not hash the bytes again.
     pub sha256: &'static str,
@@ -50,7 +54,10 @@ pub fn embed_workspace(root: &Path, workspace: &Path, out_file: &str, static_nam
     build(workspace, &target_dir);
 
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("run from a build script"));
-    let mut code = format!("pub static {static_name}: &[tether_wasm_build::Embedded] = &[\n");
+    let mut code = format!(
+        "/// Every component built from `{}/`, in folder order.\npub static {static_name}: &[tether_wasm_build::Embedded] = &[\n",
+        workspace.file_name().unwrap_or_default().to_string_lossy()
+    );
     for name in &crates {
         let file = wasm_artifact(&target_dir, name);
         let bytes = fs::read(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));

@@ -65,16 +65,17 @@ fn details(c: &CommandInfo) -> String {
         Kind::Interactive => "interactive: needs the terminal's screen and keyboard",
         Kind::Prompt => "prompt: sends a message to the model",
     };
+    // The host has already applied the gate: `remote_safe` and `bridge_safe` say where the
+    // command may run, so only the wording of why is chosen here.
     let mut places = vec!["local sessions"];
     if c.remote_safe {
         places.push("--remote sessions (remote-safe)");
     }
-    // The same rule as the host's gate: prompts always go over the bridge, local commands only
-    // when tagged, interactive ones never.
-    match c.kind {
-        Kind::Prompt => places.push("Remote Control (every prompt command may)"),
-        Kind::Local if c.bridge_safe => places.push("Remote Control (bridge-safe)"),
-        _ => {}
+    if c.bridge_safe {
+        places.push(match c.kind {
+            Kind::Prompt => "Remote Control (every prompt command may)",
+            Kind::Local | Kind::Interactive => "Remote Control (bridge-safe)",
+        });
     }
     let sha = c.sha256.get(..12).unwrap_or(&c.sha256);
     let mut lines = vec![

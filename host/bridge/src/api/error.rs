@@ -4,6 +4,7 @@
 
 use tether_protocol::api::{ErrorBody, OAuthError};
 
+/// A failed call to the relay, sorted by what the caller should do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     /// No answer: connection refused or reset, DNS, TLS, timeout. Worth retrying.
@@ -13,11 +14,14 @@ pub enum ApiError {
     /// `error` code such as `invalid_grant`); `message` is meant for people.
     #[error("the relay refused ({status} {kind}): {message}")]
     Status {
+        /// The HTTP status (`401`, `409`, …).
         status: u16,
+        /// The error's `type` (`stale_epoch`, …) or OAuth `error` code: what code branches on.
         kind: String,
+        /// The relay's explanation, for people; its wording may change.
         message: String,
     },
-    /// A success status with a body that is not what PROTOCOL.md promises.
+    /// A success status with a body that is not what docs/protocol.md promises.
     #[error("unexpected answer from the relay: {0}")]
     Decode(String),
 }
@@ -142,6 +146,7 @@ pub enum PollError {
     /// `expired_token`: the code is dead; start again.
     #[error("the login request expired before it was approved")]
     Expired,
+    /// Any other failure: an unexpected OAuth error, a refused status or a network problem.
     #[error(transparent)]
     Other(ApiError),
 }

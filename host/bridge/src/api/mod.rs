@@ -1,4 +1,4 @@
-//! The relay's HTTP API as typed calls (PROTOCOL.md), one file per audience: OAuth, trusted
+//! The relay's HTTP API as typed calls (docs/protocol.md), one file per audience: OAuth, trusted
 //! devices, sessions, and the worker's endpoints. Every call returns the shared JSON bodies of
 //! `tether_protocol::api`, so the relay and the bridge agree by construction.
 //!
@@ -29,6 +29,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Api {
     /// `http(s)://host[:port]`, without a trailing slash.
     pub base_url: String,
+    /// The HTTP client, shared by every call so connections are reused; timeouts set by [`Api::new`].
     pub http: reqwest::Client,
 }
 

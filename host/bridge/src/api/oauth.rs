@@ -6,7 +6,7 @@ use tether_protocol::api::{DeviceCode, TokenResponse};
 
 use super::{Api, ApiError, PollError};
 
-/// The CLI's OAuth client id (PROTOCOL.md).
+/// The CLI's OAuth client id (docs/protocol.md).
 pub const CLIENT_ID: &str = "tether-cli";
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 

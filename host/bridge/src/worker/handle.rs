@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tether_protocol::NewEvent;
 use tether_protocol::api::WorkerState;
+use tether_protocol::{NewEvent, Payload};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -15,6 +15,8 @@ use super::{Command, Status};
 /// How long [`WorkerHandle::shutdown`] waits for queued events before stopping anyway.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 
+/// The terminal's side of a running worker: publish events, report the session's state, watch
+/// [`Status`], shut down.
 #[derive(Clone)]
 pub struct WorkerHandle {
     inner: Arc<Inner>,
@@ -49,11 +51,11 @@ impl WorkerHandle {
         }
     }
 
-    /// Queue an event of type `kind` for every client, with a fresh UUID as its id, which is
-    /// returned. Never blocks: while offline, events wait and go out in order on reconnect.
-    /// After the worker stopped, events are dropped (and `flush` says so).
-    pub fn publish(&self, kind: &str, payload: Value) -> String {
-        let event = NewEvent::new(kind, payload);
+    /// Queue `payload` for every client, with a fresh UUID as its event id, which is returned.
+    /// Never blocks: while offline, events wait and go out in order on reconnect. After the
+    /// worker stopped, events are dropped (and `flush` says so).
+    pub fn publish(&self, payload: &Payload) -> String {
+        let event = NewEvent::typed(payload);
         let id = event.id.clone();
         let mut published = self
             .inner

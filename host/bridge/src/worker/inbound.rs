@@ -1,9 +1,7 @@
-//! What clients said, as the terminal gets it: each event once, in order, turned into the few
-//! shapes the terminal acts on.
+//! What clients said, as the terminal gets it: each event once, in order, with its id and its
+//! payload typed ([`Payload`]), so the terminal acts on types, never on JSON.
 
-use serde_json::Value;
-use tether_protocol::Event;
-use tether_protocol::event::types;
+use tether_protocol::{Event, Payload};
 
 use super::dedup::DedupWindow;
 
@@ -13,77 +11,43 @@ const DEDUP_WINDOW: usize = 4096;
 /// Something for the terminal, from the worker stream (or from the worker itself).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
-    /// `user_message` from a client: a prompt typed on the phone.
-    UserMessage {
+    /// An event on the worker stream: what a client published (a message, an answer, an
+    /// interrupt) or a relay notice (`catch_up_truncated`). Types this version does not know,
+    /// and known types without their fields, are [`Payload::Unknown`].
+    Event {
+        /// The event's id, as the relay stored it.
         id: String,
-        text: String,
-        payload: Value,
+        /// Its place in the session's log.
+        seq: u64,
+        /// What it says.
+        payload: Payload,
     },
-    /// `control_request` from a client, such as `interrupt`.
-    ControlRequest {
-        id: String,
-        request_id: String,
-        subtype: String,
-        payload: Value,
-    },
-    /// `control_response` from a client: the answer to a prompt the terminal published.
-    ControlResponse {
-        id: String,
-        request_id: String,
-        payload: Value,
-    },
-    /// Anything else (including `catch_up_truncated`, and events of types this version does not
-    /// know, or of a known type with fields missing), untouched.
-    Other(Event),
     /// The worker stopped for good and will send nothing more; `reason` is for the person.
-    Stopped { reason: String },
+    Stopped {
+        /// Why, in words for the person.
+        reason: String,
+    },
 }
 
-fn text(payload: &Value, field: &str) -> Option<String> {
-    payload.get(field)?.as_str().map(str::to_owned)
-}
-
-/// The shape the terminal acts on for `event`.
+/// The terminal's view of `event`.
 pub(crate) fn to_inbound(event: Event) -> Inbound {
-    let p = &event.payload;
-    let shaped = match event.kind.as_str() {
-        types::USER_MESSAGE => text(p, "text").map(|text| Inbound::UserMessage {
-            id: event.id.clone(),
-            text,
-            payload: p.clone(),
-        }),
-        types::CONTROL_REQUEST => {
-            text(p, "request_id")
-                .zip(text(p, "subtype"))
-                .map(|(request_id, subtype)| Inbound::ControlRequest {
-                    id: event.id.clone(),
-                    request_id,
-                    subtype,
-                    payload: p.clone(),
-                })
-        }
-        types::CONTROL_RESPONSE => {
-            text(p, "request_id").map(|request_id| Inbound::ControlResponse {
-                id: event.id.clone(),
-                request_id,
-                payload: p.clone(),
-            })
-        }
-        _ => None,
-    };
-    shaped.unwrap_or(Inbound::Other(event))
+    Inbound::Event {
+        payload: event.typed(),
+        id: event.id,
+        seq: event.seq,
+    }
 }
 
 /// Where the worker is in the stream: the last `seq` seen (a reconnect resumes after it) and the
 /// recent ids (a repeat is dropped even if its seq looked new).
-pub(crate) struct Cursor {
+pub(crate) struct Position {
     last_seq: u64,
     seen: DedupWindow,
 }
 
-impl Cursor {
+impl Position {
     pub(crate) fn new() -> Self {
-        Cursor {
+        Position {
             last_seq: 0,
             seen: DedupWindow::new(DEDUP_WINDOW),
         }
@@ -107,7 +71,7 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
     use tether_protocol::Source;
 
     fn event(seq: u64, id: &str, kind: &str, payload: Value) -> Event {
@@ -122,7 +86,7 @@ mod tests {
     }
 
     #[test]
-    fn client_events_get_their_shapes() {
+    fn client_events_are_typed_with_their_ids() {
         let m = event(
             1,
             "a",
@@ -131,58 +95,34 @@ mod tests {
         );
         assert_eq!(
             to_inbound(m.clone()),
-            Inbound::UserMessage {
+            Inbound::Event {
                 id: "a".into(),
-                text: "hi".into(),
-                payload: m.payload
+                seq: 1,
+                payload: Payload::parse("user_message", &m.payload),
             }
         );
-        let r = event(
-            2,
-            "b",
-            "control_request",
-            json!({"request_id": "r1", "subtype": "interrupt"}),
-        );
-        assert_eq!(
-            to_inbound(r.clone()),
-            Inbound::ControlRequest {
-                id: "b".into(),
-                request_id: "r1".into(),
-                subtype: "interrupt".into(),
-                payload: r.payload
-            }
-        );
-        let a = event(
-            3,
-            "c",
-            "control_response",
-            json!({"request_id": "r2", "response": {"behavior": "allow"}}),
-        );
-        assert_eq!(
-            to_inbound(a.clone()),
-            Inbound::ControlResponse {
-                id: "c".into(),
-                request_id: "r2".into(),
-                payload: a.payload
-            }
-        );
-    }
-
-    #[test]
-    fn unknown_or_incomplete_events_pass_through() {
+        let Inbound::Event { payload, .. } = to_inbound(m) else {
+            panic!()
+        };
+        assert!(matches!(payload, Payload::UserMessage(u) if u.text == "hi"));
         for e in [
             event(1, "a", "catch_up_truncated", json!({"oldest_seq": 5})),
             event(2, "b", "user_message", json!({"origin": "client"})),
             event(3, "c", "control_request", json!({"request_id": "r"})),
             event(4, "d", "some_future_type", json!({})),
         ] {
-            assert_eq!(to_inbound(e.clone()), Inbound::Other(e));
+            let Inbound::Event { id, payload, .. } = to_inbound(e.clone()) else {
+                panic!()
+            };
+            assert_eq!(id, e.id);
+            assert_eq!(payload.kind(), e.kind);
+            assert_eq!(payload.to_value(), e.payload, "passed through untouched");
         }
     }
 
     #[test]
     fn the_cursor_drops_old_seqs_and_repeated_ids() {
-        let mut c = Cursor::new();
+        let mut c = Position::new();
         let e = |seq, id: &str| event(seq, id, "user_message", json!({}));
         assert!(c.accept(&e(3, "a")));
         assert!(!c.accept(&e(3, "a")));

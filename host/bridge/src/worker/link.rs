@@ -6,9 +6,9 @@ use std::collections::VecDeque;
 
 use tether_protocol::api::{Published, SocketReply, SocketWrite};
 use tether_protocol::{Event, SessionId};
+use tether_sse::Parser;
 
 use super::Transport;
-use super::sse::{SseFrame, SseParser};
 use super::ws::WsLink;
 use crate::api::{Api, ApiError, status_for_kind};
 
@@ -44,7 +44,7 @@ impl Link {
                 let response = api.open_worker_sse(&jwt, &session, from_seq).await?;
                 Ok(Link::Sse(Box::new(SseLink {
                     response,
-                    parser: SseParser::default(),
+                    parser: Parser::new(MAX_SSE_LINE),
                     ready: VecDeque::new(),
                 })))
             }
@@ -72,29 +72,37 @@ impl Link {
     }
 }
 
+/// The longest line and event an SSE link accepts: the WebSocket link's bound (tungstenite's
+/// default message limit), far above any event the relay stores.
+const MAX_SSE_LINE: usize = 64 << 20;
+
 pub(crate) struct SseLink {
     response: reqwest::Response,
-    parser: SseParser,
-    ready: VecDeque<SseFrame>,
+    parser: Parser,
+    ready: VecDeque<tether_sse::Item>,
 }
 
 impl SseLink {
     async fn next(&mut self) -> Result<Item, ApiError> {
         loop {
             match self.ready.pop_front() {
-                Some(SseFrame::Event { data, id }) => match serde_json::from_str(&data) {
+                Some(tether_sse::Item::Event(e)) => match serde_json::from_str(&e.data) {
                     Ok(event) => return Ok(Item::Event(event)),
-                    Err(e) => {
+                    Err(error) => {
                         // Skipped rather than fatal: reconnecting would only fetch it again.
-                        tracing::warn!(?id, "skipping an event that is not valid: {e}");
+                        tracing::warn!(id = %e.id, "skipping an event that is not valid: {error}");
                         continue;
                     }
                 },
-                Some(SseFrame::Comment) => return Ok(Item::Keepalive),
+                Some(tether_sse::Item::Comment(_)) => return Ok(Item::Keepalive),
+                Some(tether_sse::Item::Retry(_)) => continue,
                 None => {}
             }
             match self.response.chunk().await {
-                Ok(Some(chunk)) => self.ready.extend(self.parser.push(&chunk)),
+                Ok(Some(chunk)) => match self.parser.push(&chunk) {
+                    Ok(items) => self.ready.extend(items),
+                    Err(e) => return Err(ApiError::Decode(e.to_string())),
+                },
                 Ok(None) => {
                     // The relay ends a worker stream when it stops, when the session is deleted
                     // and when a newer worker registers; reconnecting tells which.

@@ -1,5 +1,5 @@
 //! The bridge worker: a background task that makes the terminal the session's worker on the
-//! relay (PROTOCOL.md, "Worker endpoints").
+//! relay (docs/protocol.md, "Worker endpoints").
 //!
 //! It registers (`/bridge`), opens the worker stream (SSE or WebSocket) from the last `seq` it
 //! saw, and hands each client event to the terminal once ([`Inbound`]). What the terminal
@@ -21,7 +21,6 @@ mod link;
 mod outbound;
 mod register;
 mod run;
-mod sse;
 mod state;
 mod verdict;
 mod ws;
@@ -42,7 +41,9 @@ pub use verdict::{SESSION_GONE, TAKEN_OVER};
 /// `POST …/worker/events` with `Sse`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
+    /// Server-Sent Events: the default, and what works through most proxies.
     Sse,
+    /// A WebSocket, reading and publishing over one connection (`--transport ws`).
     Ws,
 }
 
@@ -55,17 +56,30 @@ pub enum Status {
     Online,
     /// The connection failed; `attempt` retries so far, `error` the last failure. Publishing
     /// still works: events wait in the queue.
-    Reconnecting { attempt: u32, error: String },
+    Reconnecting {
+        /// Failed attempts in a row, since the worker was last connected.
+        attempt: u32,
+        /// What the last attempt failed with, for people.
+        error: String,
+    },
     /// For good: taken over, session deleted, login revoked, or shut down.
-    Stopped { reason: String },
+    Stopped {
+        /// Why, for people: shown on the status line (such as [`TAKEN_OVER`]).
+        reason: String,
+    },
 }
 
+/// How to run a worker: the relay, the credentials, the session, and timing. [`WorkerConfig::new`]
+/// gives the documented defaults.
 pub struct WorkerConfig {
+    /// The relay, at the URL the user configured.
     pub api: Api,
     /// The account's access token (and trusted device token) for `/bridge`, refreshed as needed.
     /// Subscribe to it to save rotated credentials.
     pub tokens: TokenSource,
+    /// The session to act as the worker of.
     pub session: SessionId,
+    /// How the worker stream travels.
     pub transport: Transport,
     /// `POST …/worker/heartbeat` this often while connected (PROTOCOL: ~20 s).
     pub heartbeat: Duration,
@@ -73,6 +87,7 @@ pub struct WorkerConfig {
     pub refresh_margin: Duration,
     /// The first reconnect waits about this long; each failure doubles it, up to `backoff_max`.
     pub backoff_initial: Duration,
+    /// The longest wait between reconnects.
     pub backoff_max: Duration,
     /// A stream silent for this long is taken for dead (the relay sends keepalives at least
     /// every 15 s), which catches connections that vanished without a reset.

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::backoff;
-use super::inbound::{Cursor, Inbound, to_inbound};
+use super::inbound::{Inbound, Position, to_inbound};
 use super::link::{Item, Link, socket_write};
 use super::outbound::{MAX_BATCH, MAX_BATCH_BYTES, Outbound};
 use super::register::{RegisterError, register};
@@ -34,7 +34,7 @@ struct Grant {
 
 /// Why a connection ended, and so what comes next.
 #[derive(Debug)]
-enum End {
+enum Hangup {
     /// The worker token is due for renewal: register again at once.
     Refresh,
     /// Connect again at once with the same token.
@@ -48,16 +48,16 @@ enum End {
     Shutdown,
 }
 
-impl From<Verdict> for End {
-    fn from(verdict: Verdict) -> End {
+impl From<Verdict> for Hangup {
+    fn from(verdict: Verdict) -> Hangup {
         match verdict {
-            Verdict::Retry(e) => End::Retry(e),
-            Verdict::Reregister(e) => End::Reregister(e),
-            Verdict::Reconnect => End::Reconnect,
-            Verdict::Stop(reason) => End::Stop(reason),
+            Verdict::Retry(e) => Hangup::Retry(e),
+            Verdict::Reregister(e) => Hangup::Reregister(e),
+            Verdict::Reconnect => Hangup::Reconnect,
+            Verdict::Stop(reason) => Hangup::Stop(reason),
             // A refused stream (not a refused event) will be refused again however often we ask.
             Verdict::Refused(message) => {
-                End::Stop(format!("The relay refused this worker: {message}"))
+                Hangup::Stop(format!("The relay refused this worker: {message}"))
             }
         }
     }
@@ -78,7 +78,7 @@ pub(crate) struct Worker {
     settled: watch::Sender<u64>,
     outbound: Outbound,
     state: StateSlot,
-    cursor: Cursor,
+    cursor: Position,
     grant: Option<Grant>,
     /// The newest epoch the relay gave us: a `409` for an older one was our own doing.
     newest_epoch: u64,
@@ -100,7 +100,7 @@ impl Worker {
             settled,
             outbound: Outbound::new(MAX_BATCH, MAX_BATCH_BYTES),
             state: StateSlot::default(),
-            cursor: Cursor::new(),
+            cursor: Position::new(),
             grant: None,
             newest_epoch: 0,
         }
@@ -162,22 +162,22 @@ impl Worker {
                 self.cursor.last_seq(),
             );
             let end = match self.serving(opening).await {
-                None => End::Shutdown,
+                None => Hangup::Shutdown,
                 Some(Ok(link)) => {
                     failures = 0;
                     self.set_status(Status::Online);
                     self.connected(link, &grant).await
                 }
-                Some(Err(e)) => End::from(judge(&e, grant.epoch, self.newest_epoch)),
+                Some(Err(e)) => Hangup::from(judge(&e, grant.epoch, self.newest_epoch)),
             };
             tracing::debug!(?end, "connection ended");
             // Whatever was in flight on that connection will get no answer: it goes again.
             self.outbound.retry();
             self.state.failed();
             match end {
-                End::Refresh => self.grant = None,
-                End::Reconnect => {}
-                End::Reregister(error) => {
+                Hangup::Refresh => self.grant = None,
+                Hangup::Reconnect => {}
+                Hangup::Reregister(error) => {
                     // Never reuse a refused token. The first time at once: the usual cause is a
                     // token that expired while the machine slept.
                     self.grant = None;
@@ -186,20 +186,20 @@ impl Worker {
                         return SHUT_DOWN.into();
                     }
                 }
-                End::Retry(error) => {
+                Hangup::Retry(error) => {
                     failures += 1;
                     if !self.back_off(failures, error).await {
                         return SHUT_DOWN.into();
                     }
                 }
-                End::Stop(reason) => return reason,
-                End::Shutdown => return SHUT_DOWN.into(),
+                Hangup::Stop(reason) => return reason,
+                Hangup::Shutdown => return SHUT_DOWN.into(),
             }
         }
     }
 
     /// Serve one open connection until it ends.
-    async fn connected(&mut self, mut link: Link, grant: &Grant) -> End {
+    async fn connected(&mut self, mut link: Link, grant: &Grant) -> Hangup {
         let epoch = grant.epoch;
         let idle = self.config.idle_timeout;
         // Every call on this connection is aborted with it (dropping the set): an answer for an
@@ -266,7 +266,7 @@ impl Worker {
                 }
                 Some(joined) = requests.join_next(), if !requests.is_empty() => {
                     let Ok(reply) = joined else {
-                        return End::Retry("a relay call failed unexpectedly".into());
+                        return Hangup::Retry("a relay call failed unexpectedly".into());
                     };
                     let end = match reply {
                         Reply::Published(result) => {
@@ -286,7 +286,7 @@ impl Worker {
                 command = self.commands.recv() => {
                     if !self.apply(command) {
                         link.close().await;
-                        return End::Shutdown;
+                        return Hangup::Shutdown;
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -295,9 +295,9 @@ impl Worker {
                         Reply::Heartbeat(api.heartbeat(&jwt, &session, epoch).await)
                     });
                 }
-                _ = &mut refresh => return End::Refresh,
+                _ = &mut refresh => return Hangup::Refresh,
                 _ = silence => {
-                    return End::Retry(format!("the relay sent nothing for {} s", idle.as_secs()));
+                    return Hangup::Retry(format!("the relay sent nothing for {} s", idle.as_secs()));
                 }
             }
         }
@@ -312,17 +312,17 @@ impl Worker {
     }
 
     /// The connection failed with `err` on a request that carried `epoch`.
-    fn ended_by(&self, err: &ApiError, epoch: u64) -> End {
-        End::from(judge(err, epoch, self.newest_epoch))
+    fn ended_by(&self, err: &ApiError, epoch: u64) -> Hangup {
+        Hangup::from(judge(err, epoch, self.newest_epoch))
     }
 
     /// A batch was answered.
-    fn published(&mut self, result: Result<Published, ApiError>, epoch: u64) -> Option<End> {
+    fn published(&mut self, result: Result<Published, ApiError>, epoch: u64) -> Option<Hangup> {
         match result {
             Ok(published) => {
                 let ids: Vec<&str> = published.events.iter().map(|e| e.id.as_str()).collect();
                 if !self.outbound.acked(&ids) {
-                    return Some(End::Retry(
+                    return Some(Hangup::Retry(
                         "the relay acknowledged other events than those sent".into(),
                     ));
                 }
@@ -339,13 +339,13 @@ impl Worker {
                 }
                 verdict => {
                     self.outbound.retry();
-                    Some(End::from(verdict))
+                    Some(Hangup::from(verdict))
                 }
             },
         }
     }
 
-    fn state_put(&mut self, result: Result<(), ApiError>, epoch: u64) -> Option<End> {
+    fn state_put(&mut self, result: Result<(), ApiError>, epoch: u64) -> Option<Hangup> {
         let Err(e) = result else {
             self.state.done();
             return None;
@@ -358,21 +358,21 @@ impl Worker {
             }
             verdict => {
                 self.state.failed();
-                Some(End::from(verdict))
+                Some(Hangup::from(verdict))
             }
         }
     }
 
     /// A failed heartbeat matters only when it says the token or the session is done for; a
     /// network failure is left to the stream, which notices on its own.
-    fn heartbeat_answered(&mut self, result: Result<(), ApiError>, epoch: u64) -> Option<End> {
+    fn heartbeat_answered(&mut self, result: Result<(), ApiError>, epoch: u64) -> Option<Hangup> {
         let Err(e) = result else { return None };
         match judge(&e, epoch, self.newest_epoch) {
             Verdict::Retry(_) | Verdict::Refused(_) => {
                 tracing::debug!("heartbeat failed: {e}");
                 None
             }
-            verdict => Some(End::from(verdict)),
+            verdict => Some(Hangup::from(verdict)),
         }
     }
 

@@ -1,146 +1,48 @@
-//! A real relay for the bridge's tests: in process, on a loopback port, with a SQLite file in a
-//! temporary folder; plus a browser (cookie) to approve logins and to play the phone.
+//! The bridge's side of its tests. The relay itself (started, stopped, restarted on its port)
+//! and the browser that approves logins come from `tether_relay::test_support`, shared with the
+//! relay's own tests; what is here drives it through this crate's `Api` and worker.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tether_bridge::worker::Inbound;
 use tether_bridge::{Api, Credentials, TokenSource, Transport, WorkerConfig};
 use tether_protocol::{Event, NewEvent, SessionId, Source};
-use tether_relay::{Relay, RelayConfig, users};
+use tether_relay::users;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-pub const PASSWORD: &str = "correct horse battery";
+pub use tether_relay::test_support::*;
 
-pub struct TestRelay {
-    pub relay: Option<Relay>,
-    pub url: String,
-    pub addr: SocketAddr,
-    pub db: PathBuf,
-    pub dir: tempfile::TempDir,
-    pub http: reqwest::Client,
-    tweak: fn(&mut RelayConfig),
+/// What the bridge's tests do with the relay, through this crate's own client where there is
+/// one.
+#[allow(async_fn_in_trait)]
+pub trait BridgeSide {
+    /// This crate's API client for the relay.
+    fn api(&self) -> Api;
+    /// A user logged in on the CLI with a trusted device, and the browser's login cookie.
+    async fn credentials(&self, name: &str) -> (Credentials, String);
+    /// A new session.
+    async fn session(&self, credentials: &Credentials) -> SessionId;
+    /// What a phone says: `POST …/events` with the browser's cookie.
+    async fn client_publish(&self, cookie: &str, session: &SessionId, events: &[NewEvent]);
+    /// The session's whole log as a client replays it, read until it has been quiet a while.
+    async fn client_log(&self, cookie: &str, session: &SessionId) -> Vec<Event>;
+    /// A worker config with test timings.
+    fn worker(
+        &self,
+        credentials: &Credentials,
+        session: &SessionId,
+        transport: Transport,
+    ) -> WorkerConfig;
 }
 
-/// Fast timings: keepalives every 200 ms, workers offline after 1 s, polling every second.
-fn config(db: PathBuf, tweak: fn(&mut RelayConfig)) -> RelayConfig {
-    let mut config = RelayConfig::new(db);
-    config.liveness.keepalive = Duration::from_millis(200);
-    config.liveness.worker_timeout = Duration::from_secs(1);
-    config.liveness.sweep_interval = Duration::from_millis(100);
-    config.lifetimes.device_poll_interval = Duration::from_secs(1);
-    // `/metrics` is served publicly only to this token's bearer.
-    config.metrics_token = Some(METRICS_TOKEN.into());
-    tweak(&mut config);
-    config
-}
-
-const METRICS_TOKEN: &str = "bridge-tests-metrics";
-
-impl TestRelay {
-    pub async fn start() -> TestRelay {
-        Self::start_with(|_| {}).await
-    }
-
-    pub async fn start_with(tweak: fn(&mut RelayConfig)) -> TestRelay {
-        logs();
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("relay.db");
-        let relay = Relay::start(config(db.clone(), tweak), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-        TestRelay {
-            url: relay.public_url().to_owned(),
-            addr: relay.addr(),
-            relay: Some(relay),
-            db,
-            dir,
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-            tweak,
-        }
-    }
-
-    /// A browser for the relay at `url`, without the relay (for tasks that only have the URL).
-    pub fn browser(url: &str) -> Browser {
-        Browser {
-            url: url.to_owned(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    pub async fn stop(&mut self) {
-        if let Some(relay) = self.relay.take() {
-            relay.stop().await.unwrap();
-        }
-    }
-
-    /// Start again on the same database and the same address, as a restarted service would.
-    pub async fn start_again(&mut self) {
-        assert!(self.relay.is_none(), "stop it first");
-        let mut last = None;
-        for _ in 0..50 {
-            match Relay::start(config(self.db.clone(), self.tweak), self.addr).await {
-                Ok(relay) => {
-                    assert_eq!(relay.public_url(), self.url);
-                    self.relay = Some(relay);
-                    return;
-                }
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("cannot listen on {} again: {last:?}", self.addr);
-    }
-
-    pub fn at(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    pub fn api(&self) -> Api {
+impl BridgeSide for TestRelay {
+    fn api(&self) -> Api {
         Api::new(&self.url).unwrap()
     }
 
-    /// A relay counter from `/metrics` (this process's only).
-    pub async fn metric(&self, name: &str) -> u64 {
-        let text = self
-            .http
-            .get(self.at("/metrics"))
-            .bearer_auth(METRICS_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /metrics"))
-    }
-
-    pub async fn browser_login(&self, name: &str) -> String {
-        Self::browser(&self.url).browser_login(name).await
-    }
-
-    pub async fn decide(&self, cookie: &str, user_code: &str, decision: &str) {
-        Self::browser(&self.url)
-            .decide(cookie, user_code, decision)
-            .await
-    }
-
-    /// A user logged in on the CLI with a trusted device, without the polling wait of the full
-    /// login helper (approve first, then one poll).
-    pub async fn credentials(&self, name: &str) -> (Credentials, String) {
+    async fn credentials(&self, name: &str) -> (Credentials, String) {
         users::add(&self.db, name, PASSWORD).unwrap();
         let api = self.api();
         let code = api.device_code().await.unwrap();
@@ -157,7 +59,7 @@ impl TestRelay {
         (credentials, cookie)
     }
 
-    pub async fn session(&self, credentials: &Credentials) -> SessionId {
+    async fn session(&self, credentials: &Credentials) -> SessionId {
         self.api()
             .create_session(&credentials.access_token, Some("bridge test"))
             .await
@@ -165,8 +67,7 @@ impl TestRelay {
             .id
     }
 
-    /// What a phone says: `POST …/events` with the browser's cookie.
-    pub async fn client_publish(&self, cookie: &str, session: &SessionId, events: &[NewEvent]) {
+    async fn client_publish(&self, cookie: &str, session: &SessionId, events: &[NewEvent]) {
         let response = self
             .http
             .post(self.at(&format!("/v1/code/sessions/{session}/events")))
@@ -179,8 +80,7 @@ impl TestRelay {
         assert_eq!(response.status().as_u16(), 200, "client publish");
     }
 
-    /// The session's whole log as a client replays it, read until it has been quiet a while.
-    pub async fn client_log(&self, cookie: &str, session: &SessionId) -> Vec<Event> {
+    async fn client_log(&self, cookie: &str, session: &SessionId) -> Vec<Event> {
         let mut response = self
             .http
             .get(self.at(&format!(
@@ -213,8 +113,7 @@ impl TestRelay {
         events
     }
 
-    /// A worker config with test timings.
-    pub fn worker(
+    fn worker(
         &self,
         credentials: &Credentials,
         session: &SessionId,
@@ -232,71 +131,12 @@ impl TestRelay {
     }
 }
 
-/// `RUST_LOG=tether_bridge=debug cargo test …` shows what the worker did.
-fn logs() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-    });
-}
-
-/// A browser: logs in with the password form and approves or denies CLI logins.
-pub struct Browser {
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Browser {
-    /// `POST /login`: the `Cookie` header value.
-    pub async fn browser_login(&self, name: &str) -> String {
-        let response = self
-            .http
-            .post(format!("{}/login", self.url))
-            .header("origin", &self.url)
-            .form(&[
-                ("username", name),
-                ("password", PASSWORD),
-                ("next", "/code"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 303, "login of {name}");
-        let cookie = response.headers()["set-cookie"].to_str().unwrap();
-        cookie.split(';').next().unwrap().to_owned()
-    }
-
-    /// `POST /device`: approve or deny a CLI login.
-    pub async fn decide(&self, cookie: &str, user_code: &str, decision: &str) {
-        let response = self
-            .http
-            .post(format!("{}/device", self.url))
-            .header("origin", &self.url)
-            .header("cookie", cookie)
-            .form(&[("user_code", user_code), ("decision", decision)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200, "{decision} {user_code}");
-    }
-}
-
+/// The current time in Unix seconds, as the CLI stamps credentials.
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
-}
-
-pub fn event(kind: &str, payload: Value) -> NewEvent {
-    NewEvent::new(kind, payload)
-}
-
-pub fn user_message(text: &str) -> NewEvent {
-    event("user_message", json!({ "text": text, "origin": "client" }))
 }
 
 /// The worker's events of type `kind` in a client's log, as their payloads' `n`.
@@ -328,12 +168,23 @@ pub async fn receive(
     items
 }
 
+/// A payload published as given, whatever its type (tests count with fields of their own).
+pub fn raw(kind: &str, payload: Value) -> tether_protocol::Payload {
+    tether_protocol::Payload::Unknown {
+        kind: kind.into(),
+        payload,
+    }
+}
+
 /// The texts of user messages among `items`.
 pub fn texts(items: &[Inbound]) -> Vec<String> {
     items
         .iter()
         .filter_map(|i| match i {
-            Inbound::UserMessage { text, .. } => Some(text.clone()),
+            Inbound::Event {
+                payload: tether_protocol::Payload::UserMessage(m),
+                ..
+            } => Some(m.text.clone()),
             _ => None,
         })
         .collect()

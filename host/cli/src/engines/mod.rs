@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
+use tether_engines::anthropic::{Anthropic, AnthropicConfig};
+use tether_engines::echo::Echo;
+use tether_engines::exec::{Exec, ExecConfig};
+use tether_engines::http::RetryPolicy;
+use tether_engines::openai::{OpenAi, OpenAiConfig};
+use tether_engines::{ApiKey, Engine, prices};
 use tether_session::Dirs;
-use tether_session::engine::anthropic::{Anthropic, AnthropicConfig};
-use tether_session::engine::echo::Echo;
-use tether_session::engine::exec::{Exec, ExecConfig};
-use tether_session::engine::http::RetryPolicy;
-use tether_session::engine::openai::{OpenAi, OpenAiConfig};
-use tether_session::engine::{ApiKey, Engine, prices};
 use tether_session::usage::Price;
 
 use crate::args::{EngineArgs, EngineChoice};

@@ -1,6 +1,6 @@
 //! The connection between this terminal and a relay: the embedded one (started here, on a port a
 //! phone on the same network can reach) or a hosted one (from `tether login`). Either way the
-//! terminal is an ordinary worker speaking PROTOCOL.md over HTTP, so both paths are the same
+//! terminal is an ordinary worker speaking docs/protocol.md over HTTP, so both paths are the same
 //! code and the embedded relay is tested by every hosted-mode test too.
 
 use std::net::SocketAddr;

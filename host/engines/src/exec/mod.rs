@@ -55,6 +55,7 @@ const STDERR_IN_ERRORS: usize = 5;
 /// ended.
 const CANCELLED: &str = "the turn was cancelled";
 
+/// Which agent to run, where, and its limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecConfig {
     /// The program, then its arguments.
@@ -68,6 +69,7 @@ pub struct ExecConfig {
 }
 
 impl ExecConfig {
+    /// A configuration with the default grace and line limit.
     pub fn new(command: Vec<String>, cwd: PathBuf) -> ExecConfig {
         ExecConfig {
             command,
@@ -146,6 +148,7 @@ impl Exec {
         })
     }
 
+    /// What the engine was started with.
     pub fn config(&self) -> &ExecConfig {
         &self.shared.config
     }
@@ -320,7 +323,7 @@ fn redact_secrets(text: &str, vars: impl Iterator<Item = (String, String)>) -> S
 }
 
 /// How a turn's reading ended.
-enum End {
+enum TurnOutcome {
     /// The agent finished the turn (successfully or not; what it said has been sent on).
     Finished,
     /// The stream was dropped: the agent must be interrupted. Carries the permission
@@ -408,13 +411,13 @@ async fn run_turn(shared: Arc<Shared>, request: TurnRequest, tx: mpsc::Sender<It
     agent.turns += 1;
 
     match read_turn(&shared, agent, &tx).await {
-        End::Finished => {}
-        End::Cancelled(pending) => {
+        TurnOutcome::Finished => {}
+        TurnOutcome::Cancelled(pending) => {
             if !interrupt(&shared, agent, &pending).await {
                 *slot = None;
             }
         }
-        End::Exited => {
+        TurnOutcome::Exited => {
             let (status, stderr) = agent.process.exit_report(STDERR_IN_ERRORS).await;
             *slot = None;
             let status = status.map_or("its exit status is unknown".into(), |s| s.to_string());
@@ -449,7 +452,7 @@ type Waiting = BoxFuture<
 
 /// Reads the agent's output for one turn and passes it on, until the agent ends the turn,
 /// exits, or the stream is dropped.
-async fn read_turn(shared: &Shared, agent: &mut Agent, tx: &mpsc::Sender<Item>) -> End {
+async fn read_turn(shared: &Shared, agent: &mut Agent, tx: &mpsc::Sender<Item>) -> TurnOutcome {
     let mut reply = Reply::default();
     let mut waiting: FuturesUnordered<Abortable<Waiting>> = FuturesUnordered::new();
     let mut handles: Vec<(String, AbortHandle)> = Vec::new();
@@ -459,7 +462,7 @@ async fn read_turn(shared: &Shared, agent: &mut Agent, tx: &mpsc::Sender<Item>) 
     macro_rules! emit {
         ($item:expr) => {
             if tx.send($item).await.is_err() {
-                return End::Cancelled(pending(&handles));
+                return TurnOutcome::Cancelled(pending(&handles));
             }
         };
     }
@@ -467,7 +470,7 @@ async fn read_turn(shared: &Shared, agent: &mut Agent, tx: &mpsc::Sender<Item>) 
     loop {
         let item = tokio::select! {
             biased;
-            () = tx.closed() => return End::Cancelled(pending(&handles)),
+            () = tx.closed() => return TurnOutcome::Cancelled(pending(&handles)),
             Some(answered) = waiting.next(), if !waiting.is_empty() => {
                 // An aborted wait is a withdrawn request: nothing to say.
                 if let Ok((id, input, answer)) = answered {
@@ -484,7 +487,7 @@ async fn read_turn(shared: &Shared, agent: &mut Agent, tx: &mpsc::Sender<Item>) 
             item = agent.process.next() => item,
         };
         let line = match item {
-            None => return End::Exited,
+            None => return TurnOutcome::Exited,
             Some(ReadItem::TooLong(n)) => {
                 tracing::warn!(
                     "skipped a line of {n} bytes from the agent: longer than the limit of {}",
@@ -539,7 +542,7 @@ async fn read_turn(shared: &Shared, agent: &mut Agent, tx: &mpsc::Sender<Item>) 
                         )))))
                         .await;
                 }
-                return End::Finished;
+                return TurnOutcome::Finished;
             }
             Incoming::Permission(ask) => {
                 let (request, answer) = PermissionRequest::new(

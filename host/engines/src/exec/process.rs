@@ -246,6 +246,7 @@ impl AgentProcess {
     }
 
     /// Kills the agent and everything it started.
+    #[allow(unsafe_code)]
     pub fn kill(&mut self) {
         #[cfg(unix)]
         if let Some(group) = self.group.and_then(|g| i32::try_from(g).ok()) {

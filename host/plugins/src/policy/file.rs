@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use tether_protocol::Capability;
 
+/// One policy file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
@@ -15,6 +16,7 @@ pub struct PolicyFile {
     /// or `deny` (never loaded).
     #[serde(default)]
     pub user_plugins: UserPlugins,
+    /// Which plugins load in remote mode.
     #[serde(default)]
     pub remote: RemoteSection,
     /// Lower limits for every plugin.
@@ -31,15 +33,20 @@ pub struct PolicyFile {
     pub app_links: Vec<AppLinkEntry>,
 }
 
+/// Whether plugins the user installed load.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UserPlugins {
+    /// They load everywhere.
     #[default]
     Allow,
+    /// In local sessions, never in remote mode.
     LocalOnly,
+    /// Never.
     Deny,
 }
 
+/// `[remote]`: which plugins load in remote mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteSection {
@@ -50,6 +57,7 @@ pub struct RemoteSection {
     pub deny: Vec<String>,
 }
 
+/// `[mentions]`: what `@path` mentions may do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MentionsSection {
@@ -58,16 +66,18 @@ pub struct MentionsSection {
     pub read_files: ReadFiles,
 }
 
-/// Ordered from the most permissive to the strictest, so that policies combine by taking the
-/// greatest.
+/// Whether mentions read files. Ordered from the most permissive to the strictest, so that
+/// policies combine by taking the greatest.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReadFiles {
+    /// In every session.
     #[default]
     Allow,
     /// In a local session, never in a remote one (`--remote`), where replies quoting a file
     /// reach phones and the relay.
     LocalOnly,
+    /// Never.
     Deny,
 }
 
@@ -82,14 +92,19 @@ impl ReadFiles {
     }
 }
 
+/// Lower limits; each only applies if lower than tether's own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {
+    /// Memory per instance, in MiB.
     pub memory_mib: Option<u64>,
+    /// Time per call, in milliseconds.
     pub timeout_ms: Option<u64>,
+    /// Text per call's effects, in KiB.
     pub output_kib: Option<u64>,
 }
 
+/// `[plugins.<name>]`: the rules for one plugin.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginSection {
@@ -103,14 +118,18 @@ pub struct PluginSection {
     /// Never run this command when it arrives over the bridge (from a phone or browser).
     #[serde(default)]
     pub terminal_only: bool,
+    /// Lower limits for this plugin.
     #[serde(flatten)]
     pub limits: LimitsSection,
 }
 
+/// `[[app_links]]`: an extra link for `/mobile`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppLinkEntry {
+    /// What the link is called on screen.
     pub label: String,
+    /// Where it points.
     pub url: String,
 }
 
@@ -118,11 +137,14 @@ pub struct AppLinkEntry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}{message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
 pub struct PolicyError {
+    /// The line it is on, when known.
     pub line: Option<usize>,
+    /// What is wrong.
     pub message: String,
 }
 
 impl PolicyFile {
+    /// Parses and checks a policy file's text.
     pub fn parse(text: &str) -> Result<PolicyFile, PolicyError> {
         let file: PolicyFile = toml::from_str(text).map_err(|e| {
             let line = e

@@ -2,7 +2,8 @@
 //! (pinned by SHA-256), which host capabilities each may use, lower limits, bridge safety
 //! narrowed, and app links for `/mobile`. It is read before any plugin is loaded.
 //!
-//! - [`file`]: the TOML an administrator writes (`/etc/tether/policy.toml`), strictly checked;
+//! - [`file`](mod@file): the TOML an administrator writes (`/etc/tether/policy.toml`), strictly
+//!   checked;
 //! - [`rules`]: what it decides, as pure functions;
 //! - this module: finding and reading the files, and failing closed when one is unreadable.
 
@@ -33,7 +34,9 @@ pub fn paths(tether_policy: Option<PathBuf>) -> Vec<PathBuf> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the administrator's policy {} {problem}", path.display())]
 pub struct Unusable {
+    /// The file.
     pub path: PathBuf,
+    /// What is wrong with it.
     pub problem: String,
 }
 

@@ -12,7 +12,9 @@ use crate::limits::Limits;
 /// Where the session runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// An unpublished session.
     Local,
+    /// A session started with `--remote`.
     Remote,
 }
 
@@ -20,8 +22,11 @@ pub enum Mode {
 /// plugin file's), where it comes from and the SHA-256 of its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Identity<'a> {
+    /// The command's (or plugin file's) name.
     pub name: &'a str,
+    /// Stock or user-installed.
     pub source: CommandSource,
+    /// The SHA-256 of its bytes, in hex.
     pub sha256: &'a str,
 }
 
@@ -38,10 +43,16 @@ pub enum Refusal {
     /// `user_plugins = "local-only"` in a remote session.
     UserPluginsLocalOnly,
     /// `[plugins.<name>] sha256` names another build.
-    PinMismatch { expected: String, actual: String },
+    PinMismatch {
+        /// The pinned SHA-256.
+        expected: String,
+        /// The plugin's.
+        actual: String,
+    },
 }
 
 impl Refusal {
+    /// The refusal in words, naming the policy setting that decided it.
     pub fn reason(&self) -> String {
         match self {
             Refusal::DeniedInRemote => "denied in remote mode by the policy ([remote] deny)".into(),
@@ -68,10 +79,12 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// The policy made of `files`, all in force at once.
     pub fn new(files: Vec<PolicyFile>) -> Policy {
         Policy { files }
     }
 
+    /// The files it is made of.
     pub fn files(&self) -> &[PolicyFile] {
         &self.files
     }

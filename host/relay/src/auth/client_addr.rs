@@ -17,15 +17,19 @@ pub struct Cidr {
     prefix: u8,
 }
 
+/// Why a `--trusted-proxy` value is not a range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CidrError {
+    /// Neither an address nor `address/prefix`.
     #[error("`{0}` is not an IP address or CIDR range (e.g. 10.0.0.0/8, 127.0.0.1, fd00::/8)")]
     Syntax(String),
+    /// A prefix longer than the address has bits.
     #[error("`{0}`: the prefix length is at most {1} for this address family")]
     Prefix(String, u8),
 }
 
 impl Cidr {
+    /// `10.0.0.0/8`, `fd00::/8`, or one address (`127.0.0.1`, a range of one).
     pub fn parse(text: &str) -> Result<Cidr, CidrError> {
         let text = text.trim();
         let syntax = || CidrError::Syntax(text.chars().take(80).collect());
@@ -51,6 +55,7 @@ impl Cidr {
         })
     }
 
+    /// Whether `addr` is in the range (an IPv4-mapped IPv6 address counts as its IPv4 one).
     pub fn contains(&self, addr: IpAddr) -> bool {
         let addr = canonical(addr);
         addr.is_ipv4() == self.network.is_ipv4() && mask(addr, self.prefix) == self.network
@@ -96,7 +101,9 @@ fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
 /// The forwarding headers of one request, each as received (every instance, in order).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Forwarding<'a> {
+    /// Every `X-Forwarded-For` header.
     pub x_forwarded_for: &'a [&'a str],
+    /// Every `Forwarded` header (RFC 7239).
     pub forwarded: &'a [&'a str],
 }
 

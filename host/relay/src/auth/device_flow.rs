@@ -6,6 +6,7 @@ use crate::auth::secret::random_bytes;
 /// characters shown as `XXXX-XXXX`: 20^8 ≈ 2.6e10 codes.
 const ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 
+/// A fresh user code, `XXXX-XXXX`.
 pub fn new_user_code() -> String {
     let bytes = random_bytes::<8>();
     let chars: String = bytes
@@ -31,24 +32,21 @@ pub fn normalise_user_code(input: &str) -> Option<String> {
     Some(format!("{}-{}", &chars[..4], &chars[4..]))
 }
 
+/// Where a device authorization request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
+    /// Waiting for the user to decide.
     Pending,
+    /// Approved; the next poll gets tokens.
     Approved,
+    /// Denied; polls get `access_denied`.
     Denied,
     /// Tokens were issued; the device code is spent.
     Consumed,
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Approved => "approved",
-            Status::Denied => "denied",
-            Status::Consumed => "consumed",
-        }
-    }
+    /// The status as stored.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "pending" => Status::Pending,
@@ -63,9 +61,13 @@ impl Status {
 /// A device authorization request as the poll sees it (times in Unix seconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pending {
+    /// Where it stands.
     pub status: Status,
+    /// When it expires.
     pub expires_at: u64,
+    /// The interval the CLI must poll at, in seconds.
     pub interval: u64,
+    /// The previous poll, to tell polling too fast.
     pub last_poll_at: Option<u64>,
 }
 
@@ -77,7 +79,10 @@ pub enum Poll {
     /// `authorization_pending`.
     Pending,
     /// `slow_down`; the interval is now `new_interval` for this and every later poll.
-    SlowDown { new_interval: u64 },
+    SlowDown {
+        /// Seconds between polls from now on.
+        new_interval: u64,
+    },
     /// `access_denied`.
     Denied,
     /// `expired_token`.

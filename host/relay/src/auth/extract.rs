@@ -22,10 +22,18 @@ use crate::store::{self, logins, oauth};
 pub enum Via {
     /// A browser login cookie (which passed the Origin check); `login` is the stored hash that
     /// names that login.
-    Cookie { login: [u8; 32] },
+    Cookie {
+        /// The login's stored hash.
+        login: [u8; 32],
+    },
     /// An OAuth access token; `login_at` is when the device login that produced it was
     /// approved, `family` names that login (every token it issued).
-    Bearer { login_at: u64, family: uuid::Uuid },
+    Bearer {
+        /// When the device login was approved (Unix seconds).
+        login_at: u64,
+        /// The login (token family).
+        family: uuid::Uuid,
+    },
 }
 
 /// The client's address, for throttles and logs: the socket's peer, or what a trusted proxy
@@ -73,7 +81,9 @@ impl FromRequestParts<Shared> for ClientAddr {
 /// An account acting as a client (a browser, a phone, the CLI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal {
+    /// The account.
     pub account: i64,
+    /// Which credential it came with.
     pub via: Via,
 }
 
@@ -87,6 +97,7 @@ impl Principal {
     }
 }
 
+/// The token of `Authorization: Bearer`, if the header is there; malformed, it is refused.
 pub fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Ok(None);
@@ -106,6 +117,7 @@ pub fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// The value of cookie `name`, if sent.
 pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     cookie_in(&parts.headers, name)
 }

@@ -16,12 +16,14 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
+/// Every password-check slot is taken: the login is refused with `503`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("too many password checks are running or waiting")]
 pub struct Busy;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// The bounded pool password checks run in, so a burst of logins cannot take every thread or all memory.
 pub struct PasswordGate {
     /// One permit per check that may run or wait; a job holds its permit until it has run.
     admitted: Arc<Semaphore>,

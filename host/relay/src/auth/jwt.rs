@@ -15,32 +15,44 @@ use tether_protocol::SessionId;
 
 const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
+/// What a worker token says: which session, for which epoch, until when, from which login.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerClaims {
     /// The account that owns the session.
     pub sub: i64,
     /// The session.
     pub sid: SessionId,
+    /// [`WORKER_ROLE`]; a token with any other role is refused.
     pub role: String,
+    /// The worker registration it was issued to; a newer one makes it stale.
     pub epoch: u64,
     /// The login (OAuth token family) whose access token minted it.
     pub fam: uuid::Uuid,
+    /// Issued at (Unix seconds).
     pub iat: u64,
+    /// Expires at (Unix seconds).
     pub exp: u64,
 }
 
+/// The `role` of every worker token.
 pub const WORKER_ROLE: &str = "worker";
 
+/// Why a worker token is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwtError {
+    /// Not three base64url parts with JSON in them.
     #[error("the token is not a JWT")]
     Malformed,
+    /// A header naming another algorithm (`none` included).
     #[error("the token's algorithm is not HS256")]
     Algorithm,
+    /// Not signed with this relay's key, or altered.
     #[error("the token's signature does not verify")]
     Signature,
+    /// Past its `exp`.
     #[error("the token has expired")]
     Expired,
+    /// A role other than [`WORKER_ROLE`].
     #[error("the token is not a worker token")]
     Role,
     /// Signed by a relay from before tokens named their login: it cannot be checked against
@@ -49,6 +61,7 @@ pub enum JwtError {
     Unbound,
 }
 
+/// The HS256 JWT of `claims` under `key`.
 pub fn sign(key: &[u8], claims: &WorkerClaims) -> String {
     let header = URL_SAFE_NO_PAD.encode(HEADER);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));

@@ -2,12 +2,12 @@
 //! extractors in `extract` apply them to requests.
 
 pub mod client_addr;
-pub mod cookie;
-pub mod device_flow;
-pub mod extract;
-pub mod hashing;
+pub(crate) mod cookie;
+pub(crate) mod device_flow;
+pub(crate) mod extract;
+pub(crate) mod hashing;
 pub mod jwt;
-pub mod origin;
-pub mod password;
-pub mod rate_limit;
-pub mod secret;
+pub(crate) mod origin;
+pub(crate) mod password;
+pub(crate) mod rate_limit;
+pub(crate) mod secret;

@@ -22,10 +22,13 @@ pub fn origin_of(url: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}"))
 }
 
+/// Why a cookie-authenticated request is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OriginRefusal {
+    /// A state-changing request without `Origin`.
     #[error("this request needs an Origin header")]
     Missing,
+    /// From another site.
     #[error("requests from {0} are not allowed")]
     Foreign(String),
 }

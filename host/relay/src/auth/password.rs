@@ -8,17 +8,23 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq as _;
 
+/// The shortest password accepted, in characters.
 pub const MIN_LENGTH: usize = 8;
+/// The longest, in bytes: a bound on what one login attempt makes the relay hash.
 pub const MAX_LENGTH: usize = 1024;
 
+/// Why a new password is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
+    /// Under [`MIN_LENGTH`].
     #[error("the password must be at least {MIN_LENGTH} characters")]
     TooShort,
+    /// Over [`MAX_LENGTH`].
     #[error("the password must be at most {MAX_LENGTH} bytes")]
     TooLong,
 }
 
+/// Whether `password` may be set.
 pub fn check_strength(password: &str) -> Result<(), PasswordError> {
     if password.chars().count() < MIN_LENGTH {
         Err(PasswordError::TooShort)
@@ -29,6 +35,7 @@ pub fn check_strength(password: &str) -> Result<(), PasswordError> {
     }
 }
 
+/// The argon2id hash (PHC string) to store.
 pub fn hash(password: &str) -> String {
     Argon2::default()
         .hash_password(password.as_bytes())

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+/// At most `limit` hits per key within a sliding `period`.
 #[derive(Debug)]
 pub struct Window {
     limit: u32,
@@ -12,6 +13,7 @@ pub struct Window {
 }
 
 impl Window {
+    /// An empty window.
     pub fn new(limit: u32, period: Duration) -> Self {
         Window {
             limit,
@@ -62,6 +64,7 @@ impl Window {
         }
     }
 
+    /// Count a hit for `key`.
     pub fn record(&mut self, key: &str, now: Instant) {
         let hits = self.hits.entry(key.to_owned()).or_default();
         hits.push_back(now);
@@ -71,6 +74,7 @@ impl Window {
         }
     }
 
+    /// Forget `key`'s hits (a successful login).
     pub fn clear(&mut self, key: &str) {
         self.hits.remove(key);
     }
@@ -83,10 +87,14 @@ impl Window {
             .retain(|_, hits| hits.back().is_some_and(|&t| now.duration_since(t) < period));
     }
 
+    /// Keys with hits held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.hits.len()
     }
 
+    /// Whether no key has hits held.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.hits.is_empty()
     }

@@ -6,16 +6,23 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+/// What a secret is for: each kind has a prefix of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
+    /// A browser login cookie.
     BrowserLogin,
+    /// An OAuth access token.
     AccessToken,
+    /// An OAuth refresh token.
     RefreshToken,
+    /// A trusted device's token.
     DeviceToken,
+    /// An RFC 8628 device code.
     DeviceCode,
 }
 
 impl SecretKind {
+    /// The prefix that says what a token is (and makes leaked ones easy to scan for).
     pub fn prefix(self) -> &'static str {
         match self {
             SecretKind::BrowserLogin => "tthr_bl_",
@@ -27,6 +34,7 @@ impl SecretKind {
     }
 }
 
+/// `N` bytes from the operating system's random source.
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
     getrandom::fill(&mut buf).expect("the operating system's random source failed");

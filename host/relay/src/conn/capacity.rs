@@ -15,14 +15,20 @@ pub const MIN_CONNECTIONS: usize = 8;
 /// Used when the descriptor limit is unlimited and nothing was configured.
 pub const UNLIMITED_DEFAULT: usize = 65_536;
 
+/// Why the relay cannot serve with the descriptors it has.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CapacityError {
+    /// Too few descriptors for the relay's own and the fewest connections it serves with.
     #[error(
         "RLIMIT_NOFILE is {limit}, too low to serve: the relay keeps {HEADROOM} descriptors for \
          itself and needs room for at least {MIN_CONNECTIONS} connections (raise it with \
          `ulimit -n` or systemd's LimitNOFILE=)"
     )]
-    DescriptorLimit { limit: u64 },
+    DescriptorLimit {
+        /// The soft `RLIMIT_NOFILE`.
+        limit: u64,
+    },
+    /// `--max-connections` under the fewest the relay serves with.
     #[error("--max-connections must be at least {MIN_CONNECTIONS}, not {0}")]
     TooFew(usize),
 }

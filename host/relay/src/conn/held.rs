@@ -11,12 +11,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 
+/// A connection that holds its slot under the connection cap until it is dropped.
 pub struct Held {
     tcp: TcpStream,
     _slot: OwnedSemaphorePermit,
 }
 
 impl Held {
+    /// Hold `slot` for as long as `tcp` is open.
     pub fn new(tcp: TcpStream, slot: OwnedSemaphorePermit) -> Self {
         Held { tcp, _slot: slot }
     }

@@ -31,7 +31,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-pub use capacity::{CapacityError, HEADROOM, connection_cap, descriptor_limit};
+pub use capacity::{CapacityError, connection_cap, descriptor_limit};
 use held::Held;
 use registry::Registry;
 
@@ -40,12 +40,16 @@ use crate::config::Connections;
 /// What the accept loop enforces, resolved from [`Connections`] and the descriptor limit.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// How long a request's headers may take.
     pub header_timeout: Duration,
+    /// Connections open at once: the cap.
     pub max_connections: usize,
+    /// How long stopping waits for requests in flight.
     pub shutdown_grace: Duration,
 }
 
 impl Settings {
+    /// The settings for `config` on this machine.
     pub fn resolve(config: &Connections) -> Result<Settings, CapacityError> {
         Ok(Settings {
             header_timeout: config.header_timeout,

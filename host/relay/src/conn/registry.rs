@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::task::AbortHandle;
 
+/// The open connections, and which of them are idle (see the module documentation).
 #[derive(Default)]
 pub struct Registry {
     inner: Mutex<Inner>,
@@ -135,10 +136,12 @@ impl Registry {
         n
     }
 
+    /// Connections open now.
     pub fn len(&self) -> usize {
         self.lock().conns.len()
     }
 
+    /// Connections open now with no request in flight.
     #[cfg(test)]
     pub fn idle_count(&self) -> usize {
         self.lock().idle.len()

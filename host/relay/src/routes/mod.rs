@@ -1,21 +1,25 @@
-//! The HTTP surface, one file per audience: pages for browsers, OAuth and devices for the CLI,
-//! sessions, the worker's endpoints and the clients'.
+//! The HTTP surface, by who reads the answer:
+//!
+//! - `api/`: JSON (and event streams) for programs: the CLI's OAuth and devices, sessions, the
+//!   worker's endpoints and the clients'.
+//! - `pages/`: HTML for people in a browser, server-rendered, including the web client's page.
+//! - `assets.rs`: the web client's static files.
+//! - `monitoring.rs`: `/healthz` and `/metrics`, for operators.
+//!
+//! This file is the table of routes, so that every path the relay answers is in one place.
 
-pub mod client;
-pub mod devices;
-pub mod html;
-pub mod oauth;
+pub mod api;
+pub mod assets;
+pub mod monitoring;
 pub mod pages;
-pub mod sessions;
-pub mod streams;
-pub mod web;
-pub mod worker;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use tether_protocol::RelayKind;
 
+use self::api::{client, devices, oauth, sessions, worker};
+use self::pages::{device, login, session, session_list};
 use crate::state::Shared;
 
 /// What the public listener serves besides the API every relay needs. The embedded relay
@@ -27,19 +31,19 @@ fn optional_routes(router: Router<Shared>, state: &Shared) -> Router<Shared> {
     let router = if state.config.kind == RelayKind::Local {
         router.route(
             "/login",
-            get(pages::no_password_login).post(pages::password_login_off),
+            get(login::no_password_login).post(login::password_login_off),
         )
     } else {
         router
-            .route("/login", get(pages::login_page).post(pages::login))
+            .route("/login", get(login::login_page).post(login::login))
             .route(
                 "/device",
-                get(pages::device_page).post(pages::device_decide),
+                get(device::device_page).post(device::device_decide),
             )
             .route("/v1/oauth/device/code", post(oauth::device_code))
     };
     if state.config.metrics_token.is_some() {
-        router.route("/metrics", get(pages::metrics_with_token))
+        router.route("/metrics", get(monitoring::metrics_with_token))
     } else {
         router
     }
@@ -48,19 +52,20 @@ fn optional_routes(router: Router<Shared>, state: &Shared) -> Router<Shared> {
 /// The metrics listener's whole surface (`--metrics-listen`).
 pub fn metrics_router(state: Shared) -> Router {
     Router::new()
-        .route("/metrics", get(pages::metrics))
-        .route("/healthz", get(pages::healthz))
+        .route("/metrics", get(monitoring::metrics))
+        .route("/healthz", get(monitoring::healthz))
         .with_state(state)
 }
 
+/// The public listener's whole surface.
 pub fn router(state: Shared) -> Router {
     let limit = state.config.limits.max_body;
-    optional_routes(web::routes(Router::new()), &state)
-        .route("/", get(pages::root))
-        .route("/healthz", get(pages::healthz))
-        .route("/logout", post(pages::logout))
-        .route("/code", get(pages::sessions_page))
-        .route("/code/{id}", get(pages::session_page))
+    optional_routes(assets::routes(Router::new()), &state)
+        .route("/", get(session_list::root))
+        .route("/healthz", get(monitoring::healthz))
+        .route("/logout", post(login::logout))
+        .route("/code", get(session_list::sessions_page))
+        .route("/code/{id}", get(session::session_page))
         .route("/v1/oauth/token", post(oauth::token))
         .route("/v1/oauth/revoke", post(oauth::revoke))
         .route(

@@ -5,10 +5,14 @@ use serde::Serialize;
 
 use super::{StoreResult, rfc3339};
 
+/// An account as `tether relay user list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Account {
+    /// Its id in the database.
     pub id: i64,
+    /// The user name it logs in with.
     pub name: String,
+    /// When it was added (RFC 3339).
     pub created_at: String,
 }
 
@@ -27,6 +31,7 @@ pub fn add(
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
 
+/// Every account, by name.
 pub fn list(conn: &Connection) -> StoreResult<Vec<Account>> {
     let mut stmt = conn.prepare("SELECT id, name, created_at FROM accounts ORDER BY name")?;
     let rows = stmt.query_map([], |r| {
@@ -52,14 +57,6 @@ pub fn credentials(conn: &Connection, name: &str) -> StoreResult<Option<(i64, St
             [name],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?)
-}
-
-pub fn name(conn: &Connection, id: i64) -> StoreResult<Option<String>> {
-    Ok(conn
-        .query_row("SELECT name FROM accounts WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
         .optional()?)
 }
 

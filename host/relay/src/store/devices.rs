@@ -5,17 +5,25 @@ use tether_protocol::api::TrustedDevice;
 
 use super::{StoreResult, rfc3339};
 
+/// A trusted device to store: its token only as a digest.
 pub struct NewDevice<'a> {
+    /// Its public id (for listing and revoking).
     pub id: &'a str,
+    /// The account it belongs to.
     pub account: i64,
+    /// What the user called the machine.
     pub name: &'a str,
+    /// The digest of its token.
     pub hash: &'a [u8; 32],
     /// The login (token family) that enrolled it.
     pub family: &'a str,
+    /// When it is enrolled (Unix seconds).
     pub now: u64,
+    /// When it stops being trusted unless used (Unix seconds).
     pub expires_at: u64,
 }
 
+/// Store a newly enrolled device.
 pub fn insert(conn: &Connection, d: &NewDevice) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO trusted_devices (id, account_id, display_name, token_hash, family, created_at, expires_at)

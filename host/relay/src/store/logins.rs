@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreResult;
 
+/// Store a browser login by its cookie's digest.
 pub fn create(
     conn: &Connection,
     hash: &[u8; 32],
@@ -18,6 +19,7 @@ pub fn create(
     Ok(())
 }
 
+/// The account of a live browser login.
 pub fn account(conn: &Connection, hash: &[u8; 32], now: u64) -> StoreResult<Option<i64>> {
     Ok(conn
         .query_row(
@@ -28,6 +30,7 @@ pub fn account(conn: &Connection, hash: &[u8; 32], now: u64) -> StoreResult<Opti
         .optional()?)
 }
 
+/// Forget a browser login (logout).
 pub fn delete(conn: &Connection, hash: &[u8; 32]) -> StoreResult<()> {
     conn.execute(
         "DELETE FROM browser_logins WHERE token_hash = ?1",

@@ -3,34 +3,68 @@
 //! their per-session order; a second connection serves reads, which WAL lets run beside writes.
 //! Calls run inline (see [`Store::write`] for why).
 
-pub mod accounts;
-pub mod devices;
-pub mod events;
-pub mod logins;
-pub mod oauth;
+pub(crate) mod accounts;
+pub(crate) mod devices;
+pub(crate) mod events;
+pub(crate) mod logins;
+pub(crate) mod oauth;
 mod schema;
-pub mod sessions;
+pub(crate) mod sessions;
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
+/// Why a database call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// SQLite refused (a full disk, a locked file, a constraint).
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The task running the call failed.
     #[error("database task failed: {0}")]
     Task(String),
+    /// What is stored breaks an invariant the relay keeps.
     #[error("{0}")]
     Corrupt(String),
 }
 
+/// The result of a database call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The database: one writer connection and one reader.
 pub struct Store {
-    writer: Mutex<Connection>,
+    writer: Mutex<Writer>,
     reader: Mutex<Connection>,
+}
+
+/// The writer connection, as [`Store::write`] lends it. It derefs to the connection; holding it
+/// is also the proof that the hub's changes ask for (`Hub::load`, `Hub::appended`, …): the hub
+/// changes a session's head only under the writer, so it never disagrees with the log about
+/// order, and only the store can make a `Writer`.
+pub struct Writer(Connection);
+
+impl Deref for Writer {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.0
+    }
+}
+
+#[cfg(test)]
+impl Writer {
+    /// A writer of its own (an empty in-memory database), for unit tests of what takes one.
+    pub(crate) fn for_tests() -> Writer {
+        Writer(Connection::open_in_memory().expect("an in-memory database"))
+    }
 }
 
 impl Store {
@@ -42,7 +76,7 @@ impl Store {
         let reader = Connection::open(path)?;
         schema::configure(&reader)?;
         Ok(Arc::new(Store {
-            writer: Mutex::new(writer),
+            writer: Mutex::new(Writer(writer)),
             reader: Mutex::new(reader),
         }))
     }
@@ -53,20 +87,19 @@ impl Store {
     /// operation of tens of microseconds, and handing each to the blocking pool cost more than
     /// the work (≈ 55 µs of thread hand-off per call, most of the relay's round trip; see
     /// BENCHMARKS.md). Slow work (password hashing) goes to the blocking pool at its call site.
-    pub async fn write<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
-    {
+    /// Being inline, `f` may borrow, and needs not be `Send`.
+    pub async fn write<T>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Writer) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         self.write_blocking(f)
     }
 
     /// Run `f` on the reader connection (inline, as [`Store::write`]).
-    pub async fn read<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
-    {
+    pub async fn read<T>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
         let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         f(&conn)
     }
@@ -74,7 +107,7 @@ impl Store {
     /// For callers that are not async (the `tether relay user` commands).
     pub fn write_blocking<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+        f: impl FnOnce(&mut Writer) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn)

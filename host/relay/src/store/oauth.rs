@@ -9,12 +9,19 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::StoreResult;
 use crate::auth::device_flow::{Pending, Status};
 
+/// A device authorization request to store (RFC 8628 §3.2).
 pub struct NewDeviceCode<'a> {
+    /// The digest of the device code the CLI polls with.
     pub device_code_hash: &'a [u8; 32],
+    /// The code the user types or checks in the browser.
     pub user_code: &'a str,
+    /// The OAuth client that asked.
     pub client_id: &'a str,
+    /// When it was asked (Unix seconds).
     pub now: u64,
+    /// When it expires (Unix seconds).
     pub expires_at: u64,
+    /// The polling interval the CLI was told, in seconds.
     pub interval: u64,
 }
 
@@ -33,17 +40,21 @@ pub fn insert_device_code(conn: &Connection, c: &NewDeviceCode) -> StoreResult<b
     Ok(n == 1)
 }
 
+/// A stored device authorization request, as a poll reads it.
 pub struct DeviceCodeRow {
+    /// What the polling rules decide on.
     pub pending: Pending,
-    pub client_id: String,
+    /// The account that approved it, once approved.
     pub account: Option<i64>,
+    /// When it was approved (Unix seconds).
     pub approved_at: Option<u64>,
 }
 
+/// The request a device code names.
 pub fn device_code(conn: &Connection, hash: &[u8; 32]) -> StoreResult<Option<DeviceCodeRow>> {
     Ok(conn
         .query_row(
-            "SELECT status, expires_at, interval_secs, last_poll_at, client_id, account_id, approved_at
+            "SELECT status, expires_at, interval_secs, last_poll_at, account_id, approved_at
              FROM device_codes WHERE device_code_hash = ?1",
             [hash.as_slice()],
             |r| {
@@ -55,15 +66,15 @@ pub fn device_code(conn: &Connection, hash: &[u8; 32]) -> StoreResult<Option<Dev
                         interval: r.get::<_, i64>(2)? as u64,
                         last_poll_at: r.get::<_, Option<i64>>(3)?.map(|t| t as u64),
                     },
-                    client_id: r.get(4)?,
-                    account: r.get(5)?,
-                    approved_at: r.get::<_, Option<i64>>(6)?.map(|t| t as u64),
+                    account: r.get(4)?,
+                    approved_at: r.get::<_, Option<i64>>(5)?.map(|t| t as u64),
                 })
             },
         )
         .optional()?)
 }
 
+/// Remember a poll and the interval now asked for (RFC 8628 `slow_down`).
 pub fn record_poll(conn: &Connection, hash: &[u8; 32], now: u64, interval: u64) -> StoreResult<()> {
     conn.execute(
         "UPDATE device_codes SET last_poll_at = ?2, interval_secs = ?3 WHERE device_code_hash = ?1",
@@ -78,18 +89,6 @@ pub fn consume(conn: &Connection, hash: &[u8; 32]) -> StoreResult<bool> {
         "UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = ?1 AND status = 'approved'",
         [hash.as_slice()],
     )? == 1)
-}
-
-/// Whether `user_code` names a request still waiting for a decision.
-pub fn user_code_pending(conn: &Connection, user_code: &str, now: u64) -> StoreResult<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM device_codes WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?2",
-            params![user_code, now as i64],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
 }
 
 /// Approve or deny a waiting request; `false` if there is none with that code.
@@ -108,16 +107,25 @@ pub fn decide(
     )? == 1)
 }
 
+/// An access and refresh token to store, by their digests, for one login.
 pub struct TokenPair<'a> {
+    /// The account they act for.
     pub account: i64,
+    /// The login (token family) they belong to.
     pub family: &'a str,
+    /// When the login was approved (Unix seconds); a refresh keeps it.
     pub login_at: u64,
+    /// The access token's digest.
     pub access_hash: &'a [u8; 32],
+    /// When the access token expires (Unix seconds).
     pub access_expires_at: u64,
+    /// The refresh token's digest.
     pub refresh_hash: &'a [u8; 32],
+    /// When the refresh token expires (Unix seconds).
     pub refresh_expires_at: u64,
 }
 
+/// Store a new token pair.
 pub fn insert_pair(conn: &Connection, p: &TokenPair) -> StoreResult<()> {
     conn.execute(
         "INSERT INTO access_tokens (token_hash, account_id, family, login_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -133,6 +141,7 @@ pub fn insert_pair(conn: &Connection, p: &TokenPair) -> StoreResult<()> {
 /// What a live access token stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessRow {
+    /// The account it acts for.
     pub account: i64,
     /// When the device login it belongs to was approved.
     pub login_at: u64,
@@ -140,6 +149,7 @@ pub struct AccessRow {
     pub family: String,
 }
 
+/// What a live access token stands for, if it is live.
 pub fn access_token(
     conn: &Connection,
     hash: &[u8; 32],
@@ -191,14 +201,21 @@ pub fn family_of(
     Ok(None)
 }
 
+/// A stored refresh token, live or not.
 pub struct RefreshRow {
+    /// The account it acts for.
     pub account: i64,
+    /// The login (token family) it belongs to.
     pub family: String,
+    /// When the login was approved (Unix seconds).
     pub login_at: u64,
+    /// When it expires (Unix seconds).
     pub expires_at: u64,
+    /// Already spent: presented again, it has leaked, and its whole login is revoked.
     pub used: bool,
 }
 
+/// The refresh token a digest names.
 pub fn refresh_token(conn: &Connection, hash: &[u8; 32]) -> StoreResult<Option<RefreshRow>> {
     Ok(conn
         .query_row(
@@ -217,6 +234,7 @@ pub fn refresh_token(conn: &Connection, hash: &[u8; 32]) -> StoreResult<Option<R
         .optional()?)
 }
 
+/// Spend a refresh token; `false` if it was already spent.
 pub fn mark_used(conn: &Connection, hash: &[u8; 32], now: u64) -> StoreResult<bool> {
     Ok(conn.execute(
         "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",

@@ -4,6 +4,7 @@ use rusqlite::Connection;
 
 use super::StoreResult;
 
+/// The pragmas every connection runs with.
 pub fn configure(conn: &Connection) -> StoreResult<()> {
     // WAL: readers never block the writer. NORMAL: a committed event survives the relay process
     // dying; only an operating-system crash can lose the last few commits.
@@ -101,6 +102,7 @@ const V2: &str = "ALTER TABLE trusted_devices ADD COLUMN family TEXT;";
 const V3: &str =
     "CREATE TABLE revoked_families (family TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);";
 
+/// Bring the schema up to the current version.
 pub fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version < 1 {

@@ -6,16 +6,26 @@ use tether_protocol::api::WorkerState;
 
 use super::StoreResult;
 
+/// A stored session.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SessionRow {
+    /// Its id.
     pub id: SessionId,
+    /// The account that owns it.
     pub account: i64,
+    /// Its title.
     pub title: String,
+    /// What the worker last said it is doing.
     pub state: WorkerState,
+    /// The worker's details of that state.
     pub details: Option<serde_json::Value>,
+    /// The current worker registration (0 before any).
     pub worker_epoch: u64,
+    /// The newest event's `seq`.
     pub last_seq: u64,
+    /// When it was created (Unix seconds).
     pub created_at: u64,
+    /// When it last changed (Unix seconds).
     pub updated_at: u64,
 }
 
@@ -41,6 +51,7 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<SessionRow> {
     })
 }
 
+/// Store a new, idle session.
 pub fn insert(
     conn: &Connection,
     id: &SessionId,
@@ -55,6 +66,7 @@ pub fn insert(
     Ok(())
 }
 
+/// How many sessions the account has.
 pub fn count(conn: &Connection, account: i64) -> StoreResult<usize> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM sessions WHERE account_id = ?1",
@@ -63,6 +75,7 @@ pub fn count(conn: &Connection, account: i64) -> StoreResult<usize> {
     )? as usize)
 }
 
+/// A session by id, whoever owns it.
 pub fn get(conn: &Connection, id: &SessionId) -> StoreResult<Option<SessionRow>> {
     // Cached: every worker request and every client request on a session runs it.
     Ok(conn
@@ -85,6 +98,7 @@ pub fn list(conn: &Connection, account: i64) -> StoreResult<Vec<SessionRow>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Rename a session.
 pub fn set_title(conn: &Connection, id: &SessionId, title: &str, now: u64) -> StoreResult<()> {
     conn.execute(
         "UPDATE sessions SET title = ?2, updated_at = ?3 WHERE id = ?1",
@@ -93,6 +107,7 @@ pub fn set_title(conn: &Connection, id: &SessionId, title: &str, now: u64) -> St
     Ok(())
 }
 
+/// Record what the worker says it is doing.
 pub fn set_state(
     conn: &Connection,
     id: &SessionId,
@@ -139,6 +154,7 @@ pub fn with_worker_online(conn: &Connection) -> StoreResult<Vec<SessionRow>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Delete a session and (by cascade) its events; `false` if there was none.
 pub fn delete(conn: &Connection, id: &SessionId) -> StoreResult<bool> {
     Ok(conn.execute("DELETE FROM sessions WHERE id = ?1", [id.as_str()])? == 1)
 }

@@ -1,0 +1,374 @@
+//! Serving a session's [`Feed`] as Server-Sent Events or over a WebSocket, for workers and
+//! clients alike.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tether_protocol::api::{Published, SocketReply, SocketWrite};
+use tether_protocol::{Event, SessionId, Source};
+
+use crate::error::{ApiError, ApiResult};
+use crate::feed::{Audience, Feed, FeedEnd, start_seq};
+use crate::hub::Live;
+use crate::publish;
+use crate::revocation::{Login, Watch};
+use crate::state::Shared;
+
+/// Close code for a worker whose epoch was superseded (4000-4999 are for applications).
+pub const CLOSE_STALE_EPOCH: u16 = 4409;
+/// Close code for a deleted session or a stopping relay.
+pub const CLOSE_GONE: u16 = 4410;
+/// Close code for a stream whose login was revoked (logout, RFC 7009, a revoked device): the
+/// credential that opened it is gone, and so is the stream (the HTTP status it stands for is
+/// `401`).
+pub const CLOSE_REVOKED: u16 = 4401;
+/// Close code for a message over the size limit (RFC 6455's "message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// `?from_seq=`: where a stream starts when there is no `Last-Event-ID`.
+#[derive(Debug, Deserialize)]
+pub struct StreamQuery {
+    /// Events after this `seq` follow.
+    pub from_seq: Option<u64>,
+}
+
+/// Where a stream starts, from its request.
+pub fn start(headers: &HeaderMap, query: &StreamQuery) -> ApiResult<u64> {
+    let last = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("?"));
+    start_seq(last, query.from_seq).map_err(ApiError::bad_request)
+}
+
+/// Held for as long as a stream is open: keeps the gauges and the stream counts right and tells
+/// the hub when a worker stream goes away.
+pub struct Open {
+    state: Shared,
+    worker: Option<Arc<Live>>,
+    account: i64,
+    session: SessionId,
+}
+
+impl Open {
+    /// Count the stream against its session's and account's limits (`429` over them).
+    pub async fn new(
+        state: &Shared,
+        account: i64,
+        session: &SessionId,
+        audience: Audience,
+        live: &Arc<Live>,
+    ) -> ApiResult<Open> {
+        state
+            .hub
+            .streams
+            .open(account, session, &state.config.limits)
+            .map_err(|refusal| ApiError::too_many_streams(refusal.to_string()))?;
+        let counted = |worker| Open {
+            state: state.clone(),
+            worker,
+            account,
+            session: session.clone(),
+        };
+        match audience {
+            Audience::Client => {
+                state.metrics.client_streams.fetch_add(1, Relaxed);
+                Ok(counted(None))
+            }
+            Audience::Worker { .. } => {
+                state.metrics.worker_streams.fetch_add(1, Relaxed);
+                let open = counted(Some(live.clone()));
+                if let Some(t) = live.stream_opened(Instant::now()) {
+                    publish::announce(state, session, t).await?;
+                }
+                Ok(open)
+            }
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.state.hub.streams.close(self.account, &self.session);
+        match &self.worker {
+            Some(live) => {
+                self.state.metrics.worker_streams.fetch_sub(1, Relaxed);
+                live.stream_closed(Instant::now());
+            }
+            None => {
+                self.state.metrics.client_streams.fetch_sub(1, Relaxed);
+            }
+        }
+    }
+}
+
+/// A stream about to be served, either way: where it starts, and the guard that keeps gauges
+/// and the worker's presence right while it is open.
+pub struct Opened {
+    id: SessionId,
+    feed: Feed,
+    open: Open,
+    audience: Audience,
+    watch: Watch,
+}
+
+/// Open a stream of session `id` (owned by `account`) for `audience`, starting where the
+/// request asks. The stream was authorised once, now, with a credential of `login`; it ends
+/// when that login is revoked.
+#[allow(clippy::too_many_arguments)]
+pub async fn open(
+    state: &Shared,
+    account: i64,
+    id: SessionId,
+    live: Arc<Live>,
+    headers: &HeaderMap,
+    query: &StreamQuery,
+    audience: Audience,
+    login: Login,
+) -> ApiResult<Opened> {
+    let from = start(headers, query)?;
+    let watch = state.hub.revocations.watch(login);
+    // Revoked after the credential was checked but before the watch began: not seen by it.
+    if state.hub.revocations.is_revoked(&login) {
+        return Err(ApiError::unauthorized(
+            "This login has been revoked; log in again.",
+        ));
+    }
+    let open = Open::new(state, account, &id, audience, &live).await?;
+    let feed = Feed::new(state.clone(), id.clone(), live, from, audience);
+    Ok(Opened {
+        id,
+        feed,
+        open,
+        audience,
+        watch,
+    })
+}
+
+impl Opened {
+    /// Serve it as Server-Sent Events.
+    pub fn sse(self, state: &Shared) -> Response {
+        sse(state, self.feed, self.open, self.watch)
+    }
+
+    /// Serve it over a WebSocket, which also takes writes.
+    pub fn websocket(self, state: &Shared, upgrade: WebSocketUpgrade) -> Response {
+        websocket(
+            state,
+            upgrade,
+            self.id,
+            self.feed,
+            self.open,
+            self.audience,
+            self.watch,
+        )
+    }
+}
+
+fn sse_event(event: &Event) -> SseEvent {
+    SseEvent::default()
+        .id(event.seq.to_string())
+        .data(serde_json::to_string(event).expect("events serialise"))
+}
+
+fn sse(state: &Shared, feed: Feed, open: Open, watch: Watch) -> Response {
+    let keepalive = state.config.liveness.keepalive;
+    let stream = futures::stream::unfold(
+        (feed, open, watch, state.clone()),
+        |(mut feed, open, mut watch, state)| async move {
+            // Biased: a revoked stream must not deliver one more event, even one already due.
+            let next = tokio::select! {
+                biased;
+                _ = watch.revoked(&state.hub.revocations) => return None,
+                next = feed.next() => next,
+            };
+            match next {
+                Ok(Ok(event)) => Some((
+                    Ok::<_, Infallible>(sse_event(&event)),
+                    (feed, open, watch, state),
+                )),
+                _ => None,
+            }
+        },
+    );
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(keepalive).text("keepalive"))
+        .into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// The WebSocket: events out, writes in (answered with `{"ack"}` or `{"error"}`), pings as
+/// keepalives.
+fn websocket(
+    state: &Shared,
+    upgrade: WebSocketUpgrade,
+    session: SessionId,
+    feed: Feed,
+    open: Open,
+    audience: Audience,
+    watch: Watch,
+) -> Response {
+    let state = state.clone();
+    let max = state.config.limits.max_body;
+    upgrade
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| run(socket, state, session, feed, open, audience, watch))
+}
+
+async fn run(
+    mut socket: WebSocket,
+    state: Shared,
+    session: SessionId,
+    mut feed: Feed,
+    open: Open,
+    audience: Audience,
+    mut watch: Watch,
+) {
+    let _open = open;
+    let max = state.config.limits.max_body;
+    let mut ping = tokio::time::interval(state.config.liveness.keepalive);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            // Biased: once the login is revoked, no frame already read may still be written.
+            biased;
+            _ = watch.revoked(&state.hub.revocations) => {
+                tracing::info!(session = %session, "stream closed: its login was revoked");
+                close_socket(&mut socket, CLOSE_REVOKED, "credentials revoked").await;
+                return;
+            }
+            next = feed.next() => {
+                let close = match next {
+                    Ok(Ok(event)) => {
+                        let text = serde_json::to_string(&*event).expect("events serialise");
+                        if socket.send(Message::Text(text.into())).await.is_err() { return; }
+                        continue;
+                    }
+                    Ok(Err(FeedEnd::StaleEpoch)) => (CLOSE_STALE_EPOCH, "stale worker epoch"),
+                    Ok(Err(FeedEnd::Closed)) => (CLOSE_GONE, "session closed"),
+                    Err(_) => (1011, "internal error"),
+                };
+                close_socket(&mut socket, close.0, close.1).await;
+                return;
+            }
+            message = socket.recv() => {
+                let text = match message {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        let reply = error_reply(&ApiError::bad_request("Send JSON text frames."));
+                        if socket.send(Message::Text(reply.into())).await.is_err() { return; }
+                        continue;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Err(e)) if too_big(&e) => {
+                        close_too_big(&mut socket, max).await;
+                        return;
+                    }
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                };
+                let outcome = write(&state, &session, feed.live(), audience, text.as_str()).await;
+                let stale = matches!(&outcome, Err(e) if e.status.as_u16() == 409);
+                let reply = match outcome {
+                    Ok(ack) => serde_json::to_string(&SocketReply::Ack { ack }).expect("serialises"),
+                    Err(e) => error_reply(&e),
+                };
+                if socket.send(Message::Text(reply.into())).await.is_err() { return; }
+                if stale {
+                    close_socket(&mut socket, CLOSE_STALE_EPOCH, "stale worker epoch").await;
+                    return;
+                }
+            }
+            _ = ping.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() { return; }
+            }
+        }
+    }
+}
+
+/// Send a close frame and wait (briefly) for the peer's, as RFC 6455 §7.1 asks. Dropping the
+/// connection at once makes the kernel answer anything still in flight from the peer (a pong, a
+/// write racing the close) with a reset, and the peer then loses the close frame and its code —
+/// the very code (`4409`) that tells a stale worker to stop.
+async fn close_socket(socket: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Whether a read failed because the peer's frame or message is over the size limit.
+fn too_big(e: &axum::Error) -> bool {
+    use std::error::Error as _;
+    matches!(
+        e.source()
+            .and_then(|inner| inner.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
+}
+
+/// Close with 1009 (RFC 6455 §7.4.1: a message too big to process) instead of dropping the
+/// connection, so that the peer learns why. Nothing more is read: the rest of the oversized
+/// frame would be buffered whole. The socket is kept open a moment for the close frame to be
+/// read, since closing it with the frame's remainder unread makes the kernel send a reset,
+/// which can discard the close frame before the peer sees it.
+async fn close_too_big(socket: &mut WebSocket, max: usize) {
+    let frame = CloseFrame {
+        code: CLOSE_TOO_BIG,
+        reason: format!("messages are limited to {max} bytes").into(),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+fn error_reply(e: &ApiError) -> String {
+    serde_json::to_string(&SocketReply::Error { error: e.detail() }).expect("serialises")
+}
+
+async fn write(
+    state: &Shared,
+    session: &SessionId,
+    live: &Arc<Live>,
+    audience: Audience,
+    text: &str,
+) -> ApiResult<Published> {
+    let body: SocketWrite = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("The message is not valid: {e}.")))?;
+    let source = match audience {
+        Audience::Client => Source::Client,
+        Audience::Worker { epoch } => {
+            let current = live.head().epoch;
+            if epoch != current || body.worker_epoch != Some(current) {
+                state.metrics.stale_epoch_refusals.fetch_add(1, Relaxed);
+                return Err(ApiError::stale_epoch(current));
+            }
+            publish::worker_seen(state, session, live).await?;
+            Source::Worker
+        }
+    };
+    let events = publish::accept(state, session, source, body.events).await?;
+    Ok(Published { events })
+}

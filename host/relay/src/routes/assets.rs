@@ -1,0 +1,197 @@
+//! The web client's static files (`host/relay/web/`, embedded at build time so that the relay
+//! still deploys as one binary and needs no build step), each under a content-hash version.
+//! The page that starts the client is [`super::pages::app`].
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::state::Shared;
+
+/// The files themselves, built in.
+const APP_JS: &str = include_str!("../../web/app.js");
+const APP_CSS: &str = include_str!("../../web/app.css");
+const MANIFEST: &str = include_str!("../../web/manifest.webmanifest");
+const ICON_SVG: &str = include_str!("../../web/icon.svg");
+const ICON_192: &[u8] = include_bytes!("../../web/icon-192.png");
+const ICON_512: &[u8] = include_bytes!("../../web/icon-512.png");
+
+/// How long a browser may keep a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caching {
+    /// Referenced as `?v=<version>` by the pages: immutable under that URL, revalidated otherwise.
+    Versioned,
+    /// Always revalidated (cheap with the ETag): the manifest, whose changes should show at once.
+    Revalidate,
+    /// A day: icons.
+    Day,
+}
+
+/// One embedded file and how it is served.
+pub struct Asset {
+    /// Where it is served.
+    pub path: &'static str,
+    /// Its `Content-Type`.
+    pub content_type: &'static str,
+    /// The bytes, as built in.
+    pub body: &'static [u8],
+    /// How long a browser may keep it.
+    pub caching: Caching,
+}
+
+/// Every file the relay serves from `host/relay/web/` besides the app page's shell.
+pub const ASSETS: &[Asset] = &[
+    Asset {
+        path: "/assets/app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: APP_JS.as_bytes(),
+        caching: Caching::Versioned,
+    },
+    Asset {
+        path: "/assets/app.css",
+        content_type: "text/css; charset=utf-8",
+        body: APP_CSS.as_bytes(),
+        caching: Caching::Versioned,
+    },
+    // The stylesheet's former name, for pages still cached under it.
+    Asset {
+        path: "/assets/relay.css",
+        content_type: "text/css; charset=utf-8",
+        body: APP_CSS.as_bytes(),
+        caching: Caching::Versioned,
+    },
+    Asset {
+        path: "/manifest.webmanifest",
+        content_type: "application/manifest+json",
+        body: MANIFEST.as_bytes(),
+        caching: Caching::Revalidate,
+    },
+    Asset {
+        path: "/assets/icon.svg",
+        content_type: "image/svg+xml",
+        body: ICON_SVG.as_bytes(),
+        caching: Caching::Day,
+    },
+    Asset {
+        path: "/assets/icon-192.png",
+        content_type: "image/png",
+        body: ICON_192,
+        caching: Caching::Day,
+    },
+    Asset {
+        path: "/assets/icon-512.png",
+        content_type: "image/png",
+        body: ICON_512,
+        caching: Caching::Day,
+    },
+];
+
+/// A short content hash per asset (same order as [`ASSETS`]): the `?v=` of its URL and its ETag.
+static VERSIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    ASSETS
+        .iter()
+        .map(|a| hex::encode(&Sha256::digest(a.body)[..6]))
+        .collect()
+});
+
+/// The version of the asset served at `path`.
+pub fn version(path: &str) -> &'static str {
+    ASSETS
+        .iter()
+        .position(|a| a.path == path)
+        .map(|i| VERSIONS[i].as_str())
+        .unwrap_or_default()
+}
+
+/// The routes of every asset.
+pub fn routes(router: Router<Shared>) -> Router<Shared> {
+    ASSETS
+        .iter()
+        .enumerate()
+        .fold(router, |router, (i, asset)| {
+            router.route(
+                asset.path,
+                get(
+                    move |headers: HeaderMap, Query(q): Query<VersionQuery>| async move {
+                        serve(asset, &VERSIONS[i], &headers, q.v.as_deref())
+                    },
+                ),
+            )
+        })
+}
+
+/// `?v=`: the version a page asked for.
+#[derive(Deserialize)]
+pub struct VersionQuery {
+    v: Option<String>,
+}
+
+fn serve(
+    asset: &'static Asset,
+    version: &str,
+    headers: &HeaderMap,
+    asked: Option<&str>,
+) -> Response {
+    let etag = format!("\"{version}\"");
+    let cache = match asset.caching {
+        Caching::Versioned if asked == Some(version) => "public, max-age=31536000, immutable",
+        Caching::Versioned | Caching::Revalidate => "no-cache",
+        Caching::Day => "public, max-age=86400",
+    };
+    let fresh = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.trim_start_matches("W/") == etag
+        });
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
+            asset.body,
+        )
+            .into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).expect("hex is ASCII"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // An SVG opened on its own is a document: it gets nothing to run.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_content_hashes() {
+        assert_eq!(version("/assets/app.js").len(), 12);
+        assert_eq!(version("/assets/app.css"), version("/assets/relay.css"));
+        assert_ne!(version("/assets/app.js"), version("/assets/app.css"));
+        assert_eq!(version("/nope"), "");
+    }
+}

@@ -1,0 +1,22 @@
+//! A real relay for integration tests, in process: on a loopback port, with a SQLite file in a
+//! temporary folder, driven over HTTP the way the CLI, a browser and a worker drive it.
+//!
+//! One copy, here, for this crate's tests and the bridge's (feature `test-support`, which only
+//! dev-dependencies turn on, so the relay binary never carries it). What one test file alone
+//! needs stays in that file; readers of event streams stay in `tests/common`.
+//!
+//! Every helper panics on what the relay should never do (a refused login, a missing metric),
+//! so that a test reads as the scenario it checks.
+
+mod browser;
+mod cli;
+mod events;
+mod relay;
+
+pub use browser::Browser;
+pub use cli::Setup;
+pub use events::{event, user_message};
+pub use relay::{TestRelay, http_client, test_config};
+
+/// The password of every account the helpers create.
+pub const PASSWORD: &str = "correct horse battery";
