@@ -93,20 +93,16 @@ impl BridgeSide for TestRelay {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 200);
-        let mut buffer = String::new();
+        let mut parser = tether_sse::Parser::new(1 << 20);
         let mut events = Vec::new();
         // Quiet means no event for a while: keepalive comments keep coming.
         let quiet = Duration::from_millis(700);
         let mut deadline = tokio::time::Instant::now() + quiet;
         while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, response.chunk()).await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                for line in block.lines() {
-                    if let Some(data) = line.strip_prefix("data:") {
-                        events.push(serde_json::from_str(data.trim()).unwrap());
-                        deadline = tokio::time::Instant::now() + quiet;
-                    }
+            for item in parser.push(&chunk).unwrap() {
+                if let tether_sse::Item::Event(e) = item {
+                    events.push(serde_json::from_str(&e.data).unwrap());
+                    deadline = tokio::time::Instant::now() + quiet;
                 }
             }
         }
