@@ -45,7 +45,9 @@ impl Sink for Fanout<'_> {
                     self.event = Some(id);
                 }
             }
-            let waiting = !self.approvals.pending().is_empty();
+            // Only a resolution asks whether others still wait; every delta passes here.
+            let waiting = matches!(output, Output::PermissionResolved { .. })
+                && !self.approvals.pending().is_empty();
             if let Some((state, details)) = state_after(&output, waiting) {
                 publisher.state(state, details);
             }
