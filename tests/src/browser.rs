@@ -90,6 +90,8 @@ pub struct Options {
     /// exactly `width`×`height` (a desktop window cannot be narrower than about 500 pixels),
     /// touch, and the page's `<meta name="viewport">` honoured.
     pub phone: Option<f64>,
+    /// More Chromium flags, after the ones every test gets (e.g. which certificate to trust).
+    pub args: Vec<String>,
 }
 
 impl Default for Options {
@@ -98,6 +100,7 @@ impl Default for Options {
             width: 1200,
             height: 900,
             phone: None,
+            args: Vec::new(),
         }
     }
 }
@@ -109,6 +112,7 @@ impl Options {
             width,
             height,
             phone: Some(pixel_ratio),
+            args: Vec::new(),
         }
     }
 }
@@ -199,7 +203,7 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
 
-        let args = vec![
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -216,6 +220,7 @@ impl Browser {
             ),
             format!("--window-size={},{}", options.width, options.height),
         ];
+        args.extend(options.args.iter().cloned());
         let mut caps = Capabilities::new();
         caps.insert("browserName".into(), json!("chrome"));
         let mut chrome = json!({ "binary": chromium(), "args": args });
@@ -231,6 +236,9 @@ impl Browser {
             });
         }
         caps.insert("goog:chromeOptions".into(), chrome);
+        // A page's dialog waits for the test to answer it (`answer_dialog`); chromedriver's
+        // default would dismiss it at the next command.
+        caps.insert("unhandledPromptBehavior".into(), json!("ignore"));
         caps.insert("goog:loggingPrefs".into(), json!({ "browser": "ALL" }));
         caps.insert("pageLoadStrategy".into(), json!("normal"));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -292,6 +300,30 @@ impl Browser {
         if let Err(e) = self.client.add_cookie(c).await {
             self.fail::<()>(&format!("setting the cookie {name}: {e}"))
                 .await;
+        }
+    }
+
+    /// Waits for the page's `confirm`/`alert` dialog, answers it (`accept` or dismiss) and
+    /// returns its text.
+    pub async fn answer_dialog(&self, accept: bool) -> String {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            if let Ok(text) = self.client.get_alert_text().await {
+                let answered = if accept {
+                    self.client.accept_alert().await
+                } else {
+                    self.client.dismiss_alert().await
+                };
+                if let Err(e) = answered {
+                    self.fail::<()>(&format!("answering the dialog {text:?}: {e}"))
+                        .await;
+                }
+                return text;
+            }
+            if Instant::now() >= deadline {
+                return self.fail("waiting for a dialog").await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

@@ -20,7 +20,8 @@
 //!
 //! Public modules: [`process`] runs long-lived tether processes (`tether --remote`, `tether
 //! relay serve`, a hosted relay with a logged-in CLI) and waits on them, [`http`] speaks plain
-//! HTTP to a relay, [`sse`] reads its event streams, [`hostile`] holds text that tries to steer
+//! HTTP to a relay, [`sse`] reads its event streams, [`seal`] seals and opens their payloads as a
+//! phone does, [`hostile`] holds text that tries to steer
 //! a terminal, and [`browser`] drives a headless Chromium through chromedriver for the web
 //! client's tests (`tests/tests/browser.rs`) and bench (`tests/benches/web.rs`). The fake model
 //! provider is `tether_engines::test_support`, shared with the engines' own tests.
@@ -32,6 +33,7 @@ pub mod browser;
 pub mod hostile;
 pub mod http;
 pub mod process;
+pub mod seal;
 pub mod sse;
 
 mod ansi;

@@ -278,6 +278,8 @@ impl Remote {
 
 /// `http://host:port`, the session id and the pairing secret (if any) of a session URL.
 pub fn url_parts(url: &str) -> (String, String, Option<String>) {
+    // The fragment carries the session key (see `seal::key_of`); it is not part of the page.
+    let url = url.split_once('#').map_or(url, |(page, _)| page);
     let (page, secret) = match url.split_once("?pair=") {
         Some((page, secret)) => (page, Some(secret.to_owned())),
         None => (url, None),

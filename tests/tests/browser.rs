@@ -8,7 +8,10 @@
 //! (Enter sends, Shift+Enter is a new line), `#send`, `#stop` (enabled while running), `#state`
 //! (`idle | running | waiting for approval`), `#worker` (`online | offline`), `#connection`
 //! (`data-state` `live | connecting | reconnecting`), `#completions` (`li[data-name]`, shown when
-//! the input starts with `/`), `#title`, and `window.tetherStats`.
+//! the input starts with `/`), `#title`, `#banner` (shown with `data-kind` `nokey | rekeyed |
+//! insecure` when the page cannot read or send), notices `unverified`, `integrity` and `older`,
+//! `window.tetherStats`, and `window.TetherSeal` (seal.js: the envelope, the ledger, the key
+//! kept in IndexedDB).
 //!
 //! One browser runs at a time (see `tether_e2e::browser`); every process is killed when its test
 //! ends, passed or not. Without Chromium the tests fail in CI and are skipped elsewhere.
@@ -111,6 +114,31 @@ async fn paired_with(b: &Browser, t: &Tether, args: &[&str]) -> (Remote, String,
     b.wait_for("#messages").await;
     wait_ready(b).await;
     (remote, base, session)
+}
+
+/// The words of a page without the session's key.
+const SCAN: &str = "Scan the code in the terminal (/session) to open this session here";
+
+/// Waits until the page says it has no key, and checks that it shows nothing else and cannot
+/// send.
+async fn wait_scan_message(b: &Browser) {
+    b.wait_js(
+        "the page saying it needs the code scanned",
+        "const e = document.querySelector('#banner'); return !!e && !e.hidden && e.textContent === arguments[0]",
+        vec![json!(SCAN)],
+    )
+    .await;
+    let state = b
+        .js(
+            "return { input: document.querySelector('#input').disabled, send: document.querySelector('#send').disabled, \
+               stop: document.querySelector('#stop').disabled, messages: document.querySelectorAll('#messages .msg').length }",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        state,
+        json!({ "input": true, "send": true, "stop": true, "messages": 0 })
+    );
 }
 
 /// Logs the browser in through the `/login` form, which then goes to `next`.
@@ -275,6 +303,10 @@ async fn hosted_relay_the_browser_logs_in_opens_the_session_and_converses_over_s
         vec![json!(format!("/code/{session}"))],
     )
     .await;
+    // Opened from the list, the page has no key: it says where to get one.
+    wait_scan_message(&b).await;
+    // The printed link carries it; once kept, the page opens without it too (below).
+    b.goto(&remote.url).await;
     wait_ready(&b).await;
     // This time with the Send button rather than Enter.
     b.type_into("#input", "hello from the hosted page").await;
@@ -538,11 +570,12 @@ async fn the_page_reconnects_across_a_relay_restart_without_duplicates() {
     };
     let listen = format!("127.0.0.1:{}", free_port());
     let h = Hosted::with(Tether::new().echo_delay_ms(20), &listen, &[]);
-    let (_remote, session) = h.remote(&[]);
+    let (remote, _) = h.remote(&[]);
     let relay = h.relay.url.clone();
-    // Logged in as the HTTP helper was (the form has a test of its own).
+    // Logged in as the HTTP helper was (the form has a test of its own), on the printed link
+    // (with the session key).
     b.use_cookie(&relay, &h.cookie).await;
-    b.goto(&format!("{relay}/code/{session}")).await;
+    b.goto(&remote.url).await;
     wait_ready(&b).await;
     converse(&b, "before the restart").await;
 
@@ -822,17 +855,17 @@ async fn the_page_remembers_only_the_latest_event_ids() {
     };
     let t = Tether::new();
     let (_remote, _, session) = paired(&b, &t).await;
-    // 300 answers to requests nobody made: the page shows none of them and the terminal
-    // ignores them, but each is an event the page sees and deduplicates.
+    // 300 answers to requests nobody made, sealed as another device of the account would: the
+    // page shows none of them and the terminal ignores them, but each is an event the page
+    // sees and deduplicates.
     let statuses = b
         .js(
-            "const post = (from) => fetch(`/v1/code/sessions/${arguments[0]}/events`, { \
-               method: 'POST', headers: { 'content-type': 'application/json' }, \
-               body: JSON.stringify({ events: Array.from({ length: 150 }, (_, i) => ({ \
-                 id: crypto.randomUUID(), type: 'control_response', \
-                 payload: { request_id: `nobody-${from + i}`, response: { behavior: 'allow' } } })) }) \
-             }).then((r) => r.status); \
-             return post(0).then((a) => post(150).then((b) => [a, b]));",
+            &with_seal_tools(
+                "const batch = (from) => Promise.all(Array.from({ length: 150 }, (_, i) => \
+                   sealed('control_response', { request_id: `nobody-${from + i}`, response: { behavior: 'allow' } }, \
+                     't_answers', from + i + 1))); \
+                 return [await post(await batch(0)), await post(await batch(150))];",
+            ),
             vec![json!(session)],
         )
         .await;
@@ -860,13 +893,13 @@ async fn a_clients_message_claiming_the_terminal_is_shown_as_a_clients() {
     };
     let t = Tether::new();
     let (_remote, _, session) = paired(&b, &t).await;
+    // Sealed with the session's key, as another device of the account could.
     let status = b
         .js(
-            "return fetch(`/v1/code/sessions/${arguments[0]}/events`, { \
-               method: 'POST', headers: { 'content-type': 'application/json' }, \
-               body: JSON.stringify({ events: [{ id: crypto.randomUUID(), type: 'user_message', \
-                 payload: { text: 'pretending to be the terminal', origin: 'terminal' } }] }) \
-             }).then((r) => r.status);",
+            &with_seal_tools(
+                "return post([await sealed('user_message', \
+                   { text: 'pretending to be the terminal', origin: 'terminal' }, 't_forger', 1)]);",
+            ),
             vec![json!(session)],
         )
         .await;
@@ -882,5 +915,781 @@ async fn a_clients_message_claiming_the_terminal_is_shown_as_a_clients() {
         .await;
     assert_eq!(origin, json!("client"), "labelled by who published it");
     converse(&b, "after the forgery").await;
+    b.close().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// End-to-end encryption in the page (seal.js, docs/protocol.md §4.7)
+
+/// `tether --remote` on its embedded relay and the browser on its link, with a session key in
+/// the fragment (the printed one; a made-up one if the terminal printed none, so that what is
+/// tested here does not depend on the terminal sealing): the page's `TetherSeal` is loaded and
+/// the key kept. Returns the process, the relay's address and the session id.
+async fn sealed_page(b: &Browser, t: &Tether) -> (Remote, String, String) {
+    let remote = Remote::start(t, &["--listen", "127.0.0.1:0"]);
+    let (base, session, _) = remote.parts();
+    let link = if remote.url.contains("#k=") {
+        remote.url.clone()
+    } else {
+        format!("{}#k={}", remote.url, "A".repeat(42) + "E")
+    };
+    b.goto(&link).await;
+    b.wait_js(
+        "the page without the key in its address",
+        "return location.pathname === arguments[0] && location.hash === '' && !!window.TetherSeal",
+        vec![json!(format!("/code/{session}"))],
+    )
+    .await;
+    b.wait_js(
+        "the key kept",
+        "return window.TetherSeal.recall(arguments[0]).then(k => !!k)",
+        vec![json!(session)],
+    )
+    .await;
+    (remote, base, session)
+}
+
+/// In the page: `keys` and `g` of the session `arguments[0]` as kept in IndexedDB, `post(events)`
+/// (the relay's status), and `sealed(type, payload, from, n, change)`: an event of this
+/// session sealed as a client, `change(ctx)` first altering where it is sealed for.
+const SEAL_TOOLS: &str = "const S = window.TetherSeal; const session = arguments[0]; \
+    const kept = await S.recall(session); const keys = await S.deriveKeys(kept.key); const g = kept.g; \
+    const post = (events) => fetch(`/v1/code/sessions/${session}/events`, { method: 'POST', \
+      headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) }).then((r) => r.status); \
+    const sealed = async (type, payload, from, n, change) => { const id = crypto.randomUUID(); \
+      const ctx = { session, id, type, source: 'client', g }; if (change) change(ctx); \
+      return { id, type, payload: await S.seal(keys, ctx, from, n, payload) }; };";
+
+/// `SEAL_TOOLS` and then `body`, as one async script.
+fn with_seal_tools(body: &str) -> String {
+    format!("return (async () => {{ {SEAL_TOOLS} {body} }})()")
+}
+
+#[tokio::test]
+async fn the_page_opens_the_known_answer_vector() {
+    let Some(b) = launch("known_answer").await else {
+        return;
+    };
+    let path = tether_e2e::repo_root().join("host/seal/tests/vector.json");
+    let vector: Value = serde_json::from_str(
+        &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .expect("the vector is JSON");
+    let t = Tether::new();
+    let (_remote, _, _) = sealed_page(&b, &t).await;
+    let out = b
+        .js(
+            "return (async () => { const v = arguments[0]; const S = window.TetherSeal; \
+               const hex = (b) => Array.from(new Uint8Array(b), (x) => x.toString(16).padStart(2, '0')).join(''); \
+               const unhex = (h) => Uint8Array.from(h.match(/../g), (x) => parseInt(x, 16)); \
+               const f = S.parseFragment('#' + v.fragment); \
+               const hkdf = await S.importKey(f.raw); \
+               const raw = await S.testing.deriveExtractable(hkdf); \
+               const keys = await S.deriveKeys(hkdf); \
+               const ctx = { session: v.session_id, id: v.event_id, type: v.type, source: v.source, g: v.generation }; \
+               const ev = { seq: 1, id: v.event_id, type: v.type, source: v.source, created_at: '2026-12-02T00:00:00Z', payload: v.envelope }; \
+               const why = async (change, session = v.session_id, k = keys, g = v.generation) => { \
+                 const e = JSON.parse(JSON.stringify(ev)); change(e); const o = await S.open(k, g, session, e); return o.ok ? 'opened' : o.why; }; \
+               const flip = (e) => { const ct = S.b64url.decode(e.payload.ct); ct[5] ^= 1; e.payload.ct = S.b64url.encode(ct); }; \
+               const a = await S.seal(keys, ctx, v.sender, v.counter, v.payload); \
+               const b = await S.seal(keys, ctx, v.sender, v.counter, v.payload); \
+               const other = await S.deriveKeys(await S.importKey(crypto.getRandomValues(new Uint8Array(32)))); \
+               return { \
+                 fragment: { key: S.b64url.encode(f.raw), g: f.g }, \
+                 worker_key_hex: hex(await crypto.subtle.exportKey('raw', raw.worker)), \
+                 client_key_hex: hex(await crypto.subtle.exportKey('raw', raw.client)), \
+                 extractable: [hkdf.extractable, keys.worker.extractable, keys.client.extractable], \
+                 aad: S.associatedData(v.session_id, v.event_id, v.type, v.source, v.generation), \
+                 plaintext: new TextDecoder().decode(S.testing.plaintext(v.sender, v.counter, v.payload)), \
+                 envelope: await S.testing.sealWithNonce(keys, ctx, v.sender, v.counter, v.payload, unhex(v.nonce_hex)), \
+                 opened: await S.open(keys, v.generation, v.session_id, ev), \
+                 refused: { \
+                   flipped: await why(flip), \
+                   session: await why(() => {}, 'session_00000000-0000-4000-8000-000000000000'), \
+                   event: await why((e) => { e.id = '5a6f0c1e-2b3d-4e5f-8a9b-0c1d2e3f4a5b'; }), \
+                   type: await why((e) => { e.type = 'control_response'; }), \
+                   source: await why((e) => { e.source = 'worker'; }), \
+                   relay: await why((e) => { e.source = 'relay'; }), \
+                   nonce: await why((e) => { const n = S.b64url.decode(e.payload.nonce); n[0] ^= 1; e.payload.nonce = S.b64url.encode(n); }), \
+                   claimed_generation: await why((e) => { e.payload.g = v.generation - 1; }, v.session_id, keys, v.generation - 1), \
+                   newer: await why((e) => { e.payload.g = v.generation + 1; }), \
+                   older: await why((e) => { e.payload.g = v.generation - 1; }), \
+                   unsealed: await why((e) => { e.payload = v.payload; }), \
+                   version: await why((e) => { e.payload.v = 2; }), \
+                   short: await why((e) => { e.payload.ct = e.payload.ct.slice(0, 20); }), \
+                   other_key: await why(() => {}, v.session_id, other), \
+                 }, \
+                 fresh_nonces: a.nonce !== b.nonce && a.ct !== b.ct, \
+                 fresh_opens: (await S.open(keys, v.generation, v.session_id, { ...ev, payload: a })).ok, \
+               }; })()",
+            vec![vector.clone()],
+        )
+        .await;
+    assert_eq!(out["fragment"]["key"], vector["key_b64url"], "{out}");
+    assert_eq!(out["fragment"]["g"], vector["generation"], "{out}");
+    assert_eq!(out["worker_key_hex"], vector["worker_key_hex"], "{out}");
+    assert_eq!(out["client_key_hex"], vector["client_key_hex"], "{out}");
+    assert_eq!(
+        out["extractable"],
+        json!([false, false, false]),
+        "the page's keys can be read back"
+    );
+    assert_eq!(out["aad"], vector["aad"], "{out}");
+    assert_eq!(out["plaintext"], vector["plaintext"], "{out}");
+    assert_eq!(
+        out["envelope"], vector["envelope"],
+        "sealed with the vector's nonce"
+    );
+    assert_eq!(out["opened"]["ok"], true, "{out}");
+    assert_eq!(out["opened"]["payload"], vector["payload"], "{out}");
+    assert_eq!(out["opened"]["from"], vector["sender"], "{out}");
+    assert_eq!(out["opened"]["n"], vector["counter"], "{out}");
+    let refused = &out["refused"];
+    for (case, why) in [
+        ("flipped", "forged"),
+        ("session", "forged"),
+        ("event", "forged"),
+        ("type", "forged"),
+        ("source", "forged"),
+        ("relay", "forged"),
+        ("nonce", "forged"),
+        ("claimed_generation", "forged"),
+        ("newer", "newer"),
+        ("older", "older"),
+        ("unsealed", "unsealed"),
+        ("version", "unsealed"),
+        ("short", "unsealed"),
+        ("other_key", "forged"),
+    ] {
+        assert_eq!(refused[case], why, "{case}: {out}");
+    }
+    assert_eq!(out["fresh_nonces"], true, "a nonce was reused: {out}");
+    assert_eq!(out["fresh_opens"], true, "{out}");
+
+    // The backend of plain-HTTP pages (the vendored noble files) gives the same bytes, and
+    // each backend opens what the other sealed.
+    let noble = b
+        .js(
+            "return (async () => { const v = arguments[0]; const S = window.TetherSeal; \
+               const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(''); \
+               const unhex = (h) => Uint8Array.from(h.match(/../g), (x) => parseInt(x, 16)); \
+               const f = S.parseFragment('#' + v.fragment); \
+               const keys = await S.deriveKeys(await S.testing.nobleKey(f.raw)); \
+               const web = await S.deriveKeys(await S.importKey(f.raw)); \
+               const ctx = { session: v.session_id, id: v.event_id, type: v.type, source: v.source, g: v.generation }; \
+               const ev = (payload) => ({ seq: 1, id: v.event_id, type: v.type, source: v.source, created_at: 'x', payload }); \
+               const flipped = JSON.parse(JSON.stringify(v.envelope)); \
+               const ct = S.b64url.decode(flipped.ct); ct[5] ^= 1; flipped.ct = S.b64url.encode(ct); \
+               const fresh = await S.seal(keys, ctx, v.sender, v.counter, v.payload); \
+               return { backend: keys.backend.name, \
+                 worker_key_hex: hex(keys.worker), client_key_hex: hex(keys.client), \
+                 envelope: await S.testing.sealWithNonce(keys, ctx, v.sender, v.counter, v.payload, unhex(v.nonce_hex)), \
+                 opened: await S.open(keys, v.generation, v.session_id, ev(v.envelope)), \
+                 flipped: (await S.open(keys, v.generation, v.session_id, ev(flipped))).why, \
+                 webcrypto_opens_noble: (await S.open(web, v.generation, v.session_id, ev(fresh))).ok, \
+                 noble_opens_webcrypto: (await S.open(keys, v.generation, v.session_id, \
+                   ev(await S.seal(web, ctx, v.sender, v.counter, v.payload)))).ok, \
+               }; })()",
+            vec![vector.clone()],
+        )
+        .await;
+    assert_eq!(noble["backend"], "noble", "{noble}");
+    assert_eq!(noble["worker_key_hex"], vector["worker_key_hex"], "{noble}");
+    assert_eq!(noble["client_key_hex"], vector["client_key_hex"], "{noble}");
+    assert_eq!(noble["envelope"], vector["envelope"], "{noble}");
+    assert_eq!(noble["opened"]["ok"], true, "{noble}");
+    assert_eq!(noble["opened"]["payload"], vector["payload"], "{noble}");
+    assert_eq!(noble["flipped"], "forged", "{noble}");
+    assert_eq!(noble["webcrypto_opens_noble"], true, "{noble}");
+    assert_eq!(noble["noble_opens_webcrypto"], true, "{noble}");
+
+    // The fragment is read strictly: no key from anything but 43 canonical characters.
+    let k = vector["key_b64url"].as_str().unwrap();
+    let cut = &k[..42];
+    let mut hostile = vec![
+        format!("k={cut}"),
+        format!("k={k}A"),
+        format!("k={cut}+"),
+        format!("k={cut}="),
+        format!("k={cut}B"),
+        format!("k={cut}/"),
+        "k=".to_owned(),
+        format!("k={k}&k={k}"),
+        format!("k={k}&g="),
+        format!("k={k}&g=-1"),
+        format!("k={k}&g=1e3"),
+        format!("k={k}&g=99999999999"),
+        format!("k={k}&g=1&g=2"),
+        format!("k={}", k.replace('A', "%41")),
+    ];
+    hostile.push(format!("k=%20{cut}"));
+    let parsed = b
+        .js(
+            "return arguments[0].map((f) => window.TetherSeal.parseFragment('#' + f)) \
+               .map((p) => p === null ? 'none' : p.error ? 'error' : 'key')",
+            vec![json!(hostile)],
+        )
+        .await;
+    for (fragment, got) in hostile.iter().zip(parsed.as_array().unwrap()) {
+        assert_eq!(got, "error", "#{fragment}");
+    }
+    let fine = b
+        .js(
+            "const S = window.TetherSeal; return [S.parseFragment(''), S.parseFragment('#g=1'), \
+               S.parseFragment('#x=1&' + arguments[0] + '&y'), S.parseFragment('#' + arguments[0] + '&g=7')] \
+               .map((p) => p === null ? null : p.error || [S.b64url.encode(p.raw), p.g])",
+            vec![json!(format!("k={k}"))],
+        )
+        .await;
+    assert_eq!(fine, json!([null, null, [k, 0], [k, 7]]));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn the_pages_ledger_judges_counters_as_the_terminal_does() {
+    let Some(b) = launch("ledger").await else {
+        return;
+    };
+    let t = Tether::new();
+    let (_remote, _, _) = sealed_page(&b, &t).await;
+    // The same sequences as tether-seal's own ledger tests (host/seal/src/ledger.rs).
+    let run = |steps: Value| {
+        let b = &b;
+        async move {
+            b.js(
+                "const l = new window.TetherSeal.Ledger(); \
+                 return arguments[0].map(([sender, n]) => { \
+                   if (sender === 'TRUNCATED') { l.truncated(); return 'truncated'; } \
+                   const v = l.observe(sender, n); return v.order === 'gap' ? 'gap ' + v.missing : v.order; })",
+                vec![steps],
+            )
+            .await
+        }
+    };
+    let orders = run(json!([
+        ["a", 1],
+        ["a", 2],
+        ["a", 2],
+        ["a", 1],
+        ["a", 6],
+        ["a", 4],
+        ["a", 4],
+        ["a", 3],
+        ["a", 5],
+        ["a", 5],
+        ["a", 7],
+        ["b", 1],
+        ["b", 3],
+        ["a", 8]
+    ]))
+    .await;
+    assert_eq!(
+        orders,
+        json!([
+            "fresh", "fresh", "repeat", "repeat", "gap 3", "late", "repeat", "late", "late",
+            "repeat", "fresh", "fresh", "gap 1", "fresh"
+        ])
+    );
+    // A sender's first event must be 1, unless the stream said history was trimmed.
+    let orders = run(json!([
+        ["late-joiner", 4],
+        ["late-joiner", 1],
+        ["known", 1],
+        ["TRUNCATED", 0],
+        ["known", 40],
+        ["known", 42],
+        ["new", 9],
+        ["new", 11]
+    ]))
+    .await;
+    assert_eq!(
+        orders,
+        json!([
+            "gap 3",
+            "late",
+            "fresh",
+            "truncated",
+            "fresh",
+            "gap 1",
+            "fresh",
+            "gap 1"
+        ])
+    );
+    // Two events swapped: a gap, then a late one.
+    let orders = run(json!([["w", 1], ["w", 3], ["w", 2]])).await;
+    assert_eq!(orders, json!(["fresh", "gap 1", "late"]));
+    // Bounded: the oldest of 1,024 missing ranges is forgotten (read as a repeat), the newest
+    // kept; the oldest of 4,096 senders is forgotten (it starts over).
+    let bounds = b
+        .js(
+            "const l = new window.TetherSeal.Ledger(); \
+             for (let n = 0; n < 1034; n++) l.observe('g', 2 * n + 1); \
+             const forgotten = l.observe('g', 2).order; const kept = l.observe('g', 2 * 1033).order; \
+             for (let s = 0; s < 4106; s++) l.observe('s' + s, 1); \
+             return [forgotten, kept, l.senders.size, l.observe('s0', 1).order, l.observe('s4105', 1).order]",
+            vec![],
+        )
+        .await;
+    assert_eq!(bounds, json!(["repeat", "late", 4096, "fresh", "repeat"]));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn events_that_do_not_open_are_never_shown_and_gaps_are_said() {
+    let Some(b) = launch("unverified").await else {
+        return;
+    };
+    let t = Tether::new();
+    let (_remote, _, session) = sealed_page(&b, &t).await;
+    wait_ready(&b).await;
+    b.settle().await;
+    let before = b.count("#messages .msg.notice.unverified").await;
+    let statuses = b
+        .js(
+            &with_seal_tools(
+                "const msg = (text) => ({ text, origin: 'client' }); \
+                 const flipped = await sealed('user_message', msg('marker-flipped'), 't_x', 1); \
+                 const ct = S.b64url.decode(flipped.payload.ct); ct[3] ^= 4; flipped.payload.ct = S.b64url.encode(ct); \
+                 const events = [ \
+                   { id: crypto.randomUUID(), type: 'user_message', payload: msg('marker-plain') }, \
+                   flipped, \
+                   await sealed('user_message', msg('marker-moved'), 't_x', 1, (c) => { c.session = 'session_00000000-0000-4000-8000-000000000000'; }), \
+                   await sealed('user_message', msg('marker-retyped'), 't_x', 1, (c) => { c.type = 'control_response'; }), \
+                   await sealed('user_message', 'not an object', 't_x', 1), \
+                   await sealed('user_message', msg('first of another device'), 't_other', 1), \
+                   await sealed('user_message', msg('after a gap'), 't_other', 3), \
+                   await sealed('user_message', msg('held back'), 't_other', 2), \
+                   await sealed('user_message', msg('marker-replayed'), 't_other', 2), \
+                 ]; \
+                 return post(events);",
+            ),
+            vec![json!(session)],
+        )
+        .await;
+    assert_eq!(statuses, json!(200));
+    wait_user(&b, "held back", "client").await;
+    b.settle().await;
+    let shown = messages(&b).await;
+    let dump = serde_json::to_string_pretty(&shown).unwrap();
+    let page = b
+        .js("return document.body.textContent", vec![])
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    for marker in [
+        "marker-plain",
+        "marker-flipped",
+        "marker-moved",
+        "marker-retyped",
+        "marker-replayed",
+        "not an object",
+    ] {
+        assert!(!page.contains(marker), "{marker} is on the page:\n{dump}");
+    }
+    let unverified = b.count("#messages .msg.notice.unverified").await - before;
+    assert_eq!(unverified, 5, "{dump}");
+    assert!(
+        shown
+            .iter()
+            .filter(|m| m["class"].as_str().unwrap_or("").contains("unverified"))
+            .all(|m| m["text"] == "A message could not be verified"),
+        "{dump}"
+    );
+    // In stream order: the first, the warning about the gap and the message after it, the
+    // warning about the late one and the message; the replay dropped without a word.
+    // (The terminal's replies to them aside.)
+    let order: Vec<&str> = shown
+        .iter()
+        .filter(|m| !m["class"].as_str().unwrap_or("").contains("assistant"))
+        .filter_map(|m| m["text"].as_str())
+        .filter_map(|t| {
+            [
+                "first of another device",
+                "Some messages from another device are missing: the relay dropped or reordered them.",
+                "after a gap",
+                "A message from another device arrived out of order",
+                "held back",
+            ]
+            .into_iter()
+            .find(|s| t.contains(s))
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "first of another device",
+            "Some messages from another device are missing: the relay dropped or reordered them.",
+            "after a gap",
+            "A message from another device arrived out of order",
+            "held back",
+        ],
+        "{dump}"
+    );
+
+    // An envelope of a newer generation: this device's key was replaced.
+    let status = b
+        .js(
+            &with_seal_tools(
+                "return post([await sealed('user_message', { text: 'x', origin: 'client' }, 't_x', 1, (c) => { c.g = g + 1; })]);",
+            ),
+            vec![json!(session)],
+        )
+        .await;
+    assert_eq!(status, json!(200));
+    b.wait_js(
+        "the banner saying the key changed",
+        "const e = document.querySelector('#banner'); return !!e && !e.hidden && e.textContent === arguments[0]",
+        vec![json!("The terminal changed this session's key (/session revoke). Scan the new code in the terminal to keep reading here.")],
+    )
+    .await;
+    assert_eq!(
+        b.js(
+            "return [document.querySelector('#input').disabled, document.querySelector('#send').disabled]",
+            vec![]
+        )
+        .await,
+        json!([true, true]),
+        "the composer still sends"
+    );
+    b.close().await;
+}
+
+#[tokio::test]
+async fn a_scanned_link_survives_the_login_and_a_reload_and_a_browser_without_it_reads_nothing() {
+    let h = Hosted::with(Tether::new().echo_delay_ms(20), "127.0.0.1:0", &[]);
+    let (remote, session) = h.remote(&[]);
+    let relay = h.relay.url.clone();
+    assert!(
+        remote.url.contains("#k="),
+        "no key in the link {}",
+        remote.url
+    );
+    let page = format!("/code/{session}");
+    {
+        let Some(b) = launch("scan_login_reload").await else {
+            return;
+        };
+        // Not logged in: the link goes to the login form, and its fragment with it, across the
+        // post and the redirect back.
+        b.goto(&remote.url).await;
+        b.wait_for("form[action^='/login'] #username").await;
+        assert!(
+            b.url().await.contains("#k="),
+            "the key was lost on the way to the form"
+        );
+        b.type_into("#username", "alice").await;
+        b.type_into("#password", PASSWORD).await;
+        b.click("button[type=submit]").await;
+        b.wait_js(
+            "the session's page, its key out of the address bar",
+            "return location.pathname === arguments[0] && location.hash === ''",
+            vec![json!(page)],
+        )
+        .await;
+        wait_ready(&b).await;
+        converse(&b, "hello through the login").await;
+
+        // Kept as a CryptoKey that cannot be read back, for this session only.
+        let kept = b
+            .js(
+                "return (async () => { const k = await window.TetherSeal.recall(arguments[0]); \
+                   const exported = await crypto.subtle.exportKey('raw', k.key).then(() => 'exported', () => 'refused'); \
+                   return { g: k.g, extractable: k.key.extractable, algorithm: k.key.algorithm.name, exported, \
+                     other: await window.TetherSeal.recall('session_00000000-0000-4000-8000-000000000000') }; })()",
+                vec![json!(session)],
+            )
+            .await;
+        assert_eq!(
+            kept,
+            json!({ "g": 0, "extractable": false, "algorithm": "HKDF", "exported": "refused", "other": null })
+        );
+
+        // A reload (the address has no fragment now) still reads the conversation, and the
+        // page still talks.
+        b.reload().await;
+        wait_ready(&b).await;
+        wait_reply(&b, "hello through the login").await;
+        converse(&b, "hello after the reload").await;
+        let shown = messages(&b).await;
+        assert_no_duplicates(&shown);
+        assert_eq!(count(&shown, "user", "hello through the login"), 1);
+        assert!(
+            !shown.iter().any(|m| {
+                let class = m["class"].as_str().unwrap_or("");
+                class.contains("unverified") || class.contains("integrity")
+            }),
+            "{shown:?}"
+        );
+        b.close().await;
+    }
+
+    // Another browser of the same account, opened from /code without the fragment: nothing of
+    // the conversation, and no way to send.
+    let Some(b) = launch("scan_second_browser").await else {
+        return;
+    };
+    b.use_cookie(&relay, &h.cookie).await;
+    b.goto(&format!("{relay}/code")).await;
+    b.click(&format!("a[href='{page}']")).await;
+    wait_scan_message(&b).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let text = b
+        .js("return document.body.textContent", vec![])
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!text.contains("hello through the login"), "{text}");
+    assert_eq!(b.count("#messages .msg").await, 0);
+    b.close().await;
+}
+
+#[tokio::test]
+async fn after_the_key_is_revoked_the_old_page_can_no_longer_read_or_send() {
+    let Some(b) = launch("revoked_key").await else {
+        return;
+    };
+    let h = Hosted::with(Tether::new().echo_delay_ms(20), "127.0.0.1:0", &[]);
+    let (mut remote, session) = h.remote(&[]);
+    b.use_cookie(&h.relay.url, &h.cookie).await;
+    b.goto(&remote.url).await;
+    wait_ready(&b).await;
+    converse(&b, "before the revoke").await;
+
+    // A link with a key someone else made, of the generation this page keeps: not taken, and
+    // the page says so; the conversation still reads with the kept key.
+    let forged = |g: u32| {
+        let key = tether_seal::SessionKey::generate(g).unwrap();
+        format!("{}/code/{session}#{}", h.relay.url, key.fragment())
+    };
+    b.goto(&forged(0)).await;
+    b.wait_js(
+        "the note that the link's key was not used",
+        "return [...document.querySelectorAll('#messages .notice')].some(n => n.textContent.includes('kept its key'))",
+        vec![],
+    )
+    .await;
+    wait_ready(&b).await;
+    wait_reply(&b, "before the revoke").await;
+
+    remote.proc.line("/session revoke");
+    let page = format!("{}/code/{session}#k=", h.relay.url);
+    let link = remote
+        .proc
+        .wait_until("the new link", Duration::from_secs(20), |out, _| {
+            let at = out.rfind(&page)?;
+            let link: String = out[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect();
+            link.ends_with("&g=1").then_some(link)
+        });
+    // The terminal's next event is of the new generation: this page's key is out of date.
+    b.wait_js(
+        "the banner saying the key changed",
+        "const e = document.querySelector('#banner'); return !!e && !e.hidden && e.dataset.kind === 'rekeyed'",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        b.js("return document.querySelector('#input').disabled", vec![])
+            .await,
+        json!(true)
+    );
+    remote.proc.line("typed after the revoke");
+    remote
+        .proc
+        .expect_stdout("You said: typed after the revoke");
+    // A message sealed with the old key, as the old page would have sent it: not run.
+    let status = b
+        .js(
+            &with_seal_tools(
+                "return post([await sealed('user_message', { text: 'sent with the old key', origin: 'client' }, 't_old', 1)]);",
+            ),
+            vec![json!(session)],
+        )
+        .await;
+    assert_eq!(status, json!(200));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let text = b
+        .js("return document.body.textContent", vec![])
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!text.contains("typed after the revoke"), "{text}");
+    assert!(
+        !remote.proc.stdout().contains("sent with the old key\n"),
+        "the terminal ran a message sealed with the revoked key:\n{}",
+        remote.proc.stdout()
+    );
+
+    // A newer generation from a link someone else made: the page asks, and a "no" keeps its key.
+    b.goto(&forged(7)).await;
+    let asked = b.answer_dialog(false).await;
+    assert!(asked.contains("anyone can make such a link"), "{asked}");
+    b.wait_js(
+        "the note that the link's key was not used",
+        "return [...document.querySelectorAll('#messages .notice')].some(n => n.textContent.includes('kept its key'))",
+        vec![],
+    )
+    .await;
+
+    // The new code scanned on the same page: asked, and yes. The new generation is kept and
+    // read, what came before is one note.
+    b.goto(&link).await;
+    b.answer_dialog(true).await;
+    b.wait_js(
+        "the page without the new key in its address",
+        "return location.hash === '' && document.querySelector('#banner').hidden",
+        vec![],
+    )
+    .await;
+    wait_ready(&b).await;
+    wait_user(&b, "typed after the revoke", "terminal").await;
+    let note = b
+        .wait_js(
+            "the note about the earlier events",
+            "const e = document.querySelector('#messages .msg.notice.older'); return e && e.textContent",
+            vec![],
+        )
+        .await;
+    assert!(
+        note.as_str()
+            .unwrap_or_default()
+            .ends_with("earlier events were sealed with a previous key and cannot be shown here."),
+        "{note}"
+    );
+    assert_eq!(b.count("#messages .msg.notice.older").await, 1);
+    let shown = messages(&b).await;
+    assert_eq!(count(&shown, "user", "before the revoke"), 0, "{shown:?}");
+    let kept = b
+        .js(
+            "return window.TetherSeal.recall(arguments[0]).then((k) => k.g)",
+            vec![json!(session)],
+        )
+        .await;
+    assert_eq!(kept, json!(1));
+    converse(&b, "with the new key").await;
+    remote.proc.expect_stdout("› (remote) with the new key\n");
+    b.close().await;
+}
+
+#[tokio::test]
+async fn what_the_page_sends_is_sealed_once_and_resent_as_is() {
+    let Some(b) = launch("sealed_sending").await else {
+        return;
+    };
+    let t = Tether::new().echo_delay_ms(5);
+    let (_remote, _, session) = paired(&b, &t).await;
+    // The first post of a message fails (503): the retry sends the very same ciphertext, and
+    // no post carries the words.
+    b.js(
+        "window.__bodies = []; const real = window.fetch; let failed = false; \
+         window.fetch = function (url, init) { \
+           if (init && init.method === 'POST' && String(url).endsWith('/events')) { \
+             window.__bodies.push(init.body); \
+             if (!failed) { failed = true; return Promise.resolve(new Response('{}', { status: 503, headers: { 'retry-after': '1' } })); } \
+           } \
+           return real.apply(this, arguments); }; return true",
+        vec![],
+    )
+    .await;
+    converse(&b, "sent twice, sealed once").await;
+    let bodies = b.js("return window.__bodies", vec![]).await;
+    let bodies: Vec<&str> = bodies
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert_eq!(bodies[0], bodies[1], "the retry was sealed again");
+    let sent: Value = serde_json::from_str(bodies[0]).unwrap();
+    let payload = &sent["events"][0]["payload"];
+    assert!(
+        payload["v"] == 1 && payload["ct"].is_string() && payload["nonce"].is_string(),
+        "{sent}"
+    );
+    assert!(!bodies[0].contains("sent twice"), "{sent}");
+
+    // A message left pending by the page before a reload that the relay already has is not
+    // sealed again (it comes back with the replay): the page's next message is its sender's
+    // first, so no device sees a gap.
+    let id = b
+        .js(
+            "return [...document.querySelectorAll('#messages .msg.user')].find((m) => m.textContent.includes('sent twice')).dataset.eventId",
+            vec![],
+        )
+        .await;
+    b.js(
+        "sessionStorage.setItem('tether.pending.' + arguments[0], JSON.stringify([{ id: arguments[1], text: 'sent twice, sealed once' }])); return true",
+        vec![json!(session), id],
+    )
+    .await;
+    b.reload().await;
+    wait_ready(&b).await;
+    wait_reply(&b, "sent twice, sealed once").await;
+    converse(&b, "the first of this load").await;
+    let shown = messages(&b).await;
+    assert_eq!(
+        count(&shown, "user", "sent twice, sealed once"),
+        1,
+        "{shown:?}"
+    );
+    assert!(
+        !shown
+            .iter()
+            .any(|m| m["class"].as_str().unwrap_or("").contains("integrity")),
+        "{}",
+        serde_json::to_string_pretty(&shown).unwrap()
+    );
+    b.close().await;
+}
+
+#[tokio::test]
+async fn on_plain_http_from_another_machine_the_page_decrypts_with_the_vendored_library() {
+    let t = Tether::new();
+    let mut remote = Remote::start(&t, &["--listen", "0.0.0.0:0"]);
+    let (base, session, _) = remote.parts();
+    if base.starts_with("http://127.") || base.starts_with("http://[::1]") {
+        eprintln!("note: skipping: this machine has no address but loopback ({base})");
+        return;
+    }
+    let Some(b) = launch("insecure_context").await else {
+        return;
+    };
+    // WebCrypto exists only in secure contexts; plain HTTP to a LAN address is not one, and
+    // there the page opens and seals with the noble files the relay serves.
+    b.goto(&remote.url).await;
+    wait_ready(&b).await;
+    let context = b
+        .js(
+            "return { secure: window.isSecureContext, subtle: !!(window.crypto && crypto.subtle), \
+               path: location.pathname, hash: location.hash }",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        context,
+        json!({ "secure": false, "subtle": false, "path": format!("/code/{session}"), "hash": "" })
+    );
+    let reply = converse(&b, "over plain http").await;
+    assert!(reply.ends_with("You said: over plain http"), "{reply}");
+    remote.proc.expect_stdout("› (remote) over plain http\n");
+    // The terminal's words open too, and a reload reads the history with the kept key.
+    remote.proc.line("typed in the terminal");
+    wait_user(&b, "typed in the terminal", "terminal").await;
+    b.reload().await;
+    wait_ready(&b).await;
+    wait_reply(&b, "typed in the terminal").await;
+    wait_reply(&b, "over plain http").await;
+    assert_eq!(
+        b.count("#messages .notice.unverified").await,
+        0,
+        "{}",
+        b.dump().await
+    );
     b.close().await;
 }

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use tether_e2e::Tether;
 use tether_e2e::http::{cookie_from, header, publish, request as http};
 use tether_e2e::process::{Hosted, Relay, Remote, WAIT, cli_login, free_port, reply_to, url_parts};
+use tether_e2e::seal::{Opener, Phone, key_of};
 use tether_e2e::sse::{SseJson, read_head};
+use tether_seal::SessionKey;
 
 /// host/bridge/src/worker/verdict.rs `TAKEN_OVER`: why a worker stops when another registered.
 const TAKEN_OVER: &str = "Another terminal took over this session; this one stopped publishing.";
@@ -72,7 +74,8 @@ struct Stream {
 }
 
 impl Stream {
-    fn open(host: &str, path: &str, cookie: &str) -> Stream {
+    /// `path` read with `cookie`, each event opened by `opener` as a phone would.
+    fn open(host: &str, path: &str, cookie: &str, opener: Opener) -> Stream {
         let mut socket = TcpStream::connect(host).unwrap();
         write!(
             socket,
@@ -84,7 +87,7 @@ impl Stream {
         {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || {
-                let why = read_sse(reader, &shared)
+                let why = read_sse(reader, &shared, opener)
                     .err()
                     .map_or_else(|| "the stream ended".to_owned(), |e| e.to_string());
                 let (lock, changed) = &*shared;
@@ -166,14 +169,22 @@ impl Drop for Stream {
 }
 
 /// Reads an HTTP response carrying Server-Sent Events (chunked or not) into `shared`.
-fn read_sse(socket: TcpStream, shared: &Arc<(Mutex<Received>, Condvar)>) -> std::io::Result<()> {
+fn read_sse(
+    socket: TcpStream,
+    shared: &Arc<(Mutex<Received>, Condvar)>,
+    mut opener: Opener,
+) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
     let mut r = BufReader::new(socket);
     let chunked = read_head(&mut r)?;
     let mut line = String::new();
     let mut parser = SseJson::default();
     let mut deliver = |bytes: &[u8]| {
-        let new = parser.feed(bytes);
+        let new: Vec<Value> = parser
+            .feed(bytes)
+            .into_iter()
+            .filter_map(|e| opener.open(e))
+            .collect();
         if !new.is_empty() {
             let (lock, changed) = &**shared;
             lock.lock()
@@ -266,18 +277,39 @@ fn deltas_of(events: &[Value], message_id: &str) -> (usize, String) {
     (deltas.len(), deltas.iter().map(|e| text(e)).collect())
 }
 
-/// A browser (or phone) on one session.
+/// A browser (or phone) on one session, holding its key as a scanned page does.
 struct Client {
     host: String,
     origin: String,
     cookie: String,
     session: String,
+    key: SessionKey,
+    phone: Phone,
 }
 
 impl Client {
-    /// `POST …/events`; returns the answer.
+    fn new(host: String, origin: String, cookie: String, session: String, url: &str) -> Client {
+        let key = key_of(url);
+        Client {
+            phone: Phone::new(&key, &session),
+            host,
+            origin,
+            cookie,
+            session,
+            key,
+        }
+    }
+
+    /// `POST …/events`, each event sealed as this device; returns the answer.
     #[track_caller]
     fn publish(&self, events: Vec<Value>) -> Value {
+        let sealed: Vec<Value> = events.into_iter().map(|e| self.phone.seal(e)).collect();
+        self.publish_raw(sealed)
+    }
+
+    /// `POST …/events` exactly as given (a tampering relay's or a keyless client's events).
+    #[track_caller]
+    fn publish_raw(&self, events: Vec<Value>) -> Value {
         publish(
             &self.host,
             &self.origin,
@@ -315,6 +347,7 @@ impl Client {
                 self.session
             ),
             &self.cookie,
+            Opener::new(&self.key, &self.session),
         )
     }
 }
@@ -344,12 +377,7 @@ fn pair(url: &str) -> Client {
             && set.contains("SameSite=Strict"),
         "{set}"
     );
-    Client {
-        host,
-        origin: base,
-        cookie: cookie_from(&head),
-        session,
-    }
+    Client::new(host, base, cookie_from(&head), session, url)
 }
 
 /// The commands `tether commands --json ARGS` lists (objects with `name`, `aliases`, `kind`, …).
@@ -393,12 +421,13 @@ impl HostedExt for Hosted {
             .strip_prefix("session_")
             .unwrap_or_else(|| panic!("{session}"));
         assert!(is_uuid(uuid), "{session}");
-        let client = Client {
-            host: self.relay.host(),
-            origin: self.relay.url.clone(),
-            cookie: self.cookie.clone(),
+        let client = Client::new(
+            self.relay.host(),
+            self.relay.url.clone(),
+            self.cookie.clone(),
             session,
-        };
+            &remote.url,
+        );
         (remote, client)
     }
 }
@@ -520,6 +549,73 @@ fn embedded_relay_pairs_a_browser_into_the_conversation() {
     remote.proc.signal("INT");
     let status = remote.proc.wait_exit(Duration::from_secs(10));
     assert!(status.success(), "{status}\n{}", remote.proc.dump());
+}
+
+/// `/session revoke` makes a new key generation: the device that scanned the old code can no
+/// longer read what follows nor be heard; one that scans the new code converses.
+#[test]
+fn session_revoke_cuts_off_devices_that_scanned_before() {
+    let t = Tether::new();
+    let mut remote = Remote::start(&t, &["--listen", "127.0.0.1:0"]);
+    assert!(!remote.url.contains("&g="), "{}", remote.url);
+    let old = pair(&remote.url);
+    let old_stream = old.stream(0);
+    old.say("before the new key");
+    old_stream.wait_reply("before the new key");
+
+    remote.proc.line("/session revoke");
+    let new_url = remote.proc.wait_until("the new code", WAIT, |out, _| {
+        out.lines()
+            .filter_map(|l| l.strip_prefix("Open in browser: "))
+            .find(|url| url.ends_with("&g=1"))
+            .map(|url| url.trim().to_owned())
+    });
+    remote.proc.expect_stdout("New session key");
+    assert!(key_of(&new_url) != key_of(&remote.url));
+
+    remote.proc.line("typed after the new key");
+    old_stream.wait_for("an event sealed with the newer key", WAIT, |events| {
+        events
+            .iter()
+            .find(|e| {
+                e["payload"]["unverified"]
+                    .as_str()
+                    .is_some_and(|w| w.contains("newer key"))
+            })
+            .cloned()
+    });
+    old.say("from the old phone");
+    remote.proc.expect_stdout("could not be verified");
+    remote
+        .proc
+        .expect_stdout("scanned the code before the key was changed");
+
+    let new = pair(&new_url);
+    let new_stream = new.stream(0);
+    new_stream.wait_reply("typed after the new key");
+    new.say("from the new phone");
+    new_stream.wait_reply("from the new phone");
+    let seen = old_stream.events();
+    assert_eq!(
+        count_replies(&seen, "typed after the new key"),
+        0,
+        "{}",
+        show(&seen)
+    );
+    let events = new_stream.events();
+    assert_eq!(
+        count_replies(&events, "from the old phone"),
+        0,
+        "{}",
+        show(&events)
+    );
+    assert!(
+        of_kind(&events, "system_init").any(|e| e["payload"]["commands"].is_array()),
+        "the command list again, under the new key:\n{}",
+        show(&events)
+    );
+    remote.proc.signal("INT");
+    remote.proc.wait_exit(Duration::from_secs(10));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1365,4 +1461,140 @@ fn on_a_terminal_an_agents_tool_request_with_escapes_is_shown_not_obeyed() {
     pty.send_line("n");
     pty.expect("denied here");
     assert_not_obeyed(&pty, &pty.raw_since_mark());
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. End to end encrypted: what the relay keeps and what a tampering relay gets
+
+/// Every file of the relay's database: the file itself, its write-ahead log and shared memory.
+fn database_bytes(db: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.display());
+        if let Ok(bytes) = std::fs::read(&path) {
+            all.extend(bytes);
+        }
+    }
+    all
+}
+
+#[test]
+fn the_relay_keeps_no_word_of_the_conversation_in_its_database_or_its_debug_log() {
+    const M: &str = "marker7c1f9e";
+    let base = tempfile::tempdir().unwrap();
+    // The working directory travels in `system_init` (sealed); only its last part is in the
+    // title, which the relay sees by design.
+    let cwd = base.path().join(format!("{M}-project")).join("work");
+    let t = Tether::new().in_cwd(&cwd).env("TETHER_LOG", "debug");
+    let mut h = Hosted::with(t, "127.0.0.1:0", &[]);
+    let (mut remote, client) = h.remote_client(&["--engine", "exec", "--exec-command", AGENT]);
+    let stream = client.stream(0);
+
+    client.say(&format!("hello {M}"));
+    wait_agent_reply(&stream, M);
+    remote.proc.line(&format!("/btw {M} noted"));
+    stream.wait_for("the /btw note", WAIT, |events| {
+        of_kind(events, "command_output")
+            .find(|e| text(e).contains(M))
+            .cloned()
+    });
+    client.say(&format!("tool: Bash echo {M}"));
+    let request = stream.wait_for("the permission request", WAIT, |events| {
+        of_kind(events, "control_request")
+            .find(|e| e["payload"]["input"].to_string().contains(M))
+            .cloned()
+    });
+    client.answer(request["payload"]["request_id"].as_str().unwrap(), "allow");
+    wait_agent_reply(&stream, "allowed:");
+    // The phone read every kind with the marker: so the test below could fail.
+    let events = stream.events();
+    for kind in [
+        "system_init",
+        "user_message",
+        "assistant_message",
+        "command_output",
+        "control_request",
+    ] {
+        assert!(
+            of_kind(&events, kind).any(|e| e["payload"].to_string().contains(M)),
+            "no {kind} with the marker:\n{}",
+            show(&events)
+        );
+    }
+
+    let db = h.db.clone();
+    let live = database_bytes(&db);
+    assert!(live.len() > 4096, "the database was read");
+    assert!(
+        find_bytes(&live, M.as_bytes()).is_none(),
+        "the marker is in the live database"
+    );
+    remote.proc.signal("INT");
+    remote.proc.wait_exit(Duration::from_secs(10));
+    // Stopped, the relay checkpoints its write-ahead log into the file.
+    h.relay.proc.signal("TERM");
+    h.relay.proc.wait_exit(Duration::from_secs(10));
+    let log = format!("{}{}", h.relay.proc.stdout(), h.relay.proc.stderr());
+    assert!(
+        log.contains("DEBUG"),
+        "the relay logged at debug level:\n{log}"
+    );
+    assert!(!log.contains(M), "the marker is in the relay's log:\n{log}");
+    let stopped = database_bytes(&db);
+    assert!(
+        find_bytes(&stopped, M.as_bytes()).is_none(),
+        "the marker is in the database"
+    );
+}
+
+fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A relay that flips a bit of a phone's answer, moves a phone's message under another id, or
+/// forges one without the key: the terminal says so and takes none of them.
+#[test]
+fn a_tampered_answer_or_message_is_not_taken_by_the_terminal() {
+    let (_t, remote, client, stream) = agent_session();
+    client.say("tool: Bash ls");
+    let id = wait_permission(&stream);
+
+    let answer = || {
+        client.phone.seal(json!({
+            "id": uuid(),
+            "type": "control_response",
+            "payload": { "request_id": id, "response": { "behavior": "allow" } },
+        }))
+    };
+    let mut flipped = answer();
+    let ct = flipped["payload"]["ct"].as_str().unwrap().to_owned();
+    let first = if ct.starts_with('A') { 'B' } else { 'A' };
+    flipped["payload"]["ct"] = json!(format!("{first}{}", &ct[1..]));
+    let message = client.phone.seal(Client::user_message("/cost"));
+    let mut moved = message.clone();
+    moved["id"] = json!(uuid());
+    let forged = Client::user_message("/cost");
+    // An answer the relay stores as a message instead (under its own id, never stored before).
+    let allow = answer();
+    let retyped = json!({"id": allow["id"], "type": "user_message", "payload": allow["payload"]});
+    client.publish_raw(vec![flipped, moved, forged, retyped]);
+    remote.proc.wait_until("four refusals", WAIT, |out, _| {
+        (out.matches("could not be verified").count() >= 4).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let events = stream.events();
+    assert_eq!(
+        of_kind(&events, "control_cancel").count(),
+        0,
+        "{}",
+        show(&events)
+    );
+    assert!(
+        !of_kind(&events, "command_output").any(|e| e["payload"]["command"] == "cost"),
+        "a forged /cost ran:\n{}",
+        show(&events)
+    );
+    // The request still waits, and the phone's own answer is taken.
+    client.answer(&id, "allow");
+    wait_agent_reply(&stream, "allowed:");
 }

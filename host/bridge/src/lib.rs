@@ -12,7 +12,7 @@
 //!   across network failures, relay restarts and worker-token refreshes, and stops for good when
 //!   another terminal takes the session over.
 //!
-//! It depends on nothing but the protocol crate and networking crates, so the CLI can wire it to
+//! It depends on nothing but the protocol and seal crates and networking crates, so the CLI can wire it to
 //! the session (and tests to a bare relay) without the plugin host.
 
 #![forbid(unsafe_code)]
@@ -27,4 +27,4 @@ pub mod worker;
 pub use api::{Api, ApiError, PollError};
 pub use login::{Credentials, LoginError, login};
 pub use tokens::TokenSource;
-pub use worker::{Inbound, Status, Transport, WorkerConfig, WorkerHandle, spawn};
+pub use worker::{Inbound, Protection, Status, Transport, WorkerConfig, WorkerHandle, spawn};

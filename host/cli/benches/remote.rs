@@ -1,5 +1,7 @@
 //! `tether --remote`: how soon the QR code is on screen, and how soon a phone's message gets its
 //! first streamed word back, as a ratio to the relay's own round trip measured in the same run.
+//! Then what end-to-end encryption costs on that path: the bridge worker answering a phone,
+//! sealed and in plaintext (a mode only benchmarks use), interleaved in one run.
 //!
 //! Run: `cargo bench -p tether --bench remote`
 
@@ -12,6 +14,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tether_protocol::RelayKind;
 use tether_relay::{Relay, RelayConfig};
+use tether_seal::{Direction, Reader, Received, Sealer, SessionKey, sender_id};
 
 const QR_RUNS: usize = 20;
 const SAMPLES: usize = 400;
@@ -83,6 +86,8 @@ struct Client {
     parser: tether_sse::Parser,
     /// Events a chunk completed that have not been looked at yet.
     ready: std::collections::VecDeque<Value>,
+    /// A phone's keys, when the session is sealed: what it sends is sealed, what it reads opened.
+    sealed: Option<(Sealer, Reader)>,
 }
 
 impl Client {
@@ -108,16 +113,34 @@ impl Client {
             stream: Box::pin(response.bytes_stream()),
             parser: tether_sse::Parser::new(64 << 20),
             ready: Default::default(),
+            sealed: None,
         }
     }
 
-    async fn send(&self, text: &str) {
+    /// This client holds `key`, as a phone that scanned the code.
+    fn holding(mut self, key: &SessionKey) -> Client {
+        self.sealed = Some((
+            Sealer::new(key, &self.session, Direction::Client, sender_id("d_")),
+            Reader::new(key, &self.session),
+        ));
+        self
+    }
+
+    async fn send(&mut self, text: &str) {
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut payload = json!({"text": text, "origin": "client"});
+        if let Some((sealer, _)) = &mut self.sealed {
+            payload = sealer.seal(&id, "user_message", &payload).unwrap();
+        }
         let r = self
             .http
-            .post(format!("{}/v1/code/sessions/{}/events", self.base, self.session))
+            .post(format!(
+                "{}/v1/code/sessions/{}/events",
+                self.base, self.session
+            ))
             .header(&self.auth.0, &self.auth.1)
             .header("origin", &self.origin)
-            .json(&json!({"events": [{"id": uuid::Uuid::new_v4().to_string(), "type": "user_message", "payload": {"text": text}}]}))
+            .json(&json!({"events": [{"id": id, "type": "user_message", "payload": payload}]}))
             .send()
             .await
             .unwrap();
@@ -127,10 +150,19 @@ impl Client {
     /// Wait for the next event of `kind`.
     async fn until(&mut self, kind: &str) -> Value {
         loop {
-            while let Some(event) = self.ready.pop_front() {
-                if event["type"] == kind {
-                    return event;
+            while let Some(mut event) = self.ready.pop_front() {
+                if event["type"] != kind {
+                    continue;
                 }
+                if let Some((_, reader)) = &mut self.sealed {
+                    let typed: tether_protocol::Event =
+                        serde_json::from_value(event.clone()).unwrap();
+                    match reader.receive(&typed) {
+                        Received::Verified { payload, .. } => event["payload"] = payload,
+                        other => panic!("{other:?}"),
+                    }
+                }
+                return event;
             }
             let chunk = self.stream.next().await.expect("stream ended").unwrap();
             let items = self.parser.push(&chunk).expect("a readable event stream");
@@ -156,7 +188,8 @@ async fn sample(client: &mut Client, n: usize) -> Duration {
 
 /// The baseline: the same relay code and the same client, with a worker that does nothing but
 /// answer each message with one delta and one message.
-async fn bare_relay() -> (Relay, Client) {
+/// An embedded relay of its own on loopback, its local login and its base URL.
+async fn local_relay() -> (Relay, tether_relay::LocalLogin, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = RelayConfig::new(dir.path().join("relay.db"));
     config.kind = RelayKind::Local;
@@ -167,6 +200,11 @@ async fn bare_relay() -> (Relay, Client) {
     std::mem::forget(dir);
     let base = relay.public_url().to_owned();
     let login = relay.local_login("local").await.unwrap();
+    (relay, login, base)
+}
+
+async fn bare_relay() -> (Relay, Client) {
+    let (relay, login, base) = local_relay().await;
     let access = login.tokens.access_token;
     // The bridge's own typed API: the same calls `tether --remote` makes.
     let api = tether_bridge::Api::new(&base).unwrap();
@@ -223,6 +261,7 @@ async fn paired_client(url: &str) -> Client {
         .next()
         .unwrap()
         .to_owned();
+    let key = SessionKey::from_fragment(url.split_once('#').unwrap().1).unwrap();
     let base = url.split("/code/").next().unwrap().to_owned();
     let session = url
         .split("/code/")
@@ -232,7 +271,95 @@ async fn paired_client(url: &str) -> Client {
         .next()
         .unwrap()
         .to_owned();
-    Client::open(&base, &session, ("cookie".into(), cookie)).await
+    Client::open(&base, &session, ("cookie".into(), cookie))
+        .await
+        .holding(&key)
+}
+
+/// The bridge worker (the terminal's side, in process) answering each phone message with one
+/// delta and one message, sealed or in plaintext, on an embedded relay of its own.
+async fn bridge_worker(protection: tether_bridge::Protection) -> (Relay, Client) {
+    let (relay, login, base) = local_relay().await;
+    let access = login.tokens.access_token.clone();
+    let api = tether_bridge::Api::new(&base).unwrap();
+    let created = api.create_session(&access, None).await.unwrap();
+    let credentials =
+        tether_bridge::Credentials::from_tokens(&base, &login.tokens, tether_relay::store::now());
+    let tokens = tether_bridge::TokenSource::new(api.clone(), credentials);
+    let key = match &protection {
+        tether_bridge::Protection::EndToEnd(key) => Some(key.clone()),
+        tether_bridge::Protection::Plaintext => None,
+    };
+    let session = created.id.to_string();
+    let config = tether_bridge::WorkerConfig::new(api, tokens, created.id, protection);
+    let (worker, mut inbound) = tether_bridge::spawn(config);
+    tokio::spawn(async move {
+        use tether_protocol::Payload;
+        use tether_protocol::payload::{AssistantDelta, AssistantMessage};
+        while let Some(item) = inbound.recv().await {
+            if let tether_bridge::Inbound::Event {
+                payload: Payload::UserMessage(_),
+                id,
+                ..
+            } = item
+            {
+                worker.publish(&Payload::AssistantDelta(AssistantDelta {
+                    message_id: id.clone(),
+                    text: "pong".into(),
+                }));
+                worker.publish(&Payload::AssistantMessage(AssistantMessage {
+                    message_id: id,
+                    text: "pong".into(),
+                    usage: Default::default(),
+                    interrupted: false,
+                }));
+            }
+        }
+    });
+    let client = Client::open(
+        &base,
+        &session,
+        ("authorization".into(), format!("Bearer {access}")),
+    )
+    .await;
+    let client = match key {
+        Some(key) => client.holding(&key),
+        None => client,
+    };
+    (relay, client)
+}
+
+/// Samples of `a` and `b`, interleaved after a warm-up, each sorted.
+async fn interleaved(a: &mut Client, b: &mut Client) -> (Vec<Duration>, Vec<Duration>) {
+    for n in 0..WARMUP {
+        sample(a, n).await;
+        sample(b, n).await;
+    }
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for n in 0..SAMPLES {
+        x.push(sample(a, n).await);
+        y.push(sample(b, n).await);
+    }
+    x.sort();
+    y.sort();
+    (x, y)
+}
+
+/// A table of `base` (the first row) and `other`, with their p50 and p99 as ratios to the base.
+fn table(title: &str, versus: &str, base: (&str, &[Duration]), other: (&str, &[Duration])) {
+    println!("## {title} ({SAMPLES} samples each, interleaved, after {WARMUP} warm-up)\n");
+    println!("| case | p50 µs | p99 µs | p50 ÷ {versus} | p99 ÷ {versus} |\n|---|---|---|---|---|");
+    let (bp50, bp99) = (percentile(base.1, 0.5), percentile(base.1, 0.99));
+    for (name, samples) in [base, other] {
+        let (p50, p99) = (percentile(samples, 0.5), percentile(samples, 0.99));
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.2} | {:.2} |",
+            us(p50),
+            us(p99),
+            p50.as_secs_f64() / bp50.as_secs_f64(),
+            p99.as_secs_f64() / bp99.as_secs_f64()
+        );
+    }
 }
 
 fn main() {
@@ -285,29 +412,36 @@ fn main() {
         let (_relay, mut bare) = bare_relay().await;
         let (mut child, _, url) = remote(home.path());
         let mut full = paired_client(&url).await;
-        for n in 0..WARMUP {
-            sample(&mut bare, n).await;
-            sample(&mut full, n).await;
-        }
-        let (mut b, mut f) = (Vec::new(), Vec::new());
-        for n in 0..SAMPLES {
-            b.push(sample(&mut bare, n).await);
-            f.push(sample(&mut full, n).await);
-        }
-        b.sort();
-        f.sort();
+        let (b, f) = interleaved(&mut bare, &mut full).await;
         let _ = child.kill();
-        println!("## client message → first delta back at the client ({SAMPLES} samples each, interleaved, after {WARMUP} warm-up)\n");
-        println!("| case | p50 µs | p99 µs | p50 ÷ relay | p99 ÷ relay |\n|---|---|---|---|---|");
-        let (bp50, bp99) = (percentile(&b, 0.5), percentile(&b, 0.99));
-        println!("| relay round trip, trivial worker (baseline: SSE + POST, same client) | {:.0} | {:.0} | 1.00 | 1.00 |", us(bp50), us(bp99));
-        let (fp50, fp99) = (percentile(&f, 0.5), percentile(&f, 0.99));
-        println!(
-            "| `tether --remote` (embedded relay, bridge worker, echo engine) | {:.0} | {:.0} | {:.2} | {:.2} |",
-            us(fp50),
-            us(fp99),
-            fp50.as_secs_f64() / bp50.as_secs_f64(),
-            fp99.as_secs_f64() / bp99.as_secs_f64()
+        table(
+            "client message → first delta back at the client",
+            "relay",
+            (
+                "relay round trip, trivial worker (baseline: SSE + POST, same client)",
+                &b,
+            ),
+            (
+                "`tether --remote` (embedded relay, bridge worker, echo engine)",
+                &f,
+            ),
         );
+
+        let (_plain_relay, mut plain) = bridge_worker(tether_bridge::Protection::Plaintext).await;
+        let key = SessionKey::generate(0).unwrap();
+        let (_sealed_relay, mut sealed) =
+            bridge_worker(tether_bridge::Protection::EndToEnd(key)).await;
+        let (p, e) = interleaved(&mut plain, &mut sealed).await;
+        println!();
+        table(
+            "what encryption costs: phone message → first delta back, through the bridge worker",
+            "plaintext",
+            ("bridge worker, plaintext (benchmarks only; baseline)", &p),
+            (
+                "bridge worker, sealed end to end (phone seals and opens)",
+                &e,
+            ),
+        );
+        println!("\ntarget: ≤ 1.10");
     });
 }

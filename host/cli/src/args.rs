@@ -56,6 +56,25 @@ pub struct RemoteArgs {
     /// that a phone on the same network can reach it; the URL shows this machine's LAN address.
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:0")]
     pub listen: std::net::SocketAddr,
+    /// The embedded relay serves HTTPS with this certificate chain (PEM, its own certificate
+    /// first) and the link is https://; the terminal trusts these certificates besides the
+    /// usual roots. Needs --tls-key. The certificate must name the link's host (see
+    /// --public-host).
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "remote"], conflicts_with = "server")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1; not encrypted).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The host name the embedded relay's link carries instead of this machine's LAN address,
+    /// e.g. the name in its TLS certificate (it must lead phones to this machine). The
+    /// terminal still reaches its relay directly.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "remote",
+        conflicts_with = "server"
+    )]
+    pub public_host: Option<String>,
 }
 
 impl RemoteArgs {
@@ -179,7 +198,7 @@ pub enum DevicesCmd {
 #[derive(Debug, Subcommand)]
 pub enum RelayCmd {
     /// Serve the relay until Ctrl-C or SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the relay's accounts.
     User {
         #[command(subcommand)]
@@ -242,6 +261,14 @@ pub struct ServeArgs {
     /// `Authorization: Bearer <the token in this file>`.
     #[arg(long, value_name = "PATH")]
     pub metrics_token_file: Option<PathBuf>,
+    /// Serve HTTPS and WSS with this certificate chain (PEM, the server's own certificate
+    /// first) instead of plain HTTP behind a TLS proxy. Needs --tls-key. The default
+    /// --public-url is then https://<listen address>.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1; not encrypted).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -155,8 +155,22 @@ impl Console for EditorConsole {
                 )
             )
         );
+        self.write(&text);
+    }
+
+    fn notice(&mut self, text: &str) -> bool {
+        // Drawn as the terminal draws its own errors; the text is tether's own words.
+        let p = &self.palette;
+        self.write(&format!("{}\n", p.paint(p.error, &format!("✗ {text}"))));
+        true
+    }
+}
+
+impl EditorConsole {
+    /// Above the prompt while the editor reads, else straight out.
+    fn write(&self, text: &str) {
         match &self.printer {
-            Some(printer) => printer.write(&text),
+            Some(printer) => printer.write(text),
             None => print!("{text}"),
         }
     }

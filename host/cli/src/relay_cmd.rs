@@ -109,6 +109,18 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.metrics_token_file {
         config.metrics_token = Some(metrics_token(path)?);
     }
+    // clap makes the two flags go together.
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(tether_relay::config::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,7 +129,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let relay = Relay::start(config, args.listen).await?;
         let kind = if args.staging { " (staging)" } else { "" };
         println!(
-            "tether relay{kind} listening on http://{} — public URL {} — database {}",
+            "tether relay{kind} listening on {scheme}://{} — public URL {} — database {}",
             relay.addr(),
             relay.public_url(),
             db.display()

@@ -169,8 +169,8 @@ impl Sink for TerminalSink {
                 Ok(()) => self.info(&format!("Saved {}.", path.display())),
                 Err(e) => self.error(&e),
             },
-            // The driver rebuilds completion at the next prompt.
-            Output::CommandsChanged => {}
+            // The driver acts on these (completion, a new key); nothing to draw.
+            Output::CommandsChanged | Output::NewSessionKey => {}
             Output::PermissionRequest(q) if self.mode == Mode::Print => eprintln!(
                 "tether: the agent asked to use {}; no one can answer here, so it was denied",
                 q.tool_name

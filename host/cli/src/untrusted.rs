@@ -73,6 +73,7 @@ pub fn neutralised(output: Output) -> Output {
         | Output::OpenUrl(_)
         | Output::OpenEditor(_)
         | Output::CommandsChanged
+        | Output::NewSessionKey
         | Output::PermissionResolved { .. }) => same,
     }
 }

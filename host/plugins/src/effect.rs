@@ -51,6 +51,8 @@ pub enum Effect {
     RemovePlugin(String),
     /// Continue the session in the desktop browser.
     HandOff,
+    /// Replace the session key (`/session revoke`).
+    NewSessionKey,
 }
 
 impl Effect {
@@ -76,6 +78,7 @@ impl Effect {
             Effect::InstallPlugin(_) => EffectKind::InstallPlugin,
             Effect::RemovePlugin(_) => EffectKind::RemovePlugin,
             Effect::HandOff => EffectKind::HandOff,
+            Effect::NewSessionKey => EffectKind::NewSessionKey,
         }
     }
 
@@ -100,7 +103,8 @@ impl Effect {
             | Effect::Clear
             | Effect::Exit
             | Effect::OpenEditor(_)
-            | Effect::HandOff => 0,
+            | Effect::HandOff
+            | Effect::NewSessionKey => 0,
         }
     }
 }

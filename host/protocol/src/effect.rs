@@ -48,11 +48,13 @@ pub enum EffectKind {
     RemovePlugin,
     /// Continue the session in the desktop browser.
     HandOff,
+    /// `new-session-key`.
+    NewSessionKey,
 }
 
 impl EffectKind {
     /// Every kind, for exhaustive tests of [`effect_allowed`].
-    pub const ALL: [EffectKind; 19] = [
+    pub const ALL: [EffectKind; 20] = [
         EffectKind::Print,
         EffectKind::Markdown,
         EffectKind::Prompt,
@@ -72,6 +74,7 @@ impl EffectKind {
         EffectKind::InstallPlugin,
         EffectKind::RemovePlugin,
         EffectKind::HandOff,
+        EffectKind::NewSessionKey,
     ];
 
     /// The WIT name, used in error messages.
@@ -96,6 +99,7 @@ impl EffectKind {
             EffectKind::InstallPlugin => "install-plugin",
             EffectKind::RemovePlugin => "remove-plugin",
             EffectKind::HandOff => "hand-off",
+            EffectKind::NewSessionKey => "new-session-key",
         }
     }
 }
@@ -105,7 +109,8 @@ impl EffectKind {
 /// - Changing the installed plugins is for a local session only: in remote mode the set of loaded
 ///   plugins is what the administrator reviewed.
 /// - The browser, editor and clipboard of the terminal machine are the terminal user's: a remote
-///   client cannot drive them.
+///   client cannot drive them. Nor can it replace the session key: the new key reaches devices
+///   only through the terminal's screen.
 /// - Everything else changes only the conversation or its presentation, which every surface of the
 ///   session may do.
 pub fn effect_allowed(effect: EffectKind, context: Context) -> bool {
@@ -114,7 +119,8 @@ pub fn effect_allowed(effect: EffectKind, context: Context) -> bool {
         EffectKind::OpenUrl
         | EffectKind::OpenEditor
         | EffectKind::CopyToClipboard
-        | EffectKind::HandOff => context != Context::Bridge,
+        | EffectKind::HandOff
+        | EffectKind::NewSessionKey => context != Context::Bridge,
         EffectKind::Print
         | EffectKind::Markdown
         | EffectKind::Prompt
@@ -146,7 +152,8 @@ mod tests {
                     EffectKind::OpenUrl
                     | EffectKind::OpenEditor
                     | EffectKind::CopyToClipboard
-                    | EffectKind::HandOff => context.origin() == crate::Origin::Terminal,
+                    | EffectKind::HandOff
+                    | EffectKind::NewSessionKey => context.origin() == crate::Origin::Terminal,
                     _ => true,
                 };
                 assert_eq!(

@@ -87,6 +87,10 @@ pub struct Event {
     pub payload: Value,
 }
 
+/// The largest event (a serialised [`NewEvent`]) a relay accepts by default: publishers keep
+/// under it rather than be refused.
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
 /// An event as a publisher sends it: the relay adds `seq`, `source` and `created_at`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEvent {

@@ -290,13 +290,13 @@ pub struct SessionState {
     pub details: Option<Value>,
 }
 
-/// The `details` of a `requires_action` state: the request the terminal waits on.
+/// The `details` of a `requires_action` state: the request the terminal waits on. Only its id:
+/// `session_state` is plaintext for the relay, so what the request asks stays in the sealed
+/// `control_request`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitingFor {
     /// The waiting request.
     pub request_id: String,
-    /// The tool it asks for.
-    pub tool_name: String,
 }
 
 impl WaitingFor {

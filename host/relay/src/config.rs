@@ -72,7 +72,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body: 1024 * 1024,
-            max_event: 256 * 1024,
+            max_event: tether_protocol::event::MAX_EVENT_BYTES,
             max_batch: 256,
             max_title: 200,
             max_sessions_per_account: 1000,
@@ -204,6 +204,19 @@ pub struct RelayConfig {
     /// Serve `/metrics` on the public listener too, to requests with `Authorization: Bearer`
     /// and this token.
     pub metrics_token: Option<String>,
+    /// Serve HTTPS (and WSS) on the public listener with this certificate and key, instead of
+    /// plain HTTP behind a TLS proxy. The `/metrics` listener stays plain: it is for a private
+    /// network.
+    pub tls: Option<TlsFiles>,
+}
+
+/// `--tls-cert` and `--tls-key`: PEM files, read once at start.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate chain, the server's own certificate first.
+    pub cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl RelayConfig {
@@ -223,6 +236,7 @@ impl RelayConfig {
             trusted_proxies: Vec::new(),
             metrics_listen: None,
             metrics_token: None,
+            tls: None,
         }
     }
 }

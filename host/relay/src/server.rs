@@ -49,9 +49,12 @@ impl Relay {
     /// Serve on `listener`, already bound (by a caller that needed the port first).
     pub async fn serve(config: RelayConfig, listener: TcpListener) -> anyhow::Result<Relay> {
         let addr = listener.local_addr()?;
+        // Before anything else: a certificate that cannot be used is an error at start, with
+        // nothing served.
+        let tls = config.tls.as_ref().map(conn::Tls::load).transpose()?;
         let public_url = match &config.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{addr}"),
+            None => default_public_url(addr, tls.is_some()),
         };
         let public_origin = origin_of(&public_url)
             .with_context(|| format!("--public-url `{public_url}` is not an http(s) URL"))?;
@@ -103,7 +106,13 @@ impl Relay {
             max_connections: METRICS_CONNECTIONS.min(max_connections),
             ..connections.clone()
         };
-        let server = tokio::spawn(conn::serve(listener, app, connections, shutdown.clone()));
+        let server = tokio::spawn(conn::serve(
+            listener,
+            app,
+            connections,
+            tls,
+            shutdown.clone(),
+        ));
         let metrics = match metrics_listener {
             Some(listener) => Some(serve_metrics(
                 listener,
@@ -234,9 +243,17 @@ fn serve_metrics(
 ) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
     let addr = listener.local_addr()?;
     let app = routes::metrics_router(state);
-    let server = tokio::spawn(conn::serve(listener, app, settings, shutdown));
+    // Plain HTTP even when the public listener has TLS: this one is for a private network.
+    let server = tokio::spawn(conn::serve(listener, app, settings, None, shutdown));
     tracing::info!(%addr, "metrics serving");
     Ok((addr, server))
+}
+
+/// The public URL when `--public-url` is not given: the address the relay listens on, over
+/// HTTPS when it serves TLS itself (so the login cookie is `__Host-` and `Secure`).
+fn default_public_url(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{addr}")
 }
 
 /// Workers that were online when the relay stopped get the usual timeout to come back before
@@ -286,5 +303,22 @@ async fn sweep(state: Shared, mut shutdown: watch::Receiver<bool>) {
             })
             .await;
         state.throttles().prune(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_tls_the_default_public_url_is_https() {
+        let addr: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+        assert_eq!(default_public_url(addr, true), "https://127.0.0.1:8443");
+        assert_eq!(default_public_url(addr, false), "http://127.0.0.1:8443");
+        let v6: SocketAddr = "[::1]:8443".parse().unwrap();
+        assert_eq!(default_public_url(v6, true), "https://[::1]:8443");
+        assert!(crate::auth::cookie::is_secure(&default_public_url(
+            addr, true
+        )));
     }
 }

@@ -86,8 +86,15 @@ async fn the_app_is_served_to_its_owner_under_a_strict_policy() {
         "{body}"
     );
     assert!(!body.contains("<script>"), "{body}");
-    assert_eq!(body.matches("<script").count(), 1, "{body}");
-    assert!(body.contains("<script src=\"/assets/app.js?v="), "{body}");
+    // The sealing code first, then the app that uses it.
+    assert_eq!(body.matches("<script").count(), 2, "{body}");
+    let seal = body
+        .find("<script src=\"/assets/seal.js?v=")
+        .expect("seal.js");
+    let app = body
+        .find("<script src=\"/assets/app.js?v=")
+        .expect("app.js");
+    assert!(seal < app, "{body}");
     // Nothing inline for the policy to refuse: no style attributes, no handlers.
     assert!(!body.contains("style="), "{body}");
     let handler = body.match_indices(" on").any(|(at, _)| {
@@ -150,14 +157,10 @@ async fn the_app_needs_a_login_and_the_owner() {
 }
 
 #[tokio::test]
-async fn the_transcript_without_scripts_is_escaped() {
+async fn the_page_renders_nothing_of_the_conversation() {
     let (relay, access, id, cookie) = alice("t").await;
     let published = relay
-        .publish_client(
-            &access,
-            &id,
-            &[user_message("<img src=x onerror=alert(1)> hello")],
-        )
+        .publish_client(&access, &id, &[user_message("marker-5be1 hello")])
         .await;
     assert_eq!(published.status(), StatusCode::OK);
     let body = get(&relay, &format!("/code/{id}"), Some(&cookie))
@@ -165,12 +168,13 @@ async fn the_transcript_without_scripts_is_escaped() {
         .text()
         .await
         .unwrap();
+    // The conversation is end-to-end encrypted: only the page's script can read it.
+    assert!(!body.contains("marker-5be1"), "{body}");
     let noscript = &body[body.find("<noscript>").unwrap()..body.find("</noscript>").unwrap()];
-    assert!(
-        noscript.contains("&lt;img src=x onerror=alert(1)&gt; hello"),
-        "{noscript}"
-    );
-    assert!(!body.contains("<img src=x"), "{body}");
+    assert!(noscript.contains("end-to-end encrypted"), "{noscript}");
+    assert!(noscript.contains("needs JavaScript"), "{noscript}");
+    // Where the replay stands as the page is made (the script waits for it before resending).
+    assert!(body.contains("data-last-seq=\"1\""), "{body}");
 }
 
 #[tokio::test]
@@ -179,6 +183,8 @@ async fn assets_have_their_types_and_cache_headers() {
     let page = get(&relay, "/login", None).await.text().await.unwrap();
     for (path, content_type) in [
         ("/assets/app.js", "text/javascript; charset=utf-8"),
+        ("/assets/seal.js", "text/javascript; charset=utf-8"),
+        ("/assets/login.js", "text/javascript; charset=utf-8"),
         ("/assets/app.css", "text/css; charset=utf-8"),
         ("/assets/relay.css", "text/css; charset=utf-8"),
         ("/manifest.webmanifest", "application/manifest+json"),
@@ -196,6 +202,8 @@ async fn assets_have_their_types_and_cache_headers() {
         match path {
             "/manifest.webmanifest"
             | "/assets/app.js"
+            | "/assets/seal.js"
+            | "/assets/login.js"
             | "/assets/app.css"
             | "/assets/relay.css" => {
                 assert_eq!(cache, "no-cache", "{path}")
@@ -271,6 +279,19 @@ async fn a_first_load_weighs_at_most_150_kb() {
 #[tokio::test]
 async fn the_script_never_turns_strings_into_markup_or_code() {
     let relay = TestRelay::start().await;
+    for script in ["/assets/seal.js", "/assets/login.js"] {
+        let js = get(&relay, script, None).await.text().await.unwrap();
+        assert!(js.contains("'use strict'"), "{script}");
+        for forbidden in [
+            "innerHTML",
+            "eval(",
+            "new Function",
+            "Function(",
+            "document.write",
+        ] {
+            assert!(!js.contains(forbidden), "{script} uses {forbidden}");
+        }
+    }
     let js = get(&relay, "/assets/app.js", None)
         .await
         .text()
@@ -360,7 +381,16 @@ async fn every_page_links_the_manifest_and_follows_the_system_theme() {
         assert!(body.contains("rel=\"manifest\""), "{path}");
         assert!(body.contains("name=\"theme-color\""), "{path}");
         assert!(body.contains("/assets/app.css?v="), "{path}");
-        assert!(!body.contains("<script"), "{path}");
+        // The login form runs one script of the relay's own (it keeps the link's fragment);
+        // other pages none.
+        let scripts = if path == "/login" { 1 } else { 0 };
+        assert_eq!(body.matches("<script").count(), scripts, "{path}: {body}");
+        if path == "/login" {
+            assert!(body.contains("<script src=\"/assets/login.js?v="), "{body}");
+            assert!(csp.contains("script-src 'self'"), "{csp}");
+        } else {
+            assert!(!csp.contains("script-src"), "{path}: {csp}");
+        }
     }
     let css = get(&relay, "/assets/app.css", None)
         .await

@@ -1,19 +1,29 @@
 // tether web client: the live conversation of one session (/code/<session-id>).
 // Vanilla ES2020, no build step. Untrusted text (the model's, the user's, command output) only
 // ever reaches the page through createTextNode/textContent and vetted attributes: nothing here
-// parses HTML.
+// parses HTML. The conversation is end-to-end encrypted (seal.js, loaded first): every event
+// of a sealed type is opened before anything of it is drawn, and what this page sends is
+// sealed.
 'use strict';
 (() => {
   const route = /^\/code\/([^/]+)\/?$/.exec(location.pathname);
   if (!route) return;
   const sessionId = decodeURIComponent(route[1]);
   const base = '/v1/code/sessions/' + encodeURIComponent(sessionId);
+  // The session key travels in the fragment (seal.js); it leaves the address bar before
+  // anything else happens, so it is not in the history, a bookmark or a shared screenshot.
+  const Seal = window.TetherSeal;
+  const fragment = Seal ? Seal.parseFragment(location.hash) : null;
+  if (fragment || /[#&]k=/.test(location.hash)) history.replaceState(history.state, '', location.pathname + location.search);
+  // A key opened in this very page (the link followed where the session is already open) is a
+  // navigation within the document: load the page again to take it.
+  window.addEventListener('hashchange', () => { if (Seal && Seal.parseFragment(location.hash)) location.reload(); });
   const $ = (id) => document.getElementById(id);
   const ui = {
     scroller: $('scroller'), messages: $('messages'), composer: $('composer'), input: $('input'),
     send: $('send'), stop: $('stop'), state: $('state'), worker: $('worker'), title: $('title'),
     subtitle: $('subtitle'), connection: $('connection'), completions: $('completions'),
-    approvals: $('approvals'), jump: $('jump'),
+    approvals: $('approvals'), jump: $('jump'), banner: $('banner'),
   };
   const stats = { firstMessageAt: null, paintDelays: [] };
   window.tetherStats = stats;
@@ -373,6 +383,27 @@
   let frameAsked = false;
   let firstShown = false;
 
+  // End-to-end encryption (seal.js, docs/protocol.md §4.7): the keys of the generation this
+  // device holds, this page's sender id and counter, and what it has seen of each sender.
+  let keys = null;
+  let generation = 0;
+  let haveKeys;
+  const keysReady = new Promise((resolve) => { haveKeys = resolve; }); // nothing is sealed before
+  const sender = Seal ? Seal.newSender() : '';
+  let counter = 0;
+  const ledger = Seal ? new Seal.Ledger() : null;
+  const sealed = new Map(); // event id -> its sealed event (a promise), resent as is on a retry
+  let inbox = Promise.resolve(); // events are opened one after another, in stream order
+  let locked = ''; // why the composer is off for good: 'nokey', 'insecure', 'rekeyed'
+  let older = null; // {el, count}: the note about events sealed under an earlier key
+  // Messages left pending by an earlier load are sent again only once the replay has caught up
+  // with what the relay held when this page was made: one it already has comes back and is no
+  // longer pending, so no second copy is sealed (its counter would read as a gap everywhere).
+  const head = Number(ui.messages.dataset.lastSeq) || 0;
+  let caughtUp;
+  const replayed = new Promise((resolve) => { caughtUp = resolve; });
+  if (head === 0) caughtUp();
+
   const STATES = { idle: 'idle', running: 'running', requires_action: 'waiting for approval' };
   const when = (ev) => {
     const d = new Date(ev && ev.created_at);
@@ -487,7 +518,7 @@
     sessionState = STATES[state] ? state : 'idle';
     ui.state.dataset.value = sessionState;
     ui.state.textContent = STATES[sessionState];
-    ui.stop.disabled = sessionState !== 'running';
+    ui.stop.disabled = !!locked || sessionState !== 'running';
     ui.stop.classList.remove('stopping');
     if (sessionState === 'idle') {
       // An idle session waits for nothing: no reply streams, no tool awaits an answer (a card
@@ -568,6 +599,50 @@
     notice(text, seq, 'answered');
   }
 
+  // The composer goes off for good, with why on the banner.
+  function lock(kind, text) {
+    locked = kind;
+    document.body.dataset.locked = kind;
+    ui.banner.dataset.kind = kind;
+    ui.banner.textContent = text;
+    ui.banner.hidden = false;
+    ui.input.disabled = ui.send.disabled = ui.stop.disabled = true;
+    updateCompletions();
+    // An answer sealed under a key the terminal no longer holds would never be taken.
+    for (const card of approvals.values()) card.remove();
+    approvals.clear();
+  }
+
+  const unverified = (seq) => notice('A message could not be verified', seq, 'unverified');
+
+  // An event of a sealed type that did not open: never content, never a command, never an
+  // answer.
+  function refuse(opened, seq) {
+    if (opened.why === 'newer') {
+      if (locked !== 'rekeyed') {
+        lock('rekeyed', "The terminal changed this session's key (/session revoke). Scan the new code in the terminal to keep reading here.");
+      }
+    } else if (opened.why === 'older') {
+      if (older && older.el.isConnected) older.count++;
+      else older = { el: notice('', seq, 'older'), count: 1 };
+      older.el.querySelector('.body').textContent = older.count === 1
+        ? '1 earlier event was sealed with a previous key and cannot be shown here.'
+        : `${older.count} earlier events were sealed with a previous key and cannot be shown here.`;
+    } else {
+      unverified(seq);
+    }
+  }
+
+  // A gap or a late event is said in the conversation, never skipped silently.
+  function integrity(ev, from, verdict, seq) {
+    const who = ev.source === 'worker' ? 'the terminal' : from === sender ? 'this device' : 'another device';
+    notice(verdict === 'gap'
+      ? `Some messages from ${who} are missing: the relay dropped or reordered them.`
+      : `A message from ${who} arrived out of order: the relay held it back or reordered it.`, seq, 'integrity');
+  }
+
+  // Stream order is kept: each event is checked at once (seq, id), then opened and drawn after
+  // the ones before it.
   function handle(ev) {
     if (!ev || typeof ev !== 'object' || typeof ev.type !== 'string') return;
     if (typeof ev.seq === 'number') {
@@ -578,8 +653,32 @@
       if (seen.has(ev.id)) return;
       remember(ev.id);
     }
-    const p = ev.payload && typeof ev.payload === 'object' ? ev.payload : {};
+    const arrived = performance.now();
+    inbox = inbox.then(() => receive(ev, arrived)).catch((e) => console.error(e));
+  }
+
+  async function receive(ev, arrived) {
     const seq = typeof ev.seq === 'number' ? ev.seq : null;
+    try {
+      if (!Seal.isSealed(ev.type)) {
+        draw(ev, ev.payload && typeof ev.payload === 'object' ? ev.payload : {}, seq, arrived);
+        return;
+      }
+      const opened = await Seal.open(keys, generation, sessionId, ev);
+      if (!opened.ok) { refuse(opened, seq); return; }
+      // Per source too: a client cannot take the terminal's sender id to hide a gap.
+      const verdict = ledger.observe(ev.source + ':' + opened.from, opened.n);
+      if (verdict.order === 'repeat') return;
+      if (verdict.order !== 'fresh') integrity(ev, opened.from, verdict.order, seq);
+      draw(ev, opened.payload, seq, arrived);
+    } finally {
+      if (seq !== null && seq >= head) caughtUp();
+    }
+  }
+
+  // A verified (or plaintext) event on the page.
+  function draw(ev, p, seq, arrived) {
+    if (typeof ev.id === 'string') sealed.delete(ev.id);
     switch (ev.type) {
       case 'system_init': {
         commands = (Array.isArray(p.commands) ? p.commands : [])
@@ -610,7 +709,7 @@
         a.el.classList.add('streaming');
         a.text += str(p.text);
         a.dirty = true;
-        a.arrivals.push(performance.now());
+        a.arrivals.push(arrived);
         frame();
         break;
       }
@@ -633,6 +732,7 @@
       case 'control_cancel': resolveApproval(p, seq, true); break;
       case 'conversation_cleared': clearView(seq); break;
       case 'catch_up_truncated':
+        ledger.truncated();
         notice('Older messages are no longer kept; the conversation continues from here.', seq, 'truncated');
         break;
       default: break;
@@ -865,16 +965,43 @@
   const outbox = [];
   let sending = false;
 
+  // Sealed under key('client') as the next of this page's events: the counter is taken here, in
+  // the order events are made, and the envelope is kept so that every retry of this id sends
+  // the same ciphertext.
+  function sealEvent(e) {
+    let done = sealed.get(e.id);
+    if (!done) {
+      const n = ++counter;
+      done = keysReady
+        .then(() => Seal.seal(keys, { session: sessionId, id: e.id, type: e.type, source: 'client', g: generation }, sender, n, e.payload))
+        .then((payload) => ({ id: e.id, type: e.type, payload }));
+      sealed.set(e.id, done);
+    }
+    return done;
+  }
+
   function publish(events) {
     return new Promise((resolve, reject) => {
-      outbox.push({ events, resolve, reject, tries: 0 });
-      pump();
+      const item = { events: null, resolve, reject, tries: 0 };
+      outbox.push(item);
+      // Sent in the order made, once sealed (pump waits for the first item's envelopes).
+      Promise.all(events.map(sealEvent)).then((done) => {
+        item.events = done;
+        pump();
+      }, (e) => {
+        outbox.splice(outbox.indexOf(item), 1);
+        reject(e);
+        pump();
+      });
     });
   }
 
   function settle(item, error, ack) {
     sending = false;
     if (outbox[0] === item) outbox.shift();
+    // Stored (or refused for good): no retry will need these envelopes, except a message's
+    // Retry button after a refusal, which sends the very same one.
+    if (!error) for (const e of item.events) sealed.delete(e.id);
     if (error) item.reject(error); else item.resolve(ack);
     pump();
   }
@@ -885,7 +1012,7 @@
   }
 
   async function pump() {
-    if (sending || !outbox.length) return;
+    if (sending || !outbox.length || !outbox[0].events) return;
     const item = outbox[0];
     const body = JSON.stringify({ events: item.events });
     if (useWs) {
@@ -921,7 +1048,8 @@
     store('tether.pending.' + sessionId, [...pending].map(([id, el]) => ({ id, text: el.dataset.text })));
   }
 
-  function sendMessage(text, id) {
+  // `after`: a promise to wait for before sealing and sending (see `replayed`).
+  function sendMessage(text, id, after) {
     id = id || uuid();
     const el = userMessage(text, 'client', null);
     el.classList.add('pending');
@@ -931,17 +1059,22 @@
     stick = true;
     frame();
     savePending();
-    publish([{ id, type: 'user_message', payload: { text, origin: 'client' } }]).then(
-      () => { if (pending.has(id)) el.classList.add('sent'); },
-      (e) => {
-        pending.delete(id);
-        savePending();
-        el.classList.remove('pending');
-        el.classList.add('failed');
-        const again = h('button', { type: 'button', class: 'retry' }, 'Retry');
-        el.append(h('div', { class: 'why' }, 'Not sent: ' + e.message + ' ', again));
-        again.addEventListener('click', () => { el.remove(); sendMessage(text, id); });
-      });
+    const go = () => {
+      // It came back on the stream meanwhile: the relay has it.
+      if (!pending.has(id)) return;
+      publish([{ id, type: 'user_message', payload: { text, origin: 'client' } }]).then(
+        () => { if (pending.has(id)) el.classList.add('sent'); },
+        (e) => {
+          pending.delete(id);
+          savePending();
+          el.classList.remove('pending');
+          el.classList.add('failed');
+          const again = h('button', { type: 'button', class: 'retry' }, 'Retry');
+          el.append(h('div', { class: 'why' }, 'Not sent: ' + e.message + ' ', again));
+          again.addEventListener('click', () => { el.remove(); sendMessage(text, id); });
+        });
+    };
+    if (after) after.then(go); else go();
   }
 
   // ---------------------------------------------------------------- the composer
@@ -1038,7 +1171,7 @@
 
   function submit() {
     const text = ui.input.value.trim();
-    if (!text) return;
+    if (!text || locked) return;
     ui.input.value = '';
     store(draftKey, null);
     dismissed = null;
@@ -1054,11 +1187,12 @@
   });
 
   ui.stop.addEventListener('click', () => {
+    if (locked) return;
     ui.stop.disabled = true;
     ui.stop.classList.add('stopping');
     publish([{ id: uuid(), type: 'control_request', payload: { request_id: uuid(), subtype: 'interrupt' } }])
       .catch((e) => {
-        ui.stop.disabled = sessionState !== 'running';
+        ui.stop.disabled = !!locked || sessionState !== 'running';
         notice('Could not stop: ' + e.message, null, 'error');
       });
   });
@@ -1079,10 +1213,66 @@
   setState(sessionState);
   setWorker(ui.worker.dataset.value === 'online');
   grow();
-  // Messages typed before a reload that the relay may not have yet: shown and sent again with
-  // the same ids (a duplicate is recognised and dropped by the relay).
-  for (const m of load('tether.pending.' + sessionId) || []) {
-    if (m && typeof m.id === 'string' && typeof m.text === 'string') sendMessage(m.text, m.id);
+
+  const SCAN = 'Scan the code in the terminal (/session) to open this session here';
+
+  // The key: from the fragment (kept for next time, unless this device keeps a newer
+  // generation), else the one kept from an earlier scan. Without one the page shows nothing of
+  // the stream: it could not tell the terminal's words from the relay's.
+  async function unlock() {
+    if (!Seal || !Seal.available()) {
+      lock('insecure', 'This browser decrypts sessions only on pages served over HTTPS (or from this computer). '
+        + 'Start the relay with --tls-cert and --tls-key, or use a relay behind HTTPS.');
+      return false;
+    }
+    let kept = null;
+    if (fragment && fragment.raw) {
+      const key = await Seal.importKey(fragment.raw);
+      const print = await Seal.fingerprint(fragment.raw);
+      const before = await Seal.recall(sessionId).catch(() => null);
+      // Anyone can make a link with a key of their own: a kept key is replaced only by a
+      // newer generation, and only when the person says they just scanned it (after
+      // /session revoke). Otherwise what they type would be sealed for whoever made the link.
+      const other = before && before.print !== print;
+      if (other && (fragment.g <= before.g || !window.confirm(
+        `This link carries a different key for this session (generation ${fragment.g}; this device keeps generation ${before.g}). `
+        + 'Use it only if you just scanned the code in your own terminal after /session revoke: anyone can make such a link. '
+        + 'Replace the key this device keeps?'))) {
+        kept = before;
+        notice("This device kept its key for this session: the link's other key was not used.", null, 'error');
+      } else {
+        // Without IndexedDB (a private window, say) the key serves this page only.
+        kept = await Seal.remember(sessionId, fragment.g, key, print).catch(() => ({ g: fragment.g, key, print }));
+      }
+    } else {
+      kept = await Seal.recall(sessionId).catch(() => null);
+    }
+    if (!kept) {
+      lock('nokey', (fragment && fragment.error ? fragment.error + ' ' : '') + SCAN);
+      return false;
+    }
+    if (fragment && fragment.error) notice(fragment.error + ' This device keeps the key from an earlier scan.', null, 'error');
+    generation = kept.g;
+    keys = await Seal.deriveKeys(kept.key);
+    haveKeys();
+    return true;
   }
-  connect();
+
+  unlock().then((ok) => {
+    if (!ok) {
+      setConnection('closed', '');
+      return;
+    }
+    // Messages typed before a reload that the relay may not have yet: shown at once, sealed and
+    // sent again with the same ids once the replay has caught up (a duplicate id is
+    // recognised and dropped by the relay).
+    for (const m of load('tether.pending.' + sessionId) || []) {
+      if (m && typeof m.id === 'string' && typeof m.text === 'string') sendMessage(m.text, m.id, replayed);
+    }
+    connect();
+  }, (e) => {
+    console.error(e);
+    lock('nokey', 'This session could not be opened here: ' + (e && e.message ? e.message : e) + '. ' + SCAN);
+    setConnection('closed', '');
+  });
 })();

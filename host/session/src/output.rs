@@ -94,6 +94,9 @@ pub enum Output {
     OpenEditor(PathBuf),
     /// The installed commands changed (completion menus should refresh).
     CommandsChanged,
+    /// Replace the published session's key (`/session revoke`): the driver makes a new
+    /// generation through its publisher and shows the new code in the terminal only.
+    NewSessionKey,
     /// The agent asks whether it may use a tool; any surface may answer
     /// ([`Session::approvals`](crate::Session::approvals)).
     PermissionRequest(PermissionQuestion),

@@ -331,6 +331,12 @@ impl Session {
             Effect::OpenEditor(Editable::Memory) => sink.emit(Output::OpenEditor(self.config.dirs.memory())),
             Effect::InstallPlugin(path) => self.install(command, &path, sink),
             Effect::RemovePlugin(name) => self.remove(command, &name, sink),
+            Effect::NewSessionKey => match &self.config.remote {
+                Some(_) => sink.emit(Output::NewSessionKey),
+                None => sink.emit(Output::Error(format!(
+                    "/{command}: this session is not published, so it has no key to replace."
+                ))),
+            },
             Effect::HandOff => match &self.config.remote {
                 Some(remote) => sink.emit(Output::OpenUrl(remote.url.clone())),
                 None => sink.emit(Output::Error(format!(

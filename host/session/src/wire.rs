@@ -133,7 +133,8 @@ pub fn publication_for(output: &Output) -> Option<Payload> {
         | Output::Clipboard(_)
         | Output::OpenUrl(_)
         | Output::OpenEditor(_)
-        | Output::CommandsChanged => return None,
+        | Output::CommandsChanged
+        | Output::NewSessionKey => return None,
     })
 }
 

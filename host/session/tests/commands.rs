@@ -141,6 +141,7 @@ impl Harness {
                     resolution,
                 } => lines.push(format!("permission {request_id}: {resolution:?}")),
                 Output::CommandsChanged => lines.push("(commands changed)".into()),
+                Output::NewSessionKey => lines.push("(new session key)".into()),
             }
         }
         redact(&lines.join("\n"), &self.dir.path().display().to_string())
@@ -180,6 +181,24 @@ snapshot!(
     remote = true,
     setup = [],
     "/session"
+);
+snapshot!(
+    session_revoke_in_remote_mode,
+    remote = true,
+    setup = [],
+    "/session revoke"
+);
+snapshot!(
+    session_revoke_outside_remote_mode,
+    remote = false,
+    setup = [],
+    "/session revoke"
+);
+snapshot!(
+    session_with_an_unknown_argument,
+    remote = true,
+    setup = [],
+    "/session rotate"
 );
 snapshot!(
     mobile_outside_remote_mode,

@@ -1,8 +1,12 @@
-//! `/session`: the QR code and URL that open this remote session in a browser or on a phone.
+//! `/session`: the QR code and URL that open this remote session in a browser or on a phone,
+//! and `/session revoke`, which replaces the session key so that devices that scanned before
+//! can no longer read or send.
 
 use tether_sdk::prelude::*;
 
 struct Session;
+
+const USAGE: &str = "Usage: /session shows the code; /session revoke cuts off every device that scanned it (a new code follows).";
 
 impl Command for Session {
     fn manifest() -> Manifest {
@@ -10,17 +14,31 @@ impl Command for Session {
             "session",
             "Show the QR code and URL for this remote session",
         )
+        .argument_hint("[revoke]")
         .remote_safe()
         .capability(Capability::Session)
         .capability(Capability::Settings)
     }
 
-    fn run(_call: Invocation) -> Result<Vec<Effect>, String> {
+    fn run(call: Invocation) -> Result<Vec<Effect>, String> {
         let session = host::session()?;
         if !session.remote_mode {
             return Ok(vec![Effect::print(
                 "Not in remote mode. Start with tether --remote to use this command.",
             )]);
+        }
+        match call.args.trim() {
+            "" => {}
+            "revoke" => {
+                // The host makes the new key and shows its code itself: the URL is not known here.
+                return Ok(vec![
+                    Effect::print(
+                        "Replacing the session key: devices that scanned the current code are cut off.",
+                    ),
+                    Effect::NewSessionKey,
+                ]);
+            }
+            _ => return Err(USAGE.into()),
         }
         let url = session
             .url

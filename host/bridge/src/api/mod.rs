@@ -12,6 +12,8 @@ mod oauth;
 mod sessions;
 mod worker;
 
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -31,6 +33,23 @@ pub struct Api {
     pub base_url: String,
     /// The HTTP client, shared by every call so connections are reused; timeouts set by [`Api::new`].
     pub http: reqwest::Client,
+    /// The TLS configuration the WebSocket transport uses too.
+    pub(crate) tls: crate::tls::ClientTls,
+    /// [`Reach::connect_to`], for the WebSocket transport.
+    pub(crate) connect_to: Option<IpAddr>,
+}
+
+/// How to reach a relay beyond its URL. The default is what a browser would do, plus the
+/// certificates of `SSL_CERT_FILE` (see `tls.rs`).
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// PEM files whose certificates are trusted besides the usual roots (the embedded relay's
+    /// `--tls-cert`).
+    pub extra_roots: Vec<PathBuf>,
+    /// Connect here when the URL's host is a name, instead of looking the name up; TLS still
+    /// verifies the certificate against the name. The URL's port is kept. (The embedded relay's
+    /// link names a host its certificate is for; the terminal reaches the relay over loopback.)
+    pub connect_to: Option<IpAddr>,
 }
 
 impl Api {
@@ -39,26 +58,37 @@ impl Api {
     /// proxy the terminal does not go through), and the URL the user configured is the one
     /// known to reach the relay from here.
     pub fn new(base_url: &str) -> Result<Api, ApiError> {
-        crate::tls::install();
+        Api::reaching(base_url, &Reach::default())
+    }
+
+    /// [`Api::new`], reaching the relay as `reach` says.
+    pub fn reaching(base_url: &str, reach: &Reach) -> Result<Api, ApiError> {
         let base = base_url.trim().trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ApiError::Network(format!(
                 "`{base}` is not an http:// or https:// URL"
             )));
         }
-        let http = reqwest::Client::builder()
+        let tls = crate::tls::ClientTls::new(&reach.extra_roots).map_err(ApiError::Network)?;
+        let mut builder = reqwest::Client::builder()
+            .use_preconfigured_tls(tls.config())
             .connect_timeout(CONNECT_TIMEOUT)
             // A bearer token must never follow a redirect somewhere else.
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| {
-                ApiError::Network(format!("cannot build the HTTP client: {}", chain(&e)))
-            })?;
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let (Some(ip), Some(name)) = (reach.connect_to, host_name(base)) {
+            // Port 0: the URL's port is used.
+            builder = builder.resolve(name, SocketAddr::new(ip, 0));
+        }
+        let http = builder.build().map_err(|e| {
+            ApiError::Network(format!("cannot build the HTTP client: {}", chain(&e)))
+        })?;
         Ok(Api {
             base_url: base.to_owned(),
             http,
+            tls,
+            connect_to: reach.connect_to,
         })
     }
 
@@ -112,6 +142,19 @@ impl Api {
     }
 }
 
+/// The host of `url` when it is a name rather than an IP address: only a name is looked up, so
+/// only a name can be pointed elsewhere.
+fn host_name(url: &str) -> Option<&str> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    if authority.starts_with('[') {
+        return None;
+    }
+    let host = authority.split(':').next().unwrap_or_default();
+    (!host.is_empty() && host.parse::<IpAddr>().is_err()).then_some(host)
+}
+
 /// `/v1/code/sessions/{id}{rest}`.
 fn session_path(session: &tether_protocol::SessionId, rest: &str) -> String {
     format!("/v1/code/sessions/{session}{rest}")
@@ -149,5 +192,50 @@ mod tests {
             panic!("a TLS handshake with a plain server cannot succeed")
         };
         assert!(error.contains("corrupt message"), "{error}");
+    }
+
+    /// A relay's certificate is verified: trusted only through the roots given, and only for
+    /// the name it was issued for, even when the connection goes to another address.
+    #[tokio::test]
+    async fn https_verifies_the_certificate_against_the_name_and_the_roots_given() {
+        let relay = crate::tls::TlsRelay::start().await;
+        let loopback = Some(IpAddr::from([127, 0, 0, 1]));
+        let trusting = Reach {
+            extra_roots: vec![relay.cert.clone()],
+            connect_to: loopback,
+        };
+        let api = Api::reaching(&relay.url("localhost"), &trusting).unwrap();
+        api.device_code().await.expect("the trusted relay answers");
+        let stranger = Reach {
+            connect_to: loopback,
+            ..Reach::default()
+        };
+        let api = Api::reaching(&relay.url("localhost"), &stranger).unwrap();
+        let Err(ApiError::Network(error)) = api.device_code().await else {
+            panic!("a certificate nobody vouches for is refused")
+        };
+        assert!(error.contains("UnknownIssuer"), "{error}");
+        // The same certificate under a name it is not for.
+        let api = Api::reaching(&relay.url("relay.invalid"), &trusting).unwrap();
+        let Err(ApiError::Network(error)) = api.device_code().await else {
+            panic!("a certificate for another name is refused")
+        };
+        assert!(error.contains("not valid for name"), "{error}");
+        relay.relay.stop().await.unwrap();
+    }
+
+    #[test]
+    fn only_host_names_can_be_pointed_elsewhere() {
+        assert_eq!(
+            host_name("https://relay.example:8443"),
+            Some("relay.example")
+        );
+        assert_eq!(host_name("https://localhost"), Some("localhost"));
+        assert_eq!(
+            host_name("https://u@relay.example/x"),
+            Some("relay.example")
+        );
+        assert_eq!(host_name("https://127.0.0.1:80"), None);
+        assert_eq!(host_name("https://[::1]:80"), None);
     }
 }

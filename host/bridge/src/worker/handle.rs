@@ -1,19 +1,26 @@
 //! The terminal's handle on the worker: cheap to clone, and nothing on it blocks the terminal
-//! (publishing only enqueues).
+//! (publishing only enqueues). Events are sealed here, under the lock that orders them, so the
+//! numbers inside the ciphertexts follow the publishing order and a retry resends the same
+//! envelope.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 use tether_protocol::api::WorkerState;
+use tether_protocol::event::MAX_EVENT_BYTES;
+use tether_protocol::payload::{CommandOutput, TextFormat};
 use tether_protocol::{NewEvent, Payload};
+use tether_seal::{Direction, SealError, Sealer, SessionKey, is_sealed, sender_id};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::{Command, Status};
+use super::{Command, Protection, Status, WorkerConfig};
 
 /// How long [`WorkerHandle::shutdown`] waits for queued events before stopping anyway.
 const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
+/// Room for an event's id and type around its envelope, under the relay's event limit.
+const EVENT_FRAME: usize = 160;
 
 /// The terminal's side of a running worker: publish events, report the session's state, watch
 /// [`Status`], shut down.
@@ -22,15 +29,38 @@ pub struct WorkerHandle {
     inner: Arc<Inner>,
 }
 
+struct Publishing {
+    /// Events handed to the worker so far.
+    count: u64,
+    /// The worker's publisher of sealed events; `None` only for [`Protection::Plaintext`].
+    sealer: Option<Sealer>,
+    session: String,
+}
+
 struct Inner {
     commands: mpsc::UnboundedSender<Command>,
-    /// Events handed to the worker so far. The lock also orders the sends, so that the n-th
-    /// event counted is the n-th the worker receives and `flush` waits for the right ones.
-    published: Mutex<u64>,
+    /// The lock also orders the sends, so that the n-th event counted is the n-th the worker
+    /// receives (and sealed n-th) and `flush` waits for the right ones.
+    published: Mutex<Publishing>,
     /// Events the relay acknowledged (or refused for good), in publishing order.
     settled: watch::Receiver<u64>,
     status: watch::Receiver<Status>,
     task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The worker's publisher for `config`: a fresh sender id for each key generation.
+pub(crate) fn sealer_for(config: &WorkerConfig) -> (Option<Sealer>, String) {
+    let session = config.session.to_string();
+    let sealer = match &config.protection {
+        Protection::EndToEnd(key) => Some(new_sealer(key, &session)),
+        Protection::Plaintext => None,
+    };
+    (sealer, session)
+}
+
+fn new_sealer(key: &SessionKey, session: &str) -> Sealer {
+    Sealer::new(key, session, Direction::Worker, sender_id("w_"))
+        .with_limit(MAX_EVENT_BYTES - EVENT_FRAME)
 }
 
 impl WorkerHandle {
@@ -39,11 +69,16 @@ impl WorkerHandle {
         settled: watch::Receiver<u64>,
         status: watch::Receiver<Status>,
         task: JoinHandle<()>,
+        (sealer, session): (Option<Sealer>, String),
     ) -> Self {
         WorkerHandle {
             inner: Arc::new(Inner {
                 commands,
-                published: Mutex::new(0),
+                published: Mutex::new(Publishing {
+                    count: 0,
+                    sealer,
+                    session,
+                }),
                 settled,
                 status,
                 task: Mutex::new(Some(task)),
@@ -51,21 +86,45 @@ impl WorkerHandle {
         }
     }
 
-    /// Queue `payload` for every client, with a fresh UUID as its event id, which is returned.
-    /// Never blocks: while offline, events wait and go out in order on reconnect. After the
-    /// worker stopped, events are dropped (and `flush` says so).
+    /// Queue `payload` for every client, sealed, with a fresh UUID as its event id, which is
+    /// returned. Never blocks: while offline, events wait and go out in order on reconnect.
+    /// After the worker stopped, events are dropped (and `flush` says so). An event too large
+    /// for the relay once sealed is replaced by a notice saying so, so devices learn that
+    /// something is shown only in the terminal.
     pub fn publish(&self, payload: &Payload) -> String {
-        let event = NewEvent::typed(payload);
+        let mut event = NewEvent::typed(payload);
         let id = event.id.clone();
         let mut published = self
             .inner
             .published
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        // Counted even when the worker has stopped, so that `flush` owns up to the loss.
-        *published += 1;
+        // Counted even when the worker has stopped or the event cannot be sealed, so that
+        // `flush` owns up to the loss.
+        published.count += 1;
+        if let Some(sealer) = published.sealer.as_mut()
+            && is_sealed(&event.kind)
+            && let Err(e) = seal(sealer, &mut event)
+        {
+            tracing::error!(kind = %event.kind, "not publishing an event that cannot be sealed: {e}");
+            return id;
+        }
         let _ = self.inner.commands.send(Command::Publish(event));
         id
+    }
+
+    /// Seal with `key` from now on, as a new sender, and open clients' events only with it:
+    /// devices holding an earlier key can no longer read or send (`/session revoke`).
+    pub fn rekey(&self, key: &SessionKey) {
+        let mut published = self
+            .inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if published.sealer.is_some() {
+            published.sealer = Some(new_sealer(key, &published.session));
+            let _ = self.inner.commands.send(Command::Rekey(key.clone()));
+        }
     }
 
     /// Report the terminal's state (`PUT …/worker`). Only the latest is sent, after the events
@@ -77,11 +136,12 @@ impl WorkerHandle {
     /// Wait up to `timeout` for every event published so far to be acknowledged. `false` if
     /// some are still queued (offline, or the worker stopped).
     pub async fn flush(&self, timeout: Duration) -> bool {
-        let target = *self
+        let target = self
             .inner
             .published
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(|p| p.into_inner())
+            .count;
         let mut settled = self.inner.settled.clone();
         let reached = tokio::time::timeout(timeout, settled.wait_for(|n| *n >= target))
             .await
@@ -114,4 +174,30 @@ impl WorkerHandle {
             let _ = task.await;
         }
     }
+}
+
+/// Seal `event` in place; one too large for the relay becomes a sealed notice under the same id.
+fn seal(sealer: &mut Sealer, event: &mut NewEvent) -> Result<(), SealError> {
+    let envelope = match sealer.seal(&event.id, &event.kind, &event.payload) {
+        Err(SealError::TooLarge { bytes, .. }) => {
+            let notice = Payload::CommandOutput(CommandOutput {
+                command: String::new(),
+                text: format!(
+                    "A {} of {} KiB was too large to send to remote devices; it is shown only in the terminal.",
+                    event.kind.replace('_', " "),
+                    bytes / 1024
+                ),
+                format: TextFormat::Text,
+                error: true,
+                unsent: None,
+                unsent_id: None,
+            });
+            let notice = NewEvent::typed(&notice);
+            event.kind = notice.kind;
+            sealer.seal(&event.id, &event.kind, &notice.payload)?
+        }
+        other => other?,
+    };
+    event.payload = envelope;
+    Ok(())
 }

@@ -1,8 +1,11 @@
-//! What clients said, as the terminal gets it: each event once, in order, with its id and its
-//! payload typed ([`Payload`]), so the terminal acts on types, never on JSON.
+//! What clients said, as the terminal gets it: each event once, in order, opened (docs/protocol.md
+//! §4.7) and with its payload typed ([`Payload`]), so the terminal acts on verified types, never
+//! on JSON. An event that does not open is only ever [`Inbound::Unverified`].
 
 use tether_protocol::{Event, Payload};
+use tether_seal::{Order, Reader, Received, SessionKey, Unverified};
 
+use super::Protection;
 use super::dedup::DedupWindow;
 
 /// Ids remembered to drop a repeated event.
@@ -22,6 +25,24 @@ pub enum Inbound {
         /// What it says.
         payload: Payload,
     },
+    /// A client event that could not be verified (not sealed, sealed with another key, changed,
+    /// or moved from elsewhere): it is not to be shown as content, run, or taken as an answer.
+    Unverified {
+        /// The event's id.
+        id: String,
+        /// Its type, as the relay says.
+        kind: String,
+        /// Why it was not believed.
+        why: Unverified,
+    },
+    /// The next event ([`Inbound::Event`] with id `id`) is authentic, but the relay dropped
+    /// events of its sender before it ([`Order::Gap`]) or held it back ([`Order::Late`]).
+    OutOfOrder {
+        /// The event that follows.
+        id: String,
+        /// What happened.
+        order: Order,
+    },
     /// The worker stopped for good and will send nothing more; `reason` is for the person.
     Stopped {
         /// Why, in words for the person.
@@ -29,12 +50,59 @@ pub enum Inbound {
     },
 }
 
-/// The terminal's view of `event`.
+/// The terminal's view of `event`, in plaintext (for [`Protection::Plaintext`]).
 pub(crate) fn to_inbound(event: Event) -> Inbound {
     Inbound::Event {
         payload: event.typed(),
         id: event.id,
         seq: event.seq,
+    }
+}
+
+/// Opens what clients sealed, and keeps their counters across the worker's reconnects.
+pub(crate) struct Opener {
+    reader: Option<Reader>,
+}
+
+impl Opener {
+    pub(crate) fn new(protection: &Protection, session: &str) -> Opener {
+        Opener {
+            reader: match protection {
+                Protection::EndToEnd(key) => Some(Reader::new(key, session)),
+                Protection::Plaintext => None,
+            },
+        }
+    }
+
+    pub(crate) fn rekey(&mut self, key: &SessionKey) {
+        if let Some(reader) = &mut self.reader {
+            reader.rekey(key);
+        }
+    }
+
+    /// What the terminal gets for `event` (already known new by [`Position`]): nothing for a
+    /// replayed ciphertext, a warning before an event out of its sender's order.
+    pub(crate) fn open(&mut self, mut event: Event) -> Vec<Inbound> {
+        let Some(reader) = &mut self.reader else {
+            return vec![to_inbound(event)];
+        };
+        match reader.receive(&event) {
+            Received::Plain => vec![to_inbound(event)],
+            Received::Repeat => Vec::new(),
+            Received::Unverified(why) => vec![Inbound::Unverified {
+                id: event.id,
+                kind: event.kind,
+                why,
+            }],
+            Received::Verified { payload, order, .. } => {
+                event.payload = payload;
+                let warning = order.is_warning().then(|| Inbound::OutOfOrder {
+                    id: event.id.clone(),
+                    order,
+                });
+                warning.into_iter().chain([to_inbound(event)]).collect()
+            }
+        }
     }
 }
 

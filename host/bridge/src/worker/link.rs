@@ -50,7 +50,7 @@ impl Link {
             }
             Transport::Ws => {
                 let url = api.worker_ws_url(&session, from_seq);
-                Ok(Link::Ws(Box::new(WsLink::open(&url, &jwt).await?)))
+                Ok(Link::Ws(Box::new(WsLink::open(&api, &url, &jwt).await?)))
             }
         }
     }

@@ -8,6 +8,11 @@
 //! terminal's state, registers again before its worker token expires, and stops for good — never
 //! registering again — when another terminal takes the session over.
 //!
+//! Every event that carries the conversation is sealed before it is queued and opened as it
+//! arrives (docs/protocol.md §4.7, `tether-seal`): the relay sees only the envelope. A client
+//! event that does not open never reaches the terminal as an event, only as
+//! [`Inbound::Unverified`].
+//!
 //! The stages live in their own files: `register.rs` (`/bridge`), `link.rs` and `ws.rs` (the two
 //! transports), `inbound.rs` (what comes in), `outbound.rs` and `state.rs` (what goes out),
 //! `verdict.rs` (what a failure means), `backoff.rs` (when to retry), and `run.rs`, the loop that
@@ -28,6 +33,7 @@ mod ws;
 use std::time::Duration;
 
 use tether_protocol::SessionId;
+use tether_seal::SessionKey;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::Api;
@@ -69,6 +75,16 @@ pub enum Status {
     },
 }
 
+/// How the session's payloads travel.
+#[derive(Clone)]
+pub enum Protection {
+    /// Sealed end to end under the session key (docs/protocol.md §4.7): what tether runs.
+    EndToEnd(SessionKey),
+    /// In plaintext. Only for measuring what encryption costs, in benchmarks, and for tests of
+    /// the transport; the terminal never runs a session this way.
+    Plaintext,
+}
+
 /// How to run a worker: the relay, the credentials, the session, and timing. [`WorkerConfig::new`]
 /// gives the documented defaults.
 pub struct WorkerConfig {
@@ -79,6 +95,8 @@ pub struct WorkerConfig {
     pub tokens: TokenSource,
     /// The session to act as the worker of.
     pub session: SessionId,
+    /// Whether payloads are sealed, and under which key.
+    pub protection: Protection,
     /// How the worker stream travels.
     pub transport: Transport,
     /// `POST …/worker/heartbeat` this often while connected (PROTOCOL: ~20 s).
@@ -97,11 +115,17 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     /// The documented defaults: SSE, 20 s heartbeats, refresh 60 s before expiry, backoff from
     /// 500 ms to 30 s, 45 s of silence means a dead stream.
-    pub fn new(api: Api, tokens: TokenSource, session: SessionId) -> WorkerConfig {
+    pub fn new(
+        api: Api,
+        tokens: TokenSource,
+        session: SessionId,
+        protection: Protection,
+    ) -> WorkerConfig {
         WorkerConfig {
             api,
             tokens,
             session,
+            protection,
             transport: Transport::Sse,
             heartbeat: Duration::from_secs(20),
             refresh_margin: Duration::from_secs(60),
@@ -116,6 +140,8 @@ impl WorkerConfig {
 pub(crate) enum Command {
     Publish(tether_protocol::NewEvent),
     SetState(tether_protocol::api::WorkerState, Option<serde_json::Value>),
+    /// Open clients' events with this key from now on (`/session revoke`).
+    Rekey(SessionKey),
     Shutdown,
 }
 
@@ -127,8 +153,9 @@ pub fn spawn(config: WorkerConfig) -> (WorkerHandle, mpsc::UnboundedReceiver<Inb
     let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
     let (status_tx, status_rx) = watch::channel(Status::Connecting);
     let (settled_tx, settled_rx) = watch::channel(0u64);
+    let sealer = handle::sealer_for(&config);
     let worker = run::Worker::new(config, commands_rx, inbound_tx, status_tx, settled_tx);
     let task = tokio::spawn(worker.run());
-    let handle = WorkerHandle::new(commands_tx, settled_rx, status_rx, task);
+    let handle = WorkerHandle::new(commands_tx, settled_rx, status_rx, task, sealer);
     (handle, inbound_rx)
 }

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::backoff;
-use super::inbound::{Inbound, Position, to_inbound};
+use super::inbound::{Inbound, Opener, Position};
 use super::link::{Item, Link, socket_write};
 use super::outbound::{MAX_BATCH, MAX_BATCH_BYTES, Outbound};
 use super::register::{RegisterError, register};
@@ -79,6 +79,8 @@ pub(crate) struct Worker {
     outbound: Outbound,
     state: StateSlot,
     cursor: Position,
+    /// Opens what clients sealed; its counters outlive reconnects.
+    opener: Opener,
     grant: Option<Grant>,
     /// The newest epoch the relay gave us: a `409` for an older one was our own doing.
     newest_epoch: u64,
@@ -92,6 +94,7 @@ impl Worker {
         status: watch::Sender<Status>,
         settled: watch::Sender<u64>,
     ) -> Worker {
+        let opener = Opener::new(&config.protection, &config.session.to_string());
         Worker {
             config,
             commands,
@@ -101,6 +104,7 @@ impl Worker {
             outbound: Outbound::new(MAX_BATCH, MAX_BATCH_BYTES),
             state: StateSlot::default(),
             cursor: Position::new(),
+            opener,
             grant: None,
             newest_epoch: 0,
         }
@@ -379,7 +383,9 @@ impl Worker {
     fn deliver(&mut self, event: Event) {
         if self.cursor.accept(&event) {
             tracing::debug!(seq = event.seq, kind = %event.kind, "event for the terminal");
-            let _ = self.inbound.send(to_inbound(event));
+            for item in self.opener.open(event) {
+                let _ = self.inbound.send(item);
+            }
         }
     }
 
@@ -403,6 +409,10 @@ impl Worker {
                     details,
                     after: self.outbound.pushed(),
                 });
+                true
+            }
+            Some(Command::Rekey(key)) => {
+                self.opener.rekey(&key);
                 true
             }
             Some(Command::Shutdown) | None => false,

@@ -1,18 +1,19 @@
 //! The WebSocket transport: `…/worker/ws` with the worker JWT. `ws://` always; `wss://` through
-//! rustls (ring) with the Mozilla root certificates.
+//! the bridge's one TLS configuration (`tls.rs`), shared with its HTTP client.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::link::{Item, socket_frame};
-use crate::api::{ApiError, chain, parse_error};
+use crate::api::{Api, ApiError, chain, parse_error};
 
 /// The relay's close code for a worker whose epoch was superseded (decisions.md).
 pub(crate) const CLOSE_STALE_EPOCH: u16 = 4409;
@@ -26,25 +27,37 @@ pub(crate) struct WsLink {
 }
 
 impl WsLink {
-    pub(crate) async fn open(url: &str, jwt: &str) -> Result<WsLink, ApiError> {
-        crate::tls::install();
+    /// Open `url` (from `api`, whose TLS configuration and [`crate::api::Reach::connect_to`]
+    /// it shares) with the worker token `jwt`.
+    pub(crate) async fn open(api: &Api, url: &str, jwt: &str) -> Result<WsLink, ApiError> {
         let mut request = url
             .into_client_request()
             .map_err(|e| ApiError::Network(format!("bad WebSocket URL {url}: {e}")))?;
         let bearer = HeaderValue::from_str(&format!("Bearer {jwt}"))
             .map_err(|_| ApiError::Network("the worker token is not a valid header".into()))?;
         request.headers_mut().insert("authorization", bearer);
-        let connect = tokio_tungstenite::connect_async_with_config(request, None, true);
+        let uri = request.uri().clone();
+        let connect = async {
+            // The TCP connection is ours, so that it can go to `connect_to` while the TLS
+            // handshake still checks the certificate against the URL's host.
+            let tcp = connect_tcp(&uri, api.connect_to)
+                .await
+                .map_err(WsFailure::Tcp)?;
+            tokio_tungstenite::client_async_tls_with_config(
+                request,
+                tcp,
+                None,
+                Some(api.tls.connector()),
+            )
+            .await
+            .map_err(WsFailure::Ws)
+        };
         let (socket, _) = tokio::time::timeout(CONNECT_TIMEOUT, connect)
             .await
             .map_err(|_| ApiError::Network("the WebSocket did not open in time".into()))?
             .map_err(|e| match e {
-                // The relay refused the upgrade: its answer is an ordinary error body.
-                WsError::Http(response) => parse_error(
-                    response.status().as_u16(),
-                    response.body().as_deref().unwrap_or_default(),
-                ),
-                other => ApiError::Network(chain(&other)),
+                WsFailure::Tcp(e) => ApiError::Network(chain(&e)),
+                WsFailure::Ws(e) => ws_error(e),
             })?;
         Ok(WsLink { socket })
     }
@@ -98,6 +111,46 @@ impl WsLink {
     }
 }
 
+/// Why a WebSocket did not open.
+enum WsFailure {
+    Tcp(std::io::Error),
+    Ws(WsError),
+}
+
+fn ws_error(e: WsError) -> ApiError {
+    match e {
+        // The relay refused the upgrade: its answer is an ordinary error body.
+        WsError::Http(response) => parse_error(
+            response.status().as_u16(),
+            response.body().as_deref().unwrap_or_default(),
+        ),
+        other => ApiError::Network(chain(&other)),
+    }
+}
+
+/// A TCP connection to the host and port of `uri`; a host name goes to `connect_to` when given
+/// (as the HTTP client's `resolve` does), an IP address is used as it is.
+async fn connect_tcp(uri: &Uri, connect_to: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let tcp = match connect_to {
+        Some(ip) if host.parse::<IpAddr>().is_err() => TcpStream::connect((ip, port)).await?,
+        _ => TcpStream::connect((host, port)).await?,
+    };
+    // Small frames back to back (an ack, then an event): no waiting for a delayed ACK.
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!("cannot set TCP_NODELAY: {e}");
+    }
+    Ok(tcp)
+}
+
 /// Why a WebSocket closed, as the error it stands for: `4409` is the relay's `409 stale_epoch`;
 /// `4401` its `401` for a revoked login (registering again then finds the login gone, and the
 /// worker stops with "run `tether login`" instead of reconnecting forever); anything else (`4410` for a deleted session or a stopping relay, `1001` going away…) is
@@ -137,12 +190,44 @@ mod tests {
                 let _ = socket.write_all(b"HTTP/1.1 400 Not TLS\r\n\r\n").await;
             }
         });
-        let Err(ApiError::Network(error)) = WsLink::open(&format!("wss://{addr}/x"), "jwt").await
+        let api = Api::new(&format!("https://{addr}")).unwrap();
+        let Err(ApiError::Network(error)) =
+            WsLink::open(&api, &format!("wss://{addr}/x"), "jwt").await
         else {
             panic!("a TLS handshake with a plain server cannot succeed")
         };
         // rustls could not read a TLS record from the plain answer.
         assert!(error.contains("corrupt message"), "{error}");
+    }
+
+    /// `wss://` uses the same TLS configuration and address as the HTTP client: through the
+    /// trusted certificate the relay's own answer (401, no valid token) comes back; without it
+    /// the handshake fails.
+    #[tokio::test]
+    async fn wss_verifies_the_certificate_like_https() {
+        use crate::api::Reach;
+        let relay = crate::tls::TlsRelay::start().await;
+        let loopback = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+        let trusting = Reach {
+            extra_roots: vec![relay.cert.clone()],
+            connect_to: loopback,
+        };
+        let api = Api::reaching(&relay.url("localhost"), &trusting).unwrap();
+        let url = api.ws_url("/v1/code/sessions/session_x/worker/ws");
+        let Err(error) = WsLink::open(&api, &url, "not-a-jwt").await else {
+            panic!("a bad token opens no WebSocket")
+        };
+        assert_eq!(error.status(), Some(401), "{error}");
+        let stranger = Reach {
+            connect_to: loopback,
+            ..Reach::default()
+        };
+        let api = Api::reaching(&relay.url("localhost"), &stranger).unwrap();
+        let Err(ApiError::Network(error)) = WsLink::open(&api, &url, "not-a-jwt").await else {
+            panic!("a certificate nobody vouches for is refused")
+        };
+        assert!(error.contains("UnknownIssuer"), "{error}");
+        relay.relay.stop().await.unwrap();
     }
 
     #[test]

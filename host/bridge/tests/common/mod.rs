@@ -7,9 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 use tether_bridge::worker::Inbound;
-use tether_bridge::{Api, Credentials, TokenSource, Transport, WorkerConfig};
+use tether_bridge::{Api, Credentials, Protection, TokenSource, Transport, WorkerConfig};
 use tether_protocol::{Event, NewEvent, SessionId, Source};
 use tether_relay::users;
+use tether_seal::{Direction, Order, Reader, Received, Sealer, SessionKey, is_sealed, sender_id};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use tether_relay::test_support::*;
@@ -24,9 +25,15 @@ pub trait BridgeSide {
     async fn credentials(&self, name: &str) -> (Credentials, String);
     /// A new session.
     async fn session(&self, credentials: &Credentials) -> SessionId;
-    /// What a phone says: `POST …/events` with the browser's cookie.
+    /// What a phone says: `POST …/events` with the browser's cookie, sealed under [`key`] as a
+    /// new device.
     async fn client_publish(&self, cookie: &str, session: &SessionId, events: &[NewEvent]);
-    /// The session's whole log as a client replays it, read until it has been quiet a while.
+    /// `POST …/events` exactly as given: a keyless client's or a tampering relay's events.
+    async fn client_publish_raw(&self, cookie: &str, session: &SessionId, events: &[NewEvent]);
+    /// The session's whole log as the relay streams it, payloads as stored.
+    async fn client_log_raw(&self, cookie: &str, session: &SessionId) -> Vec<Event>;
+    /// The session's whole log as a client replays it, read until it has been quiet a while,
+    /// each sealed payload opened (and every one must open, in order).
     async fn client_log(&self, cookie: &str, session: &SessionId) -> Vec<Event>;
     /// A worker config with test timings.
     fn worker(
@@ -68,6 +75,23 @@ impl BridgeSide for TestRelay {
     }
 
     async fn client_publish(&self, cookie: &str, session: &SessionId, events: &[NewEvent]) {
+        let mut phone = Sealer::new(
+            &key(),
+            &session.to_string(),
+            Direction::Client,
+            sender_id("d_"),
+        );
+        let events: Vec<NewEvent> = events
+            .iter()
+            .map(|e| NewEvent {
+                payload: phone.seal(&e.id, &e.kind, &e.payload).unwrap(),
+                ..e.clone()
+            })
+            .collect();
+        self.client_publish_raw(cookie, session, &events).await;
+    }
+
+    async fn client_publish_raw(&self, cookie: &str, session: &SessionId, events: &[NewEvent]) {
         let response = self
             .http
             .post(self.at(&format!("/v1/code/sessions/{session}/events")))
@@ -81,6 +105,23 @@ impl BridgeSide for TestRelay {
     }
 
     async fn client_log(&self, cookie: &str, session: &SessionId) -> Vec<Event> {
+        let mut events = self.client_log_raw(cookie, session).await;
+        let mut reader = Reader::new(&key(), &session.to_string());
+        for event in &mut events {
+            match reader.receive(event) {
+                Received::Plain => assert!(!is_sealed(&event.kind)),
+                Received::Verified {
+                    payload,
+                    order: Order::InOrder,
+                    ..
+                } => event.payload = payload,
+                other => panic!("{} {}: {other:?}", event.seq, event.kind),
+            }
+        }
+        events
+    }
+
+    async fn client_log_raw(&self, cookie: &str, session: &SessionId) -> Vec<Event> {
         let mut response = self
             .http
             .get(self.at(&format!(
@@ -117,7 +158,8 @@ impl BridgeSide for TestRelay {
     ) -> WorkerConfig {
         let api = self.api();
         let tokens = TokenSource::new(api.clone(), credentials.clone());
-        let mut config = WorkerConfig::new(api, tokens, session.clone());
+        let mut config =
+            WorkerConfig::new(api, tokens, session.clone(), Protection::EndToEnd(key()));
         config.transport = transport;
         config.heartbeat = Duration::from_millis(500);
         config.backoff_initial = Duration::from_millis(100);
@@ -125,6 +167,11 @@ impl BridgeSide for TestRelay {
         config.idle_timeout = Duration::from_secs(3);
         config
     }
+}
+
+/// The session key every test's terminal and phones hold.
+pub fn key() -> SessionKey {
+    SessionKey::from_bytes([42; 32], 0)
 }
 
 /// The current time in Unix seconds, as the CLI stamps credentials.

@@ -7,11 +7,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use tether_bridge::api::Reach;
 use tether_bridge::{
-    Api, Credentials, Inbound, TokenSource, Transport, WorkerConfig, WorkerHandle,
+    Api, Credentials, Inbound, Protection, TokenSource, Transport, WorkerConfig, WorkerHandle,
 };
 use tether_protocol::RelayKind;
+use tether_relay::config::TlsFiles;
 use tether_relay::{Relay, RelayConfig};
+use tether_seal::SessionKey;
 use tether_session::Dirs;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -33,8 +36,10 @@ pub struct Link {
     pub worker: WorkerHandle,
     pub inbound: UnboundedReceiver<Inbound>,
     pub session_id: String,
-    /// The session's page on the relay, without any pairing secret.
+    /// The session's page on the relay, without any pairing secret or key.
     pub page: String,
+    /// The session key: it reaches a browser only in the link's fragment, never the relay.
+    pub key: SessionKey,
     pub embedded: Option<Embedded>,
 }
 
@@ -56,17 +61,34 @@ impl Link {
             (Some(server), _) => {
                 bail!("not logged in to {server}: run `tether login --server {server}` first")
             }
+            (None, Some(_)) if embedded_only(args) => {
+                bail!("--tls-cert and --public-host are for the embedded relay: add --local")
+            }
             (None, Some(saved)) => hosted(saved, dirs, title, transport).await,
-            (None, None) => embedded(args.listen, title, transport).await,
+            (None, None) => embedded(args, title, transport).await,
         }
     }
 
-    /// The URL to show: on the embedded relay it carries a one-time pairing secret.
+    /// The URL to show: the session key in its fragment (which browsers never send to a
+    /// server, and keep across the pairing redirect), after the one-time pairing secret on the
+    /// embedded relay.
     pub fn url(&self) -> String {
+        let fragment = self.key.fragment();
         match &self.embedded {
-            Some(e) => format!("{}?pair={}", self.page, e.secret),
-            None => self.page.clone(),
+            Some(e) => format!("{}?pair={}#{fragment}", self.page, e.secret),
+            None => format!("{}#{fragment}", self.page),
         }
+    }
+
+    /// A new key generation (`/session revoke`): devices that scanned before can no longer read
+    /// new events or send accepted ones. Returns the new URL.
+    pub fn rotate_key(&mut self) -> Result<String> {
+        self.key = self
+            .key
+            .next()
+            .map_err(|e| anyhow::anyhow!("cannot make a new session key: {e}"))?;
+        self.worker.rekey(&self.key);
+        Ok(self.url())
     }
 
     /// Replace a spent or expired pairing secret; `true` when the URL changed.
@@ -89,6 +111,11 @@ impl Link {
     }
 }
 
+/// Flags that only the embedded relay uses: with them a saved login must not silently win.
+fn embedded_only(args: &RemoteArgs) -> bool {
+    args.tls_cert.is_some() || args.public_host.is_some()
+}
+
 fn same_server(a: &str, b: &str) -> bool {
     a.trim_end_matches('/') == b.trim_end_matches('/')
 }
@@ -106,9 +133,16 @@ async fn open_session(
         .create_session(access, Some(title))
         .await
         .map_err(|e| anyhow::anyhow!("cannot create a session on {}: {e}", api.base_url))?;
+    let key =
+        SessionKey::generate(0).map_err(|e| anyhow::anyhow!("cannot make the session key: {e}"))?;
     let config = WorkerConfig {
         transport,
-        ..WorkerConfig::new(api, tokens, created.id.clone())
+        ..WorkerConfig::new(
+            api,
+            tokens,
+            created.id.clone(),
+            Protection::EndToEnd(key.clone()),
+        )
     };
     let (worker, inbound) = tether_bridge::spawn(config);
     Ok(Link {
@@ -116,6 +150,7 @@ async fn open_session(
         inbound,
         session_id: created.id.to_string(),
         page: created.url,
+        key,
         embedded,
     })
 }
@@ -149,7 +184,8 @@ async fn hosted(
     open_session(api, tokens, &access, title, transport, None).await
 }
 
-async fn embedded(listen: SocketAddr, title: &str, transport: Transport) -> Result<Link> {
+async fn embedded(args: &RemoteArgs, title: &str, transport: Transport) -> Result<Link> {
+    let listen = args.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| {
@@ -168,11 +204,22 @@ async fn embedded(listen: SocketAddr, title: &str, transport: Transport) -> Resu
         .prefix("tether-relay-")
         .tempdir()
         .context("cannot create the embedded relay's database")?;
+    // clap makes the two TLS flags go together.
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    let public_url = lan::public_url(tls.is_some(), args.public_host.as_deref(), public)
+        .map_err(anyhow::Error::msg)?;
     let mut config = RelayConfig::new(dir.path().join("relay.db"));
     config.kind = RelayKind::Local;
-    config.public_url = Some(lan::base_url(public));
-    config.extra_origins = lan::local_origins(bound.port());
+    config.extra_origins = lan::local_origins_like(&public_url, bound.port());
+    config.public_url = Some(public_url.clone());
     config.require_trusted_device = false;
+    config.tls = tls.clone();
     let relay = Relay::serve(config, listener).await?;
     // The worker reaches its own relay over loopback (or the one address it is bound to).
     let own = if bound.ip().is_unspecified() {
@@ -180,10 +227,22 @@ async fn embedded(listen: SocketAddr, title: &str, transport: Transport) -> Resu
     } else {
         bound
     };
-    let base = lan::base_url(own);
+    // Over TLS it uses the link's URL, so that the certificate is checked against the host the
+    // link names (and trusted because it is the one this relay serves); a name is sent to the
+    // relay's own address rather than looked up.
+    let (base, reach) = match &tls {
+        Some(files) => (
+            public_url,
+            Reach {
+                extra_roots: vec![files.cert.clone()],
+                connect_to: Some(own.ip()),
+            },
+        ),
+        None => (lan::base_url(own), Reach::default()),
+    };
     let login = relay.local_login("local").await?;
     let credentials = Credentials::from_tokens(&base, &login.tokens, tether_relay::store::now());
-    let api = Api::new(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let api = Api::reaching(&base, &reach).map_err(|e| anyhow::anyhow!("{e}"))?;
     let tokens = TokenSource::new(api.clone(), credentials);
     let secret = relay.pairing_secret(login.account, PAIRING_TTL);
     let embedded = Embedded {

@@ -16,6 +16,7 @@ use tether_protocol::api::WorkerState;
 use tether_protocol::payload::WaitingFor;
 use tether_protocol::untrusted::neutralise;
 use tether_protocol::{Origin, Payload};
+use tether_seal::{Order, Unverified};
 use tether_session::driver::{Ask, Driver, Input, Options, Publisher};
 use tether_session::{RemoteInfo, Session};
 use tokio::sync::mpsc::UnboundedSender;
@@ -52,6 +53,10 @@ impl Publisher for Published<'_> {
 
     fn refreshed_url(&mut self) -> Option<String> {
         self.link.refresh_pairing().then(|| self.link.url())
+    }
+
+    fn new_key(&mut self) -> Result<String, String> {
+        self.link.rotate_key().map_err(|e| format!("{e:#}"))
     }
 
     fn title(&self) -> &str {
@@ -93,6 +98,17 @@ fn forward_bridge(link: &mut Link, inputs: UnboundedSender<Input>) {
                             return;
                         }
                     }
+                    Some(Inbound::Unverified { why, kind, .. }) => {
+                        let notice = unverified_notice(&kind, why);
+                        if inputs.send(Input::Notice(notice)).is_err() {
+                            return;
+                        }
+                    }
+                    Some(Inbound::OutOfOrder { order, .. }) => {
+                        if inputs.send(Input::Notice(out_of_order_notice(order))).is_err() {
+                            return;
+                        }
+                    }
                     Some(Inbound::Stopped { .. }) | None => break,
                 },
                 // Polling a closed channel answers at once, so it is watched only while open.
@@ -116,6 +132,37 @@ fn forward_bridge(link: &mut Link, inputs: UnboundedSender<Input>) {
             }
         }
     });
+}
+
+/// What the terminal says about a client event that did not open: it is ignored, and the
+/// person is told, since a relay that tampers with a session must not go unnoticed.
+fn unverified_notice(kind: &str, why: Unverified) -> String {
+    let what = match kind {
+        "user_message" => "A message from a connected device",
+        "control_response" => "An answer from a connected device",
+        "control_request" => "A request from a connected device",
+        _ => "An event from a connected device",
+    };
+    let advice = match why {
+        Unverified::OlderKey(_) => {
+            " That device scanned the code before the key was changed: scan the new one (/session)."
+        }
+        Unverified::NewerKey(_)
+        | Unverified::Unsealed
+        | Unverified::Forged
+        | Unverified::Malformed => " The relay may have changed it.",
+    };
+    format!("{what} could not be verified ({why}) and was ignored.{advice}")
+}
+
+/// What the terminal says when a device's events arrive out of their order.
+fn out_of_order_notice(order: Order) -> String {
+    match order {
+        Order::Gap { missing } => format!(
+            "Integrity warning: {missing} event(s) from a connected device are missing: the relay dropped them."
+        ),
+        _ => "Integrity warning: an event from a connected device arrived out of order: the relay held it back.".to_owned(),
+    }
 }
 
 async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {

@@ -9,10 +9,14 @@
 //!   request in progress, a stream or a WebSocket is never closed for it.
 //! - Stopping closes idle connections (including half-sent requests) at once, lets requests in
 //!   progress finish for `shutdown_grace`, then drops what is left.
+//! - With TLS (`tls.rs`), the handshake runs in the connection's task, after it has its slot and
+//!   while it is still idle (evictable), and must finish within `header_timeout`; the request
+//!   head then gets its own `header_timeout`.
 
 mod capacity;
 mod held;
 mod registry;
+mod tls;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,7 +30,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
@@ -34,6 +38,7 @@ use tower::ServiceExt as _;
 pub use capacity::{CapacityError, connection_cap, descriptor_limit};
 use held::Held;
 use registry::Registry;
+pub use tls::Tls;
 
 use crate::config::Connections;
 
@@ -59,11 +64,13 @@ impl Settings {
     }
 }
 
-/// Serve `app` on `listener` until `stop` turns true, then shut down as described above.
+/// Serve `app` on `listener` (over TLS with `tls`) until `stop` turns true, then shut down as
+/// described above.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     settings: Settings,
+    tls: Option<Tls>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(settings.max_connections));
@@ -91,9 +98,9 @@ pub async fn serve(
         }
         let id = registry.open();
         let task = tasks.spawn(connection(
-            tcp,
+            Held::new(tcp, slot),
+            tls.clone(),
             peer,
-            slot,
             id,
             app.clone(),
             Arc::clone(&registry),
@@ -171,20 +178,43 @@ impl Drop for Registered {
 
 #[allow(clippy::too_many_arguments)]
 async fn connection(
-    tcp: TcpStream,
+    held: Held,
+    tls: Option<Tls>,
     peer: SocketAddr,
-    slot: OwnedSemaphorePermit,
     id: u64,
     app: Router,
     registry: Arc<Registry>,
     header_timeout: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let _registered = Registered {
         registry: Arc::clone(&registry),
         id,
     };
-    let io = TokioIo::new(Held::new(tcp, slot));
+    let Some(tls) = tls else {
+        return http(held, peer, id, app, registry, header_timeout, stop).await;
+    };
+    // A peer that opens the socket and never finishes the handshake is a stalled request head.
+    match tokio::time::timeout(header_timeout, tls.accept(held)).await {
+        Ok(Ok(stream)) => http(stream, peer, id, app, registry, header_timeout, stop).await,
+        Ok(Err(e)) => tracing::trace!(%peer, "TLS handshake failed: {e}"),
+        Err(_) => tracing::trace!(%peer, "TLS handshake not finished in time"),
+    }
+}
+
+/// HTTP/1.1 (and upgrades) on an open connection, plain or TLS.
+async fn http<S>(
+    io: S,
+    peer: SocketAddr,
+    id: u64,
+    app: Router,
+    registry: Arc<Registry>,
+    header_timeout: Duration,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let busy = registry.begin(id);
         req.extensions_mut().insert(ConnectInfo(peer));

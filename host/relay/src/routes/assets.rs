@@ -16,11 +16,45 @@ use crate::state::Shared;
 
 /// The files themselves, built in.
 const APP_JS: &str = include_str!("../../web/app.js");
+const SEAL_JS: &str = include_str!("../../web/seal.js");
+const LOGIN_JS: &str = include_str!("../../web/login.js");
 const APP_CSS: &str = include_str!("../../web/app.css");
 const MANIFEST: &str = include_str!("../../web/manifest.webmanifest");
 const ICON_SVG: &str = include_str!("../../web/icon.svg");
 const ICON_192: &[u8] = include_bytes!("../../web/icon-192.png");
 const ICON_512: &[u8] = include_bytes!("../../web/icon-512.png");
+
+/// The audited noble AES-GCM and HKDF-SHA256, exactly as npm publishes them
+/// (`web/vendor/update.sh` fetches them, `web/vendor/SHA256SUMS` pins them): what the page
+/// uses where browsers withhold WebCrypto (plain HTTP to another machine). Imported as modules
+/// by relative path, so they are revalidated rather than versioned.
+macro_rules! vendored {
+    ($($dir:literal / $file:literal),* $(,)?) => {
+        [$(Asset {
+            path: concat!("/assets/vendor/", $dir, "/", $file),
+            content_type: "text/javascript; charset=utf-8",
+            body: include_bytes!(concat!("../../web/vendor/", $dir, "/", $file)),
+            caching: Caching::Revalidate,
+        }),*]
+    };
+}
+
+/// Every vendored file the page may import.
+pub const VENDORED: [Asset; 9] = vendored![
+    "noble-ciphers" / "aes.js",
+    "noble-ciphers" / "_polyval.js",
+    "noble-ciphers" / "utils.js",
+    "noble-hashes" / "hkdf.js",
+    "noble-hashes" / "hmac.js",
+    "noble-hashes" / "sha2.js",
+    "noble-hashes" / "_md.js",
+    "noble-hashes" / "_u64.js",
+    "noble-hashes" / "utils.js",
+];
+
+/// What `web/vendor/update.sh` recorded: `<sha256>  <dir>/<file>` per line.
+#[cfg(test)]
+const VENDORED_SUMS: &str = include_str!("../../web/vendor/SHA256SUMS");
 
 /// How long a browser may keep a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +85,21 @@ pub const ASSETS: &[Asset] = &[
         path: "/assets/app.js",
         content_type: "text/javascript; charset=utf-8",
         body: APP_JS.as_bytes(),
+        caching: Caching::Versioned,
+    },
+    // End-to-end encryption in the page (docs/protocol.md §4.7), loaded before app.js.
+    Asset {
+        path: "/assets/seal.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: SEAL_JS.as_bytes(),
+        caching: Caching::Versioned,
+    },
+    // The login form's one script: it keeps the link's fragment (the session key) across the
+    // post.
+    Asset {
+        path: "/assets/login.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: LOGIN_JS.as_bytes(),
         caching: Caching::Versioned,
     },
     Asset {
@@ -92,18 +141,21 @@ pub const ASSETS: &[Asset] = &[
     },
 ];
 
-/// A short content hash per asset (same order as [`ASSETS`]): the `?v=` of its URL and its ETag.
+/// Every asset served: [`ASSETS`], then [`VENDORED`].
+fn all() -> impl Iterator<Item = &'static Asset> {
+    ASSETS.iter().chain(VENDORED.iter())
+}
+
+/// A short content hash per asset (same order as [`all`]): the `?v=` of its URL and its ETag.
 static VERSIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    ASSETS
-        .iter()
+    all()
         .map(|a| hex::encode(&Sha256::digest(a.body)[..6]))
         .collect()
 });
 
 /// The version of the asset served at `path`.
 pub fn version(path: &str) -> &'static str {
-    ASSETS
-        .iter()
+    all()
         .position(|a| a.path == path)
         .map(|i| VERSIONS[i].as_str())
         .unwrap_or_default()
@@ -111,19 +163,16 @@ pub fn version(path: &str) -> &'static str {
 
 /// The routes of every asset.
 pub fn routes(router: Router<Shared>) -> Router<Shared> {
-    ASSETS
-        .iter()
-        .enumerate()
-        .fold(router, |router, (i, asset)| {
-            router.route(
-                asset.path,
-                get(
-                    move |headers: HeaderMap, Query(q): Query<VersionQuery>| async move {
-                        serve(asset, &VERSIONS[i], &headers, q.v.as_deref())
-                    },
-                ),
-            )
-        })
+    all().enumerate().fold(router, |router, (i, asset)| {
+        router.route(
+            asset.path,
+            get(
+                move |headers: HeaderMap, Query(q): Query<VersionQuery>| async move {
+                    serve(asset, &VERSIONS[i], &headers, q.v.as_deref())
+                },
+            ),
+        )
+    })
 }
 
 /// `?v=`: the version a page asked for.
@@ -192,6 +241,32 @@ mod tests {
         assert_eq!(version("/assets/app.js").len(), 12);
         assert_eq!(version("/assets/app.css"), version("/assets/relay.css"));
         assert_ne!(version("/assets/app.js"), version("/assets/app.css"));
+        assert_ne!(version("/assets/seal.js"), version("/assets/app.js"));
+        assert_eq!(version("/assets/login.js").len(), 12);
         assert_eq!(version("/nope"), "");
+    }
+
+    /// The vendored files are byte for byte what `update.sh` fetched from npm (whose tarball
+    /// integrity it checks): an edit to one, by hand or by accident, fails here.
+    #[test]
+    fn the_vendored_files_are_the_pinned_ones() {
+        let pinned: Vec<(&str, &str)> = VENDORED_SUMS
+            .lines()
+            .filter_map(|l| l.split_once("  "))
+            .filter(|(_, f)| f.ends_with(".js"))
+            .collect();
+        assert_eq!(
+            pinned.len(),
+            VENDORED.len(),
+            "every vendored script is pinned"
+        );
+        for asset in &VENDORED {
+            let file = asset.path.trim_start_matches("/assets/vendor/");
+            let (sum, _) = pinned
+                .iter()
+                .find(|(_, f)| *f == file)
+                .unwrap_or_else(|| panic!("{file} is not in SHA256SUMS"));
+            assert_eq!(hex::encode(Sha256::digest(asset.body)), *sum, "{file}");
+        }
     }
 }

@@ -113,14 +113,3 @@ pub fn after(
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
-
-/// The oldest `seq` still kept, if any.
-pub fn oldest(conn: &Connection, session: &SessionId) -> StoreResult<Option<u64>> {
-    Ok(conn
-        .query_row(
-            "SELECT MIN(seq) FROM events WHERE session_id = ?1",
-            [session.as_str()],
-            |r| r.get::<_, Option<i64>>(0),
-        )?
-        .map(|s| s as u64))
-}

@@ -25,6 +25,8 @@ pub(super) struct Fanout<'a> {
     pub(super) unsent: Option<String>,
     pub(super) commands_changed: bool,
     pub(super) preferences: Option<Preferences>,
+    /// `/session revoke` asked for a new session key.
+    pub(super) new_key: bool,
 }
 
 impl Sink for Fanout<'_> {
@@ -59,11 +61,14 @@ impl Sink for Fanout<'_> {
                 ..
             } => self.unsent = Some(text.clone()),
             Output::CommandsChanged => self.commands_changed = true,
+            Output::NewSessionKey => self.new_key = true,
             Output::PreferencesChanged(p) => self.preferences = Some(p.clone()),
             _ => {}
         }
         match output {
             Output::OpenUrl(url) if self.publisher.is_some() => self.open.push(url),
+            // The driver acts on it after the turn; no surface draws it.
+            Output::NewSessionKey => {}
             other => self.terminal.emit(other),
         }
     }

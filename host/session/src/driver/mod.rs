@@ -109,6 +109,12 @@ pub trait Console {
     fn ask(&mut self, question: &PermissionQuestion);
     /// `request_id` stopped waiting (answered anywhere, withdrawn, or its turn ended).
     fn settled(&mut self, _request_id: &str) {}
+    /// A notice that must not wait for the running turn to end (an integrity warning while a
+    /// question waits, the worker stopping): shown now if the console can. `false` leaves it to
+    /// the driver, which shows it once the turn is over.
+    fn notice(&mut self, _text: &str) -> bool {
+        false
+    }
     /// `line` was typed while something ran or a question waited: it runs later.
     fn queued(&mut self, _line: &str) {}
 }
@@ -126,6 +132,11 @@ pub trait Publisher {
     /// replaced by a fresh one).
     fn refreshed_url(&mut self) -> Option<String> {
         None
+    }
+    /// Replace the session key with a new generation (`/session revoke`); the new link, or
+    /// why not.
+    fn new_key(&mut self) -> Result<String, String> {
+        Err("this session is not published, so it has no key to replace".into())
     }
     /// The title `system_init` carries.
     fn title(&self) -> &str;

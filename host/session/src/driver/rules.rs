@@ -73,7 +73,6 @@ pub fn state_after(
             WorkerState::RequiresAction,
             Some(WaitingFor {
                 request_id: q.request_id.clone(),
-                tool_name: q.tool_name.clone(),
             }),
         )),
         Output::PermissionResolved { .. } if !still_waiting => Some((WorkerState::Running, None)),
@@ -186,7 +185,6 @@ mod tests {
                 WorkerState::RequiresAction,
                 Some(WaitingFor {
                     request_id: "r1".into(),
-                    tool_name: "Bash".into()
                 })
             ))
         );

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use tether_protocol::Origin;
 use tether_protocol::api::WorkerState;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
@@ -119,6 +120,7 @@ impl<'a> Driver<'a> {
             unsent: None,
             commands_changed: false,
             preferences: None,
+            new_key: false,
         };
         let flow = {
             let turn = self
@@ -149,6 +151,7 @@ impl<'a> Driver<'a> {
             unsent,
             commands_changed,
             preferences,
+            new_key,
             ..
         } = fanout;
         let state = &mut self.state;
@@ -180,7 +183,36 @@ impl<'a> Driver<'a> {
                 p.publish(wire::system_init(self.session, p.title()));
             }
         }
+        if new_key {
+            self.new_key().await;
+        }
         flow
+    }
+
+    /// `/session revoke`: a new key generation through the publisher, the new code shown in the
+    /// terminal only (it must never travel through the relay), and the command list published
+    /// again under the new key for the devices that scan it.
+    async fn new_key(&mut self) {
+        let Some(p) = self.publisher.as_deref_mut() else {
+            return;
+        };
+        match p.new_key() {
+            Ok(url) => {
+                self.session.set_remote_url(url);
+                let cancel = CancellationToken::new();
+                self.session
+                    .submit("/session", Origin::Terminal, &mut *self.terminal, &cancel)
+                    .await;
+                self.terminal.emit(Output::Info(
+                    "New session key: devices that scanned the old code can no longer read or send. Scan this one."
+                        .into(),
+                ));
+                if let Some(p) = self.publisher.as_deref() {
+                    p.publish(wire::system_init(self.session, p.title()));
+                }
+            }
+            Err(e) => self.terminal.emit(Output::Error(e)),
+        }
     }
 
     /// Shows the console the prompt it should have now, if it shows none.

@@ -106,7 +106,11 @@ impl State<'_> {
                 self.stop_typing();
                 self.leaving = true;
             }
-            Input::Notice(e) => self.problems.push(e),
+            Input::Notice(e) => {
+                if running.is_none() || !self.console.notice(&e) {
+                    self.problems.push(e);
+                }
+            }
             Input::Failed(e) => {
                 self.problems.push(e);
                 self.stop_typing();

@@ -90,6 +90,7 @@ pub(crate) fn effect_from_wit(e: wt::Effect) -> Effect {
         wt::Effect::InstallPlugin(s) => Effect::InstallPlugin(s),
         wt::Effect::RemovePlugin(s) => Effect::RemovePlugin(s),
         wt::Effect::HandOff => Effect::HandOff,
+        wt::Effect::NewSessionKey => Effect::NewSessionKey,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The web client's page (`GET /code/{id}` for the session's owner): the shell in
 //! `host/relay/web/app.html` with its holes filled, under a policy that lets only the client's
-//! own script run.
+//! own scripts run. It carries nothing of the conversation: that is end-to-end encrypted and
+//! only the page's script, holding the key, can read it (docs/protocol.md §4.7).
 
 use std::borrow::Cow;
 
@@ -48,8 +49,9 @@ pub struct AppPage<'a> {
     pub state: &'a str,
     /// Whether the session's worker (the terminal) is connected.
     pub worker_online: bool,
-    /// Escaped HTML: the transcript so far, for browsers without scripts.
-    pub transcript: &'a str,
+    /// The session's last `seq` as the page is made: the replay the script waits for before it
+    /// sends again what an earlier load left pending.
+    pub last_seq: u64,
 }
 
 /// The state as the page words it.
@@ -76,9 +78,10 @@ pub fn app_page(page: &AppPage<'_>) -> Response {
         } else {
             "offline"
         }),
-        "transcript" => Cow::Owned(page.transcript.to_owned()),
+        "last_seq" => Cow::Owned(page.last_seq.to_string()),
         "css_version" => Cow::Borrowed(version("/assets/app.css")),
         "js_version" => Cow::Borrowed(version("/assets/app.js")),
+        "seal_version" => Cow::Borrowed(version("/assets/seal.js")),
         _ => Cow::Borrowed(""),
     });
     document(StatusCode::OK, html, APP_CSP)
@@ -105,9 +108,10 @@ mod tests {
             "{{state}}",
             "{{state_text}}",
             "{{worker}}",
-            "{{transcript}}",
+            "{{last_seq}}",
             "{{css_version}}",
             "{{js_version}}",
+            "{{seal_version}}",
         ] {
             assert!(APP_HTML.contains(hole), "{hole}");
         }

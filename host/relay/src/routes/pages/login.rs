@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::render::{escape, page, safe_next};
-use super::{Browser, SameOrigin, failure_page, too_many};
+use super::render::{escape, page, page_with_script, safe_next};
+use super::{Browser, SameOrigin, failure_page};
 use crate::auth::cookie;
 use crate::auth::extract::{self, ClientAddr};
 use crate::auth::password;
@@ -41,13 +41,20 @@ fn login_form(next: &str, message: Option<&str>) -> String {
     )
 }
 
+/// The page around the password form, with the script that keeps the address's fragment on
+/// the form's own (a link to a session carries its key there: `/code/<id>#k=…` →
+/// `/login?next=…#k=…` → the post → `/code/<id>#k=…`).
+fn form_page(status: StatusCode, body: &str) -> Response {
+    page_with_script(status, "Log in", false, body, "/assets/login.js")
+}
+
 /// `GET /login`: the form, or straight on to `next` for a browser already logged in.
 pub async fn login_page(Browser(account): Browser, Query(q): Query<NextQuery>) -> Response {
     let next = safe_next(q.next.as_deref());
     if account.is_some() {
         return Redirect::to(&next).into_response();
     }
-    page(StatusCode::OK, "Log in", false, &login_form(&next, None))
+    form_page(StatusCode::OK, &login_form(&next, None))
 }
 
 /// The password form as posted.
@@ -90,7 +97,12 @@ pub async fn login(
             &next,
             Some(&format!("Too many failed attempts. Try again in {wait} s.")),
         );
-        return too_many(&state, "Log in", false, &body, wait);
+        state.metrics.rate_limited.fetch_add(1, Relaxed);
+        let mut response = form_page(StatusCode::TOO_MANY_REQUESTS, &body);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
     }
     // An attempt that was not decided (the relay's fault, not the visitor's) does not count.
     let release = || {
@@ -130,7 +142,7 @@ pub async fn login(
             &next,
             Some("The relay is busy checking other logins. Try again in a moment."),
         );
-        let mut response = page(StatusCode::SERVICE_UNAVAILABLE, "Log in", false, &body);
+        let mut response = form_page(StatusCode::SERVICE_UNAVAILABLE, &body);
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(1));
@@ -139,10 +151,8 @@ pub async fn login(
     let (true, Some(account)) = (ok, account) else {
         state.metrics.logins_failed.fetch_add(1, Relaxed);
         tracing::warn!(user = %name.escape_debug(), %address, "failed login");
-        return page(
+        return form_page(
             StatusCode::UNAUTHORIZED,
-            "Log in",
-            false,
             &login_form(&next, Some("Wrong user name or password.")),
         );
     };

@@ -13,7 +13,6 @@ mod pairing;
 pub mod render;
 pub mod session;
 pub mod session_list;
-mod transcript;
 
 use std::sync::atomic::Ordering::Relaxed;
 

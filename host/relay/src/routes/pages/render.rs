@@ -7,6 +7,10 @@ use axum::response::{IntoResponse, Response};
 /// Every page's policy: no script at all, styles and images from this relay only.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
+/// The policy of a page with a script of this relay's own (a file, never inline): the login
+/// form's, which keeps the link's fragment across the post.
+pub const SCRIPT_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; manifest-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// What every page's `<head>` carries: viewport, themes, the manifest (so that any page can be
 /// added to a home screen), icons and the stylesheet.
 pub fn head(title: &str) -> String {
@@ -47,19 +51,51 @@ pub fn escape(text: &str) -> String {
 
 /// A whole page. `logged_in` adds the log-out button.
 pub fn page(status: StatusCode, title: &str, logged_in: bool, body: &str) -> Response {
+    page_with(status, title, logged_in, body, None)
+}
+
+/// A whole page that runs the asset at `script` (an [`crate::routes::assets`] path), under
+/// [`SCRIPT_CSP`].
+pub fn page_with_script(
+    status: StatusCode,
+    title: &str,
+    logged_in: bool,
+    body: &str,
+    script: &'static str,
+) -> Response {
+    page_with(status, title, logged_in, body, Some(script))
+}
+
+fn page_with(
+    status: StatusCode,
+    title: &str,
+    logged_in: bool,
+    body: &str,
+    script: Option<&'static str>,
+) -> Response {
     let logout = if logged_in {
         r#"<form method="post" action="/logout"><button class="secondary" type="submit">Log out</button></form>"#
     } else {
         ""
     };
+    let script_tag = script.map_or(String::new(), |path| {
+        format!(
+            "<script src=\"{path}?v={}\" defer></script>",
+            crate::routes::assets::version(path)
+        )
+    });
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head>{head}</head>\
+        "<!doctype html><html lang=\"en\"><head>{head}{script_tag}</head>\
          <body class=\"page\"><header><a class=\"brand\" href=\"/code\"><img src=\"/assets/icon.svg\" alt=\"\">tether</a>{logout}</header>\
          <main><h1>{title}</h1>{body}</main></body></html>",
         head = head(title),
         title = escape(title),
     );
-    document(status, html, CSP)
+    document(
+        status,
+        html,
+        if script.is_some() { SCRIPT_CSP } else { CSP },
+    )
 }
 
 /// An HTML document with the headers every page carries: its Content-Security-Policy,

@@ -1,5 +1,5 @@
-//! `/code/{id}`: one session's page, which is the web client (see [`super::app`]) with the
-//! latest messages rendered for browsers without scripts.
+//! `/code/{id}`: one session's page, which is the web client (see [`super::app`]). The relay
+//! renders nothing of the conversation: it cannot read it (docs/protocol.md §4.7).
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -9,11 +9,10 @@ use tether_protocol::{RelayKind, SessionId};
 
 use super::app::{self, AppPage};
 use super::render::{encode_query, page};
-use super::transcript::transcript;
 use super::{Browser, failure_page, pairing, to_login};
 use crate::auth::extract::ClientAddr;
 use crate::state::Shared;
-use crate::store::{events, sessions};
+use crate::store::sessions;
 
 /// `?pair=`: the embedded relay's one-time pairing secret.
 #[derive(Deserialize)]
@@ -56,21 +55,9 @@ pub async fn session_page(
     let lookup = id.clone();
     let found = state
         .store
-        .read(move |c| {
-            let Some(row) = sessions::owned(c, &lookup, account)? else {
-                return Ok(None);
-            };
-            let oldest = events::oldest(c, &lookup)?.unwrap_or(1);
-            let recent = events::after(
-                c,
-                &lookup,
-                row.last_seq.saturating_sub(200).max(oldest - 1),
-                200,
-            )?;
-            Ok(Some((row, recent)))
-        })
+        .read(move |c| sessions::owned(c, &lookup, account))
         .await;
-    let (row, recent) = match found {
+    let row = match found {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(),
         Err(e) => return failure_page("Session", true, e.into()),
@@ -80,6 +67,6 @@ pub async fn session_page(
         title: &row.title,
         state: row.state.as_str(),
         worker_online: online,
-        transcript: &transcript(&recent),
+        last_seq: row.last_seq,
     })
 }
