@@ -605,5 +605,23 @@ async fn chromium_opens_the_pairing_link_over_https() {
             .starts_with("https://localhost:")),
         "{loaded}"
     );
+    // The conversation itself, end to end encrypted over TLS: a secure context, so WebCrypto.
+    b.wait_attr("#connection", "data-state", "live").await;
+    b.wait_text("#worker", "online").await;
+    b.wait_text("#state", "idle").await;
+    assert_eq!(
+        b.js("return window.isSecureContext && !!crypto.subtle", vec![])
+            .await,
+        serde_json::json!(true)
+    );
+    b.say("over https").await;
+    b.wait_js(
+        "the reply over https",
+        "return [...document.querySelectorAll('#messages .msg.assistant:not(.streaming)')] \
+           .some(m => m.textContent.includes('You said: over https'))",
+        vec![],
+    )
+    .await;
+    remote.proc.expect_stdout("› (remote) over https\n");
     b.close().await;
 }

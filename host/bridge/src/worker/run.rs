@@ -220,7 +220,12 @@ impl Worker {
         let mut publishing = false;
         let mut putting = false;
         loop {
-            if !publishing && let Some(batch) = self.outbound.next_batch() {
+            // Events wait while a state they follow is on its way (see `holds_events`): the
+            // relay stores what arrives first first.
+            if !publishing
+                && !self.state.holds_events()
+                && let Some(batch) = self.outbound.next_batch()
+            {
                 publishing = true;
                 match &mut link {
                     Link::Sse(_) => {

@@ -34,6 +34,16 @@ impl StateSlot {
         self.in_flight.clone()
     }
 
+    /// Whether events published after the state in flight must wait until it is stored. An
+    /// `idle` (or `requires_action`) that reached the relay after the next turn's first events
+    /// would tell clients that nothing streams while a reply does; a late `running` only shows a
+    /// moment late, so the first words of a reply never wait for it.
+    pub(crate) fn holds_events(&self) -> bool {
+        self.in_flight
+            .as_ref()
+            .is_some_and(|w| w.state != WorkerState::Running)
+    }
+
     /// The state in flight was stored, or refused for good: either way it is done.
     pub(crate) fn done(&mut self) {
         self.in_flight = None;
@@ -91,5 +101,29 @@ mod tests {
         s.set(wanted(WorkerState::RequiresAction, 0));
         s.failed();
         assert_eq!(s.next(0), Some(wanted(WorkerState::RequiresAction, 0)));
+    }
+
+    #[test]
+    fn only_an_idle_or_waiting_state_in_flight_holds_later_events() {
+        let mut slot = StateSlot::default();
+        assert!(!slot.holds_events());
+        slot.set(wanted(WorkerState::Running, 0));
+        slot.next(0).unwrap();
+        assert!(
+            !slot.holds_events(),
+            "the first words never wait for `running`"
+        );
+        slot.done();
+        for state in [WorkerState::Idle, WorkerState::RequiresAction] {
+            slot.set(wanted(state, 0));
+            slot.next(0).unwrap();
+            assert!(slot.holds_events(), "{state:?}");
+            slot.done();
+            assert!(!slot.holds_events());
+        }
+        slot.set(wanted(WorkerState::Idle, 0));
+        slot.next(0).unwrap();
+        slot.failed();
+        assert!(!slot.holds_events(), "not in flight once it failed");
     }
 }
