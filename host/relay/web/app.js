@@ -641,7 +641,8 @@
       : `A message from ${who} arrived out of order: the relay held it back or reordered it.`, seq, 'integrity');
   }
 
-  // Stream order is kept: each event is checked at once (seq, id), then opened and drawn after
+  // Stream order is kept: each event is checked at once (seq, id) and its opening started at
+  // once (WebCrypto opens a replay's events side by side), then it is judged and drawn after
   // the ones before it.
   function handle(ev) {
     if (!ev || typeof ev !== 'object' || typeof ev.type !== 'string') return;
@@ -654,17 +655,18 @@
       remember(ev.id);
     }
     const arrived = performance.now();
-    inbox = inbox.then(() => receive(ev, arrived)).catch((e) => console.error(e));
+    const opening = Seal.isSealed(ev.type) ? Seal.open(keys, generation, sessionId, ev) : null;
+    inbox = inbox.then(() => receive(ev, arrived, opening)).catch((e) => console.error(e));
   }
 
-  async function receive(ev, arrived) {
+  async function receive(ev, arrived, opening) {
     const seq = typeof ev.seq === 'number' ? ev.seq : null;
     try {
-      if (!Seal.isSealed(ev.type)) {
+      if (!opening) {
         draw(ev, ev.payload && typeof ev.payload === 'object' ? ev.payload : {}, seq, arrived);
         return;
       }
-      const opened = await Seal.open(keys, generation, sessionId, ev);
+      const opened = await opening;
       if (!opened.ok) { refuse(opened, seq); return; }
       // Per source too: a client cannot take the terminal's sender id to hide a gap.
       const verdict = ledger.observe(ev.source + ':' + opened.from, opened.n);
