@@ -82,7 +82,14 @@ impl Outbound {
     }
 
     /// The next batch to send, unless one is already in flight or nothing is waiting.
+    #[cfg(test)]
     pub(crate) fn next_batch(&mut self) -> Option<Vec<NewEvent>> {
+        self.next_batch_before(None)
+    }
+
+    /// The same, holding back every event from the `boundary`-th on (counted like
+    /// [`Outbound::settled`]): those follow a state that must reach the relay first.
+    pub(crate) fn next_batch_before(&mut self, boundary: Option<u64>) -> Option<Vec<NewEvent>> {
         if self.in_flight > 0 {
             return None;
         }
@@ -91,6 +98,12 @@ impl Outbound {
             1
         } else {
             self.max_count
+        };
+        let limit = match boundary {
+            Some(b) => {
+                limit.min(usize::try_from(b.saturating_sub(self.settled)).unwrap_or(usize::MAX))
+            }
+            None => limit,
         };
         let mut bytes = 0;
         let mut count = 0;
@@ -294,5 +307,19 @@ mod tests {
         assert_eq!(q.settled(), 4);
         q.push_skipped(event(4));
         assert_eq!(q.settled(), 5);
+    }
+
+    #[test]
+    fn a_batch_stops_at_the_boundary_of_a_state_and_sends_nothing_past_it() {
+        let mut q = Outbound::new(10, 1 << 20);
+        for n in 0..5 {
+            q.push(event(n));
+        }
+        let b = q.next_batch_before(Some(2)).unwrap();
+        assert_eq!(ids(&b), ["id0", "id1"], "the events before the state");
+        assert!(q.acked(&ids(&b)));
+        assert!(q.next_batch_before(Some(2)).is_none(), "nothing past it");
+        let b = q.next_batch_before(None).unwrap();
+        assert_eq!(ids(&b), ["id2", "id3", "id4"]);
     }
 }

@@ -220,11 +220,23 @@ impl Worker {
         let mut publishing = false;
         let mut putting = false;
         loop {
+            // A state whose events are settled goes first, so that the events after it wait
+            // for it (the batch below) rather than racing it to the relay.
+            if !putting
+                && let Some(Wanted { state, details, .. }) =
+                    self.state.next(self.outbound.settled())
+            {
+                putting = true;
+                let (api, jwt, session) = self.call_parts(grant);
+                requests.spawn(async move {
+                    Reply::State(api.put_state(&jwt, &session, epoch, state, details).await)
+                });
+            }
             // Events wait while a state they follow is on its way (see `holds_events`): the
             // relay stores what arrives first first.
             if !publishing
                 && !self.state.holds_events()
-                && let Some(batch) = self.outbound.next_batch()
+                && let Some(batch) = self.outbound.next_batch_before(self.state.boundary())
             {
                 publishing = true;
                 match &mut link {
@@ -240,16 +252,6 @@ impl Worker {
                         }
                     }
                 }
-            }
-            if !putting
-                && let Some(Wanted { state, details, .. }) =
-                    self.state.next(self.outbound.settled())
-            {
-                putting = true;
-                let (api, jwt, session) = self.call_parts(grant);
-                requests.spawn(async move {
-                    Reply::State(api.put_state(&jwt, &session, epoch, state, details).await)
-                });
             }
             let silence = tokio::time::sleep_until(heard + idle);
             tokio::select! {

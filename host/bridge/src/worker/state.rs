@@ -44,6 +44,15 @@ impl StateSlot {
             .is_some_and(|w| w.state != WorkerState::Running)
     }
 
+    /// Where events must stop until the state waiting to be sent is stored: the count of
+    /// events it follows, when it holds events (not `running`).
+    pub(crate) fn boundary(&self) -> Option<u64> {
+        self.wanted
+            .as_ref()
+            .filter(|w| w.state != WorkerState::Running)
+            .map(|w| w.after)
+    }
+
     /// The state in flight was stored, or refused for good: either way it is done.
     pub(crate) fn done(&mut self) {
         self.in_flight = None;
@@ -125,5 +134,12 @@ mod tests {
         slot.next(0).unwrap();
         slot.failed();
         assert!(!slot.holds_events(), "not in flight once it failed");
+        assert_eq!(
+            slot.boundary(),
+            Some(0),
+            "waiting again, it still bounds the events"
+        );
+        slot.set(wanted(WorkerState::Running, 4));
+        assert_eq!(slot.boundary(), None, "a waiting `running` bounds nothing");
     }
 }
