@@ -18,6 +18,17 @@ pub fn key_of(url: &str) -> SessionKey {
     SessionKey::from_fragment(fragment).unwrap_or_else(|e| panic!("{e}: {url}"))
 }
 
+/// `envelope` (a sealed payload) with a bit of its ciphertext changed, as a tampering relay
+/// would: it must no longer open.
+pub fn flipped(envelope: &Value) -> Value {
+    let mut changed = envelope.clone();
+    let ct = envelope["ct"].as_str().expect("an envelope");
+    // The first character's bits, changed within the base64url alphabet.
+    let first = if ct.starts_with('A') { 'B' } else { 'A' };
+    changed["ct"] = json!(format!("{first}{}", &ct[1..]));
+    changed
+}
+
 /// One device's publisher: a sender id of its own, counting from 1.
 pub struct Phone {
     sealer: Mutex<Sealer>,

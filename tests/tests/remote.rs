@@ -1567,9 +1567,7 @@ fn a_tampered_answer_or_message_is_not_taken_by_the_terminal() {
         }))
     };
     let mut flipped = answer();
-    let ct = flipped["payload"]["ct"].as_str().unwrap().to_owned();
-    let first = if ct.starts_with('A') { 'B' } else { 'A' };
-    flipped["payload"]["ct"] = json!(format!("{first}{}", &ct[1..]));
+    flipped["payload"] = tether_e2e::seal::flipped(&flipped["payload"]);
     let message = client.phone.seal(Client::user_message("/cost"));
     let mut moved = message.clone();
     moved["id"] = json!(uuid());

@@ -128,11 +128,7 @@ async fn a_phone_shows_each_tampering_with_the_stored_events_and_none_of_their_c
             .unwrap();
         };
         // A flipped ciphertext byte.
-        let mut p = payload(one);
-        let ct = p["ct"].as_str().unwrap().to_owned();
-        let first = if ct.starts_with('A') { 'B' } else { 'A' };
-        p["ct"] = json!(format!("{first}{}", &ct[1..]));
-        set_payload(one, &p);
+        set_payload(one, &tether_e2e::seal::flipped(&payload(one)));
         // A reply sealed with this key, for another session (the id the relay stores stays).
         let id: String = db
             .query_row(

@@ -6,6 +6,7 @@ use tether_protocol::Event;
 
 use crate::is_sealed;
 use crate::key::SessionKey;
+use crate::keys::Direction;
 use crate::keys::Keys;
 use crate::ledger::{Ledger, Order};
 use crate::open::{Unverified, open};
@@ -32,11 +33,14 @@ pub enum Received {
     Unverified(Unverified),
 }
 
-/// The keys of the current generation and the ledger of the stream.
+/// The keys of the current generation and the ledgers of the stream, one per direction, so
+/// that a device cannot take the worker's sender id and spend its numbers (which would hide the
+/// worker's events as repeats).
 pub struct Reader {
     session: String,
     keys: Keys,
-    ledger: Ledger,
+    /// The worker's senders, then the clients'.
+    ledgers: [Ledger; 2],
 }
 
 impl Reader {
@@ -45,7 +49,7 @@ impl Reader {
         Reader {
             session: session.to_owned(),
             keys: Keys::derive(key),
-            ledger: Ledger::new(),
+            ledgers: [Ledger::new(), Ledger::new()],
         }
     }
 
@@ -60,22 +64,25 @@ impl Reader {
         self.keys.generation()
     }
 
+    /// The ledger of `event`'s direction (`open` refused the relay's own source already).
+    fn ledger(&mut self, event: &Event) -> &mut Ledger {
+        match Direction::of(event.source) {
+            Some(Direction::Client) => &mut self.ledgers[1],
+            _ => &mut self.ledgers[0],
+        }
+    }
+
     /// Receive `event`, in stream order.
     pub fn receive(&mut self, event: &Event) -> Received {
         if !is_sealed(&event.kind) {
             if event.kind == "catch_up_truncated" {
-                self.ledger.truncated();
+                self.ledgers.iter_mut().for_each(Ledger::truncated);
             }
             return Received::Plain;
         }
         match open(&self.keys, &self.session, event) {
             Err(why) => Received::Unverified(why),
-            // Counted per direction too, so that a device cannot take the worker's sender id
-            // and spend its numbers (which would hide the worker's events as repeats).
-            Ok(opened) => match self.ledger.observe(
-                &format!("{}:{}", event.source.as_str(), opened.sender),
-                opened.counter,
-            ) {
+            Ok(opened) => match self.ledger(event).observe(&opened.sender, opened.counter) {
                 Order::Repeat => Received::Repeat,
                 order => Received::Verified {
                     payload: opened.payload,
