@@ -146,7 +146,9 @@ fn relay_help_lists_serve_and_user() {
     let out = t.run(["relay", "--help"]);
     out.assert_success();
     assert!(
-        out.stdout.contains("serve") && out.stdout.contains("user"),
+        out.stdout.contains("serve")
+            && out.stdout.contains("user")
+            && out.stdout.contains("migrate"),
         "{out}"
     );
     let out = t.run(["relay", "serve", "--help"]);
@@ -231,6 +233,56 @@ fn users_are_added_listed_and_removed() {
     assert!(missing.stderr.contains("no user named"), "{missing}");
     let list = t.run(["relay", "user", "list", "--db", db_arg]);
     assert!(list.stdout.contains("No users yet"), "{list}");
+}
+
+#[test]
+fn migrate_upgrades_an_old_file_checks_and_refuses_a_newer_one() {
+    let t = Tether::new();
+    let db = t.cwd().join("relay.db");
+    let db_arg = db.to_str().unwrap();
+    // A file as the release before versioned migrations left it (schema 2, no revocations
+    // table), holding an account.
+    add_relay_user(&t, &db, "alice", PASSWORD);
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("DROP TABLE revoked_families; PRAGMA user_version = 2;")
+            .unwrap();
+    }
+    let check = t.run(["relay", "migrate", "--check", "--db", db_arg]);
+    assert_eq!(check.status.code(), Some(1), "pending: {check}");
+    assert!(check.stdout.contains("schema 2"), "{check}");
+    let migrated = t.run(["relay", "migrate", "--db", db_arg]);
+    migrated.assert_success();
+    assert!(migrated.stdout.contains("schema 2 → 3"), "{migrated}");
+    let check = t.run(["relay", "migrate", "--check", "--db", db_arg]);
+    check.assert_success();
+    assert!(check.stdout.contains("up to date"), "{check}");
+    let list = t.run(["relay", "user", "list", "--db", db_arg]);
+    assert!(list.stdout.contains("alice"), "kept: {list}");
+
+    // A newer relay's file: refused by migrate, by serve and by the user commands, untouched.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    for args in [
+        vec!["relay", "migrate", "--db", db_arg],
+        vec!["relay", "migrate", "--check", "--db", db_arg],
+        vec!["relay", "serve", "--listen", "127.0.0.1:0", "--db", db_arg],
+        vec!["relay", "user", "list", "--db", db_arg],
+    ] {
+        let out = t.run(args.clone());
+        out.assert_failure();
+        assert!(
+            out.stderr.contains("schema version 99") && out.stderr.contains("newer"),
+            "{args:?}: {out}"
+        );
+    }
+    let version: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 99);
 }
 
 #[test]

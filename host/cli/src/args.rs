@@ -199,6 +199,16 @@ pub enum DevicesCmd {
 pub enum RelayCmd {
     /// Serve the relay until Ctrl-C or SIGTERM.
     Serve(Box<ServeArgs>),
+    /// Bring the relay's database to this release's schema (serve does it too), or with --check
+    /// only report where it stands: exit status 1 when a migration is pending. A database
+    /// written by a newer relay is refused untouched.
+    Migrate {
+        #[command(flatten)]
+        db: DbArg,
+        /// Change nothing; exit 1 if the database needs migrating, 0 if it is up to date.
+        #[arg(long)]
+        check: bool,
+    },
     /// Manage the relay's accounts.
     User {
         #[command(subcommand)]

@@ -14,6 +14,7 @@ use crate::args::{DbArg, RelayCmd, ServeArgs, UserCmd};
 pub fn run(command: &RelayCmd) -> anyhow::Result<ExitCode> {
     match command {
         RelayCmd::Serve(args) => serve(args),
+        RelayCmd::Migrate { db, check } => migrate(db, *check),
         RelayCmd::User { command } => match command {
             UserCmd::Add {
                 name,
@@ -46,6 +47,31 @@ pub fn run(command: &RelayCmd) -> anyhow::Result<ExitCode> {
             }
         },
     }
+}
+
+fn migrate(db: &DbArg, check: bool) -> anyhow::Result<ExitCode> {
+    let path = db_path(db)?;
+    let latest = tether_relay::store::latest_schema();
+    let done = tether_relay::store::migrate(&path, check)
+        .with_context(|| format!("cannot migrate the relay database {}", path.display()))?;
+    let shown = path.display();
+    if check {
+        if done.from == latest {
+            println!("{shown}: schema {latest}, up to date.");
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "{shown}: schema {}, this release's is {latest}; `tether relay migrate` would upgrade it.",
+            done.from
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if done.from == done.to {
+        println!("{shown}: schema {}, up to date.", done.to);
+    } else {
+        println!("{shown}: schema {} → {}.", done.from, done.to);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn db_path(arg: &DbArg) -> anyhow::Result<PathBuf> {

@@ -67,6 +67,14 @@ impl ApiError {
     pub fn request_timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", message)
     }
+    /// `503`: the relay cannot serve now (its database does not answer); retry shortly, or
+    /// elsewhere.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after: Some(1),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        }
+    }
     /// `500`: the relay's own failure, logged; the caller learns nothing of it.
     pub fn internal(err: impl std::fmt::Display) -> Self {
         tracing::error!("internal error: {err}");

@@ -78,6 +78,15 @@ async fn stop(relay: &mut TestRelay, why: &str) -> Duration {
 }
 
 #[tokio::test]
+async fn healthz_says_alive_and_readyz_says_the_database_answers() {
+    let relay = TestRelay::start().await;
+    healthz(&relay).await;
+    let ready = http_client().get(relay.at("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+}
+
+#[tokio::test]
 async fn a_stalled_request_head_is_closed_after_the_header_timeout() {
     let relay = TestRelay::start_with(|c| {
         c.connections.header_timeout = Duration::from_millis(300);

@@ -4,7 +4,7 @@
 //!   worker's endpoints and the clients'.
 //! - `pages/`: HTML for people in a browser, server-rendered, including the web client's page.
 //! - `assets.rs`: the web client's static files.
-//! - `monitoring.rs`: `/healthz` and `/metrics`, for operators.
+//! - `monitoring.rs`: `/healthz`, `/readyz` and `/metrics`, for operators.
 //!
 //! This file is the table of routes, so that every path the relay answers is in one place.
 
@@ -54,6 +54,7 @@ pub fn metrics_router(state: Shared) -> Router {
     Router::new()
         .route("/metrics", get(monitoring::metrics))
         .route("/healthz", get(monitoring::healthz))
+        .route("/readyz", get(monitoring::readyz))
         .with_state(state)
 }
 
@@ -63,6 +64,7 @@ pub fn router(state: Shared) -> Router {
     optional_routes(assets::routes(Router::new()), &state)
         .route("/", get(session_list::root))
         .route("/healthz", get(monitoring::healthz))
+        .route("/readyz", get(monitoring::readyz))
         .route("/logout", post(login::logout))
         .route("/code", get(session_list::sessions_page))
         .route("/code/{id}", get(session::session_page))

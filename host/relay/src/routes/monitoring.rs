@@ -1,4 +1,4 @@
-//! What operators and their scrapers reach: `/healthz` and `/metrics` (the counters themselves
+//! What operators and their scrapers reach: `/healthz`, `/readyz` and `/metrics` (the counters themselves
 //! are in `crate::metrics`). Neither is a page: both answer plain text.
 
 use axum::extract::State;
@@ -11,6 +11,31 @@ use crate::state::Shared;
 /// `GET /healthz`: the relay is up and serving.
 pub async fn healthz() -> &'static str {
     "ok"
+}
+
+/// How long `/readyz` waits for the database before it says the relay is not ready.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `GET /readyz`: the relay can serve requests, its database answering. A load balancer sends
+/// traffic only to nodes that say so; `/healthz` says only that the process is alive.
+pub async fn readyz(State(state): State<Shared>) -> Response {
+    let ping = state.store.read(|c| {
+        c.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    });
+    match tokio::time::timeout(READY_WITHIN, ping).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(err)) => {
+            // Logged, not told: /readyz is public and the error may name paths.
+            tracing::warn!("not ready: {err}");
+            ApiError::unavailable("The database does not answer.").into_response()
+        }
+        Err(_) => ApiError::unavailable(format!(
+            "The database did not answer within {} s.",
+            READY_WITHIN.as_secs()
+        ))
+        .into_response(),
+    }
 }
 
 /// `GET /metrics` in the Prometheus text format, with the session gauges counted now.

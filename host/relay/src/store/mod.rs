@@ -9,6 +9,8 @@ pub(crate) mod events;
 pub(crate) mod logins;
 pub(crate) mod oauth;
 mod schema;
+
+pub use schema::latest as latest_schema;
 pub(crate) mod sessions;
 
 use std::ops::{Deref, DerefMut};
@@ -29,6 +31,19 @@ pub enum StoreError {
     /// What is stored breaks an invariant the relay keeps.
     #[error("{0}")]
     Corrupt(String),
+    /// The database was written by a newer relay.
+    #[error(
+        "the database has schema version {found}, written by a newer tether relay; this one knows versions up to {known}. Upgrade tether (or use another database); nothing was changed"
+    )]
+    TooNew {
+        /// The version stored.
+        found: usize,
+        /// The newest version this build knows.
+        known: usize,
+    },
+    /// A schema migration failed; it was rolled back.
+    #[error("migrating the database failed (nothing was changed): {0}")]
+    Migration(String),
 }
 
 /// The result of a database call.
@@ -70,9 +85,9 @@ impl Writer {
 impl Store {
     /// Open (creating and migrating if needed) the database at `path`.
     pub fn open(path: &Path) -> StoreResult<Arc<Store>> {
-        let writer = Connection::open(path)?;
+        let mut writer = Connection::open(path)?;
         schema::configure(&writer)?;
-        schema::migrate(&writer)?;
+        schema::migrate(&mut writer)?;
         let reader = Connection::open(path)?;
         schema::configure(&reader)?;
         Ok(Arc::new(Store {
@@ -112,6 +127,34 @@ impl Store {
         let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut conn)
     }
+}
+
+/// A database's schema before and after [`migrate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migrated {
+    /// The version found.
+    pub from: usize,
+    /// The version now (the newest this build knows, unless only checked).
+    pub to: usize,
+}
+
+/// Bring the database at `path` (created if missing) to the newest schema, or with `check_only`
+/// only say where it stands. A file a newer relay wrote is refused either way.
+pub fn migrate(path: &Path, check_only: bool) -> StoreResult<Migrated> {
+    if check_only && !path.exists() {
+        return Ok(Migrated { from: 0, to: 0 });
+    }
+    let mut conn = Connection::open(path)?;
+    schema::configure(&conn)?;
+    if check_only {
+        let from = schema::check_not_newer(&conn)?;
+        return Ok(Migrated { from, to: from });
+    }
+    let from = schema::migrate(&mut conn)?;
+    Ok(Migrated {
+        from,
+        to: schema::version(&conn)?,
+    })
 }
 
 /// The current time in Unix seconds.

@@ -1,8 +1,10 @@
-//! The schema, versioned with `PRAGMA user_version` so later releases can migrate forward.
+//! The schema and its versions. `rusqlite_migration` applies them, counting in
+//! `PRAGMA user_version`; what is ours is the list and the refusal of a newer file.
 
 use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
 
-use super::StoreResult;
+use super::{StoreError, StoreResult};
 
 /// The pragmas every connection runs with.
 pub fn configure(conn: &Connection) -> StoreResult<()> {
@@ -102,22 +104,103 @@ const V2: &str = "ALTER TABLE trusted_devices ADD COLUMN family TEXT;";
 const V3: &str =
     "CREATE TABLE revoked_families (family TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);";
 
-/// Bring the schema up to the current version.
-pub fn migrate(conn: &Connection) -> StoreResult<()> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < 1 {
-        conn.execute_batch(&format!("BEGIN; {V1} PRAGMA user_version = 1; COMMIT;"))?;
+/// Every version of the schema, oldest first: version N is the first N of these applied. Only
+/// ever append: a released migration is never edited, or files it already ran on would differ.
+/// Versions 1–3 are the ones `PRAGMA user_version` counted before this list existed, so files
+/// from those releases continue from where they are.
+const STEPS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3)];
+
+const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
+
+/// The newest schema version this build knows.
+pub fn latest() -> usize {
+    STEPS.len()
+}
+
+/// The schema version of a database, as stored.
+pub fn version(conn: &Connection) -> StoreResult<usize> {
+    Ok(conn
+        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
+        .max(0) as usize)
+}
+
+/// Refuse a database that a newer relay wrote: its tables may mean what this build does not
+/// know, and writing them could lose data.
+pub fn check_not_newer(conn: &Connection) -> StoreResult<usize> {
+    let found = version(conn)?;
+    if found > latest() {
+        return Err(StoreError::TooNew {
+            found,
+            known: latest(),
+        });
     }
-    if version < 2 {
-        conn.execute_batch(&format!("BEGIN; {V2} PRAGMA user_version = 2; COMMIT;"))?;
+    Ok(found)
+}
+
+/// Bring the schema up to the newest version, in one transaction; returns the version found.
+pub fn migrate(conn: &mut Connection) -> StoreResult<usize> {
+    let found = check_not_newer(conn)?;
+    MIGRATIONS
+        .to_latest(conn)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_migrations_are_well_formed_and_counted() {
+        MIGRATIONS.validate().unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 0);
+        assert_eq!(version(&conn).unwrap(), latest());
+        assert_eq!(MIGRATIONS.pending_migrations(&conn).unwrap(), 0);
+        assert_eq!(
+            migrate(&mut conn).unwrap(),
+            latest(),
+            "a second run does nothing"
+        );
     }
-    if version < 3 {
-        conn.execute_batch(&format!("BEGIN; {V3} PRAGMA user_version = 3; COMMIT;"))?;
+
+    #[test]
+    fn a_file_of_an_older_release_upgrades_in_place() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        // What the first release left: schema 1, with a session and an event in it.
+        conn.execute_batch(&format!("{V1} PRAGMA user_version = 1;"))
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO accounts (name, password_hash, created_at) VALUES ('ada', '!', 1);
+             INSERT INTO sessions (id, account_id, title, state, created_at, updated_at)
+                 VALUES ('s', 1, 't', 'idle', 1, 1);
+             INSERT INTO events (session_id, seq, id, type, source, created_at, payload)
+                 VALUES ('s', 1, 'e', 'user_message', 'client', 'now', '{}');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), 1);
+        assert_eq!(version(&conn).unwrap(), latest());
+        let kept: i64 = conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1, "nothing lost");
+        conn.execute("INSERT INTO revoked_families VALUES ('f', 1)", [])
+            .unwrap();
     }
-    if version > 3 {
-        return Err(super::StoreError::Corrupt(format!(
-            "the database was written by a newer relay (schema {version}); upgrade tether"
-        )));
+
+    #[test]
+    fn a_file_of_a_newer_relay_is_refused_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let newer = latest() + 1;
+        conn.pragma_update(None, "user_version", newer as i64)
+            .unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(
+            matches!(err, StoreError::TooNew { found, known } if found == newer && known == latest()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("newer"), "{err}");
+        assert_eq!(version(&conn).unwrap(), newer, "left as it was");
     }
-    Ok(())
 }
