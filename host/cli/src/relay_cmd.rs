@@ -52,24 +52,18 @@ pub fn run(command: &RelayCmd) -> anyhow::Result<ExitCode> {
 fn migrate(db: &DbArg, check: bool) -> anyhow::Result<ExitCode> {
     let path = db_path(db)?;
     let latest = tether_relay::store::latest_schema();
-    let done = tether_relay::store::migrate(&path, check)
+    let found = tether_relay::store::migrate(&path, check)
         .with_context(|| format!("cannot migrate the relay database {}", path.display()))?;
     let shown = path.display();
-    if check {
-        if done.from == latest {
-            println!("{shown}: schema {latest}, up to date.");
-            return Ok(ExitCode::SUCCESS);
-        }
+    if found == latest {
+        println!("{shown}: schema {latest}, up to date.");
+    } else if check {
         println!(
-            "{shown}: schema {}, this release's is {latest}; `tether relay migrate` would upgrade it.",
-            done.from
+            "{shown}: schema {found}, this release's is {latest}; `tether relay migrate` would upgrade it."
         );
         return Ok(ExitCode::FAILURE);
-    }
-    if done.from == done.to {
-        println!("{shown}: schema {}, up to date.", done.to);
     } else {
-        println!("{shown}: schema {} → {}.", done.from, done.to);
+        println!("{shown}: schema {found} → {latest}.");
     }
     Ok(ExitCode::SUCCESS)
 }

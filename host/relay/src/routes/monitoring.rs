@@ -1,5 +1,5 @@
-//! What operators and their scrapers reach: `/healthz`, `/readyz` and `/metrics` (the counters themselves
-//! are in `crate::metrics`). Neither is a page: both answer plain text.
+//! What operators and their scrapers reach: `/healthz`, `/readyz` and `/metrics` (the counters
+//! themselves are in `crate::metrics`). None is a page: each answers plain text.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
@@ -17,7 +17,9 @@ pub async fn healthz() -> &'static str {
 const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `GET /readyz`: the relay can serve requests, its database answering. A load balancer sends
-/// traffic only to nodes that say so; `/healthz` says only that the process is alive.
+/// traffic only to nodes that say so; `/healthz` says only that the process is alive. SQLite
+/// calls run inline (see `Store::write`), so the timeout bounds a database that answers through
+/// the runtime; a local file that blocks its thread blocks this answer with it.
 pub async fn readyz(State(state): State<Shared>) -> Response {
     let ping = state.store.read(|c| {
         c.query_row("SELECT 1", [], |_| Ok(()))?;

@@ -9,9 +9,9 @@ pub(crate) mod events;
 pub(crate) mod logins;
 pub(crate) mod oauth;
 mod schema;
+pub(crate) mod sessions;
 
 pub use schema::latest as latest_schema;
-pub(crate) mod sessions;
 
 use std::ops::{Deref, DerefMut};
 use std::path::Path;
@@ -129,32 +129,20 @@ impl Store {
     }
 }
 
-/// A database's schema before and after [`migrate`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Migrated {
-    /// The version found.
-    pub from: usize,
-    /// The version now (the newest this build knows, unless only checked).
-    pub to: usize,
-}
-
-/// Bring the database at `path` (created if missing) to the newest schema, or with `check_only`
-/// only say where it stands. A file a newer relay wrote is refused either way.
-pub fn migrate(path: &Path, check_only: bool) -> StoreResult<Migrated> {
+/// Bring the database at `path` (created if missing) to the newest schema ([`latest_schema`]),
+/// or with `check_only` change nothing; either way, the version found. A file a newer relay
+/// wrote is refused.
+pub fn migrate(path: &Path, check_only: bool) -> StoreResult<usize> {
     if check_only && !path.exists() {
-        return Ok(Migrated { from: 0, to: 0 });
+        return Ok(0);
     }
     let mut conn = Connection::open(path)?;
     schema::configure(&conn)?;
     if check_only {
-        let from = schema::check_not_newer(&conn)?;
-        return Ok(Migrated { from, to: from });
+        schema::check_not_newer(&conn)
+    } else {
+        schema::migrate(&mut conn)
     }
-    let from = schema::migrate(&mut conn)?;
-    Ok(Migrated {
-        from,
-        to: schema::version(&conn)?,
-    })
 }
 
 /// The current time in Unix seconds.

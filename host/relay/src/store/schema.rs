@@ -2,7 +2,7 @@
 //! `PRAGMA user_version`; what is ours is the list and the refusal of a newer file.
 
 use rusqlite::Connection;
-use rusqlite_migration::{M, Migrations};
+use rusqlite_migration::{M, Migrations, SchemaVersion};
 
 use super::{StoreError, StoreResult};
 
@@ -117,24 +117,19 @@ pub fn latest() -> usize {
     STEPS.len()
 }
 
-/// The schema version of a database, as stored.
-pub fn version(conn: &Connection) -> StoreResult<usize> {
-    Ok(conn
-        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))?
-        .max(0) as usize)
-}
-
-/// Refuse a database that a newer relay wrote: its tables may mean what this build does not
-/// know, and writing them could lose data.
+/// The schema version of a database, refusing one that a newer relay wrote: its tables may mean
+/// what this build does not know, and writing them could lose data.
 pub fn check_not_newer(conn: &Connection) -> StoreResult<usize> {
-    let found = version(conn)?;
-    if found > latest() {
-        return Err(StoreError::TooNew {
-            found,
+    let found = MIGRATIONS
+        .current_version(conn)
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    match found {
+        SchemaVersion::Outside(found) => Err(StoreError::TooNew {
+            found: found.get(),
             known: latest(),
-        });
+        }),
+        found => Ok(usize::from(found)),
     }
-    Ok(found)
 }
 
 /// Bring the schema up to the newest version, in one transaction; returns the version found.
@@ -155,7 +150,7 @@ mod tests {
         MIGRATIONS.validate().unwrap();
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), 0);
-        assert_eq!(version(&conn).unwrap(), latest());
+        assert_eq!(check_not_newer(&conn).unwrap(), latest());
         assert_eq!(MIGRATIONS.pending_migrations(&conn).unwrap(), 0);
         assert_eq!(
             migrate(&mut conn).unwrap(),
@@ -179,7 +174,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), 1);
-        assert_eq!(version(&conn).unwrap(), latest());
+        assert_eq!(check_not_newer(&conn).unwrap(), latest());
         let kept: i64 = conn
             .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
             .unwrap();
@@ -201,6 +196,9 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("newer"), "{err}");
-        assert_eq!(version(&conn).unwrap(), newer, "left as it was");
+        let stored: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored as usize, newer, "left as it was");
     }
 }
