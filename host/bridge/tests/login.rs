@@ -33,7 +33,7 @@ async fn at_fraction(fraction: f64) {
 #[tokio::test]
 async fn login_slows_down_when_told_and_enrols_a_device() {
     let relay = TestRelay::start().await;
-    users::add(&relay.db, "ada", PASSWORD).unwrap();
+    users::add(&relay.store, "ada", PASSWORD).unwrap();
     let url = relay.url.clone();
     let (first_poll, polled) = tokio::sync::oneshot::channel();
     let mut first_poll = Some(first_poll);
@@ -97,7 +97,7 @@ async fn login_slows_down_when_told_and_enrols_a_device() {
 #[tokio::test]
 async fn a_denied_login_says_so() {
     let relay = TestRelay::start().await;
-    users::add(&relay.db, "ada", PASSWORD).unwrap();
+    users::add(&relay.store, "ada", PASSWORD).unwrap();
     let url = relay.url.clone();
     let result = login(&relay.url, "laptop", |code| {
         let (code, url) = (code.clone(), url.clone());

@@ -221,6 +221,16 @@ pub struct DbArg {
     /// The relay's SQLite database (created if missing). Default: $XDG_DATA_HOME/tether/relay.db.
     #[arg(long, value_name = "PATH", env = "TETHER_RELAY_DB")]
     pub db: Option<PathBuf>,
+    /// A PostgreSQL database instead, which several relay nodes share, e.g.
+    /// postgres://tether:PASSWORD@db.internal/tether. Prefer the environment variable to the
+    /// command line, which every user of the machine can read.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TETHER_RELAY_DATABASE_URL",
+        conflicts_with = "db"
+    )]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, ClapArgs)]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use tether_protocol::RelayKind;
+use tether_relay::store::Location;
 use tether_relay::{Relay, RelayConfig, users};
 use tether_session::dirs::Dirs;
 
@@ -21,14 +22,14 @@ pub fn run(command: &RelayCmd) -> anyhow::Result<ExitCode> {
                 password_stdin,
                 db,
             } => {
-                let db = db_path(db)?;
+                let db = location(db)?;
                 let password = read_password(*password_stdin)?;
                 users::add(&db, name, &password)?;
                 println!("Added user {name} to {}.", db.display());
                 Ok(ExitCode::SUCCESS)
             }
             UserCmd::List { json, db } => {
-                let accounts = users::list(&db_path(db)?)?;
+                let accounts = users::list(&location(db)?)?;
                 if *json {
                     println!("{}", serde_json::to_string_pretty(&accounts)?);
                 } else if accounts.is_empty() {
@@ -41,7 +42,7 @@ pub fn run(command: &RelayCmd) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             UserCmd::Remove { name, db } => {
-                users::remove(&db_path(db)?, name)?;
+                users::remove(&location(db)?, name)?;
                 println!("Removed user {name} and everything it owned.");
                 Ok(ExitCode::SUCCESS)
             }
@@ -50,11 +51,11 @@ pub fn run(command: &RelayCmd) -> anyhow::Result<ExitCode> {
 }
 
 fn migrate(db: &DbArg, check: bool) -> anyhow::Result<ExitCode> {
-    let path = db_path(db)?;
-    let latest = tether_relay::store::latest_schema();
-    let found = tether_relay::store::migrate(&path, check)
-        .with_context(|| format!("cannot migrate the relay database {}", path.display()))?;
-    let shown = path.display();
+    let db = location(db)?;
+    let shown = db.display();
+    let tether_relay::store::SchemaState { found, latest } =
+        tether_relay::store::migrate(&db, check)
+            .with_context(|| format!("cannot migrate the relay database {shown}"))?;
     if found == latest {
         println!("{shown}: schema {latest}, up to date.");
     } else if check {
@@ -66,6 +67,19 @@ fn migrate(db: &DbArg, check: bool) -> anyhow::Result<ExitCode> {
         println!("{shown}: schema {found} → {latest}.");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--database-url`, else the SQLite file of `--db` or the default one.
+fn location(arg: &DbArg) -> anyhow::Result<Location> {
+    match &arg.database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Location::Postgres(url.clone()))
+        }
+        Some(_) => bail!(
+            "--database-url takes a postgres:// or postgresql:// URL (for SQLite, use --db PATH)"
+        ),
+        None => db_path(arg).map(Location::Sqlite),
+    }
 }
 
 fn db_path(arg: &DbArg) -> anyhow::Result<PathBuf> {
@@ -108,8 +122,8 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let db = db_path(&args.db)?;
-    let mut config = RelayConfig::new(&db);
+    let db = location(&args.db)?;
+    let mut config = RelayConfig::new(db.clone());
     config.public_url = args.public_url.clone();
     config.extra_origins = args.allow_origin.clone();
     config.kind = if args.staging {

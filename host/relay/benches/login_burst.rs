@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
 async fn relay_role() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("relay.db");
-    users::add(&db, USER, PASSWORD)?;
+    users::add(&db.as_path().into(), USER, PASSWORD)?;
     let mut config = RelayConfig::new(&db);
     if std::env::var(THROTTLE).as_deref() == Ok("open") {
         config.throttle.failures_per_account = 1_000_000;

@@ -177,7 +177,7 @@ fn announce(addrs: &[SocketAddr]) {
 async fn relay_role() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("relay.db");
-    users::add(&db, USER, PASSWORD)?;
+    users::add(&db.as_path().into(), USER, PASSWORD)?;
     let mut config = RelayConfig::new(&db);
     assert!(config.require_trusted_device, "production default");
     config.limits.max_sessions_per_account = 1_000_000;

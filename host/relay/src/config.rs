@@ -1,6 +1,8 @@
 //! Everything an operator (or a test) can tune, with the defaults docs/protocol.md implies.
 
 use std::path::PathBuf;
+
+pub use crate::store::Location;
 use std::time::Duration;
 
 use tether_protocol::RelayKind;
@@ -173,8 +175,8 @@ impl Default for Throttle {
 /// `tether relay serve`.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
-    /// SQLite database file (created if missing).
-    pub db: PathBuf,
+    /// The database: a SQLite file (created if missing) or a PostgreSQL URL.
+    pub store: Location,
     /// The URL browsers use to reach this relay, without a trailing slash. `None` means the
     /// address the relay ends up listening on (useful with port 0).
     pub public_url: Option<String>,
@@ -220,10 +222,11 @@ pub struct TlsFiles {
 }
 
 impl RelayConfig {
-    /// A production relay on `db` with the documented defaults.
-    pub fn new(db: impl Into<PathBuf>) -> Self {
+    /// A production relay on `store` (a SQLite path or a [`Location`]) with the documented
+    /// defaults.
+    pub fn new(store: impl Into<Location>) -> Self {
         RelayConfig {
-            db: db.into(),
+            store: store.into(),
             public_url: None,
             extra_origins: Vec::new(),
             kind: RelayKind::Production,

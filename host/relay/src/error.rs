@@ -95,8 +95,16 @@ impl ApiError {
 }
 
 impl From<crate::store::StoreError> for ApiError {
+    /// A database that is down is the client's to wait out (`503`, retry in a second; with
+    /// several nodes, the load balancer's to route around); anything else is the relay's own
+    /// failure. Either way the cause is logged, not told.
     fn from(err: crate::store::StoreError) -> Self {
-        ApiError::internal(err)
+        if err.is_unavailable() {
+            tracing::warn!("database unavailable: {err}");
+            ApiError::unavailable("The relay's database does not answer; try again shortly.")
+        } else {
+            ApiError::internal(err)
+        }
     }
 }
 

@@ -2,9 +2,10 @@
 //! the worker's presence. The database is the truth; the hub lets streams wake on new events and
 //! serve recent ones without a query.
 //!
-//! Every change to a session's head happens while holding the store's writer connection, so the
-//! hub never disagrees with the log about order. The methods that make one take the
-//! [`Writer`] as proof, so the rule is the compiler's to keep, not the caller's.
+//! Every change to a session's head happens right after the commit that made it, before any
+//! later one (see `Store::write_then`), so the hub never disagrees with the log about order.
+//! The methods that make one take the store's [`Ordered`] as proof, so the rule is the
+//! compiler's to keep, not the caller's.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -14,7 +15,7 @@ use tether_protocol::{Event, SessionId};
 use tokio::sync::watch;
 
 use crate::config::Limits;
-use crate::store::Writer;
+use crate::store::Ordered;
 use crate::stream_limit::StreamCounts;
 use crate::weight::{event_weight, fitting};
 
@@ -207,8 +208,8 @@ impl Hub {
     }
 
     /// The live state of a session, created from its stored head if absent, with values read
-    /// through `_writer`.
-    pub fn load(&self, _writer: &Writer, id: &SessionId, last_seq: u64, epoch: u64) -> Arc<Live> {
+    /// by the write that `_order` follows.
+    pub fn load(&self, _order: &Ordered, id: &SessionId, last_seq: u64, epoch: u64) -> Arc<Live> {
         Arc::clone(
             self.map()
                 .entry(id.clone())
@@ -216,23 +217,23 @@ impl Hub {
         )
     }
 
-    /// Events were committed by `_writer`. A session nobody is watching has no live state, and
+    /// Events were just committed. A session nobody is watching has no live state, and
     /// needs none: whoever looks next loads its head from the database.
-    pub fn appended(&self, _writer: &Writer, id: &SessionId, events: Vec<Event>, limits: &Limits) {
+    pub fn appended(&self, _order: &Ordered, id: &SessionId, events: Vec<Event>, limits: &Limits) {
         if let Some(live) = self.get(id) {
             live.append(events, limits.retain_events, limits.stream_buffer);
         }
     }
 
-    /// A new worker registered, as `_writer` just stored.
-    pub fn epoch_changed(&self, _writer: &Writer, id: &SessionId, epoch: u64) {
+    /// A new worker registered, as was just committed.
+    pub fn epoch_changed(&self, _order: &Ordered, id: &SessionId, epoch: u64) {
         if let Some(live) = self.get(id) {
             live.head.send_modify(|h| h.epoch = epoch);
         }
     }
 
-    /// The session was deleted, by `_writer`.
-    pub fn close(&self, _writer: &Writer, id: &SessionId) {
+    /// The session was deleted, as was just committed.
+    pub fn close(&self, _order: &Ordered, id: &SessionId) {
         if let Some(live) = self.map().remove(id) {
             live.head.send_modify(|h| h.closed = true);
         }
@@ -247,7 +248,7 @@ impl Hub {
     }
 
     /// Forget sessions nobody is using, so memory follows activity rather than history.
-    pub fn evict_idle(&self) {
+    pub fn evict_idle(&self, _order: &Ordered) {
         self.map().retain(|_, live| !live.idle());
     }
 
@@ -287,7 +288,7 @@ mod tests {
     #[test]
     fn recent_serves_from_memory_only_when_it_reaches_back() {
         let hub = Hub::default();
-        let w = Writer::for_tests();
+        let w = Ordered::for_tests();
         let id = SessionId::new(RelayKind::Production);
         let live = hub.load(&w, &id, 10, 1);
         assert_eq!(
@@ -325,7 +326,7 @@ mod tests {
     #[test]
     fn memory_holds_a_byte_budget_of_events_not_a_count() {
         let hub = Hub::default();
-        let w = Writer::for_tests();
+        let w = Ordered::for_tests();
         let id = SessionId::new(RelayKind::Production);
         let live = hub.load(&w, &id, 0, 1);
         let limits = Limits {
@@ -377,7 +378,7 @@ mod tests {
     #[test]
     fn close_and_epoch_reach_subscribers() {
         let hub = Hub::default();
-        let w = Writer::for_tests();
+        let w = Ordered::for_tests();
         let id = SessionId::new(RelayKind::Staging);
         let live = hub.load(&w, &id, 0, 1);
         let mut rx = live.subscribe();

@@ -8,8 +8,9 @@
 //!
 //! How it is built, so that a reader knows where to look:
 //!
-//! - `store/` is the truth (SQLite). One writer connection orders every change; the in-memory
-//!   `hub` follows the log only under that writer (its methods take the writer as proof).
+//! - `store/` is the truth, in SQLite or PostgreSQL, every query written once for both. The
+//!   in-memory `hub` follows the log in commit order (its methods take the store's `Ordered` as
+//!   proof).
 //! - `publish` is the one way events enter a log, `feed` the one way they leave it; `routes/`
 //!   only translates HTTP to those two (`routes/api/streams.rs` carries a feed over SSE or a
 //!   WebSocket).

@@ -87,17 +87,19 @@ pub async fn publish(
     let (id, st) = (session.clone(), state.clone());
     let created_at = store::rfc3339(store::now());
     let retain = state.config.limits.retain_events;
+    let sid = id.clone();
     let answers = state
         .store
-        .write(move |conn| {
-            let (answers, appended) =
-                events::append(conn, &id, source, &batch, &created_at, retain)?;
-            st.metrics
-                .events_published
-                .fetch_add(appended.len() as u64, Relaxed);
-            st.hub.appended(conn, &id, appended, &st.config.limits);
-            Ok(answers)
-        })
+        .write_then(
+            move |c| events::append(c, &sid, source, &batch, &created_at, retain),
+            |(answers, appended), order| {
+                st.metrics
+                    .events_published
+                    .fetch_add(appended.len() as u64, Relaxed);
+                st.hub.appended(order, &id, appended, &st.config.limits);
+                answers
+            },
+        )
         .await?;
     Ok(answers)
 }
@@ -113,7 +115,7 @@ pub async fn announce(
     let id = session.clone();
     state
         .store
-        .write(move |conn| sessions::set_worker_online(conn, &id, online))
+        .write(move |c| sessions::set_worker_online(c, &id, online))
         .await?;
     // The relay's own notice: nothing to check it against.
     let notice = Validated {
@@ -137,14 +139,13 @@ pub async fn live(state: &Shared, session: &SessionId) -> ApiResult<std::sync::A
     if let Some(live) = state.hub.get(session) {
         return Ok(live);
     }
-    let (id, st) = (session.clone(), state.clone());
-    state
+    let id = session.clone();
+    let row = state
         .store
-        .write(move |conn| {
-            let row = sessions::get(conn, &id)?
-                .ok_or_else(|| store::StoreError::Corrupt(format!("session {id} vanished")))?;
-            Ok(st.hub.load(conn, &id, row.last_seq, row.worker_epoch))
-        })
-        .await
-        .map_err(|_| ApiError::not_found())
+        .write_then(
+            move |c| sessions::get(c, &id),
+            |row, order| row.map(|r| state.hub.load(order, &r.id, r.last_seq, r.worker_epoch)),
+        )
+        .await?;
+    row.ok_or_else(ApiError::not_found)
 }

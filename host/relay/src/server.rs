@@ -72,10 +72,12 @@ impl Relay {
             ),
             None => None,
         };
-        let db = config.db.clone();
-        let store = tokio::task::spawn_blocking(move || Store::open(&db))
+        let location = config.store.clone();
+        let store = tokio::task::spawn_blocking(move || Store::open(&location))
             .await?
-            .with_context(|| format!("cannot open the relay database {}", config.db.display()))?;
+            .with_context(|| {
+                format!("cannot open the relay database {}", config.store.display())
+            })?;
         let jwt_key = store.write(|c| store::jwt_key(c)).await?;
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
@@ -259,19 +261,16 @@ fn default_public_url(addr: SocketAddr, tls: bool) -> String {
 /// Workers that were online when the relay stopped get the usual timeout to come back before
 /// clients are told they are offline.
 async fn restore_presence(state: &Shared) -> anyhow::Result<()> {
-    let st = state.clone();
     let rows = state
         .store
-        .write(move |c| {
-            let rows = sessions::with_worker_online(c)?;
-            Ok(rows
-                .into_iter()
+        .write_then(sessions::with_worker_online, |rows, order| {
+            rows.into_iter()
                 .map(|r| {
-                    let live = st.hub.load(c, &r.id, r.last_seq, r.worker_epoch);
+                    let live = state.hub.load(order, &r.id, r.last_seq, r.worker_epoch);
                     live.worker_seen(Instant::now());
                     r.id
                 })
-                .collect::<Vec<_>>())
+                .collect::<Vec<_>>()
         })
         .await?;
     tracing::debug!(sessions = rows.len(), "restored worker presence");
@@ -294,13 +293,9 @@ async fn sweep(state: Shared, mut shutdown: watch::Receiver<bool>) {
                 tracing::warn!(session = %id, "could not announce the worker offline: {}", e.message);
             }
         }
-        let st = state.clone();
-        let _ = state
+        state
             .store
-            .write(move |_| {
-                st.hub.evict_idle();
-                Ok(())
-            })
+            .ordered(|order| state.hub.evict_idle(order))
             .await;
         state.throttles().prune(now);
     }

@@ -189,7 +189,7 @@ async fn with_a_token_metrics_are_served_publicly_to_its_bearer_only() {
 
 /// Make every write of a new browser login fail, as a full disk would.
 fn fail_login_writes(relay: &TestRelay) {
-    let db = rusqlite::Connection::open(&relay.db).unwrap();
+    let db = rusqlite::Connection::open(relay.sqlite_path()).unwrap();
     db.execute_batch(
         "CREATE TRIGGER disk_full BEFORE INSERT ON browser_logins
          BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",

@@ -50,7 +50,7 @@ impl BridgeSide for TestRelay {
     }
 
     async fn credentials(&self, name: &str) -> (Credentials, String) {
-        users::add(&self.db, name, PASSWORD).unwrap();
+        users::add(&self.store, name, PASSWORD).unwrap();
         let api = self.api();
         let code = api.device_code().await.unwrap();
         let cookie = self.browser_login(name).await;

@@ -1,8 +1,8 @@
 //! Accounts: a name and an argon2 hash.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::sql::{Sql, params};
 use super::{StoreResult, rfc3339};
 
 /// An account as `tether relay user list` shows it.
@@ -17,47 +17,46 @@ pub struct Account {
 }
 
 /// `Ok(None)` when the name is taken.
-pub fn add(
-    conn: &Connection,
-    name: &str,
-    password_hash: &str,
-    now: u64,
-) -> StoreResult<Option<i64>> {
-    let inserted = conn.execute(
+pub fn add(c: &mut dyn Sql, name: &str, password_hash: &str, now: u64) -> StoreResult<Option<i64>> {
+    c.query_opt(
         "INSERT INTO accounts (name, password_hash, created_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT(name) DO NOTHING",
-        params![name, password_hash, now as i64],
-    )?;
-    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+         ON CONFLICT (name) DO NOTHING RETURNING id",
+        params![name, password_hash, now],
+    )?
+    .map(|r| r.int(0))
+    .transpose()
 }
 
 /// Every account, by name.
-pub fn list(conn: &Connection) -> StoreResult<Vec<Account>> {
-    let mut stmt = conn.prepare("SELECT id, name, created_at FROM accounts ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
+pub fn list(c: &mut dyn Sql) -> StoreResult<Vec<Account>> {
+    c.query(
+        "SELECT id, name, created_at FROM accounts ORDER BY name",
+        &[],
+    )?
+    .into_iter()
+    .map(|r| {
         Ok(Account {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            created_at: rfc3339(r.get::<_, i64>(2)? as u64),
+            id: r.int(0)?,
+            name: r.text(1)?,
+            created_at: rfc3339(r.u64(2)?),
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    })
+    .collect()
 }
 
 /// Removing an account removes everything it owns (tokens, devices, sessions, events).
-pub fn remove(conn: &Connection, name: &str) -> StoreResult<bool> {
-    Ok(conn.execute("DELETE FROM accounts WHERE name = ?1", [name])? == 1)
+pub fn remove(c: &mut dyn Sql, name: &str) -> StoreResult<bool> {
+    Ok(c.execute("DELETE FROM accounts WHERE name = ?1", params![name])? == 1)
 }
 
 /// The id and password hash of `name`.
-pub fn credentials(conn: &Connection, name: &str) -> StoreResult<Option<(i64, String)>> {
-    Ok(conn
-        .query_row(
-            "SELECT id, password_hash FROM accounts WHERE name = ?1",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
+pub fn credentials(c: &mut dyn Sql, name: &str) -> StoreResult<Option<(i64, String)>> {
+    c.query_opt(
+        "SELECT id, password_hash FROM accounts WHERE name = ?1",
+        params![name],
+    )?
+    .map(|r| Ok((r.int(0)?, r.text(1)?)))
+    .transpose()
 }
 
 /// Account names: what a person can type and read back, and nothing that could confuse a log.

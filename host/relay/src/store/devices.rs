@@ -1,8 +1,8 @@
 //! Trusted devices: machines enrolled right after a login, allowed to register workers.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use tether_protocol::api::TrustedDevice;
 
+use super::sql::{Sql, params};
 use super::{StoreResult, rfc3339};
 
 /// A trusted device to store: its token only as a digest.
@@ -24,31 +24,33 @@ pub struct NewDevice<'a> {
 }
 
 /// Store a newly enrolled device.
-pub fn insert(conn: &Connection, d: &NewDevice) -> StoreResult<()> {
-    conn.execute(
+pub fn insert(c: &mut dyn Sql, d: &NewDevice) -> StoreResult<()> {
+    c.execute(
         "INSERT INTO trusted_devices (id, account_id, display_name, token_hash, family, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![d.id, d.account, d.name, d.hash.as_slice(), d.family, d.now as i64, d.expires_at as i64],
+        params![d.id, d.account, d.name, d.hash, d.family, d.now, d.expires_at],
     )?;
     Ok(())
 }
 
 /// The account's devices that are neither revoked nor expired.
-pub fn list(conn: &Connection, account: i64, now: u64) -> StoreResult<Vec<TrustedDevice>> {
-    let mut stmt = conn.prepare(
+pub fn list(c: &mut dyn Sql, account: i64, now: u64) -> StoreResult<Vec<TrustedDevice>> {
+    c.query(
         "SELECT id, display_name, created_at, last_used_at, expires_at FROM trusted_devices
          WHERE account_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 ORDER BY created_at, id",
-    )?;
-    let rows = stmt.query_map(params![account, now as i64], |r| {
+        params![account, now],
+    )?
+    .into_iter()
+    .map(|r| {
         Ok(TrustedDevice {
-            device_id: r.get(0)?,
-            display_name: r.get(1)?,
-            created_at: rfc3339(r.get::<_, i64>(2)? as u64),
-            last_used_at: r.get::<_, Option<i64>>(3)?.map(|t| rfc3339(t as u64)),
-            expires_at: rfc3339(r.get::<_, i64>(4)? as u64),
+            device_id: r.text(0)?,
+            display_name: r.text(1)?,
+            created_at: rfc3339(r.u64(2)?),
+            last_used_at: r.opt_u64(3)?.map(rfc3339),
+            expires_at: rfc3339(r.u64(4)?),
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    })
+    .collect()
 }
 
 /// Revoke the device and the login that enrolled it (a machine that is no longer trusted must
@@ -56,49 +58,42 @@ pub fn list(conn: &Connection, account: i64, now: u64) -> StoreResult<Vec<Truste
 /// revocation for `keep` seconds (see [`super::oauth::revoke_family`]). `None` if there is no
 /// such live device of `account`; else the login revoked with it, if it has one.
 pub fn revoke(
-    conn: &Connection,
+    c: &mut dyn Sql,
     account: i64,
     id: &str,
     now: u64,
     keep: u64,
 ) -> StoreResult<Option<Option<String>>> {
-    let revoked: Option<Option<String>> = conn
-        .query_row(
+    let revoked = c
+        .query_opt(
             "UPDATE trusted_devices SET revoked_at = ?3 WHERE id = ?1 AND account_id = ?2 AND revoked_at IS NULL
              RETURNING family",
-            params![id, account, now as i64],
-            |r| r.get(0),
-        )
-        .optional()?;
+            params![id, account, now],
+        )?
+        .map(|r| r.opt_text(0))
+        .transpose()?;
     let Some(family) = revoked else {
         return Ok(None);
     };
     if let Some(family) = &family {
-        super::oauth::revoke_family(conn, family, now, keep)?;
+        super::oauth::revoke_family(c, family, now, keep)?;
     }
     Ok(Some(family))
 }
 
 /// Whether `hash` is a live device of `account`; a use extends its life (the 90-day window rolls).
 pub fn check_and_touch(
-    conn: &Connection,
+    c: &mut dyn Sql,
     account: i64,
     hash: &[u8; 32],
     now: u64,
     extend_to: u64,
 ) -> StoreResult<bool> {
-    let id: Option<String> = conn
-        .query_row(
-            "SELECT id FROM trusted_devices WHERE token_hash = ?1 AND account_id = ?2
-             AND revoked_at IS NULL AND expires_at > ?3",
-            params![hash.as_slice(), account, now as i64],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let Some(id) = id else { return Ok(false) };
-    conn.execute(
-        "UPDATE trusted_devices SET last_used_at = ?2, expires_at = ?3 WHERE id = ?1",
-        params![id, now as i64, extend_to as i64],
-    )?;
-    Ok(true)
+    // One statement, so that a device revoked by another node between a look and a touch is
+    // not touched back to life.
+    Ok(c.execute(
+        "UPDATE trusted_devices SET last_used_at = ?3, expires_at = ?4 WHERE token_hash = ?1
+         AND account_id = ?2 AND revoked_at IS NULL AND expires_at > ?3",
+        params![hash, account, now, extend_to],
+    )? == 1)
 }

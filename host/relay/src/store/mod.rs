@@ -1,23 +1,87 @@
-//! SQLite storage (bundled, WAL): accounts, hashed credentials, trusted devices, sessions and the
-//! event log. One writer connection serialises every change, which is also what gives events
-//! their per-session order; a second connection serves reads, which WAL lets run beside writes.
-//! Calls run inline (see [`Store::write`] for why).
+//! The truth: accounts, hashed credentials, trusted devices, sessions and the event log, in
+//! SQLite (one file, the default and what the embedded relay uses) or PostgreSQL (what several
+//! relay nodes share). Every query is written once, against [`sql::Sql`], and runs on both; the
+//! modules below hold them, one per kind of record.
+//!
+//! [`Store`] is the facade: [`Store::read`] and [`Store::write`] run a closure of queries (a
+//! write in one transaction), and [`Store::write_then`] also runs a second step after the
+//! commit, in commit order: that is how the hub follows the log.
 
 pub(crate) mod accounts;
 pub(crate) mod devices;
 pub(crate) mod events;
 pub(crate) mod logins;
 pub(crate) mod oauth;
+mod postgres;
 mod schema;
 pub(crate) mod sessions;
+pub mod sql;
+mod sqlite;
 
-pub use schema::latest as latest_schema;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use std::ops::{Deref, DerefMut};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+pub use sql::{Dialect, Sql};
 
-use rusqlite::Connection;
+/// Where the database is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, by its `postgres://` URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// What logs and messages may show: a URL without its password.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Sqlite(path) => path.display().to_string(),
+            Location::Postgres(url) => redact_password(url),
+        }
+    }
+}
+
+impl From<PathBuf> for Location {
+    fn from(path: PathBuf) -> Self {
+        Location::Sqlite(path)
+    }
+}
+
+impl From<&Path> for Location {
+    fn from(path: &Path) -> Self {
+        Location::Sqlite(path.to_owned())
+    }
+}
+
+impl From<&PathBuf> for Location {
+    fn from(path: &PathBuf) -> Self {
+        Location::Sqlite(path.clone())
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        // The key=value form: `host=db user=relay password=secret`.
+        return url
+            .split_whitespace()
+            .map(|kv| match kv.split_once('=') {
+                Some(("password", _)) => "password=***",
+                _ => kv,
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
 
 /// Why a database call failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +89,12 @@ pub enum StoreError {
     /// SQLite refused (a full disk, a locked file, a constraint).
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL refused, or the connection to it broke.
+    #[error("database: {0}")]
+    Postgres(#[from] ::postgres::Error),
+    /// The database cannot be reached (a node answers 503 and the client retries).
+    #[error("{0}")]
+    Unavailable(String),
     /// The task running the call failed.
     #[error("database task failed: {0}")]
     Task(String),
@@ -46,102 +116,223 @@ pub enum StoreError {
     Migration(String),
 }
 
+impl StoreError {
+    /// The database is down or unreachable, rather than refusing this call: worth a retry.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            // No error from the server itself: the connection broke.
+            StoreError::Postgres(e) => match e.as_db_error() {
+                None => true,
+                // Connection exceptions, and a server shutting down or starting.
+                Some(db) => {
+                    let code = db.code().code();
+                    code.starts_with("08") || code.starts_with("57P")
+                }
+            },
+            _ => false,
+        }
+    }
+}
+
 /// The result of a database call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The database: one writer connection and one reader.
+/// The database.
 pub struct Store {
-    writer: Mutex<Writer>,
-    reader: Mutex<Connection>,
+    backend: Backend,
+    /// PostgreSQL's writes run on many connections; the steps after a commit that must see
+    /// commits in order ([`Store::write_then`]) take this. SQLite's one writer orders them.
+    order: tokio::sync::Mutex<()>,
 }
 
-/// The writer connection, as [`Store::write`] lends it. It derefs to the connection; holding it
-/// is also the proof that the hub's changes ask for (`Hub::load`, `Hub::appended`, …): the hub
-/// changes a session's head only under the writer, so it never disagrees with the log about
-/// order, and only the store can make a `Writer`.
-pub struct Writer(Connection);
-
-impl Deref for Writer {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        &self.0
-    }
+enum Backend {
+    Sqlite(sqlite::Sqlite),
+    Postgres(postgres::Postgres),
 }
 
-impl DerefMut for Writer {
-    fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.0
-    }
-}
+/// Held by the step after a commit in [`Store::write_then`]: the proof that no other change is
+/// between that commit and this step. The hub's changes ask for it (`Hub::load`,
+/// `Hub::appended`, …), so that the hub never disagrees with the log about order; only the
+/// store can make one.
+pub struct Ordered(());
 
 #[cfg(test)]
-impl Writer {
-    /// A writer of its own (an empty in-memory database), for unit tests of what takes one.
-    pub(crate) fn for_tests() -> Writer {
-        Writer(Connection::open_in_memory().expect("an in-memory database"))
+impl Ordered {
+    /// A proof of its own, for unit tests of what takes one.
+    pub(crate) fn for_tests() -> Ordered {
+        Ordered(())
     }
 }
 
 impl Store {
-    /// Open (creating and migrating if needed) the database at `path`.
-    pub fn open(path: &Path) -> StoreResult<Arc<Store>> {
-        let mut writer = Connection::open(path)?;
-        schema::configure(&writer)?;
-        schema::migrate(&mut writer)?;
-        let reader = Connection::open(path)?;
-        schema::configure(&reader)?;
+    /// Open (creating and migrating if needed) the database. Blocking.
+    pub fn open(location: &Location) -> StoreResult<Arc<Store>> {
+        let backend = match location {
+            Location::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open(path)?),
+            Location::Postgres(url) => {
+                Backend::Postgres(off_runtime(|| postgres::Postgres::open(url))?)
+            }
+        };
         Ok(Arc::new(Store {
-            writer: Mutex::new(Writer(writer)),
-            reader: Mutex::new(reader),
+            backend,
+            order: tokio::sync::Mutex::new(()),
         }))
     }
 
-    /// Run `f` on the writer connection.
+    /// Which database this is.
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Run `f` in a transaction, committed if it succeeds.
     ///
-    /// Inline, on the calling task's thread: every statement here is a prepared, indexed
+    /// On SQLite, inline, on the calling task's thread: every statement is a prepared, indexed
     /// operation of tens of microseconds, and handing each to the blocking pool cost more than
     /// the work (≈ 55 µs of thread hand-off per call, most of the relay's round trip; see
     /// BENCHMARKS.md). Slow work (password hashing) goes to the blocking pool at its call site.
-    /// Being inline, `f` may borrow, and needs not be `Send`.
-    pub async fn write<T>(
+    /// On PostgreSQL, on the blocking pool, since the answer comes over the network.
+    pub async fn write<T: Send + 'static>(
         self: &Arc<Self>,
-        f: impl FnOnce(&mut Writer) -> StoreResult<T>,
+        f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.write_blocking(f)
+        match &self.backend {
+            Backend::Sqlite(db) => sqlite::Sqlite::transact(&mut db.writer(), f),
+            Backend::Postgres(_) => self.pooled(true, f).await,
+        }
     }
 
-    /// Run `f` on the reader connection (inline, as [`Store::write`]).
-    pub async fn read<T>(
+    /// Run `f` as [`Store::write`] does, then `then` on what it returned, after the commit and
+    /// before any later write's `then`.
+    pub async fn write_then<T: Send + 'static, U>(
         self: &Arc<Self>,
-        f: impl FnOnce(&Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
-        f(&conn)
+        f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
+        then: impl FnOnce(T, &Ordered) -> U,
+    ) -> StoreResult<U> {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let mut writer = db.writer();
+                let out = sqlite::Sqlite::transact(&mut writer, f)?;
+                Ok(then(out, &Ordered(())))
+            }
+            Backend::Postgres(_) => {
+                let _order = self.order.lock().await;
+                let out = self.pooled(true, f).await?;
+                Ok(then(out, &Ordered(())))
+            }
+        }
     }
 
-    /// For callers that are not async (the `tether relay user` commands).
-    pub fn write_blocking<T>(
+    /// Run `then` between two writes, as the step after a commit would.
+    pub async fn ordered<U>(self: &Arc<Self>, then: impl FnOnce(&Ordered) -> U) -> U {
+        match &self.backend {
+            Backend::Sqlite(db) => {
+                let _writer = db.writer();
+                then(&Ordered(()))
+            }
+            Backend::Postgres(_) => {
+                let _order = self.order.lock().await;
+                then(&Ordered(()))
+            }
+        }
+    }
+
+    /// Run `f` outside a transaction: reads (inline on SQLite, as [`Store::write`]).
+    pub async fn read<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        match &self.backend {
+            Backend::Sqlite(db) => db.read(f),
+            Backend::Postgres(_) => self.pooled(false, f).await,
+        }
+    }
+
+    /// [`Store::write`] for callers that are not async (the `tether relay user` commands).
+    pub fn write_blocking<T: Send>(
         &self,
-        f: impl FnOnce(&mut Writer) -> StoreResult<T>,
+        f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send,
     ) -> StoreResult<T> {
-        let mut conn = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut conn)
+        match &self.backend {
+            Backend::Sqlite(db) => sqlite::Sqlite::transact(&mut db.writer(), f),
+            Backend::Postgres(pg) => off_runtime(|| pg.run(true, f)),
+        }
+    }
+
+    async fn pooled<T: Send + 'static>(
+        self: &Arc<Self>,
+        transaction: bool,
+        f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let Backend::Postgres(pg) = &self.backend else {
+            unreachable!("SQLite runs inline")
+        };
+        let _permit = pg
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?;
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || match &store.backend {
+            Backend::Postgres(pg) => pg.run(transaction, f),
+            Backend::Sqlite(_) => unreachable!("SQLite runs inline"),
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
     }
 }
 
-/// Bring the database at `path` (created if missing) to the newest schema ([`latest_schema`]),
-/// or with `check_only` change nothing; either way, the version found. A file a newer relay
-/// wrote is refused.
-pub fn migrate(path: &Path, check_only: bool) -> StoreResult<usize> {
-    if check_only && !path.exists() {
-        return Ok(0);
+/// Run blocking database work where it may block: the synchronous PostgreSQL client drives a
+/// runtime of its own, which cannot start on a thread that already runs one (a test, a caller
+/// inside `block_on`).
+fn off_runtime<T: Send>(f: impl FnOnce() -> StoreResult<T> + Send) -> StoreResult<T> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
     }
-    let mut conn = Connection::open(path)?;
-    schema::configure(&conn)?;
-    if check_only {
-        schema::check_not_newer(&conn)
-    } else {
-        schema::migrate(&mut conn)
+    std::thread::scope(|s| {
+        s.spawn(f)
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::Task("the database thread panicked".into())))
+    })
+}
+
+/// The state of a database's schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaState {
+    /// The version it was at (0: empty).
+    pub found: usize,
+    /// The newest version this build knows.
+    pub latest: usize,
+}
+
+/// Bring the database (created if missing) to the newest schema, or with `check_only` change
+/// nothing; either way, where it was. A database a newer relay wrote is refused.
+pub fn migrate(location: &Location, check_only: bool) -> StoreResult<SchemaState> {
+    match location {
+        Location::Sqlite(path) => {
+            let latest = schema::latest();
+            if check_only && !path.exists() {
+                return Ok(SchemaState { found: 0, latest });
+            }
+            let mut conn = rusqlite::Connection::open(path)?;
+            schema::configure(&conn)?;
+            let found = if check_only {
+                schema::check_not_newer(&conn)?
+            } else {
+                schema::migrate(&mut conn)?
+            };
+            Ok(SchemaState { found, latest })
+        }
+        Location::Postgres(url) => {
+            let found = off_runtime(|| postgres::migrate_url(url, check_only))?;
+            Ok(SchemaState {
+                found,
+                latest: postgres::latest(),
+            })
+        }
     }
 }
 
@@ -160,23 +351,42 @@ pub fn rfc3339(unix: u64) -> String {
 }
 
 /// The signing key for worker JWTs: made once and kept in the database, so that a restarted
-/// relay accepts the tokens it issued before.
-pub fn jwt_key(conn: &Connection) -> StoreResult<[u8; 32]> {
-    use rusqlite::OptionalExtension;
-    let existing: Option<Vec<u8>> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'jwt_key'", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    if let Some(key) = existing {
-        return key
-            .try_into()
-            .map_err(|_| StoreError::Corrupt("the stored JWT key is not 32 bytes".into()));
-    }
-    let key = crate::auth::secret::random_bytes::<32>();
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('jwt_key', ?1)",
-        [key.as_slice()],
+/// relay, and every other node, accepts the tokens it issued. Nodes starting together agree: the
+/// first insert wins and everyone reads what it stored.
+pub fn jwt_key(c: &mut dyn Sql) -> StoreResult<[u8; 32]> {
+    let fresh = crate::auth::secret::random_bytes::<32>();
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES ('jwt_key', ?1) ON CONFLICT (key) DO NOTHING",
+        sql::params![&fresh],
     )?;
-    Ok(key)
+    let key = c
+        .query_one("SELECT value FROM meta WHERE key = 'jwt_key'", &[])?
+        .blob(0)?;
+    key.try_into()
+        .map_err(|_| StoreError::Corrupt("the stored JWT key is not 32 bytes".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_is_shown_without_its_password() {
+        assert_eq!(
+            redact_password("postgres://relay:s3cret@db.example:5432/tether?sslmode=disable"),
+            "postgres://relay:***@db.example:5432/tether?sslmode=disable"
+        );
+        assert_eq!(
+            redact_password("postgres://relay@db/tether"),
+            "postgres://relay@db/tether"
+        );
+        assert_eq!(
+            redact_password("host=/tmp user=x password=y"),
+            "host=/tmp user=x password=***"
+        );
+        assert_eq!(
+            Location::Postgres("postgresql://a:b:c@h/d".into()).display(),
+            "postgresql://a:***@h/d"
+        );
+    }
 }

@@ -4,9 +4,8 @@
 //! it was copied; the whole family is revoked (RFC 9700 §4.14.2), which logs the thief out and
 //! the owner too, who then simply logs in again.
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use super::StoreResult;
+use super::sql::{Row, Sql, params};
 use crate::auth::device_flow::{Pending, Status};
 
 /// A device authorization request to store (RFC 8628 §3.2).
@@ -26,16 +25,16 @@ pub struct NewDeviceCode<'a> {
 }
 
 /// `Ok(false)` if the user code collided with a live one (the caller draws another).
-pub fn insert_device_code(conn: &Connection, c: &NewDeviceCode) -> StoreResult<bool> {
+pub fn insert_device_code(db: &mut dyn Sql, c: &NewDeviceCode) -> StoreResult<bool> {
     // Expired requests are dead weight and would hold their user codes.
-    conn.execute(
+    db.execute(
         "DELETE FROM device_codes WHERE expires_at <= ?1",
-        [c.now as i64],
+        params![c.now],
     )?;
-    let n = conn.execute(
+    let n = db.execute(
         "INSERT INTO device_codes (device_code_hash, user_code, client_id, created_at, expires_at, interval_secs, status)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending') ON CONFLICT DO NOTHING",
-        params![c.device_code_hash.as_slice(), c.user_code, c.client_id, c.now as i64, c.expires_at as i64, c.interval as i64],
+        params![c.device_code_hash, c.user_code, c.client_id, c.now, c.expires_at, c.interval],
     )?;
     Ok(n == 1)
 }
@@ -51,59 +50,57 @@ pub struct DeviceCodeRow {
 }
 
 /// The request a device code names.
-pub fn device_code(conn: &Connection, hash: &[u8; 32]) -> StoreResult<Option<DeviceCodeRow>> {
-    Ok(conn
-        .query_row(
-            "SELECT status, expires_at, interval_secs, last_poll_at, account_id, approved_at
-             FROM device_codes WHERE device_code_hash = ?1",
-            [hash.as_slice()],
-            |r| {
-                let status: String = r.get(0)?;
-                Ok(DeviceCodeRow {
-                    pending: Pending {
-                        status: Status::parse(&status).unwrap_or(Status::Consumed),
-                        expires_at: r.get::<_, i64>(1)? as u64,
-                        interval: r.get::<_, i64>(2)? as u64,
-                        last_poll_at: r.get::<_, Option<i64>>(3)?.map(|t| t as u64),
-                    },
-                    account: r.get(4)?,
-                    approved_at: r.get::<_, Option<i64>>(5)?.map(|t| t as u64),
-                })
+pub fn device_code(c: &mut dyn Sql, hash: &[u8; 32]) -> StoreResult<Option<DeviceCodeRow>> {
+    c.query_opt(
+        "SELECT status, expires_at, interval_secs, last_poll_at, account_id, approved_at
+         FROM device_codes WHERE device_code_hash = ?1",
+        params![hash],
+    )?
+    .map(|r| {
+        Ok(DeviceCodeRow {
+            pending: Pending {
+                status: Status::parse(&r.text(0)?).unwrap_or(Status::Consumed),
+                expires_at: r.u64(1)?,
+                interval: r.u64(2)?,
+                last_poll_at: r.opt_u64(3)?,
             },
-        )
-        .optional()?)
+            account: r.opt_int(4)?,
+            approved_at: r.opt_u64(5)?,
+        })
+    })
+    .transpose()
 }
 
 /// Remember a poll and the interval now asked for (RFC 8628 `slow_down`).
-pub fn record_poll(conn: &Connection, hash: &[u8; 32], now: u64, interval: u64) -> StoreResult<()> {
-    conn.execute(
+pub fn record_poll(c: &mut dyn Sql, hash: &[u8; 32], now: u64, interval: u64) -> StoreResult<()> {
+    c.execute(
         "UPDATE device_codes SET last_poll_at = ?2, interval_secs = ?3 WHERE device_code_hash = ?1",
-        params![hash.as_slice(), now as i64, interval as i64],
+        params![hash, now, interval],
     )?;
     Ok(())
 }
 
 /// Spend an approved code; `false` if another poll got there first.
-pub fn consume(conn: &Connection, hash: &[u8; 32]) -> StoreResult<bool> {
-    Ok(conn.execute(
+pub fn consume(c: &mut dyn Sql, hash: &[u8; 32]) -> StoreResult<bool> {
+    Ok(c.execute(
         "UPDATE device_codes SET status = 'consumed' WHERE device_code_hash = ?1 AND status = 'approved'",
-        [hash.as_slice()],
+        params![hash],
     )? == 1)
 }
 
 /// Approve or deny a waiting request; `false` if there is none with that code.
 pub fn decide(
-    conn: &Connection,
+    c: &mut dyn Sql,
     user_code: &str,
     account: i64,
     approve: bool,
     now: u64,
 ) -> StoreResult<bool> {
     let status = if approve { "approved" } else { "denied" };
-    Ok(conn.execute(
+    Ok(c.execute(
         "UPDATE device_codes SET status = ?2, account_id = ?3, approved_at = ?4
          WHERE user_code = ?1 AND status = 'pending' AND expires_at > ?4",
-        params![user_code, status, account, now as i64],
+        params![user_code, status, account, now],
     )? == 1)
 }
 
@@ -126,14 +123,14 @@ pub struct TokenPair<'a> {
 }
 
 /// Store a new token pair.
-pub fn insert_pair(conn: &Connection, p: &TokenPair) -> StoreResult<()> {
-    conn.execute(
+pub fn insert_pair(c: &mut dyn Sql, p: &TokenPair) -> StoreResult<()> {
+    c.execute(
         "INSERT INTO access_tokens (token_hash, account_id, family, login_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![p.access_hash.as_slice(), p.account, p.family, p.login_at as i64, p.access_expires_at as i64],
+        params![p.access_hash, p.account, p.family, p.login_at, p.access_expires_at],
     )?;
-    conn.execute(
+    c.execute(
         "INSERT INTO refresh_tokens (token_hash, account_id, family, login_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![p.refresh_hash.as_slice(), p.account, p.family, p.login_at as i64, p.refresh_expires_at as i64],
+        params![p.refresh_hash, p.account, p.family, p.login_at, p.refresh_expires_at],
     )?;
     Ok(())
 }
@@ -150,55 +147,45 @@ pub struct AccessRow {
 }
 
 /// What a live access token stands for, if it is live.
-pub fn access_token(
-    conn: &Connection,
-    hash: &[u8; 32],
-    now: u64,
-) -> StoreResult<Option<AccessRow>> {
-    // Cached: every request with an access token runs it.
-    Ok(conn
-        .prepare_cached(
-            "SELECT account_id, login_at, family FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
-        )?
-        .query_row(params![hash.as_slice(), now as i64], |r| {
-            Ok(AccessRow {
-                account: r.get(0)?,
-                login_at: r.get::<_, i64>(1)? as u64,
-                family: r.get(2)?,
-            })
+pub fn access_token(c: &mut dyn Sql, hash: &[u8; 32], now: u64) -> StoreResult<Option<AccessRow>> {
+    c.query_opt(
+        "SELECT account_id, login_at, family FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+        params![hash, now],
+    )?
+    .map(|r| {
+        Ok(AccessRow {
+            account: r.int(0)?,
+            login_at: r.u64(1)?,
+            family: r.text(2)?,
         })
-        .optional()?)
+    })
+    .transpose()
 }
 
 /// The login (token family) of an access or refresh token, live or not, used or not: revoking
 /// a spent refresh token must still end its login (RFC 7009 §2.1).
 pub fn family_of(
-    conn: &Connection,
+    c: &mut dyn Sql,
     access: Option<&[u8; 32]>,
     refresh: Option<&[u8; 32]>,
 ) -> StoreResult<Option<String>> {
+    let family = |row: Option<Row>| row.map(|r| r.text(0)).transpose();
     if let Some(hash) = access {
-        let family = conn
-            .query_row(
-                "SELECT family FROM access_tokens WHERE token_hash = ?1",
-                [hash.as_slice()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if family.is_some() {
-            return Ok(family);
+        let found = family(c.query_opt(
+            "SELECT family FROM access_tokens WHERE token_hash = ?1",
+            params![hash],
+        )?)?;
+        if found.is_some() {
+            return Ok(found);
         }
     }
-    if let Some(hash) = refresh {
-        return Ok(conn
-            .query_row(
-                "SELECT family FROM refresh_tokens WHERE token_hash = ?1",
-                [hash.as_slice()],
-                |r| r.get(0),
-            )
-            .optional()?);
+    match refresh {
+        Some(hash) => family(c.query_opt(
+            "SELECT family FROM refresh_tokens WHERE token_hash = ?1",
+            params![hash],
+        )?),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// A stored refresh token, live or not.
@@ -216,56 +203,62 @@ pub struct RefreshRow {
 }
 
 /// The refresh token a digest names.
-pub fn refresh_token(conn: &Connection, hash: &[u8; 32]) -> StoreResult<Option<RefreshRow>> {
-    Ok(conn
-        .query_row(
-            "SELECT account_id, family, login_at, expires_at, used_at FROM refresh_tokens WHERE token_hash = ?1",
-            [hash.as_slice()],
-            |r| {
-                Ok(RefreshRow {
-                    account: r.get(0)?,
-                    family: r.get(1)?,
-                    login_at: r.get::<_, i64>(2)? as u64,
-                    expires_at: r.get::<_, i64>(3)? as u64,
-                    used: r.get::<_, Option<i64>>(4)?.is_some(),
-                })
-            },
-        )
-        .optional()?)
+pub fn refresh_token(c: &mut dyn Sql, hash: &[u8; 32]) -> StoreResult<Option<RefreshRow>> {
+    c.query_opt(
+        "SELECT account_id, family, login_at, expires_at, used_at FROM refresh_tokens WHERE token_hash = ?1",
+        params![hash],
+    )?
+    .map(|r| {
+        Ok(RefreshRow {
+            account: r.int(0)?,
+            family: r.text(1)?,
+            login_at: r.u64(2)?,
+            expires_at: r.u64(3)?,
+            used: r.opt_int(4)?.is_some(),
+        })
+    })
+    .transpose()
 }
 
 /// Spend a refresh token; `false` if it was already spent.
-pub fn mark_used(conn: &Connection, hash: &[u8; 32], now: u64) -> StoreResult<bool> {
-    Ok(conn.execute(
+pub fn mark_used(c: &mut dyn Sql, hash: &[u8; 32], now: u64) -> StoreResult<bool> {
+    Ok(c.execute(
         "UPDATE refresh_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
-        params![hash.as_slice(), now as i64],
+        params![hash, now],
     )? == 1)
 }
 
 /// End a login: its tokens go, and the revocation is remembered for `keep` seconds (the worker
 /// JWT lifetime) so that worker tokens minted from it are refused after a restart too.
-pub fn revoke_family(conn: &Connection, family: &str, now: u64, keep: u64) -> StoreResult<()> {
-    conn.execute("DELETE FROM access_tokens WHERE family = ?1", [family])?;
-    conn.execute("DELETE FROM refresh_tokens WHERE family = ?1", [family])?;
-    conn.execute(
-        "DELETE FROM revoked_families WHERE revoked_at < ?1",
-        [now.saturating_sub(keep) as i64],
+pub fn revoke_family(c: &mut dyn Sql, family: &str, now: u64, keep: u64) -> StoreResult<()> {
+    c.execute(
+        "DELETE FROM access_tokens WHERE family = ?1",
+        params![family],
     )?;
-    conn.execute(
+    c.execute(
+        "DELETE FROM refresh_tokens WHERE family = ?1",
+        params![family],
+    )?;
+    c.execute(
+        "DELETE FROM revoked_families WHERE revoked_at < ?1",
+        params![now.saturating_sub(keep)],
+    )?;
+    c.execute(
         "INSERT INTO revoked_families (family, revoked_at) VALUES (?1, ?2)
          ON CONFLICT (family) DO UPDATE SET revoked_at = excluded.revoked_at",
-        params![family, now as i64],
+        params![family, now],
     )?;
     Ok(())
 }
 
 /// The families revoked at or after `since`, with when; older ones are forgotten.
-pub fn revoked_since(conn: &Connection, since: u64) -> StoreResult<Vec<(String, u64)>> {
-    conn.execute(
+pub fn revoked_since(c: &mut dyn Sql, since: u64) -> StoreResult<Vec<(String, u64)>> {
+    c.execute(
         "DELETE FROM revoked_families WHERE revoked_at < ?1",
-        [since as i64],
+        params![since],
     )?;
-    let mut stmt = conn.prepare("SELECT family, revoked_at FROM revoked_families")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    c.query("SELECT family, revoked_at FROM revoked_families", &[])?
+        .into_iter()
+        .map(|r| Ok((r.text(0)?, r.u64(1)?)))
+        .collect()
 }

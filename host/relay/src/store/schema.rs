@@ -14,6 +14,9 @@ pub fn configure(conn: &Connection) -> StoreResult<()> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Every query is prepared once per connection (see `sqlite::On`): room for all of them, so
+    // that none is parsed again because others pushed it out.
+    conn.set_prepared_statement_cache_capacity(128);
     Ok(())
 }
 

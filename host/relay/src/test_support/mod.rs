@@ -1,5 +1,6 @@
 //! A real relay for integration tests, in process: on a loopback port, with a SQLite file in a
-//! temporary folder, driven over HTTP the way the CLI, a browser and a worker drive it.
+//! temporary folder or a database on the tests' own PostgreSQL server, driven over HTTP the way
+//! the CLI, a browser and a worker drive it.
 //!
 //! One copy, here, for this crate's tests and the bridge's (feature `test-support`, which only
 //! dev-dependencies turn on, so the relay binary never carries it). What one test file alone
@@ -11,12 +12,13 @@
 mod browser;
 mod cli;
 mod events;
+pub mod postgres;
 mod relay;
 
 pub use browser::Browser;
 pub use cli::Setup;
 pub use events::{event, user_message};
-pub use relay::{TestRelay, http_client, test_config};
+pub use relay::{StoreKind, TestRelay, http_client, test_config};
 
 /// The password of every account the helpers create.
 pub const PASSWORD: &str = "correct horse battery";

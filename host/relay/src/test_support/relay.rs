@@ -1,13 +1,35 @@
 //! Starting, stopping and restarting the test relay, and reaching it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::StatusCode;
 
 use super::PASSWORD;
+use super::postgres::PgServer;
+use crate::store::{Location, Store, StoreResult, sql::Sql};
 use crate::{Relay, RelayConfig, users};
+
+/// Which database a test relay keeps its state in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A SQLite file in the relay's temporary folder.
+    Sqlite,
+    /// A fresh database on the tests' own PostgreSQL server (see [`PgServer`]).
+    Postgres,
+}
+
+impl StoreKind {
+    /// Whether relays on this store can run here: PostgreSQL may be missing outside CI, and the
+    /// tests that need it then return early (after [`PgServer::get`] said they are skipped).
+    pub fn available(self) -> bool {
+        match self {
+            StoreKind::Sqlite => true,
+            StoreKind::Postgres => super::postgres::blocking(|| PgServer::get().is_some()),
+        }
+    }
+}
 
 /// A relay under test, with the HTTP client the tests use to reach it.
 pub struct TestRelay {
@@ -17,9 +39,9 @@ pub struct TestRelay {
     pub url: String,
     /// Where its public listener is bound.
     pub addr: SocketAddr,
-    /// Its database file, which outlives restarts.
-    pub db: PathBuf,
-    /// The temporary folder holding the database, removed when the relay is dropped.
+    /// Its database, which outlives restarts.
+    pub store: Location,
+    /// The temporary folder holding a SQLite database, removed when the relay is dropped.
     pub dir: tempfile::TempDir,
     /// A client that does not follow redirects (tests check them).
     pub http: reqwest::Client,
@@ -29,8 +51,8 @@ pub struct TestRelay {
 
 /// Timings short enough for tests: keepalives every 200 ms, workers offline after 1 s of
 /// silence, device polling every second.
-pub fn test_config(db: PathBuf) -> RelayConfig {
-    let mut config = RelayConfig::new(db);
+pub fn test_config(store: impl Into<Location>) -> RelayConfig {
+    let mut config = RelayConfig::new(store);
     config.liveness.keepalive = Duration::from_millis(200);
     config.liveness.worker_timeout = Duration::from_secs(1);
     config.liveness.sweep_interval = Duration::from_millis(100);
@@ -69,11 +91,33 @@ impl TestRelay {
 
     /// A relay with [`test_config`] changed by `tweak` (kept for [`TestRelay::start_again`]).
     pub async fn start_with(tweak: fn(&mut RelayConfig)) -> TestRelay {
+        Self::start_on(StoreKind::Sqlite, tweak).await
+    }
+
+    /// A relay on a new database of `kind`, with [`test_config`] changed by `tweak`. For
+    /// PostgreSQL, check [`StoreKind::available`] first.
+    pub async fn start_on(kind: StoreKind, tweak: fn(&mut RelayConfig)) -> TestRelay {
         logs();
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let db = dir.path().join("relay.db");
+        let store = match kind {
+            StoreKind::Sqlite => Location::Sqlite(dir.path().join("relay.db")),
+            StoreKind::Postgres => {
+                let server = PgServer::get().expect("PostgreSQL is installed");
+                Location::Postgres(super::postgres::blocking(|| server.fresh_database()))
+            }
+        };
+        Self::start_at(store, dir, tweak).await
+    }
+
+    /// A relay on `store` (another node of a relay already running on it, say).
+    pub async fn start_at(
+        store: Location,
+        dir: tempfile::TempDir,
+        tweak: fn(&mut RelayConfig),
+    ) -> TestRelay {
+        logs();
         let relay = Relay::start(
-            configured(db.clone(), tweak),
+            configured(store.clone(), tweak),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await
@@ -82,11 +126,30 @@ impl TestRelay {
             url: relay.public_url().to_owned(),
             addr: relay.addr(),
             relay: Some(relay),
-            db,
+            store,
             dir,
             http: http_client(),
             tweak,
         }
+    }
+
+    /// The SQLite file, for tests of what only SQLite does.
+    pub fn sqlite_path(&self) -> &Path {
+        match &self.store {
+            Location::Sqlite(path) => path,
+            Location::Postgres(_) => panic!("this relay keeps its state in PostgreSQL"),
+        }
+    }
+
+    /// Run `f` on the relay's database behind its back, in a transaction, as another process
+    /// (an administrator's command, another node) would.
+    pub fn sql<T: Send>(&self, f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send) -> T {
+        let store = self.store.clone();
+        super::postgres::blocking(move || {
+            Store::open(&store)
+                .and_then(|s| s.write_blocking(f))
+                .expect("the database answers")
+        })
     }
 
     /// Stop the relay and start a new one on the same database (a different port), with
@@ -94,7 +157,7 @@ impl TestRelay {
     pub async fn restart_with(&mut self, tweak: fn(&mut RelayConfig)) {
         self.stop().await;
         let relay = Relay::start(
-            configured(self.db.clone(), tweak),
+            configured(self.store.clone(), tweak),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await
@@ -118,7 +181,7 @@ impl TestRelay {
         let mut last = None;
         // The port may take a moment to be free again.
         for _ in 0..50 {
-            match Relay::start(configured(self.db.clone(), self.tweak), self.addr).await {
+            match Relay::start(configured(self.store.clone(), self.tweak), self.addr).await {
                 Ok(relay) => {
                     assert_eq!(relay.public_url(), self.url);
                     self.relay = Some(relay);
@@ -138,7 +201,7 @@ impl TestRelay {
 
     /// Add an account `name` with [`PASSWORD`], as `tether relay user add` would.
     pub fn add_user(&self, name: &str) {
-        users::add(&self.db, name, PASSWORD).expect("the account is added");
+        users::add(&self.store, name, PASSWORD).expect("the account is added");
     }
 
     /// The URL of `path` on this relay.
@@ -198,8 +261,8 @@ impl TestRelay {
     }
 }
 
-fn configured(db: PathBuf, tweak: fn(&mut RelayConfig)) -> RelayConfig {
-    let mut config = test_config(db);
+fn configured(store: Location, tweak: fn(&mut RelayConfig)) -> RelayConfig {
+    let mut config = test_config(store);
     tweak(&mut config);
     config
 }

@@ -387,7 +387,7 @@ pub async fn revoke(
 
 /// A new access and refresh token for the login `family` of `account`, stored by their digests.
 pub(crate) fn issue_pair(
-    c: &rusqlite::Connection,
+    c: &mut dyn store::Sql,
     account: i64,
     family: &str,
     login_at: u64,

@@ -166,14 +166,13 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
     owned(&state, &id, principal.account).await?;
-    let st = state.clone();
+    let sid = id.clone();
     state
         .store
-        .write(move |c| {
-            sessions::delete(c, &id)?;
-            st.hub.close(c, &id);
-            Ok(())
-        })
+        .write_then(
+            move |c| sessions::delete(c, &sid),
+            |_, order| state.hub.close(order, &id),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -213,14 +212,16 @@ pub async fn bridge(
             ));
         }
     }
-    let (sid, st) = (id.clone(), state.clone());
+    let sid = id.clone();
     let epoch = state
         .store
-        .write(move |c| {
-            let epoch = sessions::bump_epoch(c, &sid, now)?;
-            st.hub.epoch_changed(c, &sid, epoch);
-            Ok(epoch)
-        })
+        .write_then(
+            move |c| sessions::bump_epoch(c, &sid, now),
+            |epoch, order| {
+                state.hub.epoch_changed(order, &id, epoch);
+                epoch
+            },
+        )
         .await?;
     // The login may have been revoked since this request's token was checked; a token signed
     // now would outlive that by a whole lifetime.

@@ -1,8 +1,8 @@
 //! The sessions API: create, list, read, rename, delete; `/bridge`; who may touch what; and the
 //! validation of what comes in.
 
-mod common;
-use common::*;
+use crate::common::*;
+use crate::start_relay;
 
 use std::time::Duration;
 
@@ -84,7 +84,7 @@ fn is_rfc3339(s: &str) -> bool {
 
 #[tokio::test]
 async fn create_list_get_patch_delete() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let access = login(&relay, "alice").await;
     assert!(list(&relay, &access).await.is_empty());
 
@@ -210,7 +210,7 @@ async fn create_list_get_patch_delete() {
 
 #[tokio::test]
 async fn a_staging_relay_makes_staging_ids() {
-    let relay = TestRelay::start_with(|c| c.kind = RelayKind::Staging).await;
+    let relay = start_relay!(|c| c.kind = RelayKind::Staging);
     let access = login(&relay, "alice").await;
     let created = relay.create_session(&access).await;
     let id = created.id.to_string();
@@ -231,7 +231,7 @@ async fn a_staging_relay_makes_staging_ids() {
 
 #[tokio::test]
 async fn another_accounts_session_does_not_exist() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let alice = relay.setup("alice").await;
     relay.add_user("bob");
     let bob = relay.cli_login("bob").await.access_token;
@@ -337,7 +337,7 @@ async fn another_accounts_session_does_not_exist() {
 
 #[tokio::test]
 async fn malformed_session_ids_are_unknown() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let access = login(&relay, "alice").await;
     let created = relay.create_session(&access).await;
     let upper = created
@@ -383,7 +383,7 @@ async fn malformed_session_ids_are_unknown() {
 
 #[tokio::test]
 async fn cookie_requests_need_our_origin_when_they_act() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let cookie = relay.browser_login("alice").await;
 
@@ -470,7 +470,7 @@ async fn cookie_requests_need_our_origin_when_they_act() {
 
 #[tokio::test]
 async fn bridge_is_for_the_cli_and_bumps_the_epoch() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     assert_eq!(s.grant.worker_epoch, 1);
     assert_eq!(s.grant.api_base_url, relay.url);
@@ -527,7 +527,7 @@ async fn bridge_is_for_the_cli_and_bumps_the_epoch() {
 
 #[tokio::test]
 async fn titles_are_validated() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let access = login(&relay, "alice").await;
     let longest = "t".repeat(200);
     let ok = create_titled(&relay, &access, json!({"title": longest})).await;
@@ -618,7 +618,7 @@ async fn titles_are_validated() {
 
 #[tokio::test]
 async fn sessions_per_account_are_limited() {
-    let relay = TestRelay::start_with(|c| c.limits.max_sessions_per_account = 2).await;
+    let relay = start_relay!(|c| c.limits.max_sessions_per_account = 2);
     let alice = login(&relay, "alice").await;
     let bob = login(&relay, "bob").await;
     let first = relay.create_session(&alice).await;
@@ -647,7 +647,7 @@ async fn sessions_per_account_are_limited() {
 
 #[tokio::test]
 async fn missing_or_invalid_credentials_are_401() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let tokens = relay.cli_login("alice").await;
     let cases: [(Option<&str>, &str); 7] = [
@@ -708,7 +708,7 @@ async fn missing_or_invalid_credentials_are_401() {
 
 #[tokio::test]
 async fn oversized_and_malformed_json_bodies() {
-    let relay = TestRelay::start_with(|c| c.limits.max_body = 4096).await;
+    let relay = start_relay!(|c| c.limits.max_body = 4096);
     let access = login(&relay, "alice").await;
 
     let big = create_titled(&relay, &access, json!({"title": "x".repeat(5000)})).await;

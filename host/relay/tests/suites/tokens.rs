@@ -1,13 +1,12 @@
 //! Worker JWTs refused: expired, tampered, unsigned, the wrong role, the wrong session, used as a
 //! client, replaced by an OAuth token, or superseded by a newer worker (stale epoch).
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
+use crate::start_relay;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tether_relay::auth::jwt::{self, WorkerClaims};
@@ -124,12 +123,10 @@ fn claims_of(token: &str) -> WorkerClaims {
 }
 
 fn relay_key(relay: &TestRelay) -> Vec<u8> {
-    let conn = rusqlite::Connection::open(&relay.db).unwrap();
-    let key: Vec<u8> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'jwt_key'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let key = relay.sql(|c| {
+        c.query_one("SELECT value FROM meta WHERE key = 'jwt_key'", &[])?
+            .blob(0)
+    });
     assert_eq!(key.len(), 32);
     key
 }
@@ -167,7 +164,7 @@ async fn ws_close_code(ws: &mut Ws, wait: Duration) -> Option<Option<u16>> {
 
 #[tokio::test]
 async fn an_expired_worker_jwt_is_401() {
-    let relay = TestRelay::start_with(|c| c.lifetimes.worker_jwt = Duration::from_secs(1)).await;
+    let relay = start_relay!(|c| c.lifetimes.worker_jwt = Duration::from_secs(1));
     let s = relay.setup("alice").await;
     assert_eq!(s.grant.expires_in, 1);
     let c = claims_of(&s.grant.worker_jwt);
@@ -202,7 +199,7 @@ async fn an_expired_worker_jwt_is_401() {
 
 #[tokio::test]
 async fn a_tampered_worker_jwt_is_401() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let other = relay.create_session(&s.access).await;
     let token = &s.grant.worker_jwt;
@@ -258,7 +255,7 @@ async fn a_tampered_worker_jwt_is_401() {
 
 #[tokio::test]
 async fn an_alg_none_worker_jwt_is_401() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let (_, payload, sig) = parts(&s.grant.worker_jwt);
     for header in [
@@ -286,7 +283,7 @@ async fn an_alg_none_worker_jwt_is_401() {
 
 #[tokio::test]
 async fn a_validly_signed_token_with_another_role_is_403() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let key = relay_key(&relay);
     let mut claims = claims_of(&s.grant.worker_jwt);
@@ -305,7 +302,7 @@ async fn a_validly_signed_token_with_another_role_is_403() {
 
 #[tokio::test]
 async fn a_worker_jwt_for_another_session_is_403() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let b = relay.create_session(&s.access).await;
     // Session B even has a worker of its own at the same epoch number.
@@ -334,7 +331,7 @@ async fn a_worker_jwt_for_another_session_is_403() {
 
 #[tokio::test]
 async fn a_worker_jwt_cannot_act_as_a_client() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let token = &s.grant.worker_jwt;
     let check = |what: &'static str, r: reqwest::Response| async move {
@@ -396,7 +393,7 @@ async fn a_worker_jwt_cannot_act_as_a_client() {
 
 #[tokio::test]
 async fn an_oauth_access_token_is_not_a_worker_token() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     assert_all(
         &worker_answers(&relay, &s.session, &s.access, s.grant.worker_epoch).await,
@@ -420,7 +417,7 @@ async fn an_oauth_access_token_is_not_a_worker_token() {
 
 #[tokio::test]
 async fn a_superseded_worker_is_stopped_with_409_and_4409() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let old = s.grant.clone();
     let mut old_sse = Sse::open(
@@ -492,7 +489,7 @@ async fn a_superseded_worker_is_stopped_with_409_and_4409() {
 
 #[tokio::test]
 async fn a_body_epoch_that_does_not_match_the_token_is_409() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let token = &s.grant.worker_jwt;
     let epoch = s.grant.worker_epoch;

@@ -1,11 +1,10 @@
 //! A relay stopped and started again on the same database: the log, the seq numbering, dedup,
 //! every credential and the worker's presence survive.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
+use crate::start_relay;
 use reqwest::StatusCode;
 use serde_json::json;
 use tether_protocol::Event;
@@ -89,7 +88,7 @@ async fn next_status(sse: &mut Sse, wait: Duration, seen: &mut Vec<Event>) -> Op
 
 #[tokio::test]
 async fn the_log_credentials_and_numbering_survive_a_restart() {
-    let mut relay = TestRelay::start().await;
+    let mut relay = start_relay!();
     let s = relay.setup("alice").await;
 
     // Before: a worker online with a stream, messages both ways, a state.
@@ -211,7 +210,7 @@ async fn the_log_credentials_and_numbering_survive_a_restart() {
 
 #[tokio::test]
 async fn a_worker_online_before_a_restart_is_reported_offline_if_it_does_not_return() {
-    let mut relay = TestRelay::start().await;
+    let mut relay = start_relay!();
     let s = relay.setup("alice").await;
     let worker = worker_sse(&relay, &s, &s.grant.worker_jwt).await;
     assert!(get_session(&relay, &s).await.worker_online);
@@ -239,7 +238,7 @@ async fn a_worker_online_before_a_restart_is_reported_offline_if_it_does_not_ret
 
 #[tokio::test]
 async fn a_worker_that_comes_back_after_a_restart_stays_online() {
-    let mut relay = TestRelay::start().await;
+    let mut relay = start_relay!();
     let s = relay.setup("alice").await;
     let worker = worker_sse(&relay, &s, &s.grant.worker_jwt).await;
     drop(worker);

@@ -1,8 +1,8 @@
 //! Browser login, the CLI's device login (RFC 8628), refresh-token rotation, trusted devices and
 //! the relay's plain pages, driven over HTTP against a real relay.
 
-mod common;
-use common::*;
+use crate::common::*;
+use crate::start_relay;
 
 use std::time::Duration;
 
@@ -154,7 +154,7 @@ async fn start_of_a_second() {
 
 #[tokio::test]
 async fn login_page_is_a_form_with_strict_headers() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let response = relay.get("/login").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
@@ -176,7 +176,7 @@ async fn login_page_is_a_form_with_strict_headers() {
 
 #[tokio::test]
 async fn login_redirects_to_next_with_a_strict_cookie() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let response = post_login(
         &relay,
@@ -223,7 +223,7 @@ async fn login_redirects_to_next_with_a_strict_cookie() {
 
 #[tokio::test]
 async fn login_never_redirects_off_the_relay() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     for evil in [
         "//evil.example",
@@ -251,7 +251,7 @@ async fn login_never_redirects_off_the_relay() {
 
 #[tokio::test]
 async fn wrong_credentials_get_401_and_no_cookie() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let wrong = post_login(
         &relay,
@@ -286,7 +286,7 @@ async fn wrong_credentials_get_401_and_no_cookie() {
 
 #[tokio::test]
 async fn login_needs_our_origin() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let missing = post_login(&relay, None, "alice", PASSWORD, "/code").await;
     assert_eq!(missing.status(), StatusCode::FORBIDDEN);
@@ -319,7 +319,7 @@ async fn login_needs_our_origin() {
 
 #[tokio::test]
 async fn brute_force_on_one_account_is_throttled() {
-    let relay = TestRelay::start_with(|c| c.throttle.failures_per_account = 3).await;
+    let relay = start_relay!(|c| c.throttle.failures_per_account = 3);
     relay.add_user("alice");
     relay.add_user("bob");
     for i in 0..3 {
@@ -357,11 +357,10 @@ async fn brute_force_on_one_account_is_throttled() {
 
 #[tokio::test]
 async fn brute_force_from_one_address_is_throttled() {
-    let relay = TestRelay::start_with(|c| {
+    let relay = start_relay!(|c| {
         c.throttle.failures_per_address = 3;
         c.throttle.failures_per_account = 100;
-    })
-    .await;
+    });
     relay.add_user("alice");
     for name in ["user1", "user2", "user3"] {
         let r = post_login(&relay, Some(&relay.url), name, "guess guess", "/code").await;
@@ -376,7 +375,7 @@ async fn brute_force_from_one_address_is_throttled() {
 
 #[tokio::test]
 async fn logout_ends_the_browser_login() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let cookie = relay.browser_login("alice").await;
     let get = |cookie: String| {
@@ -428,7 +427,7 @@ async fn logout_ends_the_browser_login() {
 
 #[tokio::test]
 async fn device_page_needs_a_login_and_comes_back_after_it() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let response = relay.get("/device").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -488,7 +487,7 @@ async fn device_page_needs_a_login_and_comes_back_after_it() {
 
 #[tokio::test]
 async fn device_code_answer_follows_rfc_8628() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let code = relay.device_code().await;
     assert_eq!(code.interval, 1);
     assert_eq!(code.expires_in, 600);
@@ -518,7 +517,7 @@ async fn device_code_answer_follows_rfc_8628() {
 
 #[tokio::test]
 async fn device_code_requests_are_throttled_per_address() {
-    let relay = TestRelay::start_with(|c| c.throttle.device_codes_per_address = 2).await;
+    let relay = start_relay!(|c| c.throttle.device_codes_per_address = 2);
     relay.device_code().await;
     relay.device_code().await;
     let response = relay
@@ -535,7 +534,7 @@ async fn device_code_requests_are_throttled_per_address() {
 
 #[tokio::test]
 async fn polling_too_fast_earns_slow_down() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let code = relay.device_code().await;
     start_of_a_second().await;
     assert_eq!(
@@ -557,7 +556,7 @@ async fn polling_too_fast_earns_slow_down() {
 
 #[tokio::test]
 async fn approval_issues_tokens_exactly_once() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let code = relay.device_code().await;
     assert_eq!(
@@ -597,7 +596,7 @@ async fn approval_issues_tokens_exactly_once() {
 
 #[tokio::test]
 async fn denial_is_access_denied() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let code = relay.device_code().await;
     let cookie = relay.browser_login("alice").await;
@@ -617,7 +616,7 @@ async fn denial_is_access_denied() {
 
 #[tokio::test]
 async fn an_unanswered_request_expires() {
-    let relay = TestRelay::start_with(|c| c.lifetimes.device_code = Duration::from_secs(1)).await;
+    let relay = start_relay!(|c| c.lifetimes.device_code = Duration::from_secs(1));
     relay.add_user("alice");
     let code = relay.device_code().await;
     assert_eq!(code.expires_in, 1);
@@ -636,7 +635,7 @@ async fn an_unanswered_request_expires() {
 
 #[tokio::test]
 async fn token_endpoint_refuses_bad_requests_in_oauth_terms() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let code = relay.device_code().await;
     let grant = "urn:ietf:params:oauth:grant-type:device_code";
     type Case<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str);
@@ -722,7 +721,7 @@ async fn token_endpoint_refuses_bad_requests_in_oauth_terms() {
 
 #[tokio::test]
 async fn user_codes_forgive_case_and_spaces() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let code = relay.device_code().await;
     let cookie = relay.browser_login("alice").await;
@@ -738,7 +737,7 @@ async fn user_codes_forgive_case_and_spaces() {
 
 #[tokio::test]
 async fn wrong_user_codes_and_foreign_origins_approve_nothing() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let code = relay.device_code().await;
     let cookie = relay.browser_login("alice").await;
@@ -797,7 +796,7 @@ async fn wrong_user_codes_and_foreign_origins_approve_nothing() {
 #[tokio::test]
 async fn guessing_user_codes_is_throttled() {
     // Guesses allowed per account: twice the login failures.
-    let relay = TestRelay::start_with(|c| c.throttle.failures_per_account = 2).await;
+    let relay = start_relay!(|c| c.throttle.failures_per_account = 2);
     relay.add_user("alice");
     relay.add_user("bob");
     let code = relay.device_code().await;
@@ -843,7 +842,7 @@ async fn guessing_user_codes_is_throttled() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_login() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let first = relay.cli_login("alice").await;
     let second = refresh(&relay, &first.refresh_token).await.unwrap();
@@ -883,7 +882,7 @@ async fn refresh_rotates_and_reuse_revokes_the_login() {
 
 #[tokio::test]
 async fn access_tokens_expire() {
-    let relay = TestRelay::start_with(|c| c.lifetimes.access_token = Duration::from_secs(1)).await;
+    let relay = start_relay!(|c| c.lifetimes.access_token = Duration::from_secs(1));
     relay.add_user("alice");
     start_of_a_second().await;
     let tokens = relay.cli_login("alice").await;
@@ -913,7 +912,7 @@ async fn access_tokens_expire() {
 
 #[tokio::test]
 async fn trusted_devices_enrol_list_and_revoke() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let tokens = relay.cli_login("alice").await;
     let access = tokens.access_token.as_str();
@@ -979,7 +978,7 @@ async fn trusted_devices_enrol_list_and_revoke() {
 
 #[tokio::test]
 async fn bridge_without_a_device_when_the_relay_does_not_require_one() {
-    let relay = TestRelay::start_with(|c| c.require_trusted_device = false).await;
+    let relay = start_relay!(|c| c.require_trusted_device = false);
     relay.add_user("alice");
     let tokens = relay.cli_login("alice").await;
     let session = relay.create_session(&tokens.access_token).await;
@@ -992,8 +991,7 @@ async fn bridge_without_a_device_when_the_relay_does_not_require_one() {
 
 #[tokio::test]
 async fn enrolment_only_right_after_login() {
-    let relay =
-        TestRelay::start_with(|c| c.lifetimes.enrolment_window = Duration::from_secs(0)).await;
+    let relay = start_relay!(|c| c.lifetimes.enrolment_window = Duration::from_secs(0));
     relay.add_user("alice");
     let tokens = relay.cli_login("alice").await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -1015,7 +1013,7 @@ async fn enrolment_only_right_after_login() {
 
 #[tokio::test]
 async fn enrolment_is_not_for_browsers() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let cookie = relay.browser_login("alice").await;
     let response = relay
@@ -1036,7 +1034,7 @@ async fn enrolment_is_not_for_browsers() {
 
 #[tokio::test]
 async fn another_account_cannot_revoke_my_device() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let alice = relay.setup("alice").await;
     relay.add_user("bob");
     let bob = relay.cli_login("bob").await;
@@ -1073,7 +1071,7 @@ async fn another_account_cannot_revoke_my_device() {
 
 #[tokio::test]
 async fn healthz_and_metrics() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let health = relay.get("/healthz").send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(health.text().await.unwrap(), "ok");
@@ -1130,7 +1128,7 @@ async fn healthz_and_metrics() {
 
 #[tokio::test]
 async fn sessions_page_needs_a_login_and_escapes_titles() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let response = relay.get("/code").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(header(&response, "location"), "/login?next=%2Fcode");
@@ -1196,7 +1194,7 @@ async fn sessions_page_needs_a_login_and_escapes_titles() {
 
 #[tokio::test]
 async fn oversized_login_form_is_refused_whole() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let body = format!("username=alice&password={}", "a".repeat(70 * 1024));
     let response = relay
@@ -1212,7 +1210,7 @@ async fn oversized_login_form_is_refused_whole() {
 
 #[tokio::test]
 async fn garbage_login_forms_are_client_errors() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     relay.add_user("alice");
     let bodies: [&[u8]; 5] = [
         b"\xff\xfe\xfd=\x80\x81",

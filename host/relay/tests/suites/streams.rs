@@ -1,12 +1,11 @@
 //! The event streams end to end: SSE and WebSocket in both directions, resume, dedup,
 //! retention, keepalives, worker presence, publishing rules, size limits, deletion, fan-out.
 
-mod common;
-
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
+use crate::start_relay;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tether_protocol::api::{Published, SessionSummary};
@@ -236,7 +235,7 @@ async fn ws_closed(ws: &mut Ws, wait: Duration) -> Option<Option<u16>> {
 
 #[tokio::test]
 async fn sse_carries_client_events_to_the_worker_and_worker_events_to_clients() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut worker = worker_sse(&relay, &s, "").await;
     let mut client = client_sse(&relay, &s, "", &[]).await;
@@ -320,7 +319,7 @@ async fn sse_carries_client_events_to_the_worker_and_worker_events_to_clients() 
 
 #[tokio::test]
 async fn websockets_carry_writes_and_events_both_ways() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut worker = Peer::connect(
         &relay,
@@ -413,7 +412,7 @@ async fn publish_n(relay: &TestRelay, s: &Setup, n: usize, tag: &str) -> Vec<New
 /// Reads three events, disconnects, misses four, reconnects with `resume` built from the last
 /// seq seen, and checks exactly the four missed arrive, once, then live ones.
 async fn resume_after_disconnect(resume: impl Fn(u64) -> (String, Vec<(String, String)>)) {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let first = publish_n(&relay, &s, 3, "before").await;
     let mut sse = client_sse(&relay, &s, "?from_seq=0", &[]).await;
@@ -467,7 +466,7 @@ async fn resume_with_from_seq_gets_exactly_the_missed_events() {
 
 #[tokio::test]
 async fn from_seq_beyond_the_head_starts_at_the_head() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     publish_n(&relay, &s, 3, "old").await;
     let mut sse = client_sse(&relay, &s, "?from_seq=1000", &[]).await;
@@ -504,7 +503,7 @@ async fn from_seq_beyond_the_head_starts_at_the_head() {
 
 #[tokio::test]
 async fn a_retried_batch_is_answered_with_the_same_seqs_and_stored_once() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let batch = vec![user_message("one"), user_message("two")];
     let first = published(relay.publish_client(&s.access, &s.session, &batch).await).await;
@@ -542,7 +541,7 @@ async fn a_retried_batch_is_answered_with_the_same_seqs_and_stored_once() {
 
 #[tokio::test]
 async fn duplicate_ids_within_one_batch_are_stored_once() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let a = user_message("a");
     let b = user_message("b");
@@ -572,7 +571,7 @@ async fn duplicate_ids_within_one_batch_are_stored_once() {
 
 #[tokio::test]
 async fn one_uuid_in_other_spellings_is_one_event() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let canonical = uuid::Uuid::new_v4().hyphenated().to_string();
     let spelled = |id: String| NewEvent {
@@ -637,7 +636,7 @@ fn assert_truncated_then(events: &[Event], oldest: u64, rest: &[u64]) {
 
 #[tokio::test]
 async fn a_reader_behind_retention_gets_catch_up_truncated_first() {
-    let relay = TestRelay::start_with(|c| c.limits.retain_events = 5).await;
+    let relay = start_relay!(|c| c.limits.retain_events = 5);
     let s = relay.setup("alice").await;
     publish_n(&relay, &s, 20, "e").await;
     let mut sse = client_sse(&relay, &s, "?from_seq=0", &[]).await;
@@ -653,7 +652,7 @@ async fn a_reader_behind_retention_gets_catch_up_truncated_first() {
 async fn catch_up_truncated_also_when_the_session_was_being_watched() {
     // A stream open while the events arrive keeps the session live in memory; a new reader
     // from before the kept window must still be told what it missed.
-    let relay = TestRelay::start_with(|c| c.limits.retain_events = 5).await;
+    let relay = start_relay!(|c| c.limits.retain_events = 5);
     let s = relay.setup("alice").await;
     let mut watcher = client_sse(&relay, &s, "", &[]).await;
     publish_n(&relay, &s, 20, "e").await;
@@ -676,7 +675,7 @@ async fn catch_up_truncated_also_when_the_session_was_being_watched() {
 
 #[tokio::test]
 async fn an_idle_sse_stream_gets_keepalive_comments() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut sse = client_sse(&relay, &s, "", &[]).await;
     let frame = sse.next_frame(Duration::from_secs(1)).await;
@@ -690,7 +689,7 @@ async fn an_idle_sse_stream_gets_keepalive_comments() {
 async fn an_idle_websocket_gets_pings() {
     use futures::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut ws = ws_connect(
         &relay.ws_url(&format!("/v1/code/sessions/{}/ws", s.session)),
@@ -710,7 +709,7 @@ async fn an_idle_websocket_gets_pings() {
 
 #[tokio::test]
 async fn worker_status_follows_streams_timeouts_and_heartbeats() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut client = client_sse(&relay, &s, "", &[]).await;
     assert!(
@@ -767,7 +766,7 @@ async fn put_state(relay: &TestRelay, s: &Setup, body: Value) -> reqwest::Respon
 
 #[tokio::test]
 async fn put_worker_state_publishes_session_state() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut client = client_sse(&relay, &s, "", &[]).await;
     assert_eq!(get_session(&relay, &s).await.state.as_str(), "idle");
@@ -806,7 +805,7 @@ async fn put_worker_state_publishes_session_state() {
 
 #[tokio::test]
 async fn clients_may_publish_only_messages_and_control_events() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     for kind in [
         "assistant_delta",
@@ -848,7 +847,7 @@ async fn clients_may_publish_only_messages_and_control_events() {
 
 #[tokio::test]
 async fn a_mixed_batch_with_one_forbidden_event_stores_none() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut worker = worker_sse(&relay, &s, "").await;
     let good = user_message("fine");
@@ -896,7 +895,7 @@ async fn a_mixed_batch_with_one_forbidden_event_stores_none() {
 
 #[tokio::test]
 async fn workers_may_not_publish_relay_notices() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     for kind in ["worker_status", "catch_up_truncated"] {
         let r = relay
@@ -941,7 +940,7 @@ async fn workers_may_not_publish_relay_notices() {
 
 #[tokio::test]
 async fn unknown_event_types_from_the_worker_pass_through() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut client = client_sse(&relay, &s, "", &[]).await;
     let future = event(
@@ -965,7 +964,7 @@ async fn unknown_event_types_from_the_worker_pass_through() {
 
 #[tokio::test]
 async fn malformed_events_are_refused_with_400() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let path = format!("/v1/code/sessions/{}/events", s.session);
     let id = || uuid::Uuid::new_v4().to_string();
@@ -1021,20 +1020,21 @@ const MAX_BODY: usize = 8 * 1024;
 const MAX_EVENT: usize = 1024;
 const MAX_BATCH: usize = 4;
 
-async fn limited() -> (TestRelay, Setup) {
-    let relay = TestRelay::start_with(|c| {
+async fn limited() -> Option<(TestRelay, Setup)> {
+    let relay = start_relay!(|c| {
         c.limits.max_body = MAX_BODY;
         c.limits.max_event = MAX_EVENT;
         c.limits.max_batch = MAX_BATCH;
-    })
-    .await;
+    });
     let s = relay.setup("alice").await;
-    (relay, s)
+    Some((relay, s))
 }
 
 #[tokio::test]
 async fn oversized_bodies_events_and_batches_get_413() {
-    let (relay, s) = limited().await;
+    let Some((relay, s)) = limited().await else {
+        return;
+    };
     // A body over max_body whose one event is small: only the body limit is broken (unknown
     // fields are ignored, so the padding would otherwise be fine).
     let big_body = json!({"events": [user_message("small")], "padding": "x".repeat(MAX_BODY)});
@@ -1109,7 +1109,9 @@ async fn oversized_bodies_events_and_batches_get_413() {
 
 #[tokio::test]
 async fn oversized_websocket_messages_publish_nothing() {
-    let (relay, s) = limited().await;
+    let Some((relay, s)) = limited().await else {
+        return;
+    };
     let path = format!("/v1/code/sessions/{}/ws", s.session);
 
     // An event over max_event in a message under max_body: refused, the socket stays usable.
@@ -1178,11 +1180,10 @@ async fn refused_stream(
 
 #[tokio::test]
 async fn streams_per_session_and_per_account_are_capped_with_429() {
-    let relay = TestRelay::start_with(|c| {
+    let relay = start_relay!(|c| {
         c.limits.max_streams_per_session = 2;
         c.limits.max_streams_per_account = 3;
-    })
-    .await;
+    });
     let s = relay.setup("alice").await;
     let first = client_sse(&relay, &s, "", &[]).await;
     let _worker = worker_sse(&relay, &s, "").await;
@@ -1261,7 +1262,7 @@ async fn streams_per_session_and_per_account_are_capped_with_429() {
 
 #[tokio::test]
 async fn deleting_a_session_ends_its_streams() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut client = client_sse(&relay, &s, "", &[]).await;
     let mut worker = worker_sse(&relay, &s, "").await;
@@ -1321,7 +1322,7 @@ async fn deleting_a_session_ends_its_streams() {
 
 #[tokio::test]
 async fn ten_clients_all_receive_the_same_fifty_events_in_order() {
-    let relay = TestRelay::start().await;
+    let relay = start_relay!();
     let s = relay.setup("alice").await;
     let mut streams = Vec::new();
     for _ in 0..10 {
