@@ -240,6 +240,16 @@ pub struct ServeArgs {
     pub listen: std::net::SocketAddr,
     #[command(flatten)]
     pub db: DbArg,
+    /// Redis, to tell the other relay nodes on the same --database-url of each commit at once
+    /// (e.g. redis://redis.internal:6379). Without it nodes still follow each other, through
+    /// the database, within half a second; with it down, they fall back to that.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TETHER_RELAY_REDIS_URL",
+        requires = "database_url"
+    )]
+    pub redis_url: Option<String>,
     /// The URL browsers use to reach this relay (behind a proxy, the proxy's URL). It is what
     /// session links and QR codes carry, and the only origin whose cookies are accepted.
     /// Default: http://<listen address>.

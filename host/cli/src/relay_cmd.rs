@@ -125,6 +125,7 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let db = location(&args.db)?;
     let mut config = RelayConfig::new(db.clone());
     config.public_url = args.public_url.clone();
+    config.nodes.redis_url = args.redis_url.clone();
     config.extra_origins = args.allow_origin.clone();
     config.kind = if args.staging {
         RelayKind::Staging

@@ -197,6 +197,8 @@ pub struct RelayConfig {
     pub throttle: Throttle,
     /// What the accept loop enforces per connection.
     pub connections: Connections,
+    /// How nodes sharing a PostgreSQL database learn of each other's commits.
+    pub nodes: crate::nodes::NodesConfig,
     /// Peers whose `X-Forwarded-For` / `Forwarded` headers are believed (the TLS proxy): the
     /// throttles then key on the client they name. Anyone else's are ignored.
     pub trusted_proxies: Vec<crate::auth::client_addr::Cidr>,
@@ -236,6 +238,7 @@ impl RelayConfig {
             liveness: Liveness::default(),
             throttle: Throttle::default(),
             connections: Connections::default(),
+            nodes: crate::nodes::NodesConfig::default(),
             trusted_proxies: Vec::new(),
             metrics_listen: None,
             metrics_token: None,

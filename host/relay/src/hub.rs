@@ -108,6 +108,10 @@ impl Live {
             return None;
         }
         let skip = (after + 1 - first) as usize;
+        if skip >= ring.events.len() {
+            // The head is ahead of memory: another node appended what this one has not seen.
+            return None;
+        }
         let wanted = ring.events.iter().skip(skip).take(max);
         let n = fitting(wanted.clone().map(|(_, w)| *w), budget);
         Some(wanted.take(n).map(|(e, _)| Arc::clone(e)).collect())
@@ -116,6 +120,10 @@ impl Live {
     /// The log keeps only the last `retain` events; memory must not serve older ones either, or
     /// a reader behind retention would miss its `catch_up_truncated`. Memory keeps at most
     /// `budget` bytes of them (but always the newest).
+    ///
+    /// Memory holds one unbroken run of the log: with other nodes appending to the same
+    /// session, this node's own events may come with gaps (what the others appended), and
+    /// then the run starts again after the gap; readers before it go to the database.
     fn append(&self, events: Vec<Event>, retain: u64, budget: usize) {
         let Some(last) = events.last().map(|e| e.seq) else {
             return;
@@ -123,6 +131,14 @@ impl Live {
         {
             let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
             for e in events {
+                match ring.events.back().map(|(e, _)| e.seq) {
+                    Some(newest) if e.seq <= newest => continue,
+                    Some(newest) if e.seq != newest + 1 => {
+                        ring.events.clear();
+                        ring.bytes = 0;
+                    }
+                    _ => {}
+                }
                 let w = event_weight(&e);
                 ring.bytes += w;
                 ring.events.push_back((Arc::new(e), w));
@@ -137,7 +153,18 @@ impl Live {
                 ring.pop_front();
             }
         }
-        self.head.send_modify(|h| h.last_seq = last);
+        self.advance(last, 0);
+    }
+
+    /// The log reached `last_seq` and the worker registration `epoch` (either may be behind
+    /// what is known already: numbers only go up).
+    fn advance(&self, last_seq: u64, epoch: u64) {
+        self.head.send_if_modified(|h| {
+            let before = *h;
+            h.last_seq = h.last_seq.max(last_seq);
+            h.epoch = h.epoch.max(epoch);
+            *h != before
+        });
     }
 
     /// Whether the worker counts as online (what `worker_status` last said).
@@ -228,8 +255,34 @@ impl Hub {
     /// A new worker registered, as was just committed.
     pub fn epoch_changed(&self, _order: &Ordered, id: &SessionId, epoch: u64) {
         if let Some(live) = self.get(id) {
-            live.head.send_modify(|h| h.epoch = epoch);
+            live.advance(0, epoch);
         }
+    }
+
+    /// Another node committed a change to a session: its log now reaches `last_seq`, its
+    /// worker registration is `epoch`. Readers here wake and read what they miss from the
+    /// database. Needs no [`Ordered`]: it only ever moves the head forward, whatever the order
+    /// such news arrives in.
+    pub fn elsewhere(&self, id: &SessionId, last_seq: u64, epoch: u64) {
+        if let Some(live) = self.get(id) {
+            live.advance(last_seq, epoch);
+        }
+    }
+
+    /// Another node deleted the session.
+    pub fn deleted_elsewhere(&self, id: &SessionId) {
+        if let Some(live) = self.map().remove(id) {
+            live.head.send_modify(|h| h.closed = true);
+        }
+    }
+
+    /// The sessions someone here is reading, whose news from other nodes matters.
+    pub fn watched(&self) -> Vec<SessionId> {
+        self.map()
+            .iter()
+            .filter(|(_, live)| live.head.receiver_count() > 0)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// The session was deleted, as was just committed.
@@ -314,6 +367,46 @@ mod tests {
             live.recent(13, 1, usize::MAX).is_none(),
             "evicted from the ring"
         );
+    }
+
+    #[test]
+    fn news_from_other_nodes_sends_readers_to_the_database_and_never_backwards() {
+        let hub = Hub::default();
+        let w = Ordered::for_tests();
+        let id = SessionId::new(RelayKind::Production);
+        let live = hub.load(&w, &id, 0, 1);
+        let mut head = live.subscribe();
+        hub.appended(&w, &id, (1..=3).map(event).collect(), &unbounded());
+        // Another node appended 4 and 5: the head moves, memory does not have them.
+        hub.elsewhere(&id, 5, 1);
+        assert_eq!(live.head().last_seq, 5);
+        assert!(
+            live.recent(3, 100, usize::MAX).is_none(),
+            "past memory: the database"
+        );
+        assert_eq!(
+            seqs(live.recent(2, 100, usize::MAX)),
+            [3],
+            "what memory has"
+        );
+        // This node's next event comes after the gap: memory starts again there.
+        hub.appended(&w, &id, vec![event(6)], &unbounded());
+        assert!(live.recent(2, 100, usize::MAX).is_none());
+        assert_eq!(seqs(live.recent(5, 100, usize::MAX)), [6]);
+        // Late or repeated news changes nothing, and wakes nobody.
+        head.borrow_and_update();
+        hub.elsewhere(&id, 4, 0);
+        hub.appended(&w, &id, vec![event(5), event(6)], &unbounded());
+        assert!(!head.has_changed().unwrap());
+        assert_eq!(live.head().last_seq, 6);
+        assert_eq!(seqs(live.recent(5, 100, usize::MAX)), [6]);
+        // A newer worker elsewhere reaches this node's streams; so does a deletion.
+        hub.elsewhere(&id, 0, 2);
+        assert_eq!(live.head().epoch, 2);
+        assert_eq!(hub.watched(), std::slice::from_ref(&id));
+        hub.deleted_elsewhere(&id);
+        assert!(live.head().closed);
+        assert!(hub.get(&id).is_none());
     }
 
     fn big(seq: u64, bytes: usize) -> Event {

@@ -30,6 +30,7 @@ mod error;
 mod feed;
 mod hub;
 mod metrics;
+pub mod nodes;
 mod pairing;
 mod publish;
 mod revocation;

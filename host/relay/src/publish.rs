@@ -88,7 +88,7 @@ pub async fn publish(
     let created_at = store::rfc3339(store::now());
     let retain = state.config.limits.retain_events;
     let sid = id.clone();
-    let answers = state
+    let (answers, any) = state
         .store
         .write_then(
             move |c| events::append(c, &sid, source, &batch, &created_at, retain),
@@ -96,11 +96,15 @@ pub async fn publish(
                 st.metrics
                     .events_published
                     .fetch_add(appended.len() as u64, Relaxed);
+                let any = !appended.is_empty();
                 st.hub.appended(order, &id, appended, &st.config.limits);
-                answers
+                (answers, any)
             },
         )
         .await?;
+    if any {
+        state.nodes.tell(session);
+    }
     Ok(answers)
 }
 

@@ -33,6 +33,8 @@ pub struct Relay {
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
     sweeper: JoinHandle<()>,
+    /// Following the other nodes on the database (PostgreSQL only).
+    followers: Vec<JoinHandle<()>>,
     /// `--metrics-listen`: where it listens, and its server.
     metrics: Option<(SocketAddr, JoinHandle<std::io::Result<()>>)>,
 }
@@ -79,6 +81,22 @@ impl Relay {
                 format!("cannot open the relay database {}", config.store.display())
             })?;
         let jwt_key = store.write(|c| store::jwt_key(c)).await?;
+        let several = store.dialect() == store::Dialect::Postgres;
+        if let Some(url) = &config.nodes.redis_url {
+            if !several {
+                anyhow::bail!(
+                    "--redis-url connects relay nodes that share a PostgreSQL database (--database-url); a SQLite relay is one node"
+                );
+            }
+            redis::Client::open(url.as_str())
+                .map_err(|e| anyhow::anyhow!("the Redis URL is not usable: {e}"))?;
+        }
+        let (nodes, pending) = if several {
+            let (nodes, pending) = crate::nodes::Nodes::new(&config.nodes);
+            (nodes, Some(pending))
+        } else {
+            (crate::nodes::Nodes::alone(), None)
+        };
         let (stop, shutdown) = watch::channel(false);
         let state = Arc::new(AppState {
             cookie_secure: crate::auth::cookie::is_secure(&public_url),
@@ -94,6 +112,7 @@ impl Relay {
             config,
             store,
             hub: Hub::default(),
+            nodes,
             jwt_key,
             metrics: Metrics::default(),
             pairings: Mutex::new(Default::default()),
@@ -124,6 +143,10 @@ impl Relay {
             )?),
             None => None,
         };
+        let followers = match pending {
+            Some(pending) => crate::nodes::run(state.clone(), pending, shutdown.clone()),
+            None => Vec::new(),
+        };
         let sweeper = tokio::spawn(sweep(state.clone(), shutdown));
         tracing::info!(%addr, %public_url, max_connections, "relay serving");
         Ok(Relay {
@@ -133,6 +156,7 @@ impl Relay {
             stop,
             server,
             sweeper,
+            followers,
             metrics,
         })
     }
@@ -192,6 +216,9 @@ impl Relay {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         self.sweeper.abort();
+        for task in &self.followers {
+            task.abort();
+        }
         self.server.await??;
         if let Some((_, metrics)) = self.metrics {
             metrics.await??;
@@ -223,6 +250,9 @@ impl Relay {
         tracing::info!("stopping the relay");
         let _ = relay.stop.send(true);
         relay.sweeper.abort();
+        for task in &relay.followers {
+            task.abort();
+        }
         relay.server.await??;
         if let Some((_, metrics)) = relay.metrics {
             metrics.await??;

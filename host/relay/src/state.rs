@@ -29,6 +29,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Live sessions, following the database.
     pub hub: Hub,
+    /// The other nodes on the same database, told of this one's commits.
+    pub nodes: crate::nodes::Nodes,
     /// Signs worker tokens; kept in the database so tokens survive a restart.
     pub jwt_key: [u8; 32],
     /// Failed attempts per account and address (see [`AppState::throttles`]).

@@ -10,13 +10,18 @@ const STORE: tether_relay::test_support::StoreKind =
 
 /// What only PostgreSQL has: a schema history of refinery's, and nodes sharing one database.
 mod only_postgres {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use reqwest::StatusCode;
+    use serde_json::json;
+    use tether_protocol::Event;
     use tether_protocol::api::Published;
+    use tether_relay::nodes::NodesConfig;
     use tether_relay::store::{self, Location, StoreError};
+    use tether_relay::test_support::event;
     use tether_relay::test_support::postgres::{PgServer, blocking};
-    use tether_relay::test_support::{TestRelay, user_message};
+    use tether_relay::test_support::redis::RedisServer;
+    use tether_relay::test_support::{Setup, TestRelay, user_message};
 
     use crate::common::Sse;
 
@@ -151,5 +156,276 @@ mod only_postgres {
             }
             assert_eq!(got, [1, 2, 3, 4]);
         }
+    }
+
+    /// Two nodes of one relay on a fresh database, following each other as `nodes` says, and
+    /// an account set up on the first; `None` when PostgreSQL is not installed.
+    async fn two_nodes(nodes: NodesConfig) -> Option<(TestRelay, TestRelay, Setup)> {
+        let (_, url) = fresh()?;
+        let db = Location::Postgres(url);
+        let start = || {
+            TestRelay::start_node(
+                db.clone(),
+                tempfile::tempdir().unwrap(),
+                |_| {},
+                nodes.clone(),
+            )
+        };
+        let (a, b) = tokio::join!(start(), start());
+        let s = a.setup("ada").await;
+        Some((a, b, s))
+    }
+
+    /// The session's client stream on `node`.
+    async fn client_stream(node: &TestRelay, s: &Setup) -> Sse {
+        let sse = Sse::open(
+            &node.http,
+            &node.at(&format!("/v1/code/sessions/{}/events/stream", s.session)),
+            &[("authorization", &format!("Bearer {}", s.access))],
+        )
+        .await;
+        assert_eq!(sse.status, StatusCode::OK);
+        sse
+    }
+
+    /// The session's worker stream on `node`.
+    async fn worker_stream(node: &TestRelay, s: &Setup) -> Sse {
+        let sse = Sse::open(
+            &node.http,
+            &node.at(&format!(
+                "/v1/code/sessions/{}/worker/events/stream",
+                s.session
+            )),
+            &[("authorization", &format!("Bearer {}", s.grant.worker_jwt))],
+        )
+        .await;
+        assert_eq!(sse.status, StatusCode::OK);
+        sse
+    }
+
+    /// Two nodes: the worker's streams on A, a client's on B. Each side sees what the other
+    /// published, in order and exactly once, within `within` of its commit.
+    async fn across_nodes(nodes: NodesConfig, within: Duration) {
+        let Some((a, b, s)) = two_nodes(nodes).await else {
+            return;
+        };
+        let mut client = client_stream(&b, &s).await;
+        let mut worker = worker_stream(&a, &s).await;
+        // Wait until node B knows the session's head, so that what follows is news to it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut slowest = Duration::ZERO;
+        for round in 0..5 {
+            // The worker replies on A; the client reads on B.
+            let reply = event(
+                "assistant_message",
+                json!({"message_id": format!("m{round}"), "text": format!("reply {round}")}),
+            );
+            let sent = Instant::now();
+            let r = a
+                .publish_worker(&s.grant, &s.session, std::slice::from_ref(&reply))
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let got = next_of(&mut client, "assistant_message", Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|| panic!("round {round}: the reply never reached node B"));
+            slowest = slowest.max(sent.elapsed());
+            assert_eq!(got.id, reply.id, "round {round}: in order");
+            // The client writes on B; the worker reads on A.
+            let message = user_message(&format!("message {round}"));
+            let sent = Instant::now();
+            let r = b
+                .publish_client(&s.access, &s.session, std::slice::from_ref(&message))
+                .await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let got = next_of(&mut worker, "user_message", Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|| panic!("round {round}: the message never reached node A"));
+            slowest = slowest.max(sent.elapsed());
+            assert_eq!(got.id, message.id, "round {round}: in order");
+        }
+        assert!(
+            slowest <= within,
+            "an event took {slowest:?} to reach the other node (at most {within:?})"
+        );
+        // Nothing twice: a further wait brings nothing more.
+        assert!(
+            next_of(&mut client, "assistant_message", Duration::from_millis(700))
+                .await
+                .is_none()
+        );
+        assert!(
+            next_of(&mut worker, "user_message", Duration::from_millis(700))
+                .await
+                .is_none()
+        );
+        // A second worker registering on B supersedes the stream on A.
+        let newer = b.bridge(&s.access, &s.device, &s.session).await;
+        assert!(newer.worker_epoch > s.grant.worker_epoch);
+        assert!(
+            worker.drain(Duration::from_secs(2)).await.len() <= 1,
+            "the stale worker's stream ends"
+        );
+    }
+
+    /// The next event of `kind`, skipping others (worker_status, keepalives).
+    async fn next_of(sse: &mut Sse, kind: &str, wait: Duration) -> Option<Event> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = sse.next_event(left).await?;
+            if event.kind == kind {
+                return Some(event);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn without_redis_nodes_follow_each_other_through_the_database() {
+        // The poll runs every 500 ms: a commit reaches the other node within one interval
+        // (and the time the test itself takes).
+        across_nodes(NodesConfig::default(), Duration::from_millis(900)).await;
+    }
+
+    #[tokio::test]
+    async fn with_redis_nodes_hear_of_each_other_at_once() {
+        let Some(redis) = RedisServer::start() else {
+            return;
+        };
+        // The poll all but off: only Redis can be this quick.
+        let nodes = NodesConfig {
+            redis_url: Some(redis.url()),
+            poll_interval: Duration::from_secs(60),
+        };
+        across_nodes(nodes, Duration::from_millis(300)).await;
+    }
+
+    /// A login revoked on node A: node B refuses its worker token and ends its worker's stream
+    /// within a second, though the token itself is valid for minutes more.
+    #[tokio::test]
+    async fn a_revocation_on_one_node_holds_on_the_others_within_a_second() {
+        let Some((a, b, s)) = two_nodes(NodesConfig::default()).await else {
+            return;
+        };
+        let mut worker = worker_stream(&b, &s).await;
+        let reply = || {
+            event(
+                "assistant_message",
+                json!({"message_id": "m", "text": "still here"}),
+            )
+        };
+        assert_eq!(
+            b.publish_worker(&s.grant, &s.session, &[reply()])
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        let r = a
+            .post("/v1/oauth/revoke")
+            .form(&[
+                ("token", s.refresh.as_str()),
+                ("token_type_hint", "refresh_token"),
+                ("client_id", "tether-cli"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let revoked = Instant::now();
+        let refused = loop {
+            let status = b
+                .publish_worker(&s.grant, &s.session, &[reply()])
+                .await
+                .status();
+            if status == StatusCode::UNAUTHORIZED {
+                break revoked.elapsed();
+            }
+            assert_eq!(status, StatusCode::OK);
+            assert!(
+                revoked.elapsed() < Duration::from_secs(3),
+                "node B still takes the revoked login's worker token"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(refused <= Duration::from_millis(1200), "{refused:?}");
+        // Its stream on B has ended (whatever it delivered before).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while worker
+            .next_frame(Duration::from_millis(300))
+            .await
+            .is_some()
+        {
+            assert!(tokio::time::Instant::now() < deadline, "the stream goes on");
+        }
+    }
+
+    /// Redis stops and comes back: the nodes say so on /readyz (still ready), the client on B
+    /// goes on getting the worker's replies from A through the database meanwhile, and every
+    /// reply arrives once, in order.
+    #[tokio::test]
+    async fn a_redis_restart_loses_and_repeats_nothing() {
+        let Some(mut redis) = RedisServer::start() else {
+            return;
+        };
+        let nodes = NodesConfig {
+            redis_url: Some(redis.url()),
+            ..NodesConfig::default()
+        };
+        let Some((a, b, s)) = two_nodes(nodes).await else {
+            return;
+        };
+        let mut client = client_stream(&b, &s).await;
+        let readyz = |node: &TestRelay| {
+            let request = node.get("/readyz");
+            async move {
+                let r = request.send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK, "Redis down is not unready");
+                r.text().await.unwrap()
+            }
+        };
+        let mut sent = Vec::new();
+        let mut reply = |round: usize| {
+            let e = event(
+                "assistant_message",
+                json!({"message_id": format!("m{round}"), "text": format!("reply {round}")}),
+            );
+            sent.push(e.id.clone());
+            e
+        };
+        let mut got = Vec::new();
+        for round in 0..9 {
+            match round {
+                3 => {
+                    redis.stop();
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    while readyz(&b).await == "ready" {
+                        assert!(Instant::now() < deadline, "B never noticed Redis gone");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    assert!(readyz(&b).await.contains("Redis unreachable"));
+                }
+                6 => {
+                    redis.start_again();
+                    let deadline = Instant::now() + Duration::from_secs(5);
+                    while readyz(&b).await != "ready" {
+                        assert!(Instant::now() < deadline, "B never heard Redis again");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+                _ => {}
+            }
+            let e = reply(round);
+            let r = a.publish_worker(&s.grant, &s.session, &[e]).await;
+            assert_eq!(r.status(), StatusCode::OK, "round {round}");
+            let e = next_of(&mut client, "assistant_message", Duration::from_secs(3))
+                .await
+                .unwrap_or_else(|| panic!("round {round}: the reply never reached node B"));
+            got.push(e.id);
+        }
+        assert!(
+            next_of(&mut client, "assistant_message", Duration::from_millis(700))
+                .await
+                .is_none()
+        );
+        assert_eq!(got, sent, "every reply once, in order");
     }
 }

@@ -21,12 +21,20 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// calls run inline (see `Store::write`), so for SQLite the timeout bounds only a database that
 /// answers through the runtime; a local file that blocks its thread blocks this answer with it.
 /// PostgreSQL's answer comes through the blocking pool, and the timeout bounds it.
+///
+/// Redis down does not make a node unready: every node would say so at once, and the load
+/// balancer would take the whole relay away, while each node goes on serving (following the
+/// others through the database). The answer says it instead.
 pub async fn readyz(State(state): State<Shared>) -> Response {
     let ping = state.store.read(|c| {
         c.query_one("SELECT 1", &[])?;
         Ok(())
     });
     match tokio::time::timeout(READY_WITHIN, ping).await {
+        Ok(Ok(())) if state.nodes.redis_reachable() == Some(false) => {
+            "ready (Redis unreachable: following the other nodes through the database)"
+                .into_response()
+        }
         Ok(Ok(())) => "ready".into_response(),
         Ok(Err(err)) => {
             // Logged, not told: /readyz is public and the error may name paths.

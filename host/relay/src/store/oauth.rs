@@ -262,3 +262,15 @@ pub fn revoked_since(c: &mut dyn Sql, since: u64) -> StoreResult<Vec<(String, u6
         .map(|r| Ok((r.text(0)?, r.u64(1)?)))
         .collect()
 }
+
+/// The families revoked at or after `since`, with when, changing nothing: what a node reads to
+/// learn of revocations made on the others.
+pub fn revoked_after(c: &mut dyn Sql, since: u64) -> StoreResult<Vec<(String, u64)>> {
+    c.query(
+        "SELECT family, revoked_at FROM revoked_families WHERE revoked_at >= ?1",
+        params![since],
+    )?
+    .into_iter()
+    .map(|r| Ok((r.text(0)?, r.u64(1)?)))
+    .collect()
+}

@@ -3,7 +3,7 @@
 use tether_protocol::SessionId;
 use tether_protocol::api::WorkerState;
 
-use super::sql::{Dialect, Row, Sql, params};
+use super::sql::{Dialect, Param, Row, Sql, params};
 use super::{StoreError, StoreResult};
 
 /// A stored session.
@@ -42,11 +42,8 @@ macro_rules! select {
 }
 
 fn row(r: Row) -> StoreResult<SessionRow> {
-    let id = r.text(0)?;
     Ok(SessionRow {
-        id: id
-            .parse()
-            .map_err(|e| StoreError::Corrupt(format!("stored session id {id:?}: {e}")))?,
+        id: session_id(r.text(0)?)?,
         account: r.int(1)?,
         title: r.text(2)?,
         state: WorkerState::parse(&r.text(3)?).unwrap_or(WorkerState::Idle),
@@ -56,6 +53,12 @@ fn row(r: Row) -> StoreResult<SessionRow> {
         created_at: r.u64(7)?,
         updated_at: r.u64(8)?,
     })
+}
+
+fn session_id(stored: String) -> StoreResult<SessionId> {
+    stored
+        .parse()
+        .map_err(|e| StoreError::Corrupt(format!("stored session id {stored:?}: {e}")))
 }
 
 fn rows(rows: Vec<Row>) -> StoreResult<Vec<SessionRow>> {
@@ -163,6 +166,41 @@ pub fn set_worker_online(c: &mut dyn Sql, id: &SessionId, online: bool) -> Store
 /// Sessions whose worker was online when the relay last stopped.
 pub fn with_worker_online(c: &mut dyn Sql) -> StoreResult<Vec<SessionRow>> {
     rows(c.query(select!("WHERE worker_online = 1"), &[])?)
+}
+
+/// Where a session's log and worker registration stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The session.
+    pub id: SessionId,
+    /// Its newest event's `seq`.
+    pub last_seq: u64,
+    /// Its worker registration.
+    pub epoch: u64,
+}
+
+/// The heads of those of `ids` that exist (deleted ones are missing).
+pub fn heads(c: &mut dyn Sql, ids: &[String]) -> StoreResult<Vec<Head>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "SELECT id, worker_epoch, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = sessions.id)
+         FROM sessions WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    let params: Vec<Param> = ids.iter().map(|id| Param::Text(id)).collect();
+    c.query(&sql, &params)?
+        .into_iter()
+        .map(|r| {
+            Ok(Head {
+                id: session_id(r.text(0)?)?,
+                epoch: r.u64(1)?,
+                last_seq: r.u64(2)?,
+            })
+        })
+        .collect()
 }
 
 /// Delete a session and (by cascade) its events; `false` if there was none.

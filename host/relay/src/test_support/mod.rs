@@ -13,7 +13,9 @@ mod browser;
 mod cli;
 mod events;
 pub mod postgres;
+pub mod redis;
 mod relay;
+pub mod server;
 
 pub use browser::Browser;
 pub use cli::Setup;

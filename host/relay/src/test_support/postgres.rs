@@ -1,24 +1,18 @@
 //! A PostgreSQL server of the tests' own: started once per test process on a free loopback
 //! port with a data directory of its own, one fresh database per test, and everything removed
-//! when the process ends, however it ends: a watchdog shell holds the server and waits on a
-//! pipe only this process writes to, so the pipe closing (the process exiting, or being killed)
-//! stops the server and deletes its directory.
+//! when the process ends (see [`super::server::watched`]).
 //!
 //! Without PostgreSQL installed (Debian's `postgresql`, which `.ci/run` installs) the tests that
 //! need it say they are skipped, and fail when `CI=true`.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Whether this runs in CI (`CI` set to anything but empty, `0` or `false`), where a missing
-/// server is a failure rather than a skip.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
-}
+pub use super::server::blocking;
+use super::server::{free_port, in_ci, shell_quote, watched};
 
 /// The running server. (`runuser` does not pass signals on, so the watchdog signals the
 /// server by the pid it wrote.)
@@ -77,12 +71,6 @@ impl PgServer {
     }
 }
 
-/// Run `f` on a thread of its own: the synchronous PostgreSQL client cannot run on a thread
-/// that drives an async runtime.
-pub fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|s| s.spawn(f).join().expect("the database thread"))
-}
-
 /// Where `initdb` and `postgres` are: the newest Debian install, else `PATH`.
 fn binaries() -> Option<PathBuf> {
     let mut installed: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -129,13 +117,6 @@ fn as_server_user(dir: &Path, program: &Path) -> Result<Command, String> {
     let mut command = Command::new("runuser");
     command.args(["-u", "postgres", "--"]).arg(program);
     Ok(command)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn start(bin: &Path) -> Result<PgServer, String> {
@@ -191,30 +172,19 @@ fn start(bin: &Path) -> Result<PgServer, String> {
         ),
     );
     let log = dir.join("server.log");
-    let script = format!(
-        "{server} >{log} 2>&1 </dev/null & pid=$!\n\
-         cat >/dev/null\n\
-         kill -INT \"$(head -n1 {pidfile} 2>/dev/null)\" $pid 2>/dev/null; wait $pid\n\
-         rm -rf {dir}\n",
-        server = server_line.join(" "),
-        log = shell_quote(&log.to_string_lossy()),
-        pidfile = shell_quote(&data.join("postmaster.pid").to_string_lossy()),
-        dir = shell_quote(&dir.to_string_lossy()),
+    let stop = format!(
+        "kill -INT \"$(head -n1 {} 2>/dev/null)\" $pid 2>/dev/null",
+        shell_quote(&data.join("postmaster.pid").to_string_lossy())
     );
-    let mut watchdog = Command::new("sh")
-        .args(["-c", &script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("sh: {e}"))?;
+    let mut watchdog = watched(&server_line.join(" "), &log, &stop, &dir)?;
     let url = format!("postgres://tether@127.0.0.1:{port}/postgres");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         match postgres::Client::connect(&url, postgres::NoTls) {
             Ok(_) => break,
             Err(e) if Instant::now() > deadline => {
-                let _ = watchdog.stdin.take().map(|mut s| s.flush());
+                // Closing the pipe stops the server and removes its directory.
+                drop(watchdog.stdin.take());
                 return Err(format!(
                     "the server did not answer within 30 s ({e}); its log: {}",
                     std::fs::read_to_string(&log).unwrap_or_default()
@@ -228,8 +198,4 @@ fn start(bin: &Path) -> Result<PgServer, String> {
         next: AtomicU32::new(0),
         _watchdog: Mutex::new(watchdog),
     })
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }

@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 
 use super::PASSWORD;
 use super::postgres::PgServer;
+use crate::nodes::NodesConfig;
 use crate::store::{Location, Store, StoreResult, sql::Sql};
 use crate::{Relay, RelayConfig, users};
 
@@ -47,6 +48,8 @@ pub struct TestRelay {
     pub http: reqwest::Client,
     /// Applied again to the configuration by [`TestRelay::start_again`].
     tweak: fn(&mut RelayConfig),
+    /// How it follows other nodes on its database (kept across restarts too).
+    nodes: NodesConfig,
 }
 
 /// Timings short enough for tests: keepalives every 200 ms, workers offline after 1 s of
@@ -102,7 +105,8 @@ impl TestRelay {
         let store = match kind {
             StoreKind::Sqlite => Location::Sqlite(dir.path().join("relay.db")),
             StoreKind::Postgres => {
-                let server = PgServer::get().expect("PostgreSQL is installed");
+                let server =
+                    super::postgres::blocking(PgServer::get).expect("PostgreSQL is installed");
                 Location::Postgres(super::postgres::blocking(|| server.fresh_database()))
             }
         };
@@ -115,22 +119,34 @@ impl TestRelay {
         dir: tempfile::TempDir,
         tweak: fn(&mut RelayConfig),
     ) -> TestRelay {
+        Self::start_node(store, dir, tweak, NodesConfig::default()).await
+    }
+
+    /// A node of a relay on the PostgreSQL `store`, following the others as `nodes` says.
+    pub async fn start_node(
+        store: Location,
+        dir: tempfile::TempDir,
+        tweak: fn(&mut RelayConfig),
+        nodes: NodesConfig,
+    ) -> TestRelay {
         logs();
-        let relay = Relay::start(
-            configured(store.clone(), tweak),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .expect("the relay starts");
-        TestRelay {
-            url: relay.public_url().to_owned(),
-            addr: relay.addr(),
-            relay: Some(relay),
+        let mut this = TestRelay {
+            url: String::new(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+            relay: None,
             store,
             dir,
             http: http_client(),
             tweak,
-        }
+            nodes,
+        };
+        let relay = Relay::start(this.configured(tweak), this.addr)
+            .await
+            .expect("the relay starts");
+        this.url = relay.public_url().to_owned();
+        this.addr = relay.addr();
+        this.relay = Some(relay);
+        this
     }
 
     /// The SQLite file, for tests of what only SQLite does.
@@ -156,12 +172,9 @@ impl TestRelay {
     /// [`test_config`] changed by `tweak`.
     pub async fn restart_with(&mut self, tweak: fn(&mut RelayConfig)) {
         self.stop().await;
-        let relay = Relay::start(
-            configured(self.store.clone(), tweak),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .expect("the relay starts again");
+        let relay = Relay::start(self.configured(tweak), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("the relay starts again");
         self.url = relay.public_url().to_owned();
         self.addr = relay.addr();
         self.relay = Some(relay);
@@ -181,7 +194,7 @@ impl TestRelay {
         let mut last = None;
         // The port may take a moment to be free again.
         for _ in 0..50 {
-            match Relay::start(configured(self.store.clone(), self.tweak), self.addr).await {
+            match Relay::start(self.configured(self.tweak), self.addr).await {
                 Ok(relay) => {
                     assert_eq!(relay.public_url(), self.url);
                     self.relay = Some(relay);
@@ -261,8 +274,11 @@ impl TestRelay {
     }
 }
 
-fn configured(store: Location, tweak: fn(&mut RelayConfig)) -> RelayConfig {
-    let mut config = test_config(store);
-    tweak(&mut config);
-    config
+impl TestRelay {
+    fn configured(&self, tweak: fn(&mut RelayConfig)) -> RelayConfig {
+        let mut config = test_config(self.store.clone());
+        config.nodes = self.nodes.clone();
+        tweak(&mut config);
+        config
+    }
 }

@@ -174,6 +174,7 @@ pub async fn delete(
             |_, order| state.hub.close(order, &id),
         )
         .await?;
+    state.nodes.tell(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -223,6 +224,7 @@ pub async fn bridge(
             },
         )
         .await?;
+    state.nodes.tell(&id);
     // The login may have been revoked since this request's token was checked; a token signed
     // now would outlive that by a whole lifetime.
     if state.hub.revocations.is_revoked(&principal.login()) {
