@@ -271,9 +271,7 @@ impl Hub {
 
     /// Another node deleted the session.
     pub fn deleted_elsewhere(&self, id: &SessionId) {
-        if let Some(live) = self.map().remove(id) {
-            live.head.send_modify(|h| h.closed = true);
-        }
+        self.remove_closed(id);
     }
 
     /// The sessions someone here is reading, whose news from other nodes matters.
@@ -287,6 +285,11 @@ impl Hub {
 
     /// The session was deleted, as was just committed.
     pub fn close(&self, _order: &Ordered, id: &SessionId) {
+        self.remove_closed(id);
+    }
+
+    /// Forget the session and end every stream on it.
+    fn remove_closed(&self, id: &SessionId) {
         if let Some(live) = self.map().remove(id) {
             live.head.send_modify(|h| h.closed = true);
         }

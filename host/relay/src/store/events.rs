@@ -104,14 +104,14 @@ pub fn after(
         params![session.as_str(), after, limit as u64],
     )?
     .into_iter()
-    .map(|r| {
+    .map(|mut r| {
         Ok(Event {
             seq: r.u64(0)?,
-            id: r.text(1)?,
-            kind: r.text(2)?,
-            source: Source::parse(&r.text(3)?).unwrap_or(Source::Relay),
-            created_at: r.text(4)?,
-            payload: serde_json::from_str(&r.text(5)?).unwrap_or(serde_json::Value::Null),
+            id: r.take_text(1)?,
+            kind: r.take_text(2)?,
+            source: Source::parse(&r.take_text(3)?).unwrap_or(Source::Relay),
+            created_at: r.take_text(4)?,
+            payload: serde_json::from_str(&r.take_text(5)?).unwrap_or(serde_json::Value::Null),
         })
     })
     .collect()

@@ -51,24 +51,8 @@ pub struct Postgres {
 impl Postgres {
     /// Connect to `url`, check the schema is not newer than this build's and migrate it.
     pub fn open(url: &str) -> StoreResult<Postgres> {
-        let mut config: postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::Unavailable(format!("not a PostgreSQL URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECT_TIMEOUT);
-        }
-        // A database host that vanished (rather than refusing) must fail queries within
-        // seconds, not hold connections until the kernel gives up minutes later.
-        config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(5));
-        if config.get_tcp_user_timeout().is_none() {
-            config.tcp_user_timeout(Duration::from_secs(10));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("tether-relay");
-        }
         let pg = Postgres {
-            config,
+            config: configured(url)?,
             idle: Mutex::new(Vec::new()),
             permits: tokio::sync::Semaphore::new(POOL),
         };
@@ -79,12 +63,8 @@ impl Postgres {
     }
 
     fn connect(&self) -> StoreResult<Conn> {
-        let client = self
-            .config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         Ok(Conn {
-            client,
+            client: connect(&self.config)?,
             statements: HashMap::new(),
         })
     }
@@ -149,13 +129,34 @@ impl Drop for Postgres {
 /// Bring the schema to the newest version (or with `check_only` change nothing); the version
 /// found. A schema a newer relay wrote is refused before anything is touched.
 pub fn migrate_url(url: &str, check_only: bool) -> StoreResult<usize> {
-    let config: postgres::Config = url
+    migrate(&mut connect(&configured(url)?)?, check_only)
+}
+
+/// `url` as a client configuration, with the relay's timeouts where the URL sets none.
+fn configured(url: &str) -> StoreResult<postgres::Config> {
+    let mut config: postgres::Config = url
         .parse()
         .map_err(|e| StoreError::Unavailable(format!("not a PostgreSQL URL: {e}")))?;
-    let mut client = config
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    // A database host that vanished (rather than refusing) must fail queries within seconds,
+    // not hold connections until the kernel gives up minutes later.
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(5));
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(10));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("tether-relay");
+    }
+    Ok(config)
+}
+
+fn connect(config: &postgres::Config) -> StoreResult<Client> {
+    config
         .connect(NoTls)
-        .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-    migrate(&mut client, check_only)
+        .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))
 }
 
 /// The newest schema version this build knows.

@@ -154,6 +154,18 @@ impl Row {
         }
     }
 
+    /// A text column, moved out of the row (the row keeps NULL there): for large values read
+    /// once, such as event payloads.
+    pub fn take_text(&mut self, i: usize) -> StoreResult<String> {
+        match self.0.get_mut(i) {
+            Some(Value::Text(v)) => Ok(std::mem::take(v)),
+            Some(other) => Err(Self::wrong(i, "text", other)),
+            None => Err(StoreError::Corrupt(format!(
+                "a query result has no column {i}"
+            ))),
+        }
+    }
+
     /// A text column that may be NULL.
     pub fn opt_text(&self, i: usize) -> StoreResult<Option<String>> {
         match self.at(i)? {
@@ -255,5 +267,9 @@ mod tests {
         assert!(row.text(1).is_err(), "NULL is not text");
         assert!(row.blob(2).is_err());
         assert!(row.int(3).is_err(), "no such column");
+        let mut row = row;
+        assert_eq!(row.take_text(2).unwrap(), "t");
+        assert!(row.take_text(0).is_err(), "not text");
+        assert!(row.take_text(9).is_err(), "no such column");
     }
 }
