@@ -1,5 +1,5 @@
 //! Live session state held in memory: the head of each session's log, a ring of recent events,
-//! the worker's presence. The database is the truth; the hub lets streams wake on new events and
+//! what this node hears of the worker. The database is the truth; the hub lets streams wake on new events and
 //! serve recent ones without a query.
 //!
 //! Every change to a session's head happens right after the commit that made it, before any
@@ -56,20 +56,17 @@ impl Ring {
     }
 }
 
+/// The worker as this node knows it. The database decides whether it is online (see
+/// `store/presence.rs`); a node only reports what it heard, and when.
 #[derive(Debug, Default)]
 struct Presence {
     streams: u32,
     last_seen: Option<Instant>,
-    online: bool,
-}
-
-/// A change in whether the worker is online, to be announced as `worker_status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transition {
-    /// The worker came (back).
-    Online,
-    /// Nothing heard from it for the timeout, and no stream open.
-    Offline,
+    /// This node heard the worker within the timeout, or holds one of its streams: it keeps
+    /// the database's record of when the worker was last heard of fresh.
+    here: bool,
+    /// What this node last recorded there.
+    recorded: Option<Instant>,
 }
 
 impl Live {
@@ -167,54 +164,77 @@ impl Live {
         });
     }
 
-    /// Whether the worker counts as online (what `worker_status` last said).
-    pub fn worker_online(&self) -> bool {
-        self.presence
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .online
+    /// Whether this node hears from the worker (holds its stream, or heard it within the
+    /// timeout).
+    pub fn worker_here(&self) -> bool {
+        self.presence().here
     }
 
-    /// A worker stream opened.
-    pub fn stream_opened(&self, now: Instant) -> Option<Transition> {
-        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+    /// A worker stream opened. Whether the worker is new here: then the database must hear of
+    /// it at once (it may have been offline).
+    pub fn stream_opened(&self, now: Instant) -> bool {
+        let mut p = self.presence();
         p.streams += 1;
         p.last_seen = Some(now);
-        (!std::mem::replace(&mut p.online, true)).then_some(Transition::Online)
+        !std::mem::replace(&mut p.here, true)
     }
 
     /// A worker stream closed. Going offline waits for the timeout, so a reconnect does not
     /// flap the status every surface shows.
     pub fn stream_closed(&self, now: Instant) {
-        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+        let mut p = self.presence();
         p.streams = p.streams.saturating_sub(1);
         p.last_seen = Some(now);
     }
 
-    /// A heartbeat or any other request from the current worker.
-    pub fn worker_seen(&self, now: Instant) -> Option<Transition> {
-        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
+    /// A heartbeat or any other request from the current worker; see [`Live::stream_opened`].
+    pub fn worker_seen(&self, now: Instant) -> bool {
+        let mut p = self.presence();
         p.last_seen = Some(now);
-        (!std::mem::replace(&mut p.online, true)).then_some(Transition::Online)
+        !std::mem::replace(&mut p.here, true)
     }
 
-    /// Offline once nothing has been heard for `timeout` and no stream is open.
-    pub fn sweep(&self, now: Instant, timeout: Duration) -> Option<Transition> {
-        let mut p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
-        let silent = p
-            .last_seen
-            .is_none_or(|seen| now.duration_since(seen) >= timeout);
-        if p.online && p.streams == 0 && silent {
-            p.online = false;
-            return Some(Transition::Offline);
+    /// When the worker was last heard of, if the database should be told now: at once after a
+    /// change here (a stream closed, a request), and every `every` while a stream stays open.
+    /// A worker silent for `timeout` with no stream here is no longer this node's to report.
+    pub fn to_record(&self, now: Instant, timeout: Duration, every: Duration) -> Option<Instant> {
+        let mut p = self.presence();
+        let last_seen = match p.last_seen {
+            Some(seen) if p.streams > 0 || now.duration_since(seen) < timeout => seen,
+            _ => {
+                p.here = false;
+                p.recorded = None;
+                return None;
+            }
+        };
+        if !p.here {
+            return None;
         }
-        None
+        let (at, due) = match (p.streams, p.recorded) {
+            (0, None) => (last_seen, true),
+            (0, Some(recorded)) => (last_seen, last_seen > recorded),
+            (_, None) => (now, true),
+            (_, Some(recorded)) => (now, now.duration_since(recorded) >= every),
+        };
+        due.then(|| {
+            p.recorded = Some(at);
+            at
+        })
+    }
+
+    /// Recording failed (the database did not answer): try again at the next sweep.
+    pub fn record_failed(&self) {
+        self.presence().recorded = None;
+    }
+
+    fn presence(&self) -> std::sync::MutexGuard<'_, Presence> {
+        self.presence.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether the hub may forget this session: nobody is watching and nothing is pending.
     fn idle(&self) -> bool {
-        let p = self.presence.lock().unwrap_or_else(|p| p.into_inner());
-        !p.online && p.streams == 0 && self.head.receiver_count() == 0
+        let p = self.presence();
+        !p.here && p.streams == 0 && self.head.receiver_count() == 0
     }
 }
 
@@ -452,23 +472,36 @@ mod tests {
     }
 
     #[test]
-    fn presence_goes_offline_only_after_the_timeout_with_no_stream() {
+    fn a_node_records_what_it_hears_of_the_worker_until_the_timeout_with_no_stream() {
         let live = Live::new(0, 1);
         let t0 = Instant::now();
-        let timeout = Duration::from_secs(60);
-        assert_eq!(live.stream_opened(t0), Some(Transition::Online));
-        assert_eq!(live.stream_opened(t0), None);
-        assert_eq!(live.sweep(t0 + timeout * 2, timeout), None, "streams open");
-        live.stream_closed(t0);
-        live.stream_closed(t0);
-        assert_eq!(live.sweep(t0 + timeout / 2, timeout), None, "not yet");
-        assert_eq!(live.sweep(t0 + timeout, timeout), Some(Transition::Offline));
-        assert_eq!(
-            live.sweep(t0 + timeout * 3, timeout),
-            None,
-            "announced once"
-        );
-        assert_eq!(live.worker_seen(t0 + timeout * 3), Some(Transition::Online));
+        let (timeout, every) = (Duration::from_secs(60), Duration::from_secs(15));
+        let at = |secs| t0 + Duration::from_secs(secs);
+        assert_eq!(live.to_record(t0, timeout, every), None, "never heard");
+        assert!(live.stream_opened(t0), "new here");
+        assert!(!live.stream_opened(t0), "a second stream is not news");
+        // With a stream open: now, every `every`, however long the silence.
+        assert_eq!(live.to_record(at(1), timeout, every), Some(at(1)));
+        assert_eq!(live.to_record(at(10), timeout, every), None);
+        assert_eq!(live.to_record(at(16), timeout, every), Some(at(16)));
+        assert_eq!(live.to_record(at(200), timeout, every), Some(at(200)));
+        // Both streams close: when, once.
+        live.stream_closed(at(201));
+        live.stream_closed(at(202));
+        assert_eq!(live.to_record(at(205), timeout, every), Some(at(202)));
+        assert_eq!(live.to_record(at(210), timeout, every), None);
+        assert!(!live.worker_seen(at(230)), "still here");
+        assert_eq!(live.to_record(at(231), timeout, every), Some(at(230)));
+        // Silent for the timeout with no stream: no longer this node's to report, and the next
+        // request is news again.
+        assert_eq!(live.to_record(at(290), timeout, every), None);
+        assert!(!live.worker_here());
+        assert!(live.idle());
+        assert!(live.worker_seen(at(300)));
+        assert_eq!(live.to_record(at(301), timeout, every), Some(at(300)));
+        // A failed write is tried again.
+        live.record_failed();
+        assert_eq!(live.to_record(at(302), timeout, every), Some(at(300)));
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod hub;
 mod metrics;
 pub mod nodes;
 mod pairing;
+mod presence;
 mod publish;
 mod revocation;
 mod routes;

@@ -126,7 +126,7 @@ impl Metrics {
         put(
             "tether_relay_workers_online",
             "gauge",
-            "Sessions whose worker is online.",
+            "Sessions whose worker this node hears from (holds its stream, or heard it within the timeout).",
             workers_online.to_string(),
         );
         out

@@ -5,17 +5,15 @@
 //! [`validate`] makes. Routes with nothing to do between the two call [`accept`].
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
 
 use tether_protocol::api::PublishedEvent;
 use tether_protocol::event::{EventRefusal, canonical_event_id};
-use tether_protocol::payload::WorkerStatus;
-use tether_protocol::{NewEvent, Payload, SessionId, Source, check_publish};
+use tether_protocol::{Event, NewEvent, SessionId, Source, check_publish};
 
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Live, Transition};
+use crate::hub::Live;
 use crate::state::Shared;
-use crate::store::{self, events, sessions};
+use crate::store::{self, Ordered, events, sessions};
 
 /// A batch that passed [`validate`] for its `source`, ids in their canonical spelling.
 pub struct Validated {
@@ -92,14 +90,7 @@ pub async fn publish(
         .store
         .write_then(
             move |c| events::append(c, &sid, source, &batch, &created_at, retain),
-            |(answers, appended), order| {
-                st.metrics
-                    .events_published
-                    .fetch_add(appended.len() as u64, Relaxed);
-                let any = !appended.is_empty();
-                st.hub.appended(order, &id, appended, &st.config.limits);
-                (answers, any)
-            },
+            |(answers, appended), order| (answers, committed(&st, order, &id, appended)),
         )
         .await?;
     if any {
@@ -108,34 +99,23 @@ pub async fn publish(
     Ok(answers)
 }
 
-/// Announce a change in the worker's presence to every client, and remember it for a restart.
-pub async fn announce(
+/// Right after the commit that appended `appended` to `session`: count them and move the hub.
+/// Whether there were any (then the other nodes are to be told).
+pub fn committed(
     state: &Shared,
+    order: &Ordered,
     session: &SessionId,
-    transition: Transition,
-) -> ApiResult<()> {
-    let online = transition == Transition::Online;
-    let event = NewEvent::typed(&Payload::WorkerStatus(WorkerStatus { online }));
-    let id = session.clone();
+    appended: Vec<Event>,
+) -> bool {
     state
-        .store
-        .write(move |c| sessions::set_worker_online(c, &id, online))
-        .await?;
-    // The relay's own notice: nothing to check it against.
-    let notice = Validated {
-        source: Source::Relay,
-        events: vec![event],
-    };
-    publish(state, session, notice).await?;
-    Ok(())
-}
-
-/// The worker did something: it is online.
-pub async fn worker_seen(state: &Shared, session: &SessionId, live: &Live) -> ApiResult<()> {
-    if let Some(t) = live.worker_seen(Instant::now()) {
-        announce(state, session, t).await?;
-    }
-    Ok(())
+        .metrics
+        .events_published
+        .fetch_add(appended.len() as u64, Relaxed);
+    let any = !appended.is_empty();
+    state
+        .hub
+        .appended(order, session, appended, &state.config.limits);
+    any
 }
 
 /// The live state of a session, loaded consistently with the log.

@@ -11,11 +11,11 @@ use tokio::task::JoinHandle;
 
 use crate::auth::origin::origin_of;
 use crate::config::RelayConfig;
-use crate::hub::{Hub, Transition};
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::state::{AppState, Shared, Throttles};
-use crate::store::{self, Store, accounts, sessions};
-use crate::{conn, publish, routes};
+use crate::store::{self, Store, accounts};
+use crate::{conn, presence, routes};
 
 /// The terminal's login on its embedded relay.
 pub struct LocalLogin {
@@ -118,7 +118,7 @@ impl Relay {
             pairings: Mutex::new(Default::default()),
             shutdown: shutdown.clone(),
         });
-        restore_presence(&state).await?;
+        presence::restore(&state).await?;
         crate::revocation::restore(&state).await?;
         let app = routes::router(state.clone());
         let max_connections = connections.max_connections;
@@ -288,25 +288,6 @@ fn default_public_url(addr: SocketAddr, tls: bool) -> String {
     format!("{scheme}://{addr}")
 }
 
-/// Workers that were online when the relay stopped get the usual timeout to come back before
-/// clients are told they are offline.
-async fn restore_presence(state: &Shared) -> anyhow::Result<()> {
-    let rows = state
-        .store
-        .write_then(sessions::with_worker_online, |rows, order| {
-            rows.into_iter()
-                .map(|r| {
-                    let live = state.hub.load(order, &r.id, r.last_seq, r.worker_epoch);
-                    live.worker_seen(Instant::now());
-                    r.id
-                })
-                .collect::<Vec<_>>()
-        })
-        .await?;
-    tracing::debug!(sessions = rows.len(), "restored worker presence");
-    Ok(())
-}
-
 async fn sweep(state: Shared, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(state.config.liveness.sweep_interval);
     loop {
@@ -314,20 +295,12 @@ async fn sweep(state: Shared, mut shutdown: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let now = Instant::now();
-        let timeout = state.config.liveness.worker_timeout;
-        for (id, live) in state.hub.all() {
-            if live.sweep(now, timeout) == Some(Transition::Offline)
-                && let Err(e) = publish::announce(&state, &id, Transition::Offline).await
-            {
-                tracing::warn!(session = %id, "could not announce the worker offline: {}", e.message);
-            }
-        }
+        presence::sweep(&state).await;
         state
             .store
             .ordered(|order| state.hub.evict_idle(order))
             .await;
-        state.throttles().prune(now);
+        state.throttles().prune(Instant::now());
     }
 }
 

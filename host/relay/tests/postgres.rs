@@ -299,6 +299,75 @@ mod only_postgres {
         across_nodes(nodes, Duration::from_millis(300)).await;
     }
 
+    /// The `worker_status` events of the session's log, oldest first.
+    fn statuses(node: &TestRelay, s: &Setup) -> Vec<bool> {
+        let id = s.session.to_string();
+        node.sql(move |c| {
+            c.query(
+                "SELECT payload FROM events WHERE session_id = ?1 AND type = 'worker_status' ORDER BY seq",
+                &[store::sql::Param::Text(&id)],
+            )
+        })
+        .into_iter()
+        .map(|r| {
+            let payload: serde_json::Value = serde_json::from_str(&r.text(0).unwrap()).unwrap();
+            payload["online"].as_bool().unwrap()
+        })
+        .collect()
+    }
+
+    /// The worker streams to A and posts to B: it is online once, stays online while A holds
+    /// its stream however long it is silent, and when A dies B reports it offline, once.
+    #[tokio::test]
+    async fn presence_is_one_answer_across_nodes_and_survives_the_node_holding_the_worker() {
+        let Some((mut a, b, s)) = two_nodes(NodesConfig::default()).await else {
+            return;
+        };
+        let mut client = client_stream(&b, &s).await;
+        let _worker = worker_stream(&a, &s).await;
+        let online = next_of(&mut client, "worker_status", Duration::from_secs(3))
+            .await
+            .expect("the client on B hears the worker came online on A");
+        assert_eq!(online.payload["online"], true);
+        let heartbeat = b
+            .post(&format!("/v1/code/sessions/{}/worker/heartbeat", s.session))
+            .bearer_auth(&s.grant.worker_jwt)
+            .json(&json!({ "worker_epoch": s.grant.worker_epoch }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(heartbeat.status(), StatusCode::NO_CONTENT);
+        // Three timeouts (1 s each in tests) of silence but for A's open stream.
+        assert!(
+            next_of(&mut client, "worker_status", Duration::from_secs(3))
+                .await
+                .is_none(),
+            "no second online from B, no offline while A holds the stream"
+        );
+        let path = format!("/v1/code/sessions/{}", s.session);
+        let summary: tether_protocol::api::SessionSummary = b.get_json(&path, &s.access).await;
+        assert!(summary.worker_online, "B says what A knows");
+        // A goes away with the worker's stream; nobody hears the worker any more.
+        a.stop().await;
+        let went = Instant::now();
+        let offline = next_of(&mut client, "worker_status", Duration::from_secs(5))
+            .await
+            .expect("B reports the worker of a dead node offline");
+        assert_eq!(offline.payload["online"], false);
+        assert!(
+            went.elapsed() <= Duration::from_millis(2500),
+            "offline {:?} after the node went (timeout 1 s)",
+            went.elapsed()
+        );
+        let summary: tether_protocol::api::SessionSummary = b.get_json(&path, &s.access).await;
+        assert!(!summary.worker_online);
+        assert_eq!(
+            statuses(&b, &s),
+            [true, false],
+            "each change announced once"
+        );
+    }
+
     /// A login revoked on node A: node B refuses its worker token and ends its worker's stream
     /// within a second, though the token itself is valid for minutes more.
     #[tokio::test]

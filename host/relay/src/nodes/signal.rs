@@ -50,14 +50,6 @@ pub fn decode(message: &[u8]) -> Option<(SessionId, u64)> {
     Some((session, sent_ms))
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 async fn connect(client: &redis::Client) -> Result<redis::aio::MultiplexedConnection, String> {
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(TIMEOUT))
@@ -107,7 +99,7 @@ pub async fn announce(
             }
         }
         let Some(c) = conn.as_mut() else { continue };
-        let sent = now_ms();
+        let sent = crate::store::now_ms();
         let mut pipe = redis::pipe();
         batch.sort_unstable();
         batch.dedup();

@@ -54,7 +54,7 @@ pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
     let sessions = state.hub.all();
     let online = sessions
         .iter()
-        .filter(|(_, live)| live.worker_online())
+        .filter(|(_, live)| live.worker_here())
         .count();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -13,6 +13,7 @@ pub(crate) mod events;
 pub(crate) mod logins;
 pub(crate) mod oauth;
 mod postgres;
+pub(crate) mod presence;
 mod schema;
 pub(crate) mod sessions;
 pub mod sql;
@@ -341,6 +342,14 @@ pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
 

@@ -24,10 +24,16 @@ pub const POOL: usize = 16;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The migrations, oldest first. Only ever append.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "V1__relay",
-    include_str!("../../migrations/postgres/V1__relay.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "V1__relay",
+        include_str!("../../migrations/postgres/V1__relay.sql"),
+    ),
+    (
+        "V2__presence",
+        include_str!("../../migrations/postgres/V2__presence.sql"),
+    ),
+];
 
 /// Taken around migrating, so that nodes starting at once migrate one after the other (any
 /// constant: it names the lock in this database).

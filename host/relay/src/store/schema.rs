@@ -107,11 +107,18 @@ const V2: &str = "ALTER TABLE trusted_devices ADD COLUMN family TEXT;";
 const V3: &str =
     "CREATE TABLE revoked_families (family TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);";
 
+/// When the worker was last heard of (Unix milliseconds), by whichever node heard it: with
+/// several nodes, presence is decided in the database, so that a node that dies with its
+/// workers' streams still has them reported offline by the others. The partial index serves the
+/// sweep that looks for online workers gone silent.
+const V4: &str = "ALTER TABLE sessions ADD COLUMN worker_seen_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX sessions_online ON sessions(worker_seen_at) WHERE worker_online = 1;";
+
 /// Every version of the schema, oldest first: version N is the first N of these applied. Only
 /// ever append: a released migration is never edited, or files it already ran on would differ.
 /// Versions 1–3 are the ones `PRAGMA user_version` counted before this list existed, so files
 /// from those releases continue from where they are.
-const STEPS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3)];
+const STEPS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4)];
 
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 

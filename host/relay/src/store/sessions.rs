@@ -21,6 +21,8 @@ pub struct SessionRow {
     pub details: Option<serde_json::Value>,
     /// The current worker registration (0 before any).
     pub worker_epoch: u64,
+    /// Whether the worker is online (what `worker_status` last said).
+    pub worker_online: bool,
     /// The newest event's `seq`.
     pub last_seq: u64,
     /// When it was created (Unix seconds).
@@ -33,7 +35,7 @@ pub struct SessionRow {
 macro_rules! select {
     ($rest:literal) => {
         concat!(
-            "SELECT id, account_id, title, state, details, worker_epoch, \
+            "SELECT id, account_id, title, state, details, worker_epoch, worker_online, \
              (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = sessions.id), \
              created_at, updated_at FROM sessions ",
             $rest
@@ -49,13 +51,14 @@ fn row(r: Row) -> StoreResult<SessionRow> {
         state: WorkerState::parse(&r.text(3)?).unwrap_or(WorkerState::Idle),
         details: r.opt_text(4)?.and_then(|d| serde_json::from_str(&d).ok()),
         worker_epoch: r.u64(5)?,
-        last_seq: r.u64(6)?,
-        created_at: r.u64(7)?,
-        updated_at: r.u64(8)?,
+        worker_online: r.int(6)? == 1,
+        last_seq: r.u64(7)?,
+        created_at: r.u64(8)?,
+        updated_at: r.u64(9)?,
     })
 }
 
-fn session_id(stored: String) -> StoreResult<SessionId> {
+pub(super) fn session_id(stored: String) -> StoreResult<SessionId> {
     stored
         .parse()
         .map_err(|e| StoreError::Corrupt(format!("stored session id {stored:?}: {e}")))
@@ -152,20 +155,6 @@ pub fn bump_epoch(c: &mut dyn Sql, id: &SessionId, now: u64) -> StoreResult<u64>
     )?
     .ok_or_else(|| StoreError::Corrupt(format!("session {id} vanished")))?
     .u64(0)
-}
-
-/// Remembered so that a restarted relay can report workers that never came back as offline.
-pub fn set_worker_online(c: &mut dyn Sql, id: &SessionId, online: bool) -> StoreResult<()> {
-    c.execute(
-        "UPDATE sessions SET worker_online = ?2 WHERE id = ?1",
-        params![id.as_str(), online],
-    )?;
-    Ok(())
-}
-
-/// Sessions whose worker was online when the relay last stopped.
-pub fn with_worker_online(c: &mut dyn Sql) -> StoreResult<Vec<SessionRow>> {
-    rows(c.query(select!("WHERE worker_online = 1"), &[])?)
 }
 
 /// Where a session's log and worker registration stand.

@@ -41,7 +41,7 @@ pub async fn owned(state: &Shared, id: &SessionId, account: i64) -> ApiResult<Se
 /// A session as the API shows it, with its worker's presence.
 pub fn summary(state: &AppState, row: SessionRow) -> SessionSummary {
     SessionSummary {
-        worker_online: state.hub.get(&row.id).is_some_and(|l| l.worker_online()),
+        worker_online: row.worker_online,
         url: state.session_url(&row.id),
         created_at: store::rfc3339(row.created_at),
         updated_at: store::rfc3339(row.updated_at),

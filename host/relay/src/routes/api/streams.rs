@@ -17,9 +17,9 @@ use tether_protocol::{Event, SessionId, Source};
 use crate::error::{ApiError, ApiResult};
 use crate::feed::{Audience, Feed, FeedEnd, start_seq};
 use crate::hub::Live;
-use crate::publish;
 use crate::revocation::{Login, Watch};
 use crate::state::Shared;
+use crate::{presence, publish};
 
 /// Close code for a worker whose epoch was superseded (4000-4999 are for applications).
 pub const CLOSE_STALE_EPOCH: u16 = 4409;
@@ -84,9 +84,7 @@ impl Open {
             Audience::Worker { .. } => {
                 state.metrics.worker_streams.fetch_add(1, Relaxed);
                 let open = counted(Some(live.clone()));
-                if let Some(t) = live.stream_opened(Instant::now()) {
-                    publish::announce(state, session, t).await?;
-                }
+                presence::heard(state, session, live, true).await?;
                 Ok(open)
             }
         }
@@ -365,7 +363,7 @@ async fn write(
                 state.metrics.stale_epoch_refusals.fetch_add(1, Relaxed);
                 return Err(ApiError::stale_epoch(current));
             }
-            publish::worker_seen(state, session, live).await?;
+            presence::heard(state, session, live, false).await?;
             Source::Worker
         }
     };

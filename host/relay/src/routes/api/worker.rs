@@ -17,10 +17,10 @@ use crate::auth::extract::Worker;
 use crate::error::{ApiError, ApiResult};
 use crate::feed::Audience;
 use crate::hub::Live;
-use crate::publish;
 use crate::revocation::Login;
 use crate::state::Shared;
 use crate::store::{self, sessions};
+use crate::{presence, publish};
 
 /// The session a worker token may act on, with its live state, if the token's epoch is current.
 async fn authorize(
@@ -119,7 +119,7 @@ pub async fn post_events(
     let (id, live) = authorize(&state, &worker, &id).await?;
     check_body_epoch(&state, &worker, body.worker_epoch)?;
     let events = publish::validate(&state, Source::Worker, body.events)?;
-    publish::worker_seen(&state, &id, &live).await?;
+    presence::heard(&state, &id, &live, false).await?;
     let events = publish::publish(&state, &id, events).await?;
     Ok(JsonResponse(Published { events }))
 }
@@ -138,7 +138,7 @@ pub async fn put_state(
         details: body.details.clone(),
     });
     let event = publish::validate(&state, Source::Worker, vec![NewEvent::typed(&announced)])?;
-    publish::worker_seen(&state, &id, &live).await?;
+    presence::heard(&state, &id, &live, false).await?;
     let (sid, now) = (id.clone(), store::now());
     state
         .store
@@ -157,6 +157,6 @@ pub async fn heartbeat(
 ) -> ApiResult<StatusCode> {
     let (id, live) = authorize(&state, &worker, &id).await?;
     check_body_epoch(&state, &worker, body.worker_epoch)?;
-    publish::worker_seen(&state, &id, &live).await?;
+    presence::heard(&state, &id, &live, false).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -62,11 +62,10 @@ pub async fn session_page(
         Ok(None) => return not_found(),
         Err(e) => return failure_page("Session", true, e.into()),
     };
-    let online = state.hub.get(&id).is_some_and(|l| l.worker_online());
     app::app_page(&AppPage {
         title: &row.title,
         state: row.state.as_str(),
-        worker_online: online,
+        worker_online: row.worker_online,
         last_seq: row.last_seq,
     })
 }

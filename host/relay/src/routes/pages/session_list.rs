@@ -43,7 +43,7 @@ pub async fn sessions_page(State(state): State<Shared>, Browser(account): Browse
         let now = store::now();
         let mut list = String::from("<ul class=\"sessions\">");
         for s in rows {
-            let online = state.hub.get(&s.id).is_some_and(|l| l.worker_online());
+            let online = s.worker_online;
             let st = s.state.as_str();
             list.push_str(&format!(
                 "<li><a href=\"/code/{id}\"><span class=\"s-title\">{title}</span>\
