@@ -240,20 +240,23 @@ fn migrate_upgrades_an_old_file_checks_and_refuses_a_newer_one() {
     let t = Tether::new();
     let db = t.cwd().join("relay.db");
     let db_arg = db.to_str().unwrap();
-    // A file as the release before versioned migrations left it (schema 2, no revocations
-    // table), holding an account.
+    // A file as the release before versioned migrations left it (schema 2: no revocations
+    // table, no worker presence column), holding an account.
     add_relay_user(&t, &db, "alice", PASSWORD);
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch("DROP TABLE revoked_families; PRAGMA user_version = 2;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE revoked_families; DROP INDEX sessions_online;
+             ALTER TABLE sessions DROP COLUMN worker_seen_at; PRAGMA user_version = 2;",
+        )
+        .unwrap();
     }
     let check = t.run(["relay", "migrate", "--check", "--db", db_arg]);
     assert_eq!(check.status.code(), Some(1), "pending: {check}");
     assert!(check.stdout.contains("schema 2"), "{check}");
     let migrated = t.run(["relay", "migrate", "--db", db_arg]);
     migrated.assert_success();
-    assert!(migrated.stdout.contains("schema 2 → 3"), "{migrated}");
+    assert!(migrated.stdout.contains("schema 2 → 4"), "{migrated}");
     let check = t.run(["relay", "migrate", "--check", "--db", db_arg]);
     check.assert_success();
     assert!(check.stdout.contains("up to date"), "{check}");
