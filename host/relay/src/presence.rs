@@ -34,12 +34,8 @@ pub async fn heard(
         live.worker_seen(now)
     };
     if new_here {
-        let (id, at) = (session.clone(), store::now_ms());
-        announce(state, move |c| {
-            let came = presence::seen(c, &id, at)?;
-            Ok(if came { vec![(id, true)] } else { Vec::new() })
-        })
-        .await?;
+        let heard = vec![(session.clone(), store::now_ms())];
+        announce(state, true, heard, presence::seen).await?;
     }
     Ok(())
 }
@@ -58,16 +54,7 @@ pub async fn sweep(state: &Shared) {
         }
     }
     if !heard.is_empty() {
-        let recorded = announce(state, move |c| {
-            let mut online = Vec::new();
-            for (id, at) in heard {
-                if presence::seen(c, &id, at)? {
-                    online.push((id, true));
-                }
-            }
-            Ok(online)
-        })
-        .await;
+        let recorded = announce(state, true, heard, presence::seen).await;
         if let Err(e) = recorded {
             tracing::warn!("could not record the workers heard: {}", e.message);
             lives.iter().for_each(|live| live.record_failed());
@@ -86,16 +73,8 @@ pub async fn sweep(state: &Shared) {
             return;
         }
     };
-    let gone = announce(state, move |c| {
-        let mut gone = Vec::new();
-        for id in silent {
-            if presence::gone(c, &id, cutoff)? {
-                gone.push((id, false));
-            }
-        }
-        Ok(gone)
-    })
-    .await;
+    let silent = silent.into_iter().map(|id| (id, cutoff)).collect();
+    let gone = announce(state, false, silent, presence::gone).await;
     if let Err(e) = gone {
         tracing::warn!("could not report silent workers offline: {}", e.message);
     }
@@ -109,11 +88,13 @@ pub async fn restore(state: &Shared) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Run `flip` in one transaction with a `worker_status` event for each session it changed
-/// (`true`: online), then move the hub and tell the other nodes.
+/// Run `flip` on each session (with its time) in one transaction, with a `worker_status`
+/// event (`online`) for each one it changed, then move the hub and tell the other nodes.
 async fn announce(
     state: &Shared,
-    flip: impl FnOnce(&mut dyn Sql) -> StoreResult<Vec<(SessionId, bool)>> + Send + 'static,
+    online: bool,
+    sessions: Vec<(SessionId, u64)>,
+    flip: fn(&mut dyn Sql, &SessionId, u64) -> StoreResult<bool>,
 ) -> ApiResult<()> {
     let created_at = store::rfc3339(store::now());
     let retain = state.config.limits.retain_events;
@@ -123,7 +104,10 @@ async fn announce(
         .write_then(
             move |c| {
                 let mut appended = Vec::new();
-                for (id, online) in flip(c)? {
+                for (id, at) in sessions {
+                    if !flip(c, &id, at)? {
+                        continue;
+                    }
                     let notice = NewEvent::typed(&Payload::WorkerStatus(WorkerStatus { online }));
                     let (_, events) =
                         events::append(c, &id, Source::Relay, &[notice], &created_at, retain)?;
