@@ -16,7 +16,6 @@ use tokio::sync::watch;
 
 use crate::config::Limits;
 use crate::store::Ordered;
-use crate::stream_limit::StreamCounts;
 use crate::weight::{event_weight, fitting};
 
 /// What a stream waits on.
@@ -242,8 +241,6 @@ impl Live {
 #[derive(Default)]
 pub struct Hub {
     sessions: Mutex<HashMap<SessionId, Arc<Live>>>,
-    /// Streams open per session and per account.
-    pub streams: StreamCounts,
     /// Revoked logins, which end their streams and worker tokens.
     pub revocations: crate::revocation::Revocations,
 }

@@ -15,6 +15,8 @@
 //!   only translates HTTP to those two (`routes/api/streams.rs` carries a feed over SSE or a
 //!   WebSocket).
 //! - `auth/` holds the credential rules as pure functions; `routes/pages/` the HTML.
+//!   Whatever must hold across nodes (the throttles, the stream caps) is counted in the
+//!   database, not in a node's memory.
 //! - The public API is small on purpose: [`Relay`] to run one, [`RelayConfig`], [`users`] for
 //!   account administration, and what the CLI and the tests need from `auth` and `store`.
 //!   `test_support` (feature `test-support`) is the relay the tests of this crate and of the
@@ -42,6 +44,7 @@ pub mod store;
 mod stream_limit;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+mod throttle;
 mod title;
 pub mod users;
 mod weight;

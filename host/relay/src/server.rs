@@ -13,7 +13,7 @@ use crate::auth::origin::origin_of;
 use crate::config::RelayConfig;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::state::{AppState, Shared, Throttles};
+use crate::state::{AppState, Shared};
 use crate::store::{self, Store, accounts};
 use crate::{conn, presence, routes};
 
@@ -82,6 +82,10 @@ impl Relay {
             })?;
         let jwt_key = store.write(|c| store::jwt_key(c)).await?;
         let several = store.dialect() == store::Dialect::Postgres;
+        if !several {
+            // One node: a stream on record was a previous process's, and it is gone.
+            store.write(|c| store::streams::prune(c, u64::MAX)).await?;
+        }
         if let Some(url) = &config.nodes.redis_url {
             if !several {
                 anyhow::bail!(
@@ -108,7 +112,7 @@ impl Relay {
                 config.throttle.password_queue,
             )
             .context("cannot start the password-check threads")?,
-            throttle: Mutex::new(Throttles::new(&config)),
+            node: uuid::Uuid::new_v4().to_string(),
             config,
             store,
             hub: Hub::default(),
@@ -300,7 +304,27 @@ async fn sweep(state: Shared, mut shutdown: watch::Receiver<bool>) {
             .store
             .ordered(|order| state.hub.evict_idle(order))
             .await;
-        state.throttles().prune(Instant::now());
+        limits_sweep(&state).await;
+    }
+}
+
+/// Renew the leases of this node's streams, and forget the throttles' spent buckets and the
+/// streams whose node stopped renewing them. A failure (the database away) is logged: the
+/// leases then run out, which frees places rather than holding them.
+async fn limits_sweep(state: &Shared) {
+    let node = state.node.clone();
+    let lease = u64::try_from(state.stream_lease().as_millis()).unwrap_or(u64::MAX);
+    let swept = state
+        .store
+        .write(move |c| {
+            let now = store::now_ms();
+            store::streams::renew(c, &node, now.saturating_add(lease))?;
+            store::streams::prune(c, now)?;
+            store::throttles::prune(c, now)
+        })
+        .await;
+    if let Err(e) = swept {
+        tracing::warn!(error = %e, "could not renew this node's stream leases");
     }
 }
 

@@ -1,11 +1,9 @@
-//! The relay's state, in one place: configuration, storage, live sessions, throttles, counters.
+//! The relay's state, in one place: configuration, storage, live sessions, counters.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use tokio::sync::watch;
 
-use crate::auth::rate_limit::Window;
 use crate::config::RelayConfig;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
@@ -33,8 +31,8 @@ pub struct AppState {
     pub nodes: crate::nodes::Nodes,
     /// Signs worker tokens; kept in the database so tokens survive a restart.
     pub jwt_key: [u8; 32],
-    /// Failed attempts per account and address (see [`AppState::throttles`]).
-    pub throttle: Mutex<Throttles>,
+    /// This process among the nodes on one database: its streams' places are leased under it.
+    pub node: String,
     /// The counters `/metrics` shows.
     pub metrics: Metrics,
     /// The embedded relay's one-time pairing secrets (empty on a hosted relay).
@@ -46,47 +44,11 @@ pub struct AppState {
 /// How handlers hold the state.
 pub type Shared = Arc<AppState>;
 
-/// The throttling windows, one per thing counted.
-pub struct Throttles {
-    /// Failed password logins per user name.
-    pub login_by_account: Window,
-    /// Failed password logins per client address.
-    pub login_by_address: Window,
-    /// Device codes requested per client address.
-    pub device_codes_by_address: Window,
-    /// Wrong user codes entered per account.
-    pub user_code_attempts: Window,
-    /// Wrong `?pair=` secrets, apart from logins so that bad links lock no one out of them.
-    pub pairing_by_address: Window,
-}
-
-impl Throttles {
-    /// Empty windows with the configured limits.
-    pub fn new(config: &RelayConfig) -> Self {
-        let t = &config.throttle;
-        Throttles {
-            login_by_account: Window::new(t.failures_per_account, t.window),
-            login_by_address: Window::new(t.failures_per_address, t.window),
-            device_codes_by_address: Window::new(t.device_codes_per_address, t.window),
-            user_code_attempts: Window::new(t.failures_per_account * 2, t.window),
-            pairing_by_address: Window::new(t.failures_per_address, t.window),
-        }
-    }
-
-    /// Forget what has left every window, so memory follows recent activity.
-    pub fn prune(&mut self, now: Instant) {
-        self.login_by_account.prune(now);
-        self.login_by_address.prune(now);
-        self.device_codes_by_address.prune(now);
-        self.user_code_attempts.prune(now);
-        self.pairing_by_address.prune(now);
-    }
-}
-
 impl AppState {
-    /// The throttles, locked (never across an await).
-    pub fn throttles(&self) -> std::sync::MutexGuard<'_, Throttles> {
-        self.throttle.lock().unwrap_or_else(|p| p.into_inner())
+    /// How long a stream's place is held in the database without its node renewing it: a node
+    /// that dies frees its streams' places within this (its sweep renews them four times over).
+    pub fn stream_lease(&self) -> std::time::Duration {
+        self.config.liveness.sweep_interval * 4
     }
 
     /// The pairing secrets, locked (never across an await).

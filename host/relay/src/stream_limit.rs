@@ -1,11 +1,7 @@
 //! How many streams may be open at once, per session and per account. Each open stream costs a
 //! connection and up to a stream buffer of memory (`weight.rs`), so without a cap one account
-//! could open streams until the relay runs out of either.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-
-use tether_protocol::SessionId;
+//! could open streams until the relay runs out of either. The counts are the database's
+//! (`store/streams.rs`), so the caps hold across nodes.
 
 use crate::config::Limits;
 
@@ -37,66 +33,9 @@ pub fn admit(on_session: usize, on_account: usize, limits: &Limits) -> Result<()
     Ok(())
 }
 
-/// The open streams, counted. Checking and counting happen under one lock, so that two
-/// streams opening at once cannot both take the last place.
-#[derive(Default)]
-pub struct StreamCounts {
-    inner: Mutex<Counts>,
-}
-
-#[derive(Default)]
-struct Counts {
-    by_session: HashMap<SessionId, usize>,
-    by_account: HashMap<i64, usize>,
-}
-
-impl StreamCounts {
-    /// Count a stream of `session` (owned by `account`) if the limits allow it. Every `Ok` must
-    /// be matched by one [`close`](Self::close).
-    pub fn open(
-        &self,
-        account: i64,
-        session: &SessionId,
-        limits: &Limits,
-    ) -> Result<(), StreamRefusal> {
-        let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let on_session = c.by_session.get(session).copied().unwrap_or(0);
-        let on_account = c.by_account.get(&account).copied().unwrap_or(0);
-        admit(on_session, on_account, limits)?;
-        *c.by_session.entry(session.clone()).or_default() += 1;
-        *c.by_account.entry(account).or_default() += 1;
-        Ok(())
-    }
-
-    /// A stream counted by `open` ended.
-    pub fn close(&self, account: i64, session: &SessionId) {
-        let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        decrement(&mut c.by_session, session);
-        decrement(&mut c.by_account, &account);
-    }
-
-    /// Streams open on `session`.
-    #[cfg(test)]
-    pub fn on_session(&self, session: &SessionId) -> usize {
-        let c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        c.by_session.get(session).copied().unwrap_or(0)
-    }
-}
-
-/// Counts that reach zero are removed, so the maps follow what is open, not history.
-fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: &K) {
-    if let Some(n) = map.get_mut(key) {
-        *n = n.saturating_sub(1);
-        if *n == 0 {
-            map.remove(key);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tether_protocol::RelayKind;
 
     fn limits(per_session: usize, per_account: usize) -> Limits {
         Limits {
@@ -126,38 +65,5 @@ mod tests {
                 .to_string()
                 .contains("32 open streams")
         );
-    }
-
-    #[test]
-    fn counts_follow_opens_and_closes_per_session_and_account() {
-        let l = limits(2, 3);
-        let counts = StreamCounts::default();
-        let (s1, s2) = (
-            SessionId::new(RelayKind::Production),
-            SessionId::new(RelayKind::Production),
-        );
-        assert_eq!(counts.open(1, &s1, &l), Ok(()));
-        assert_eq!(counts.open(1, &s1, &l), Ok(()));
-        assert_eq!(counts.open(1, &s1, &l), Err(StreamRefusal::Session(2)));
-        assert_eq!(counts.open(1, &s2, &l), Ok(()));
-        assert_eq!(counts.open(1, &s2, &l), Err(StreamRefusal::Account(3)));
-        assert_eq!(
-            counts.open(2, &SessionId::new(RelayKind::Production), &l),
-            Ok(()),
-            "another account"
-        );
-        counts.close(1, &s1);
-        assert_eq!(counts.on_session(&s1), 1);
-        assert_eq!(counts.open(1, &s2, &l), Ok(()));
-        counts.close(1, &s1);
-        counts.close(1, &s2);
-        counts.close(1, &s2);
-        assert_eq!(counts.on_session(&s1), 0);
-        let c = counts.inner.lock().unwrap();
-        assert!(
-            !c.by_account.contains_key(&1),
-            "emptied counts are forgotten"
-        );
-        assert!(!c.by_session.contains_key(&s1));
     }
 }

@@ -17,6 +17,7 @@ mod only_postgres {
     use tether_protocol::Event;
     use tether_protocol::api::Published;
     use tether_relay::nodes::NodesConfig;
+    use tether_relay::store::sql::Param;
     use tether_relay::store::{self, Location, StoreError};
     use tether_relay::test_support::event;
     use tether_relay::test_support::postgres::{PgServer, blocking};
@@ -161,13 +162,21 @@ mod only_postgres {
     /// Two nodes of one relay on a fresh database, following each other as `nodes` says, and
     /// an account set up on the first; `None` when PostgreSQL is not installed.
     async fn two_nodes(nodes: NodesConfig) -> Option<(TestRelay, TestRelay, Setup)> {
+        two_nodes_with(nodes, |_| {}).await
+    }
+
+    /// [`two_nodes`], both configured with `tweak`.
+    async fn two_nodes_with(
+        nodes: NodesConfig,
+        tweak: fn(&mut tether_relay::RelayConfig),
+    ) -> Option<(TestRelay, TestRelay, Setup)> {
         let (_, url) = fresh()?;
         let db = Location::Postgres(url);
         let start = || {
             TestRelay::start_node(
                 db.clone(),
                 tempfile::tempdir().unwrap(),
-                |_| {},
+                tweak,
                 nodes.clone(),
             )
         };
@@ -496,5 +505,131 @@ mod only_postgres {
                 .is_none()
         );
         assert_eq!(got, sent, "every reply once, in order");
+    }
+
+    /// `POST /login` on `node` as `name` with `password`: the status.
+    async fn login(node: &TestRelay, name: &str, password: &str) -> u16 {
+        node.post("/login")
+            .header("origin", &node.url)
+            .form(&[("username", name), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// A guesser spreading a burst over both nodes gets what one node would give: five
+    /// failures for the account, the rest refused before any password is checked, and the
+    /// owner, on either node, waits too.
+    #[tokio::test]
+    async fn failed_logins_are_counted_once_across_nodes() {
+        let Some((a, b, _s)) = two_nodes(NodesConfig::default()).await else {
+            return;
+        };
+        let checks = || async {
+            a.metric("tether_relay_password_checks_total").await
+                + b.metric("tether_relay_password_checks_total").await
+        };
+        // Setting up the session logged ada in once already.
+        let before = checks().await;
+        let guesses = (0..40).map(|i| {
+            let node = if i % 2 == 0 { &a } else { &b };
+            login(node, "ada", "guess guess")
+        });
+        let statuses = futures::future::join_all(guesses).await;
+        let count = |status| statuses.iter().filter(|s| **s == status).count();
+        assert_eq!((count(401), count(429)), (5, 35), "{statuses:?}");
+        assert_eq!(checks().await - before, 5);
+        for node in [&a, &b] {
+            assert_eq!(
+                login(node, "ada", tether_relay::test_support::PASSWORD).await,
+                429
+            );
+        }
+    }
+
+    /// The caps on open streams hold whichever nodes the streams are on, and a stream's place
+    /// is given back when it closes, wherever the next one opens.
+    #[tokio::test]
+    async fn stream_caps_hold_across_nodes() {
+        let Some((a, b, s)) = two_nodes_with(NodesConfig::default(), |c| {
+            c.limits.max_streams_per_session = 2;
+        })
+        .await
+        else {
+            return;
+        };
+        let path = format!("/v1/code/sessions/{}/events/stream", s.session);
+        let open = |node: &TestRelay| {
+            let url = node.at(&path);
+            let http = node.http.clone();
+            let auth = format!("Bearer {}", s.access);
+            async move { Sse::open(&http, &url, &[("authorization", &auth)]).await }
+        };
+        let on_a = open(&a).await;
+        assert_eq!(on_a.status, StatusCode::OK);
+        let on_b = open(&b).await;
+        assert_eq!(on_b.status, StatusCode::OK);
+        for node in [&a, &b] {
+            assert_eq!(open(node).await.status, StatusCode::TOO_MANY_REQUESTS);
+        }
+        drop(on_a);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let again = open(&b).await;
+            if again.status == StatusCode::OK {
+                break;
+            }
+            assert!(Instant::now() < deadline, "A never gave its place back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(on_b);
+    }
+
+    /// Streams a node holds when it dies (no goodbye, only its places on record) stop counting
+    /// once their lease runs out, four sweeps later: a dead node locks no one out.
+    #[tokio::test]
+    async fn a_dead_nodes_stream_places_are_freed_by_their_lease() {
+        let Some((a, _b, s)) = two_nodes_with(NodesConfig::default(), |c| {
+            c.limits.max_streams_per_session = 2;
+        })
+        .await
+        else {
+            return;
+        };
+        // The test config sweeps every 100 ms: a lease of 400 ms.
+        let session = s.session.to_string();
+        a.sql(move |c| {
+            for _ in 0..2 {
+                c.execute(
+                    "INSERT INTO streams (node, session_id, account_id, expires_at_ms)
+                     SELECT 'a-node-that-died', id, account_id, ?2 FROM sessions WHERE id = ?1",
+                    &[
+                        Param::from(session.as_str()),
+                        Param::from(store::now_ms() + 400),
+                    ],
+                )?;
+            }
+            Ok(())
+        });
+        let url = a.at(&format!("/v1/code/sessions/{}/events/stream", s.session));
+        let auth = format!("Bearer {}", s.access);
+        let headers = [("authorization", auth.as_str())];
+        let open = || Sse::open(&a.http, &url, &headers);
+        let refused_at = Instant::now();
+        assert_eq!(open().await.status, StatusCode::TOO_MANY_REQUESTS);
+        let freed = loop {
+            let sse = open().await;
+            if sse.status == StatusCode::OK {
+                break refused_at.elapsed();
+            }
+            assert!(
+                refused_at.elapsed() < Duration::from_secs(3),
+                "the dead node's places were never freed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert!(freed <= Duration::from_millis(1500), "{freed:?}");
     }
 }

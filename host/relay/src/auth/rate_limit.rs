@@ -1,196 +1,205 @@
-//! Failure counting for login throttling: a sliding window per key. Pure (time is passed in), so
-//! the rule is tested without sleeping.
+//! The throttles' rule: at most `limit` hits per key within a sliding `period`. Pure (the hits
+//! and the time are passed in), so it is tested without sleeping or a database. The hits live
+//! in the database (`store/throttles.rs`), so that every node counts the same attempts.
 
-use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
-
-/// At most `limit` hits per key within a sliding `period`.
-#[derive(Debug)]
-pub struct Window {
-    limit: u32,
-    period: Duration,
-    hits: HashMap<String, VecDeque<Instant>>,
+/// At most `limit` hits within `period_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// Hits allowed in the window (at least one).
+    pub limit: u32,
+    /// The window's length, in milliseconds.
+    pub period_ms: u64,
 }
 
-impl Window {
-    /// An empty window.
-    pub fn new(limit: u32, period: Duration) -> Self {
-        Window {
-            limit,
-            period,
-            hits: HashMap::new(),
+impl Rule {
+    /// `limit` hits per `period`. A limit of zero would refuse everyone forever: it is one.
+    pub fn new(limit: u32, period: std::time::Duration) -> Rule {
+        Rule {
+            limit: limit.max(1),
+            period_ms: u64::try_from(period.as_millis()).unwrap_or(u64::MAX),
         }
-    }
-
-    /// `Err(seconds to wait)` when `key` has used up its allowance.
-    pub fn check(&mut self, key: &str, now: Instant) -> Result<(), u64> {
-        let Some(hits) = self.hits.get_mut(key) else {
-            return Ok(());
-        };
-        while hits
-            .front()
-            .is_some_and(|&t| now.duration_since(t) >= self.period)
-        {
-            hits.pop_front();
-        }
-        if hits.len() < self.limit as usize {
-            return Ok(());
-        }
-        let oldest = *hits.front().expect("limit is at least one");
-        let wait = self.period.saturating_sub(now.duration_since(oldest));
-        Err(wait.as_secs().max(1))
-    }
-
-    /// Check and record in one step: the attempt takes its place in the window before the
-    /// work it stands for is done, so concurrent attempts are counted exactly as a sequence
-    /// would be. Give the place back with [`Window::release`] if the attempt did not count
-    /// (it succeeded, or was never made).
-    pub fn reserve(&mut self, key: &str, now: Instant) -> Result<(), u64> {
-        self.check(key, now)?;
-        self.record(key, now);
-        Ok(())
-    }
-
-    /// Undo one [`Window::reserve`] made at `at`.
-    pub fn release(&mut self, key: &str, at: Instant) {
-        let Some(hits) = self.hits.get_mut(key) else {
-            return;
-        };
-        if let Some(i) = hits.iter().rposition(|&t| t == at) {
-            hits.remove(i);
-        }
-        if hits.is_empty() {
-            self.hits.remove(key);
-        }
-    }
-
-    /// Count a hit for `key`.
-    pub fn record(&mut self, key: &str, now: Instant) {
-        let hits = self.hits.entry(key.to_owned()).or_default();
-        hits.push_back(now);
-        // Never hold more than the limit: older hits cannot change the answer.
-        while hits.len() > self.limit as usize {
-            hits.pop_front();
-        }
-    }
-
-    /// Forget `key`'s hits (a successful login).
-    pub fn clear(&mut self, key: &str) {
-        self.hits.remove(key);
-    }
-
-    /// Forget keys with nothing inside the window, so memory stays bounded under a spray of
-    /// made-up user names.
-    pub fn prune(&mut self, now: Instant) {
-        let period = self.period;
-        self.hits
-            .retain(|_, hits| hits.back().is_some_and(|&t| now.duration_since(t) < period));
-    }
-
-    /// Keys with hits held.
-    #[cfg(test)]
-    pub fn len(&self) -> usize {
-        self.hits.len()
-    }
-
-    /// Whether no key has hits held.
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
-        self.hits.is_empty()
     }
 }
 
-/// Reserve one attempt under every `(window, key)` or under none: refused by any, the places
-/// already taken are given back and the answer is that window's wait.
-pub fn reserve_all(windows: &mut [(&mut Window, &str)], now: Instant) -> Result<(), u64> {
-    for i in 0..windows.len() {
-        let (window, key) = &mut windows[i];
-        if let Err(wait) = window.reserve(key, now) {
-            for (window, key) in &mut windows[..i] {
-                window.release(key, now);
+/// One key's hits (Unix ms), oldest first, never more than the rule's limit: older hits
+/// cannot change the answer, so memory per key is bounded however hard it is hammered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hits(Vec<u64>);
+
+impl Hits {
+    /// Read back what [`Hits::encode`] wrote; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Hits> {
+        if text.is_empty() {
+            return Some(Hits::default());
+        }
+        let hits = text
+            .split(',')
+            .map(|t| t.parse().ok())
+            .collect::<Option<Vec<u64>>>()?;
+        hits.is_sorted().then_some(Hits(hits))
+    }
+
+    /// Comma-separated decimal milliseconds.
+    pub fn encode(&self) -> String {
+        let mut text = String::with_capacity(self.0.len() * 14);
+        for (i, hit) in self.0.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
             }
-            return Err(wait);
+            text.push_str(&hit.to_string());
+        }
+        text
+    }
+
+    /// Whether no hit is held.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// When the newest hit leaves the window: after that the key can be forgotten.
+    pub fn expires_at(&self, rule: Rule) -> u64 {
+        self.0
+            .last()
+            .map_or(0, |newest| newest.saturating_add(rule.period_ms))
+    }
+
+    /// `Err(seconds to wait)` when the key has used up its allowance at `now`. Hits that left
+    /// the window are forgotten. A hit "from the future" (another node's clock a little ahead)
+    /// counts as just made.
+    pub fn check(&mut self, rule: Rule, now: u64) -> Result<(), u64> {
+        self.0
+            .retain(|&hit| now.saturating_sub(hit) < rule.period_ms);
+        if self.0.len() < rule.limit as usize {
+            return Ok(());
+        }
+        // The hit whose leaving brings the count under the limit.
+        let leaving = self.0[self.0.len() - rule.limit as usize];
+        let wait_ms = rule.period_ms - now.saturating_sub(leaving);
+        Err(wait_ms.div_ceil(1000).max(1))
+    }
+
+    /// Count a hit at `now` (after a [`Hits::check`] that allowed it).
+    pub fn take(&mut self, rule: Rule, now: u64) {
+        let at = self.0.partition_point(|&hit| hit <= now);
+        self.0.insert(at, now);
+        let excess = self.0.len().saturating_sub(rule.limit as usize);
+        self.0.drain(..excess);
+    }
+
+    /// Give back one hit taken at `at`, if it is still held.
+    pub fn give_back(&mut self, at: u64) {
+        if let Some(i) = self.0.iter().rposition(|&hit| hit == at) {
+            self.0.remove(i);
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    const MINUTE: Rule = Rule {
+        limit: 3,
+        period_ms: 60_000,
+    };
+
+    fn reserve(hits: &mut Hits, rule: Rule, now: u64) -> Result<(), u64> {
+        hits.check(rule, now)?;
+        hits.take(rule, now);
+        Ok(())
+    }
 
     #[test]
     fn allows_the_limit_then_refuses_until_the_window_slides() {
-        let t0 = Instant::now();
-        let mut w = Window::new(3, Duration::from_secs(60));
+        let t0 = 1_000_000;
+        let mut hits = Hits::default();
         for i in 0..3 {
-            assert_eq!(w.check("alice", t0), Ok(()), "attempt {i}");
-            w.record("alice", t0 + Duration::from_secs(i));
+            assert_eq!(
+                reserve(&mut hits, MINUTE, t0 + i * 1000),
+                Ok(()),
+                "attempt {i}"
+            );
         }
-        assert_eq!(w.check("alice", t0 + Duration::from_secs(10)), Err(50));
-        assert_eq!(w.check("bob", t0), Ok(()), "keys are independent");
-        assert_eq!(w.check("alice", t0 + Duration::from_secs(60)), Ok(()));
+        assert_eq!(hits.check(MINUTE, t0 + 10_000), Err(50));
+        assert_eq!(hits.check(MINUTE, t0 + 59_999), Err(1), "never zero");
+        assert_eq!(hits.check(MINUTE, t0 + 60_000), Ok(()), "the first left");
+        assert_eq!(hits.check(MINUTE, t0 + 60_500), Ok(()));
+        assert_eq!(hits.0, [t0 + 1000, t0 + 2000], "what left is forgotten");
     }
 
     #[test]
-    fn reservations_count_before_the_work_and_can_be_given_back() {
-        let t0 = Instant::now();
-        let mut w = Window::new(3, Duration::from_secs(60));
-        // A burst: every attempt reserves at the same instant, before any is decided.
-        let outcomes: Vec<_> = (0..10).map(|_| w.reserve("alice", t0)).collect();
+    fn the_wait_is_for_the_hit_whose_leaving_frees_a_place() {
+        let t0 = 1_000_000;
+        let mut hits = Hits(vec![t0, t0 + 20_000, t0 + 40_000]);
+        // Three held, limit two: the second must leave, at t0 + 80 s.
+        let two = Rule { limit: 2, ..MINUTE };
+        assert_eq!(hits.check(two, t0 + 41_000), Err(39));
+    }
+
+    #[test]
+    fn a_burst_at_one_instant_takes_exactly_the_limit() {
+        let t0 = 5_000;
+        let mut hits = Hits::default();
+        let outcomes: Vec<_> = (0..10).map(|_| reserve(&mut hits, MINUTE, t0)).collect();
         assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 3);
         assert!(outcomes[3..].iter().all(|o| *o == Err(60)));
         // One of them succeeded: its place is free again, and only one.
-        w.release("alice", t0);
-        assert_eq!(w.reserve("alice", t0), Ok(()));
-        assert!(w.reserve("alice", t0).is_err());
-        // Releasing what was never reserved changes nothing.
-        w.release("bob", t0);
-        w.release("alice", t0 + Duration::from_secs(1));
-        assert!(w.check("alice", t0).is_err());
+        hits.give_back(t0);
+        assert_eq!(reserve(&mut hits, MINUTE, t0), Ok(()));
+        assert!(reserve(&mut hits, MINUTE, t0).is_err());
+        // Giving back what was never taken changes nothing.
+        hits.give_back(t0 + 1);
+        assert!(hits.check(MINUTE, t0).is_err());
         for _ in 0..3 {
-            w.release("alice", t0);
+            hits.give_back(t0);
         }
-        assert!(w.is_empty(), "an empty key is forgotten");
+        assert!(hits.is_empty());
     }
 
     #[test]
-    fn reserving_under_several_windows_is_all_or_nothing() {
-        let t0 = Instant::now();
-        let mut account = Window::new(5, Duration::from_secs(60));
-        let mut address = Window::new(2, Duration::from_secs(60));
-        let mut attempt =
-            |name: &str| reserve_all(&mut [(&mut account, name), (&mut address, "10.0.0.1")], t0);
-        assert_eq!(attempt("alice"), Ok(()));
-        assert_eq!(attempt("bob"), Ok(()));
-        // The address is used up: carol's attempt takes no place under her name either.
-        assert_eq!(attempt("carol"), Err(60));
-        assert_eq!(account.len(), 2, "alice and bob only");
-        assert!(account.check("carol", t0).is_ok());
+    fn a_hit_from_a_clock_ahead_counts_as_just_made() {
+        let mut hits = Hits::default();
+        let one = Rule { limit: 1, ..MINUTE };
+        reserve(&mut hits, one, 10_000).unwrap();
+        assert_eq!(hits.check(one, 9_000), Err(60), "kept, and the full wait");
+        assert_eq!(hits.check(one, 70_000), Ok(()));
     }
 
     #[test]
-    fn clear_and_prune() {
-        let t0 = Instant::now();
-        let mut w = Window::new(1, Duration::from_secs(10));
-        w.record("a", t0);
-        w.record("b", t0 + Duration::from_secs(8));
-        assert!(w.check("a", t0).is_err());
-        w.clear("a");
-        assert!(w.check("a", t0).is_ok());
-        w.prune(t0 + Duration::from_secs(12));
-        assert_eq!(w.len(), 1);
-        w.prune(t0 + Duration::from_secs(20));
-        assert!(w.is_empty());
-    }
-
-    #[test]
-    fn memory_per_key_is_bounded() {
-        let t0 = Instant::now();
-        let mut w = Window::new(5, Duration::from_secs(60));
-        for _ in 0..10_000 {
-            w.record("x", t0);
+    fn memory_per_key_is_bounded_and_kept_in_order() {
+        let mut hits = Hits::default();
+        for i in 0..10_000 {
+            hits.take(MINUTE, 50_000 - i);
         }
-        assert_eq!(w.hits["x"].len(), 5);
+        assert_eq!(hits.0.len(), 3);
+        assert!(hits.0.is_sorted());
+        assert_eq!(hits.expires_at(MINUTE), 50_000 + 60_000);
+        assert_eq!(Hits::default().expires_at(MINUTE), 0);
+    }
+
+    #[test]
+    fn encoding_round_trips_and_anything_else_is_refused() {
+        for hits in [vec![], vec![1], vec![1, 2, 1_764_000_000_000]] {
+            let hits = Hits(hits);
+            assert_eq!(Hits::decode(&hits.encode()), Some(hits));
+        }
+        for bad in [
+            ",",
+            "1,",
+            "a",
+            "-1",
+            "2,1",
+            "1;2",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(Hits::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_zero_limit_is_one() {
+        assert_eq!(Rule::new(0, Duration::from_secs(1)).limit, 1);
+        assert_eq!(Rule::new(4, Duration::from_secs(2)).period_ms, 2000);
     }
 }

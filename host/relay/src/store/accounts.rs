@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::sql::{Sql, params};
+use super::sql::{Dialect, Sql, params};
 use super::{StoreResult, rfc3339};
 
 /// An account as `tether relay user list` shows it.
@@ -14,6 +14,19 @@ pub struct Account {
     pub name: String,
     /// When it was added (RFC 3339).
     pub created_at: String,
+}
+
+/// Lock the account's row until the transaction ends, so that a count of what it holds
+/// (sessions, streams) stays true until the commit: two nodes admitting at once cannot both
+/// take the last place. SQLite's one writer already serialises every write.
+pub fn lock(c: &mut dyn Sql, account: i64) -> StoreResult<()> {
+    if c.dialect() == Dialect::Postgres {
+        c.query_opt(
+            "SELECT 1 FROM accounts WHERE id = ?1 FOR UPDATE",
+            params![account],
+        )?;
+    }
+    Ok(())
 }
 
 /// `Ok(None)` when the name is taken.

@@ -18,6 +18,8 @@ mod schema;
 pub(crate) mod sessions;
 pub mod sql;
 mod sqlite;
+pub(crate) mod streams;
+pub(crate) mod throttles;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

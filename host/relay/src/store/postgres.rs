@@ -33,6 +33,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "V2__presence",
         include_str!("../../migrations/postgres/V2__presence.sql"),
     ),
+    (
+        "V3__limits",
+        include_str!("../../migrations/postgres/V3__limits.sql"),
+    ),
 ];
 
 /// Taken around migrating, so that nodes starting at once migrate one after the other (any

@@ -114,11 +114,31 @@ const V3: &str =
 const V4: &str = "ALTER TABLE sessions ADD COLUMN worker_seen_at INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX sessions_online ON sessions(worker_seen_at) WHERE worker_online = 1;";
 
+/// Limits that hold across nodes: the throttles' recent attempts per bucket (see
+/// `store/throttles.rs`), and the open streams each node holds a lease on (`store/streams.rs`).
+const V5: &str = "CREATE TABLE throttles (
+    bucket TEXT PRIMARY KEY,
+    hits TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX throttles_by_expiry ON throttles(expires_at_ms);
+CREATE TABLE streams (
+    id INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    account_id INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+);
+CREATE INDEX streams_by_session ON streams(session_id, expires_at_ms);
+CREATE INDEX streams_by_account ON streams(account_id, expires_at_ms);
+CREATE INDEX streams_by_node ON streams(node);
+CREATE INDEX streams_by_expiry ON streams(expires_at_ms);";
+
 /// Every version of the schema, oldest first: version N is the first N of these applied. Only
 /// ever append: a released migration is never edited, or files it already ran on would differ.
 /// Versions 1–3 are the ones `PRAGMA user_version` counted before this list existed, so files
 /// from those releases continue from where they are.
-const STEPS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4)];
+const STEPS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)];
 
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 

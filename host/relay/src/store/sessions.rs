@@ -3,7 +3,7 @@
 use tether_protocol::SessionId;
 use tether_protocol::api::WorkerState;
 
-use super::sql::{Dialect, Param, Row, Sql, params};
+use super::sql::{Param, Row, Sql, params};
 use super::{StoreError, StoreResult};
 
 /// A stored session.
@@ -83,16 +83,10 @@ pub fn insert(
     Ok(())
 }
 
-/// How many sessions the account has. In a write, the count holds until it commits: on
-/// PostgreSQL the account's row is locked, so that two nodes creating sessions at once cannot
-/// both pass a cap (SQLite's one writer already serialises them).
+/// How many sessions the account has. In a write, the count holds until it commits (the
+/// account is locked, see [`super::accounts::lock`]).
 pub fn count(c: &mut dyn Sql, account: i64) -> StoreResult<usize> {
-    if c.dialect() == Dialect::Postgres {
-        c.query_opt(
-            "SELECT 1 FROM accounts WHERE id = ?1 FOR UPDATE",
-            params![account],
-        )?;
-    }
+    super::accounts::lock(c, account)?;
     let n = c
         .query_one(
             "SELECT COUNT(*) FROM sessions WHERE account_id = ?1",

@@ -172,7 +172,13 @@ async fn the_log_credentials_and_numbering_survive_a_restart() {
             (new_said.id.clone(), p.events[0].seq)
         ]
     );
-    let rest = sse.drain(QUIET).await;
+    // Wait for the last event itself (a loaded machine may take longer than QUIET to wake
+    // the stream), then take whatever else is there.
+    let mut rest = Vec::new();
+    while rest.last().is_none_or(|e: &Event| e.id != new_answer.id) {
+        rest.push(sse.next_event(WAIT).await.expect("the new answer arrives"));
+    }
+    rest.extend(sse.drain(QUIET).await);
     let all_seqs: Vec<u64> = after.iter().chain(&rest).map(|e| e.seq).collect();
     assert_eq!(
         all_seqs,

@@ -2,9 +2,6 @@
 //! and revocation (RFC 7009). Errors here use the RFC's own shape (`{error,
 //! error_description}`), which OAuth clients expect.
 
-use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,6 +17,7 @@ use crate::body::Form;
 use crate::error::ApiError;
 use crate::state::Shared;
 use crate::store::{self, oauth};
+use crate::throttle::{self, Refused, Window};
 
 /// The one OAuth client the relay knows: the CLI.
 pub const CLIENT_ID: &str = "tether-cli";
@@ -90,12 +88,11 @@ pub async fn device_code(
     if let Err(r) = client_form(form, |f| f.client_id.as_deref()) {
         return r;
     }
-    let now = Instant::now();
     let address = address.to_string();
-    {
-        let mut t = state.throttles();
-        if let Err(wait) = t.device_codes_by_address.check(&address, now) {
-            state.metrics.rate_limited.fetch_add(1, Relaxed);
+    match throttle::reserve(&state, &[(Window::DeviceCodesByAddress, &address)]).await {
+        // Every request counts, granted or not.
+        Ok(reservation) => reservation.keep(),
+        Err(Refused::Wait(wait)) => {
             let mut r = oauth_error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "slow_down",
@@ -105,7 +102,7 @@ pub async fn device_code(
                 .insert(header::RETRY_AFTER, HeaderValue::from(wait));
             return r;
         }
-        t.device_codes_by_address.record(&address, now);
+        Err(Refused::Store(e)) => return ApiError::from(e).into_response(),
     }
     let lifetimes = &state.config.lifetimes;
     let expires_in = lifetimes.device_code.as_secs();

@@ -19,6 +19,8 @@ use crate::feed::{Audience, Feed, FeedEnd, start_seq};
 use crate::hub::Live;
 use crate::revocation::{Login, Watch};
 use crate::state::Shared;
+use crate::store::{self, streams};
+use crate::stream_limit::admit;
 use crate::{presence, publish};
 
 /// Close code for a worker whose epoch was superseded (4000-4999 are for applications).
@@ -47,17 +49,18 @@ pub fn start(headers: &HeaderMap, query: &StreamQuery) -> ApiResult<u64> {
     start_seq(last, query.from_seq).map_err(ApiError::bad_request)
 }
 
-/// Held for as long as a stream is open: keeps the gauges and the stream counts right and tells
-/// the hub when a worker stream goes away.
+/// Held for as long as a stream is open: keeps the gauges right, holds the stream's place in
+/// the database's count (which every node's caps read) and tells the hub when a worker stream
+/// goes away.
 pub struct Open {
     state: Shared,
     worker: Option<Arc<Live>>,
-    account: i64,
-    session: SessionId,
+    place: i64,
 }
 
 impl Open {
-    /// Count the stream against its session's and account's limits (`429` over them).
+    /// Count the stream against its session's and account's limits, on every node (`429` over
+    /// them, `503` when the database cannot count it).
     pub async fn new(
         state: &Shared,
         account: i64,
@@ -65,16 +68,26 @@ impl Open {
         audience: Audience,
         live: &Arc<Live>,
     ) -> ApiResult<Open> {
-        state
-            .hub
-            .streams
-            .open(account, session, &state.config.limits)
+        let node = state.node.clone();
+        let lease = u64::try_from(state.stream_lease().as_millis()).unwrap_or(u64::MAX);
+        let limits = state.config.limits.clone();
+        let id = session.clone();
+        let place = state
+            .store
+            .write(move |c| {
+                let now = store::now_ms();
+                let (on_session, on_account) = streams::count(c, &id, account, now)?;
+                if let Err(refusal) = admit(on_session, on_account, &limits) {
+                    return Ok(Err(refusal));
+                }
+                streams::insert(c, &node, &id, account, now.saturating_add(lease)).map(Ok)
+            })
+            .await?
             .map_err(|refusal| ApiError::too_many_streams(refusal.to_string()))?;
         let counted = |worker| Open {
             state: state.clone(),
             worker,
-            account,
-            session: session.clone(),
+            place,
         };
         match audience {
             Audience::Client => {
@@ -93,7 +106,16 @@ impl Open {
 
 impl Drop for Open {
     fn drop(&mut self) {
-        self.state.hub.streams.close(self.account, &self.session);
+        let place = self.place;
+        let state = self.state.clone();
+        // Without a runtime (the process is ending) the lease frees the place instead.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = state.store.write(move |c| streams::remove(c, place)).await {
+                    tracing::debug!(error = %e, "a closed stream's place waits for its lease");
+                }
+            });
+        }
         match &self.worker {
             Some(live) => {
                 self.state.metrics.worker_streams.fetch_sub(1, Relaxed);

@@ -1,8 +1,6 @@
 //! `/device`: the page where a logged-in browser approves or denies a CLI's device login
 //! (RFC 8628) by its user code.
 
-use std::time::Instant;
-
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -14,6 +12,7 @@ use crate::auth::device_flow::normalise_user_code;
 use crate::body::Form;
 use crate::state::Shared;
 use crate::store::{self, oauth};
+use crate::throttle::{self, Refused, Window};
 
 /// `?user_code=`, filled in from the terminal's verification link.
 #[derive(Deserialize)]
@@ -84,14 +83,17 @@ pub async fn device_decide(
             );
         }
     };
-    let key = format!("account:{account}");
-    let now = Instant::now();
+    let key = account.to_string();
     // Reserved before the lookup and kept if the code is wrong, as for passwords.
-    if let Err(wait) = state.throttles().user_code_attempts.reserve(&key, now) {
-        let message = format!("Too many wrong codes. Try again in {wait} s.");
-        let body = device_form(&form.user_code, Some(("error", &message)));
-        return too_many(&state, "Approve a terminal", true, &body, wait);
-    }
+    let reservation = match throttle::reserve(&state, &[(Window::UserCodesByAccount, &key)]).await {
+        Ok(reservation) => reservation,
+        Err(Refused::Wait(wait)) => {
+            let message = format!("Too many wrong codes. Try again in {wait} s.");
+            let body = device_form(&form.user_code, Some(("error", &message)));
+            return too_many("Approve a terminal", true, &body, wait);
+        }
+        Err(Refused::Store(e)) => return failure_page("Approve a terminal", true, e.into()),
+    };
     let decided = match normalise_user_code(&form.user_code) {
         Some(code) => {
             let now_s = store::now();
@@ -102,7 +104,7 @@ pub async fn device_decide(
             {
                 Ok(decided) => decided,
                 Err(e) => {
-                    state.throttles().user_code_attempts.release(&key, now);
+                    reservation.undecided(&state).await;
                     return failure_page("Approve a terminal", true, e.into());
                 }
             }
@@ -110,6 +112,7 @@ pub async fn device_decide(
         None => false,
     };
     if !decided {
+        reservation.keep();
         return page(
             StatusCode::NOT_FOUND,
             "Approve a terminal",
@@ -123,7 +126,7 @@ pub async fn device_decide(
             ),
         );
     }
-    state.throttles().user_code_attempts.release(&key, now);
+    reservation.succeeded(&state).await;
     tracing::info!(account, approve, "device login decided");
     let message = if approve {
         "<p class=\"ok\">Approved. The terminal is now logged in; you can close this page.</p>"

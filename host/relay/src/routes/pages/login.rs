@@ -2,7 +2,6 @@
 //! the embedded one, and the login cookie both of them (and pairing) set.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,12 +13,12 @@ use super::{Browser, SameOrigin, failure_page};
 use crate::auth::cookie;
 use crate::auth::extract::{self, ClientAddr};
 use crate::auth::password;
-use crate::auth::rate_limit::reserve_all;
 use crate::auth::secret::{self, SecretKind};
 use crate::body::Form;
 use crate::error::ApiError;
 use crate::state::Shared;
 use crate::store::{self, accounts, logins};
+use crate::throttle::{self, Refused, Window};
 
 /// `?next=`: where to go once logged in.
 #[derive(Deserialize)]
@@ -76,39 +75,27 @@ pub async fn login(
     let next = safe_next(form.next.as_deref());
     let address = address.to_string();
     let name = form.username.trim().to_owned();
-    let now = Instant::now();
     // The attempt takes its place in both windows before the (deliberately slow) password check
     // and keeps it if it fails: a burst of guesses is counted exactly as a sequence is, and
     // what the throttle refuses costs no hashing at all.
-    let reserved = {
-        let mut t = state.throttles();
-        t.prune(now);
-        let t = &mut *t;
-        reserve_all(
-            &mut [
-                (&mut t.login_by_account, &name),
-                (&mut t.login_by_address, &address),
-            ],
-            now,
-        )
-    };
-    if let Err(wait) = reserved {
-        let body = login_form(
-            &next,
-            Some(&format!("Too many failed attempts. Try again in {wait} s.")),
-        );
-        state.metrics.rate_limited.fetch_add(1, Relaxed);
-        let mut response = form_page(StatusCode::TOO_MANY_REQUESTS, &body);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return response;
-    }
-    // An attempt that was not decided (the relay's fault, not the visitor's) does not count.
-    let release = || {
-        let mut t = state.throttles();
-        t.login_by_account.release(&name, now);
-        t.login_by_address.release(&address, now);
+    let places = [
+        (Window::LoginByAccount, name.as_str()),
+        (Window::LoginByAddress, address.as_str()),
+    ];
+    let reservation = match throttle::reserve(&state, &places).await {
+        Ok(reservation) => reservation,
+        Err(Refused::Wait(wait)) => {
+            let body = login_form(
+                &next,
+                Some(&format!("Too many failed attempts. Try again in {wait} s.")),
+            );
+            let mut response = form_page(StatusCode::TOO_MANY_REQUESTS, &body);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return response;
+        }
+        Err(Refused::Store(e)) => return failure_page("Log in", false, e.into()),
     };
     let lookup = name.clone();
     let found = match state
@@ -118,7 +105,8 @@ pub async fn login(
     {
         Ok(found) => found,
         Err(e) => {
-            release();
+            // Not decided (the relay's fault, not the visitor's): it does not count.
+            reservation.undecided(&state).await;
             return failure_page("Log in", false, e.into());
         }
     };
@@ -136,7 +124,7 @@ pub async fn login(
         })
         .await;
     let Ok(ok) = checked else {
-        release();
+        reservation.undecided(&state).await;
         state.metrics.password_checks_refused.fetch_add(1, Relaxed);
         let body = login_form(
             &next,
@@ -149,6 +137,7 @@ pub async fn login(
         return response;
     };
     let (true, Some(account)) = (ok, account) else {
+        reservation.keep();
         state.metrics.logins_failed.fetch_add(1, Relaxed);
         tracing::warn!(user = %name.escape_debug(), %address, "failed login");
         return form_page(
@@ -156,11 +145,7 @@ pub async fn login(
             &login_form(&next, Some("Wrong user name or password.")),
         );
     };
-    {
-        let mut t = state.throttles();
-        t.login_by_account.clear(&name);
-        t.login_by_address.release(&address, now);
-    }
+    reservation.succeeded(&state).await;
     tracing::info!(user = %name, %address, "browser login");
     state.metrics.logins_ok.fetch_add(1, Relaxed);
     match with_login_cookie(&state, account, Redirect::to(&next).into_response()).await {

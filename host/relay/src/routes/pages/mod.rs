@@ -14,8 +14,6 @@ pub mod render;
 pub mod session;
 pub mod session_list;
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -59,8 +57,7 @@ impl FromRequestParts<Shared> for SameOrigin {
 }
 
 /// A `429` page with `Retry-After`, counted in the metrics.
-fn too_many(state: &Shared, title: &str, logged_in: bool, body: &str, wait: u64) -> Response {
-    state.metrics.rate_limited.fetch_add(1, Relaxed);
+fn too_many(title: &str, logged_in: bool, body: &str, wait: u64) -> Response {
     let mut response = page(StatusCode::TOO_MANY_REQUESTS, title, logged_in, body);
     response
         .headers_mut()
