@@ -160,8 +160,10 @@ pub async fn open(
             "This login has been revoked; log in again.",
         ));
     }
+    // Subscribe first: a live state nobody subscribes to may be evicted by the sweep while the
+    // stream's place is being counted, and a feed on an evicted one would never hear again.
+    let feed = Feed::new(state.clone(), id.clone(), Arc::clone(&live), from, audience);
     let open = Open::new(state, account, &id, audience, &live).await?;
-    let feed = Feed::new(state.clone(), id.clone(), live, from, audience);
     Ok(Opened {
         id,
         feed,
