@@ -580,6 +580,8 @@ async fn the_page_reconnects_across_a_relay_restart_without_duplicates() {
     converse(&b, "before the restart").await;
 
     h.relay.terminate();
+    // Stopping, the relay told the page to move (docs/protocol.md 5.6), and it tried at once.
+    b.wait_attr("#connection", "data-moved", "1").await;
     b.wait_attr("#connection", "data-state", "reconnecting")
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -588,11 +590,28 @@ async fn the_page_reconnects_across_a_relay_restart_without_duplicates() {
     b.wait_attr("#connection", "data-state", "live").await;
     b.wait_text("#worker", "online").await;
     converse(&b, "after the restart").await;
+
+    // Over a WebSocket the word to move is close code 1012.
+    let (page, key) = remote.url.split_once('#').unwrap_or((&remote.url, ""));
+    let glue = if page.contains('?') { '&' } else { '?' };
+    b.goto(&format!("{page}{glue}transport=ws#{key}")).await;
+    wait_ready(&b).await;
+    restarted.terminate();
+    b.wait_attr("#connection", "data-moved", "1").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let restarted = Relay::start(&h.t, &h.db, &listen, &[]);
+    b.wait_attr("#connection", "data-state", "live").await;
+    b.wait_text("#worker", "online").await;
+    converse(&b, "after the second restart").await;
     // Let anything replayed late arrive before counting.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let shown = messages(&b).await;
     assert_no_duplicates(&shown);
-    for said in ["before the restart", "after the restart"] {
+    for said in [
+        "before the restart",
+        "after the restart",
+        "after the second restart",
+    ] {
         assert_eq!(count(&shown, "user", said), 1, "{said}");
         assert_eq!(
             count(&shown, "assistant", &format!("You said: {said}")),

@@ -12,6 +12,7 @@ pub mod event;
 pub mod gate;
 pub mod payload;
 pub mod session_id;
+pub mod stream_end;
 pub mod text;
 pub mod untrusted;
 
@@ -23,3 +24,4 @@ pub use event::{Event, EventRefusal, NewEvent, Source, check_publish};
 pub use gate::{Context, Decision, Refusal, gate};
 pub use payload::Payload;
 pub use session_id::{BadSessionId, RelayKind, SessionId};
+pub use stream_end::{RECONNECT_EVENT, StreamEnd};

@@ -37,10 +37,24 @@ pub enum Audience {
 /// Why a feed ends (an error reading the log is the other way it can).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeedEnd {
-    /// The session was deleted or the relay is stopping.
-    Closed,
+    /// The session was deleted.
+    Deleted,
+    /// This node is stopping: the reader should move to another at once.
+    Stopping,
     /// A newer worker registered.
     StaleEpoch,
+}
+
+impl FeedEnd {
+    /// How the stream tells its reader.
+    pub fn wire(self) -> tether_protocol::StreamEnd {
+        use tether_protocol::StreamEnd;
+        match self {
+            FeedEnd::Deleted => StreamEnd::Gone,
+            FeedEnd::Stopping => StreamEnd::Moving,
+            FeedEnd::StaleEpoch => StreamEnd::StaleEpoch,
+        }
+    }
 }
 
 /// One reader's place in a session's log, with what it has read but not yet taken.
@@ -91,7 +105,7 @@ impl Feed {
     pub async fn next(&mut self) -> ApiResult<Result<Arc<Event>, FeedEnd>> {
         loop {
             if *self.shutdown.borrow() {
-                return Ok(Err(FeedEnd::Closed));
+                return Ok(Err(FeedEnd::Stopping));
             }
             if let Some(event) = self.pending.pop_front() {
                 self.state.metrics.events_delivered.fetch_add(1, Relaxed);
@@ -99,7 +113,7 @@ impl Feed {
             }
             let head = *self.head.borrow_and_update();
             if head.closed {
-                return Ok(Err(FeedEnd::Closed));
+                return Ok(Err(FeedEnd::Deleted));
             }
             if let Audience::Worker { epoch } = self.audience
                 && head.epoch != epoch
@@ -111,8 +125,9 @@ impl Feed {
                 continue;
             }
             tokio::select! {
-                changed = self.head.changed() => if changed.is_err() { return Ok(Err(FeedEnd::Closed)) },
-                _ = self.shutdown.changed() => return Ok(Err(FeedEnd::Closed)),
+                // The sender goes only with a deleted session (a watched one is never evicted).
+                changed = self.head.changed() => if changed.is_err() { return Ok(Err(FeedEnd::Deleted)) },
+                _ = self.shutdown.changed() => return Ok(Err(FeedEnd::Stopping)),
             }
         }
     }

@@ -50,5 +50,4 @@ pub mod users;
 mod weight;
 
 pub use config::RelayConfig;
-pub use routes::api::streams::{CLOSE_GONE, CLOSE_REVOKED, CLOSE_STALE_EPOCH, CLOSE_TOO_BIG};
 pub use server::{LocalLogin, Relay};

@@ -102,6 +102,8 @@ impl Relay {
             (crate::nodes::Nodes::alone(), None)
         };
         let (stop, shutdown) = watch::channel(false);
+        // Streams end (asking their readers to move) once the listener has closed, not before.
+        let (draining, drain) = watch::channel(false);
         let state = Arc::new(AppState {
             cookie_secure: crate::auth::cookie::is_secure(&public_url),
             public_url: public_url.clone(),
@@ -120,7 +122,7 @@ impl Relay {
             jwt_key,
             metrics: Metrics::default(),
             pairings: Mutex::new(Default::default()),
-            shutdown: shutdown.clone(),
+            shutdown: drain,
         });
         presence::restore(&state).await?;
         crate::revocation::restore(&state).await?;
@@ -137,6 +139,7 @@ impl Relay {
             connections,
             tls,
             shutdown.clone(),
+            Some(draining),
         ));
         let metrics = match metrics_listener {
             Some(listener) => Some(serve_metrics(
@@ -216,7 +219,8 @@ impl Relay {
         self.metrics.as_ref().map(|(addr, _)| *addr)
     }
 
-    /// Stop accepting, end every stream, and wait for the server to finish.
+    /// Stop accepting, tell every stream to reconnect (docs/protocol.md 5.6), let requests in
+    /// progress finish within the grace period, and wait for the server to finish.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         self.sweeper.abort();
@@ -251,17 +255,8 @@ impl Relay {
             result = &mut relay.server => return Ok(result??),
             _ = &mut signal => {}
         }
-        tracing::info!("stopping the relay");
-        let _ = relay.stop.send(true);
-        relay.sweeper.abort();
-        for task in &relay.followers {
-            task.abort();
-        }
-        relay.server.await??;
-        if let Some((_, metrics)) = relay.metrics {
-            metrics.await??;
-        }
-        Ok(())
+        tracing::info!("stopping the relay: streams are told to reconnect elsewhere");
+        relay.stop().await
     }
 }
 
@@ -280,7 +275,7 @@ fn serve_metrics(
     let addr = listener.local_addr()?;
     let app = routes::metrics_router(state);
     // Plain HTTP even when the public listener has TLS: this one is for a private network.
-    let server = tokio::spawn(conn::serve(listener, app, settings, None, shutdown));
+    let server = tokio::spawn(conn::serve(listener, app, settings, None, shutdown, None));
     tracing::info!(%addr, "metrics serving");
     Ok((addr, server))
 }

@@ -37,7 +37,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The embedded relay's one-time pairing secrets (empty on a hosted relay).
     pub pairings: Mutex<crate::pairing::Pairings>,
-    /// Flips to true when the relay stops, so that endless streams end and shutdown completes.
+    /// Flips to true when the relay stops, once its listener is closed, so that endless streams
+    /// end (asking their readers to reconnect elsewhere) and shutdown completes.
     pub shutdown: watch::Receiver<bool>,
 }
 

@@ -199,7 +199,7 @@ async fn revoking_a_device_revokes_the_login_that_enrolled_it() {
 
 const WAIT: Duration = Duration::from_secs(5);
 /// The relay's close code for a stream whose login was revoked.
-const CLOSE_REVOKED: u16 = 4401;
+const CLOSE_REVOKED: u16 = tether_protocol::StreamEnd::Revoked.close_code();
 
 fn bearer(token: &str) -> String {
     format!("Bearer {token}")

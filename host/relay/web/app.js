@@ -855,6 +855,7 @@
         const reader = r.body.getReader();
         const decoder = new TextDecoder();
         let buffer = '';
+        let moved = false;
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
@@ -865,14 +866,19 @@
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
             const data = [];
+            let type = 'message';
             for (const line of block.split('\n')) {
               if (line.startsWith('data:')) data.push(line.slice(line[5] === ' ' ? 6 : 5));
+              else if (line.startsWith('event:')) type = line.slice(line[6] === ' ' ? 7 : 6);
             }
-            if (data.length) {
+            // The node is stopping (docs/protocol.md 5.6): the stream ends next; move at once.
+            if (type === 'reconnect') { moved = true; continue; }
+            if (type === 'message' && data.length) {
               try { handle(JSON.parse(data.join('\n'))); } catch (e) { console.error(e); }
             }
           }
         }
+        return moved ? 'moved' : 'ended';
       })().then(resolve, reject);
     });
   }
@@ -889,11 +895,12 @@
         if (socket === s) socket = null;
         replies = [];
         sending = false;
+        if (code === MOVING) { resolve('moved'); return; }
         if (!opened || code === 4410) {
           const fatal = await probe();
           if (fatal) { reject(fatal); return; }
         }
-        resolve();
+        resolve('ended');
       };
       // A dead network may never complete the closing handshake: do not wait for it.
       current = { close: () => { s.close(); end(1006); } };
@@ -920,13 +927,22 @@
     });
   }
 
+  // WebSocket close code of a node that is stopping (RFC 6455 "service restart").
+  const MOVING = 1012;
+  // A move off a connection younger than this is quick: the first is obeyed at once, a second
+  // in a row waits its backoff, so that no relay can make the page spin.
+  const QUICK_MOVE = 1000;
+
   async function connect() {
     let attempt = 0;
+    let quickMoves = 0;
+    let moves = 0;
     setConnection('connecting');
     for (;;) {
       const started = Date.now();
+      let how = 'failed';
       try {
-        await (useWs ? ws() : sse());
+        how = await (useWs ? ws() : sse());
       } catch (e) {
         if (e instanceof Fatal) {
           setConnection('closed', e.message + ' ');
@@ -937,6 +953,16 @@
       }
       current = null;
       if (Date.now() - started > 5000) attempt = 0;
+      if (how === 'moved') {
+        const lasted = Date.now() - started;
+        const atOnce = lasted >= QUICK_MOVE || quickMoves === 0;
+        quickMoves = lasted < QUICK_MOVE ? quickMoves + 1 : 0;
+        ui.connection.dataset.moved = String(++moves);
+        if (atOnce) {
+          setConnection('reconnecting', 'The relay is restarting — reconnecting…');
+          continue;
+        }
+      }
       setConnection('reconnecting', navigator.onLine === false ? 'Offline — waiting for the network…' : 'Reconnecting…');
       await Promise.race([sleep(backoff(attempt++)), new Promise((r) => { wake = r; })]);
       wake = null;

@@ -22,6 +22,9 @@ pub(crate) enum Item {
     Refused(ApiError),
     /// A keepalive, or anything else that proves the relay is still there.
     Keepalive,
+    /// The relay's node is stopping and asks us to reconnect at once (SSE `event: reconnect`,
+    /// WebSocket close `1012`); the link is over.
+    Moving,
 }
 
 /// Both boxed: a link lives for a whole connection, and the two differ a lot in size.
@@ -86,6 +89,9 @@ impl SseLink {
     async fn next(&mut self) -> Result<Item, ApiError> {
         loop {
             match self.ready.pop_front() {
+                Some(tether_sse::Item::Event(e)) if e.event == tether_protocol::RECONNECT_EVENT => {
+                    return Ok(Item::Moving);
+                }
                 Some(tether_sse::Item::Event(e)) => match serde_json::from_str(&e.data) {
                     Ok(event) => return Ok(Item::Event(event)),
                     Err(error) => {

@@ -18,7 +18,7 @@ use super::link::{Item, Link, socket_write};
 use super::outbound::{MAX_BATCH, MAX_BATCH_BYTES, Outbound};
 use super::register::{RegisterError, register};
 use super::state::{StateSlot, Wanted};
-use super::verdict::{Verdict, judge, refresh_after};
+use super::verdict::{QUICK_MOVE, Verdict, judge, move_at_once, refresh_after};
 use super::{Command, Status, WorkerConfig};
 use crate::api::ApiError;
 
@@ -39,6 +39,9 @@ enum Hangup {
     Refresh,
     /// Connect again at once with the same token.
     Reconnect,
+    /// The relay's node is stopping: connect again (through the proxy, to a node that is up)
+    /// at once, unless it keeps happening (see [`move_at_once`]).
+    Moved,
     /// Connect again after a backoff, with the same token.
     Retry(String),
     /// The token was refused: register again.
@@ -122,6 +125,8 @@ impl Worker {
     /// Returns why the worker stopped.
     async fn main(&mut self) -> String {
         let mut failures = 0u32;
+        // Connections in a row the relay ended with "reconnect" soon after they opened.
+        let mut quick_moves = 0u32;
         loop {
             if self.grant.is_none() {
                 let registering = register(
@@ -165,6 +170,7 @@ impl Worker {
                 self.config.session.clone(),
                 self.cursor.last_seq(),
             );
+            let opened = Instant::now();
             let end = match self.serving(opening).await {
                 None => Hangup::Shutdown,
                 Some(Ok(link)) => {
@@ -181,6 +187,24 @@ impl Worker {
             match end {
                 Hangup::Refresh => self.grant = None,
                 Hangup::Reconnect => {}
+                Hangup::Moved => {
+                    let lasted = opened.elapsed();
+                    let at_once = move_at_once(lasted, quick_moves);
+                    quick_moves = if lasted < QUICK_MOVE {
+                        quick_moves + 1
+                    } else {
+                        0
+                    };
+                    if at_once {
+                        tracing::info!("the relay node is stopping: reconnecting at once");
+                    } else {
+                        failures += 1;
+                        let error = "the relay keeps asking to reconnect".to_owned();
+                        if !self.back_off(failures, error).await {
+                            return SHUT_DOWN.into();
+                        }
+                    }
+                }
                 Hangup::Reregister(error) => {
                     // Never reuse a refused token. The first time at once: the usual cause is a
                     // token that expired while the machine slept.
@@ -260,6 +284,7 @@ impl Worker {
                     match item {
                         Ok(Item::Event(event)) => self.deliver(event),
                         Ok(Item::Keepalive) => {}
+                        Ok(Item::Moving) => return Hangup::Moved,
                         Ok(Item::Ack(published)) => {
                             publishing = false;
                             if let Some(end) = self.published(Ok(published), epoch) {

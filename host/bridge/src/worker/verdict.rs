@@ -41,6 +41,18 @@ pub(crate) fn refresh_after(expires_in: Duration, margin: Duration) -> Duration 
         .max(Duration::from_secs(1))
 }
 
+/// A connection shorter than this that the relay ends with "reconnect" (its node is
+/// stopping) is a quick move: one is obeyed at once (a node may stop just after we arrived),
+/// but a second in a row is backed off like a failure, so that no relay (nor a proxy sending
+/// everyone to a node that is stopping) can make the worker spin.
+pub(crate) const QUICK_MOVE: Duration = Duration::from_secs(1);
+
+/// Whether to reconnect at once when the relay asks us to move off a connection that `lasted`,
+/// after `quick_moves` quick moves in a row.
+pub(crate) fn move_at_once(lasted: Duration, quick_moves: u32) -> bool {
+    lasted >= QUICK_MOVE || quick_moves == 0
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Verdict {
     /// Transient (network, 5xx, 429): reconnect after a backoff, keeping the worker token.
@@ -113,6 +125,19 @@ mod tests {
         for s in [429, 500, 502, 503] {
             assert!(matches!(judge(&status(s), 1, 1), Verdict::Retry(_)));
         }
+    }
+
+    #[test]
+    fn a_move_is_at_once_unless_quick_moves_repeat() {
+        let hour = Duration::from_secs(3600);
+        let quick = QUICK_MOVE - Duration::from_millis(1);
+        assert!(move_at_once(hour, 0));
+        assert!(move_at_once(hour, 7), "a connection that lasted forgives");
+        assert!(move_at_once(QUICK_MOVE, 3));
+        assert!(move_at_once(quick, 0), "the first quick move is obeyed");
+        assert!(move_at_once(Duration::ZERO, 0));
+        assert!(!move_at_once(quick, 1), "the second in a row waits");
+        assert!(!move_at_once(Duration::ZERO, 5));
     }
 
     #[test]

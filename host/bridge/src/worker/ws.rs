@@ -12,13 +12,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use tether_protocol::StreamEnd;
+
 use super::link::{Item, socket_frame};
 use crate::api::{Api, ApiError, chain, parse_error};
 
-/// The relay's close code for a worker whose epoch was superseded (decisions.md).
-pub(crate) const CLOSE_STALE_EPOCH: u16 = 4409;
-/// The relay's close code for a stream whose login was revoked (decisions.md).
-pub(crate) const CLOSE_REVOKED: u16 = 4401;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -81,7 +79,7 @@ impl WsLink {
                         tokio::time::timeout(Duration::from_millis(500), self.socket.flush()).await;
                     let code = frame.as_ref().map(|f| u16::from(f.code));
                     let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                    return Err(closed(code, reason));
+                    return closed(code, reason);
                 }
                 Some(Ok(Message::Binary(_) | Message::Frame(_))) => continue,
                 Some(Err(e)) => return Err(ApiError::Network(chain(&e))),
@@ -151,27 +149,26 @@ async fn connect_tcp(uri: &Uri, connect_to: Option<IpAddr>) -> std::io::Result<T
     Ok(tcp)
 }
 
-/// Why a WebSocket closed, as the error it stands for: `4409` is the relay's `409 stale_epoch`;
-/// `4401` its `401` for a revoked login (registering again then finds the login gone, and the
-/// worker stops with "run `tether login`" instead of reconnecting forever); anything else (`4410` for a deleted session or a stopping relay, `1001` going away…) is
-/// reconnected, and the reconnect's answer tells what happened.
-fn closed(code: Option<u16>, reason: String) -> ApiError {
-    match code {
-        Some(CLOSE_STALE_EPOCH) => ApiError::Status {
-            status: 409,
-            kind: "stale_epoch".into(),
-            message: reason,
-        },
-        Some(CLOSE_REVOKED) => ApiError::Status {
-            status: 401,
-            kind: "login_revoked".into(),
-            message: reason,
-        },
-        Some(code) => {
+/// Why a WebSocket closed (docs/protocol.md 5.6): `1012` is a node that is stopping, asking
+/// us to move at once; `4409` is the relay's `409 stale_epoch`; `4401` its `401` for a revoked
+/// login (registering again then finds the login gone, and the worker stops with "run `tether
+/// login`" instead of reconnecting forever); anything else (`4410` for a deleted session, `1001`
+/// going away…) is reconnected, and the reconnect's answer tells what happened.
+fn closed(code: Option<u16>, reason: String) -> Result<Item, ApiError> {
+    let status = |status, kind: &str| ApiError::Status {
+        status,
+        kind: kind.into(),
+        message: reason.clone(),
+    };
+    Err(match code.map(|c| (c, StreamEnd::from_close_code(c))) {
+        Some((_, Some(StreamEnd::Moving))) => return Ok(Item::Moving),
+        Some((_, Some(StreamEnd::StaleEpoch))) => status(409, "stale_epoch"),
+        Some((_, Some(StreamEnd::Revoked))) => status(401, "login_revoked"),
+        Some((code, _)) => {
             ApiError::Network(format!("the relay closed the WebSocket ({code} {reason})"))
         }
         None => ApiError::Network("the relay closed the WebSocket".into()),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -231,15 +228,20 @@ mod tests {
     }
 
     #[test]
-    fn close_4409_is_a_stale_epoch_and_others_are_reconnected() {
-        let e = closed(Some(4409), "stale worker epoch".into());
+    fn close_4409_is_a_stale_epoch_1012_a_move_and_others_are_reconnected() {
+        let e = closed(Some(4409), "stale worker epoch".into()).unwrap_err();
         assert_eq!((e.status(), e.kind()), (Some(409), Some("stale_epoch")));
-        assert!(matches!(
-            closed(Some(4410), "gone".into()),
-            ApiError::Network(_)
-        ));
-        assert!(matches!(closed(None, String::new()), ApiError::Network(_)));
-        let e = closed(Some(4401), "credentials revoked".into());
+        for other in [Some(4410), Some(1000), Some(1001), Some(1011), None] {
+            assert!(
+                matches!(closed(other, "gone".into()), Err(ApiError::Network(_))),
+                "{other:?}"
+            );
+        }
+        let e = closed(Some(4401), "credentials revoked".into()).unwrap_err();
         assert_eq!(e.status(), Some(401));
+        assert!(matches!(
+            closed(Some(1012), "relay restarting".into()),
+            Ok(Item::Moving)
+        ));
     }
 }

@@ -50,7 +50,8 @@ impl BridgeSide for TestRelay {
     }
 
     async fn credentials(&self, name: &str) -> (Credentials, String) {
-        users::add(&self.store, name, PASSWORD).unwrap();
+        // On a thread of its own: PostgreSQL's synchronous client cannot run on the runtime's.
+        postgres::blocking(|| users::add(&self.store, name, PASSWORD)).unwrap();
         let api = self.api();
         let code = api.device_code().await.unwrap();
         let cookie = self.browser_login(name).await;

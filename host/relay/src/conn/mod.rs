@@ -65,13 +65,15 @@ impl Settings {
 }
 
 /// Serve `app` on `listener` (over TLS with `tls`) until `stop` turns true, then shut down as
-/// described above.
+/// described above. `closed` turns true once the listener is closed: only then are streams
+/// asked to reconnect, so that no reconnect can land on this node again.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     settings: Settings,
     tls: Option<Tls>,
     mut stop: watch::Receiver<bool>,
+    closed: Option<watch::Sender<bool>>,
 ) -> std::io::Result<()> {
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let registry = Arc::new(Registry::default());
@@ -110,6 +112,9 @@ pub async fn serve(
         registry.set_abort(id, task);
     }
     drop(listener);
+    if let Some(closed) = closed {
+        closed.send_replace(true);
+    }
     let idle = registry.evict_all_idle();
     let busy = registry.len().saturating_sub(idle);
     tracing::debug!(idle, busy, "closing connections");

@@ -13,6 +13,7 @@ mod browser;
 mod cli;
 mod events;
 pub mod postgres;
+pub mod proxy;
 pub mod redis;
 mod relay;
 pub mod server;
@@ -20,6 +21,7 @@ pub mod server;
 pub use browser::Browser;
 pub use cli::Setup;
 pub use events::{event, user_message};
+pub use proxy::{Pick, TcpProxy};
 pub use relay::{StoreKind, TestRelay, http_client, test_config};
 
 /// The password of every account the helpers create.

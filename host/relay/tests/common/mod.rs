@@ -15,15 +15,20 @@ pub use tether_relay::test_support::*;
 /// One frame of a Server-Sent Events stream.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
-    Event { id: Option<String>, data: String },
+    Event {
+        id: Option<String>,
+        data: String,
+    },
     Comment(String),
+    /// `event: reconnect` (the node is stopping), with its data.
+    Reconnect(String),
 }
 
 impl Frame {
     pub fn event(&self) -> Option<Event> {
         match self {
             Frame::Event { data, .. } => Some(serde_json::from_str(data).expect("events are JSON")),
-            Frame::Comment(_) => None,
+            Frame::Comment(_) | Frame::Reconnect(_) => None,
         }
     }
 }
@@ -70,6 +75,9 @@ impl Sse {
                 .expect("a readable event stream");
             self.ready
                 .extend(items.into_iter().filter_map(|item| match item {
+                    tether_sse::Item::Event(e) if e.event == tether_protocol::RECONNECT_EVENT => {
+                        Some(Frame::Reconnect(e.data))
+                    }
                     tether_sse::Item::Event(e) => Some(Frame::Event {
                         id: (!e.id.is_empty()).then_some(e.id),
                         data: e.data,

@@ -58,6 +58,7 @@ async fn next_with_id(sse: &mut Sse, wait: Duration) -> Option<(Option<String>, 
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match sse.next_frame(left).await? {
             Frame::Comment(_) => continue,
+            Frame::Reconnect(_) => return None,
             frame @ Frame::Event { .. } => {
                 let Frame::Event { id, .. } = &frame else {
                     unreachable!()
@@ -1258,26 +1259,28 @@ async fn streams_per_session_and_per_account_are_capped_with_429() {
     }
 }
 
+/// The session's client and worker streams, over SSE and over a WebSocket each.
+async fn four_streams(relay: &TestRelay, s: &Setup) -> (Sse, Sse, Ws, Ws) {
+    let ws = |path: &str, token: &str| {
+        let url = relay.ws_url(&format!("/v1/code/sessions/{}/{path}", s.session));
+        let auth = bearer(token);
+        async move { ws_connect(&url, &[("authorization", &auth)]).await.unwrap() }
+    };
+    (
+        client_sse(relay, s, "", &[]).await,
+        worker_sse(relay, s, "").await,
+        ws("ws", &s.access).await,
+        ws("worker/ws", &s.grant.worker_jwt).await,
+    )
+}
+
 // --- deletion -------------------------------------------------------------------------------
 
 #[tokio::test]
 async fn deleting_a_session_ends_its_streams() {
     let relay = start_relay!();
     let s = relay.setup("alice").await;
-    let mut client = client_sse(&relay, &s, "", &[]).await;
-    let mut worker = worker_sse(&relay, &s, "").await;
-    let mut client_ws = ws_connect(
-        &relay.ws_url(&format!("/v1/code/sessions/{}/ws", s.session)),
-        &[("authorization", &bearer(&s.access))],
-    )
-    .await
-    .unwrap();
-    let mut worker_ws = ws_connect(
-        &relay.ws_url(&format!("/v1/code/sessions/{}/worker/ws", s.session)),
-        &[("authorization", &bearer(&s.grant.worker_jwt))],
-    )
-    .await
-    .unwrap();
+    let (mut client, mut worker, mut client_ws, mut worker_ws) = four_streams(&relay, &s).await;
     // All four are live until the delete.
     assert!(!sse_ends(&mut client, Duration::from_millis(300)).await);
     assert!(
@@ -1297,7 +1300,7 @@ async fn deleting_a_session_ends_its_streams() {
 
     assert!(sse_ends(&mut client, WAIT).await, "client SSE ended");
     assert!(sse_ends(&mut worker, WAIT).await, "worker SSE ended");
-    let gone = tether_relay::CLOSE_GONE;
+    let gone = tether_protocol::StreamEnd::Gone.close_code();
     assert_eq!(
         ws_closed(&mut client_ws, WAIT).await,
         Some(Some(gone)),
@@ -1316,6 +1319,46 @@ async fn deleting_a_session_ends_its_streams() {
     )
     .await;
     assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+/// A node that stops tells each stream to move at once: SSE readers get `event: reconnect`
+/// (no id: their last event ID stays) and the stream ends; WebSockets close with 1012.
+#[tokio::test]
+async fn a_stopping_relay_tells_every_stream_to_reconnect() {
+    let mut relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let (mut client, mut worker, mut client_ws, mut worker_ws) = four_streams(&relay, &s).await;
+    // What is already there first.
+    assert!(next_status(&mut client, WAIT).await.is_some());
+    let stopping = tokio::spawn(relay.relay.take().unwrap().stop());
+    for sse in [&mut client, &mut worker] {
+        let last = loop {
+            match sse
+                .next_frame(WAIT)
+                .await
+                .expect("a last word before the end")
+            {
+                Frame::Reconnect(data) => break data,
+                Frame::Event { .. } | Frame::Comment(_) => continue,
+            }
+        };
+        let last: Value = serde_json::from_str(&last).unwrap();
+        assert!(
+            last["reason"].as_str().unwrap().contains("reconnect"),
+            "{last}"
+        );
+        assert!(sse_ends(sse, WAIT).await, "the stream ends after it");
+    }
+    let moving = tether_protocol::StreamEnd::Moving.close_code();
+    assert_eq!(moving, 1012);
+    for ws in [&mut client_ws, &mut worker_ws] {
+        assert_eq!(ws_closed(ws, WAIT).await, Some(Some(moving)));
+    }
+    tokio::time::timeout(WAIT, stopping)
+        .await
+        .expect("stopped")
+        .unwrap()
+        .unwrap();
 }
 
 // --- fan-out --------------------------------------------------------------------------------

@@ -453,7 +453,7 @@ async fn a_superseded_worker_is_stopped_with_409_and_4409() {
     );
     assert_eq!(
         ws_close_code(&mut old_ws, WAIT).await,
-        Some(Some(tether_relay::CLOSE_STALE_EPOCH)),
+        Some(Some(tether_protocol::StreamEnd::StaleEpoch.close_code())),
         "the old WebSocket closes with 4409"
     );
     let answers = worker_answers(&relay, &s.session, &old.worker_jwt, old.worker_epoch).await;

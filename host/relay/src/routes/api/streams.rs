@@ -12,7 +12,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tether_protocol::api::{Published, SocketReply, SocketWrite};
-use tether_protocol::{Event, SessionId, Source};
+use tether_protocol::{Event, SessionId, Source, StreamEnd};
 
 use crate::error::{ApiError, ApiResult};
 use crate::feed::{Audience, Feed, FeedEnd, start_seq};
@@ -22,17 +22,6 @@ use crate::state::Shared;
 use crate::store::{self, streams};
 use crate::stream_limit::admit;
 use crate::{presence, publish};
-
-/// Close code for a worker whose epoch was superseded (4000-4999 are for applications).
-pub const CLOSE_STALE_EPOCH: u16 = 4409;
-/// Close code for a deleted session or a stopping relay.
-pub const CLOSE_GONE: u16 = 4410;
-/// Close code for a stream whose login was revoked (logout, RFC 7009, a revoked device): the
-/// credential that opened it is gone, and so is the stream (the HTTP status it stands for is
-/// `401`).
-pub const CLOSE_REVOKED: u16 = 4401;
-/// Close code for a message over the size limit (RFC 6455's "message too big").
-pub const CLOSE_TOO_BIG: u16 = 1009;
 
 /// `?from_seq=`: where a stream starts when there is no `Last-Event-ID`.
 #[derive(Debug, Deserialize)]
@@ -199,11 +188,20 @@ fn sse_event(event: &Event) -> SseEvent {
         .data(serde_json::to_string(event).expect("events serialise"))
 }
 
+/// The last word of a stream whose node is stopping: move now (docs/protocol.md 5.6).
+fn reconnect_event() -> SseEvent {
+    SseEvent::default()
+        .event(tether_protocol::RECONNECT_EVENT)
+        .data(r#"{"reason":"the relay is restarting; reconnect and resume"}"#)
+}
+
 fn sse(state: &Shared, feed: Feed, open: Open, watch: Watch) -> Response {
     let keepalive = state.config.liveness.keepalive;
+    // `None` once the stream has said its last word.
     let stream = futures::stream::unfold(
-        (feed, open, watch, state.clone()),
-        |(mut feed, open, mut watch, state)| async move {
+        Some((feed, open, watch, state.clone())),
+        |reading| async move {
+            let (mut feed, open, mut watch, state) = reading?;
             // Biased: a revoked stream must not deliver one more event, even one already due.
             let next = tokio::select! {
                 biased;
@@ -213,8 +211,9 @@ fn sse(state: &Shared, feed: Feed, open: Open, watch: Watch) -> Response {
             match next {
                 Ok(Ok(event)) => Some((
                     Ok::<_, Infallible>(sse_event(&event)),
-                    (feed, open, watch, state),
+                    Some((feed, open, watch, state)),
                 )),
+                Ok(Err(FeedEnd::Stopping)) => Some((Ok(reconnect_event()), None)),
                 _ => None,
             }
         },
@@ -268,7 +267,7 @@ async fn run(
             biased;
             _ = watch.revoked(&state.hub.revocations) => {
                 tracing::info!(session = %session, "stream closed: its login was revoked");
-                close_socket(&mut socket, CLOSE_REVOKED, "credentials revoked").await;
+                close_socket(&mut socket, StreamEnd::Revoked).await;
                 return;
             }
             next = feed.next() => {
@@ -278,11 +277,13 @@ async fn run(
                         if socket.send(Message::Text(text.into())).await.is_err() { return; }
                         continue;
                     }
-                    Ok(Err(FeedEnd::StaleEpoch)) => (CLOSE_STALE_EPOCH, "stale worker epoch"),
-                    Ok(Err(FeedEnd::Closed)) => (CLOSE_GONE, "session closed"),
-                    Err(_) => (1011, "internal error"),
+                    Ok(Err(end)) => {
+                        close_socket(&mut socket, end.wire()).await;
+                        return;
+                    }
+                    Err(_) => CloseFrame { code: 1011, reason: "internal error".into() },
                 };
-                close_socket(&mut socket, close.0, close.1).await;
+                close_with(&mut socket, close).await;
                 return;
             }
             message = socket.recv() => {
@@ -308,7 +309,7 @@ async fn run(
                 };
                 if socket.send(Message::Text(reply.into())).await.is_err() { return; }
                 if stale {
-                    close_socket(&mut socket, CLOSE_STALE_EPOCH, "stale worker epoch").await;
+                    close_socket(&mut socket, StreamEnd::StaleEpoch).await;
                     return;
                 }
             }
@@ -323,11 +324,15 @@ async fn run(
 /// connection at once makes the kernel answer anything still in flight from the peer (a pong, a
 /// write racing the close) with a reset, and the peer then loses the close frame and its code —
 /// the very code (`4409`) that tells a stale worker to stop.
-async fn close_socket(socket: &mut WebSocket, code: u16, reason: &'static str) {
+async fn close_socket(socket: &mut WebSocket, end: StreamEnd) {
     let frame = CloseFrame {
-        code,
-        reason: reason.into(),
+        code: end.close_code(),
+        reason: end.reason().into(),
     };
+    close_with(socket, frame).await;
+}
+
+async fn close_with(socket: &mut WebSocket, frame: CloseFrame) {
     if socket.send(Message::Close(Some(frame))).await.is_err() {
         return;
     }
@@ -358,7 +363,7 @@ fn too_big(e: &axum::Error) -> bool {
 /// which can discard the close frame before the peer sees it.
 async fn close_too_big(socket: &mut WebSocket, max: usize) {
     let frame = CloseFrame {
-        code: CLOSE_TOO_BIG,
+        code: StreamEnd::TooBig.close_code(),
         reason: format!("messages are limited to {max} bytes").into(),
     };
     if socket.send(Message::Close(Some(frame))).await.is_ok() {

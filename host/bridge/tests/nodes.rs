@@ -1,0 +1,101 @@
+//! The bridge worker on a relay of two nodes (one PostgreSQL database) behind a load balancer:
+//! a node that stops sends its worker to the other at once, and the conversation goes on with
+//! nothing lost and nothing twice.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+use tether_bridge::{Api, Status, TokenSource, Transport, spawn};
+use tether_relay::nodes::NodesConfig;
+use tether_relay::store::Location;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Two nodes on a fresh database, or `None` (skipped) without PostgreSQL.
+async fn two_nodes() -> Option<(TestRelay, TestRelay)> {
+    let server = postgres::blocking(postgres::PgServer::get)?;
+    let db = Location::Postgres(postgres::blocking(|| server.fresh_database()));
+    let start = || {
+        TestRelay::start_node(
+            db.clone(),
+            tempfile::tempdir().unwrap(),
+            |_| {},
+            NodesConfig::default(),
+        )
+    };
+    Some(tokio::join!(start(), start()))
+}
+
+/// The worker reaches the relay through the balancer, which sends every connection to node A
+/// while A is up. Its backoff is 30 s: only the "reconnect" of a stopping node can bring it
+/// back within seconds.
+async fn moved_by_a_stopping_node(transport: Transport) {
+    let Some((mut a, b)) = two_nodes().await else {
+        return;
+    };
+    let proxy = TcpProxy::start(vec![a.addr, b.addr], Pick::InOrder).await;
+    let (credentials, _) = a.credentials("ada").await;
+    // The phone is on B throughout (each test node has a URL, so a cookie, of its own).
+    let cookie = b.browser_login("ada").await;
+    let session = a.session(&credentials).await;
+    let mut config = a.worker(&credentials, &session, transport);
+    let api = Api::new(&proxy.url()).unwrap();
+    config.tokens = TokenSource::new(api.clone(), credentials.clone());
+    config.api = api;
+    config.backoff_initial = Duration::from_secs(30);
+    config.backoff_max = Duration::from_secs(30);
+    let (worker, mut inbound) = spawn(config);
+    wait_status(&worker, WAIT, |s| *s == Status::Online).await;
+    assert_eq!(proxy.sent()[1], 0, "everything went to A");
+
+    let say = |from: u64, to: u64| {
+        for n in from..to {
+            worker.publish(&raw("assistant_delta", json!({ "n": n })));
+        }
+    };
+    say(0, 5);
+    b.client_publish(&cookie, &session, &[user_message("c0")])
+        .await;
+    assert!(worker.flush(WAIT).await);
+    let mut items = receive(&mut inbound, 1, WAIT).await;
+
+    let stopped = Instant::now();
+    a.stop().await;
+    // The phone goes on talking (to B) while the worker moves; so does the terminal.
+    let phone: Vec<_> = (1..6).map(|n| user_message(&format!("c{n}"))).collect();
+    b.client_publish(&cookie, &session, &phone).await;
+    say(5, 10);
+    assert!(worker.flush(WAIT).await, "delivered through B");
+    items.extend(receive(&mut inbound, 5, WAIT).await);
+    let moved = stopped.elapsed();
+    assert!(
+        moved < Duration::from_secs(5),
+        "moved at once, not after a backoff: {moved:?}"
+    );
+    assert!(proxy.sent()[1] > 0, "B took over");
+    assert_eq!(*worker.status().borrow(), Status::Online);
+
+    let expected: Vec<String> = (0..6).map(|n| format!("c{n}")).collect();
+    assert_eq!(texts(&items), expected, "each phone message once, in order");
+    assert_eq!(items.len(), 6, "{items:?}");
+    let log = b.client_log(&cookie, &session).await;
+    assert_eq!(
+        worker_numbers(&log, "assistant_delta"),
+        (0..10).collect::<Vec<_>>(),
+        "each terminal event once, in order"
+    );
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_sse_a_stopping_node_moves_its_worker_at_once() {
+    moved_by_a_stopping_node(Transport::Sse).await;
+}
+
+#[tokio::test]
+async fn over_websocket_a_stopping_node_moves_its_worker_at_once() {
+    moved_by_a_stopping_node(Transport::Ws).await;
+}
