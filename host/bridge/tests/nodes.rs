@@ -1,6 +1,6 @@
 //! The bridge worker on a relay of two nodes (one PostgreSQL database) behind a load balancer:
 //! a node that stops sends its worker to the other at once, and the conversation goes on with
-//! nothing lost and nothing twice.
+//! nothing lost and nothing twice; nodes killed mid-conversation lose nothing either.
 
 mod common;
 
@@ -98,4 +98,85 @@ async fn over_sse_a_stopping_node_moves_its_worker_at_once() {
 #[tokio::test]
 async fn over_websocket_a_stopping_node_moves_its_worker_at_once() {
     moved_by_a_stopping_node(Transport::Ws).await;
+}
+
+/// Kills this many nodes, one after the other, in one conversation.
+const KILLS: usize = 6;
+
+/// Nodes A and B die in turn mid-conversation (killed: no goodbye, streams cut, requests
+/// unanswered) and come back; the worker, through the balancer, always finds the live one.
+/// Meanwhile a phone on node C, never killed, keeps talking. Every message reaches the
+/// terminal once and in order, and every terminal event is stored once and in order.
+async fn killed_nodes_lose_nothing(transport: Transport) {
+    let Some(Cluster {
+        pair: mut killable,
+        phone: c,
+        cookie,
+        session,
+        worker,
+        mut inbound,
+        // Held: dropping it would stop the balancer.
+        proxy: _proxy,
+    }) = cluster(transport, |_| {}).await
+    else {
+        return;
+    };
+
+    let mut items = Vec::new();
+    let mut said = 0u64;
+    let mut failovers = Vec::new();
+    for kill in 0..KILLS {
+        // A and B in turn: the worker is on A first, on B after A's death, and so on.
+        let victim = kill % 2;
+        for _ in 0..5 {
+            worker.publish(&raw("assistant_delta", json!({ "n": said })));
+            said += 1;
+        }
+        c.client_publish(&cookie, &session, &[user_message(&format!("c{kill}"))])
+            .await;
+        // Mid-conversation: whatever is in flight now is cut off.
+        let mut status = worker.status();
+        status.borrow_and_update();
+        let killed = Instant::now();
+        killable[victim].kill();
+        // The status only changes for real, so any change that reads Online is the worker
+        // back online after noticing (however briefly) the death.
+        tokio::time::timeout(WAIT, async {
+            while status.changed().await.is_ok() {
+                if *status.borrow_and_update() == Status::Online {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("the worker is back online");
+        failovers.push(killed.elapsed());
+        killable[victim].start_again().await;
+        items.extend(receive(&mut inbound, 1, WAIT).await);
+    }
+    assert!(worker.flush(WAIT).await, "everything stored in the end");
+    items.extend(receive(&mut inbound, 0, Duration::from_millis(500)).await);
+
+    let expected: Vec<String> = (0..KILLS).map(|n| format!("c{n}")).collect();
+    assert_eq!(texts(&items), expected, "each phone message once, in order");
+    let log = c.client_log(&cookie, &session).await;
+    assert_eq!(
+        worker_numbers(&log, "assistant_delta"),
+        (0..said).collect::<Vec<_>>(),
+        "each terminal event once, in order"
+    );
+    let seqs: Vec<u64> = log.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no gap");
+    eprintln!("failovers ({transport:?}): {failovers:?}");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_sse_killed_nodes_lose_nothing() {
+    killed_nodes_lose_nothing(Transport::Sse).await;
+}
+
+#[tokio::test]
+async fn over_websocket_killed_nodes_lose_nothing() {
+    killed_nodes_lose_nothing(Transport::Ws).await;
 }

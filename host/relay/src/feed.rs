@@ -7,7 +7,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 
 use tether_protocol::event::for_worker;
 use tether_protocol::payload::CatchUpTruncated;
@@ -108,7 +107,7 @@ impl Feed {
                 return Ok(Err(FeedEnd::Stopping));
             }
             if let Some(event) = self.pending.pop_front() {
-                self.state.metrics.events_delivered.fetch_add(1, Relaxed);
+                self.state.metrics.events_delivered.inc();
                 return Ok(Ok(event));
             }
             let head = *self.head.borrow_and_update();

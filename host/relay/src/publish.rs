@@ -4,8 +4,6 @@
 //! The checks cannot be skipped: [`publish`] takes only a [`Validated`] batch, which only
 //! [`validate`] makes. Routes with nothing to do between the two call [`accept`].
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use tether_protocol::api::PublishedEvent;
 use tether_protocol::event::{EventRefusal, canonical_event_id};
 use tether_protocol::{Event, NewEvent, SessionId, Source, check_publish};
@@ -107,10 +105,7 @@ pub fn committed(
     session: &SessionId,
     appended: Vec<Event>,
 ) -> bool {
-    state
-        .metrics
-        .events_published
-        .fetch_add(appended.len() as u64, Relaxed);
+    state.metrics.events_published.inc_by(appended.len() as u64);
     let any = !appended.is_empty();
     state
         .hub

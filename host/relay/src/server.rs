@@ -104,7 +104,9 @@ impl Relay {
         let (stop, shutdown) = watch::channel(false);
         // Streams end (asking their readers to move) once the listener has closed, not before.
         let (draining, drain) = watch::channel(false);
+        let metrics = Metrics::new(store.timings());
         let state = Arc::new(AppState {
+            metrics,
             cookie_secure: crate::auth::cookie::is_secure(&public_url),
             public_url: public_url.clone(),
             allowed_origins,
@@ -120,7 +122,6 @@ impl Relay {
             hub: Hub::default(),
             nodes,
             jwt_key,
-            metrics: Metrics::default(),
             pairings: Mutex::new(Default::default()),
             shutdown: drain,
         });

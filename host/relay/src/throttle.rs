@@ -98,10 +98,7 @@ pub async fn reserve(state: &Shared, places: &[(Window, &str)]) -> Result<Reserv
     match taken {
         Ok(Ok(())) => Ok(Reservation { places, at }),
         Ok(Err(wait)) => {
-            state
-                .metrics
-                .rate_limited
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            state.metrics.rate_limited.inc();
             Err(Refused::Wait(wait))
         }
         Err(e) => Err(Refused::Store(e)),

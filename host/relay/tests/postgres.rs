@@ -215,6 +215,7 @@ mod only_postgres {
     /// Two nodes: the worker's streams on A, a client's on B. Each side sees what the other
     /// published, in order and exactly once, within `within` of its commit.
     async fn across_nodes(nodes: NodesConfig, within: Duration) {
+        let redis = nodes.redis_url.is_some();
         let Some((a, b, s)) = two_nodes(nodes).await else {
             return;
         };
@@ -274,6 +275,15 @@ mod only_postgres {
             worker.drain(Duration::from_secs(2)).await.len() <= 1,
             "the stale worker's stream ends"
         );
+        // Each node timed its own database calls, and heard the other's announcements.
+        for node in [&a, &b] {
+            for op in ["read", "write"] {
+                let name = format!("tether_relay_store_seconds_count{{op=\"{op}\"}}");
+                assert!(node.metric(&name).await > 0, "{name}");
+            }
+            let heard = node.metric("tether_relay_redis_lag_seconds_count").await;
+            assert_eq!(heard > 0, redis, "Redis lag observed: {heard}");
+        }
     }
 
     /// The next event of `kind`, skipping others (worker_status, keepalives).

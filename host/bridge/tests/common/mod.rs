@@ -247,3 +247,57 @@ pub async fn wait_status(
         .and_then(|r| r.ok().map(|s| s.clone()));
     matched.unwrap_or_else(|| panic!("status never matched; last {:?}", *status.borrow()))
 }
+
+/// A relay of three nodes on one PostgreSQL database: `pair`, two killable nodes behind
+/// `proxy` (everything goes to the first one up), and `phone`, never killed, where the
+/// phone's browser is logged in. The worker reaches the relay through the proxy.
+pub struct Cluster {
+    pub pair: [KillableNode; 2],
+    pub phone: TestRelay,
+    pub proxy: TcpProxy,
+    /// The phone's login cookie on `phone`.
+    pub cookie: String,
+    pub session: SessionId,
+    pub worker: tether_bridge::WorkerHandle,
+    pub inbound: UnboundedReceiver<Inbound>,
+}
+
+/// A [`Cluster`] on a fresh database, its worker configured by `tweak` and online; `None`
+/// (skipped) without PostgreSQL.
+pub async fn cluster(
+    transport: Transport,
+    tweak: impl FnOnce(&mut WorkerConfig),
+) -> Option<Cluster> {
+    let server = postgres::blocking(postgres::PgServer::get)?;
+    let db =
+        tether_relay::store::Location::Postgres(postgres::blocking(|| server.fresh_database()));
+    let nodes = tether_relay::nodes::NodesConfig::default;
+    let pair = [
+        KillableNode::start(db.clone(), nodes(), |_| {}).await,
+        KillableNode::start(db.clone(), nodes(), |_| {}).await,
+    ];
+    let phone = TestRelay::start_node(db, tempfile::tempdir().unwrap(), |_| {}, nodes()).await;
+    let proxy = TcpProxy::start(pair.iter().map(|n| n.addr).collect(), Pick::InOrder).await;
+    let (credentials, _) = phone.credentials("ada").await;
+    let cookie = phone.browser_login("ada").await;
+    let session = phone.session(&credentials).await;
+    let mut config = phone.worker(&credentials, &session, transport);
+    let api = Api::new(&proxy.url()).unwrap();
+    config.tokens = TokenSource::new(api.clone(), credentials.clone());
+    config.api = api;
+    tweak(&mut config);
+    let (worker, inbound) = tether_bridge::spawn(config);
+    wait_status(&worker, Duration::from_secs(20), |s| {
+        *s == tether_bridge::Status::Online
+    })
+    .await;
+    Some(Cluster {
+        pair,
+        phone,
+        proxy,
+        cookie,
+        session,
+        worker,
+        inbound,
+    })
+}

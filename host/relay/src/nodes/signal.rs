@@ -187,11 +187,15 @@ pub async fn listen(client: redis::Client, state: Shared, mut shutdown: watch::R
 }
 
 fn heard(state: &Shared, message: &[u8]) {
-    match decode(message) {
+    let decoded = decode(message);
+    if let Some((_, sent_ms)) = &decoded {
+        // A clock behind the sender's reads as no lag rather than a negative one.
+        let lag_ms = crate::store::now_ms().saturating_sub(*sent_ms);
+        state.metrics.redis_lag.observe(lag_ms as f64 / 1000.0);
+    }
+    match decoded {
         // Only sessions someone here reads are worth a query.
-        Some((session, _sent_ms)) if state.hub.get(&session).is_some() => {
-            state.nodes.recheck(session)
-        }
+        Some((session, _)) if state.hub.get(&session).is_some() => state.nodes.recheck(session),
         Some(_) => {}
         None => tracing::debug!("ignored a message on {CHANNEL} that is not a relay's"),
     }

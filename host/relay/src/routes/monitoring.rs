@@ -57,7 +57,7 @@ pub async fn metrics(State(state): State<Shared>) -> impl IntoResponse {
         .filter(|(_, live)| live.worker_here())
         .count();
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.metrics.render(sessions.len(), online),
     )
 }

@@ -23,6 +23,7 @@ pub(crate) mod throttles;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 pub use sql::{Dialect, Sql};
 
@@ -147,6 +148,8 @@ pub struct Store {
     /// PostgreSQL's writes run on many connections; the steps after a commit that must see
     /// commits in order ([`Store::write_then`]) take this. SQLite's one writer orders them.
     order: tokio::sync::Mutex<()>,
+    /// How long reads and writes take, for `/metrics`.
+    timings: crate::metrics::StoreTimings,
 }
 
 enum Backend {
@@ -180,7 +183,13 @@ impl Store {
         Ok(Arc::new(Store {
             backend,
             order: tokio::sync::Mutex::new(()),
+            timings: Default::default(),
         }))
+    }
+
+    /// How long its reads and writes take (the histograms `/metrics` shows).
+    pub fn timings(&self) -> &crate::metrics::StoreTimings {
+        &self.timings
     }
 
     /// Which database this is.
@@ -202,10 +211,13 @@ impl Store {
         self: &Arc<Self>,
         f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        match &self.backend {
+        let started = Instant::now();
+        let out = match &self.backend {
             Backend::Sqlite(db) => sqlite::Sqlite::transact(&mut db.writer(), f),
             Backend::Postgres(_) => self.pooled(true, f).await,
-        }
+        };
+        self.timings.write.observe(started.elapsed().as_secs_f64());
+        out
     }
 
     /// Run `f` as [`Store::write`] does, then `then` on what it returned, after the commit and
@@ -215,15 +227,20 @@ impl Store {
         f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
         then: impl FnOnce(T, &Ordered) -> U,
     ) -> StoreResult<U> {
+        let started = Instant::now();
+        let observe = |out| {
+            self.timings.write.observe(started.elapsed().as_secs_f64());
+            out
+        };
         match &self.backend {
             Backend::Sqlite(db) => {
                 let mut writer = db.writer();
-                let out = sqlite::Sqlite::transact(&mut writer, f)?;
+                let out = observe(sqlite::Sqlite::transact(&mut writer, f))?;
                 Ok(then(out, &Ordered(())))
             }
             Backend::Postgres(_) => {
                 let _order = self.order.lock().await;
-                let out = self.pooled(true, f).await?;
+                let out = observe(self.pooled(true, f).await)?;
                 Ok(then(out, &Ordered(())))
             }
         }
@@ -248,10 +265,13 @@ impl Store {
         self: &Arc<Self>,
         f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        match &self.backend {
+        let started = Instant::now();
+        let out = match &self.backend {
             Backend::Sqlite(db) => db.read(f),
             Backend::Postgres(_) => self.pooled(false, f).await,
-        }
+        };
+        self.timings.read.observe(started.elapsed().as_secs_f64());
+        out
     }
 
     /// [`Store::write`] for callers that are not async (the `tether relay user` commands).

@@ -12,6 +12,7 @@
 mod browser;
 mod cli;
 mod events;
+mod killable;
 pub mod postgres;
 pub mod proxy;
 pub mod redis;
@@ -21,6 +22,7 @@ pub mod server;
 pub use browser::Browser;
 pub use cli::Setup;
 pub use events::{event, user_message};
+pub use killable::KillableNode;
 pub use proxy::{Pick, TcpProxy};
 pub use relay::{StoreKind, TestRelay, http_client, test_config};
 

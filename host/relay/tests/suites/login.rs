@@ -1115,14 +1115,31 @@ async fn healthz_and_metrics() {
         text.contains("\ntether_relay_bridges_issued_total 1\n"),
         "{text}"
     );
-    // Every sample has its HELP and TYPE.
+    // Every sample has its HELP and TYPE (a histogram's under its family's name).
     for line in text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
-        let name = line.split(' ').next().unwrap();
-        assert!(text.contains(&format!("# HELP {name} ")), "{name}");
-        assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+        let sample = line.split([' ', '{']).next().unwrap();
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| sample.strip_suffix(suffix))
+            .filter(|f| text.contains(&format!("# TYPE {f} histogram\n")))
+            .unwrap_or(sample);
+        assert!(text.contains(&format!("# HELP {family} ")), "{family}");
+        assert!(text.contains(&format!("# TYPE {family} ")), "{family}");
+    }
+    // The database's latency is timed (this test's own requests read and wrote).
+    for op in ["read", "write"] {
+        let count: u64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("tether_relay_store_seconds_count{{op=\"{op}\"}} "))
+            })
+            .expect("a latency count")
+            .parse()
+            .unwrap();
+        assert!(count >= 1, "{op}: {text}");
     }
 }
 

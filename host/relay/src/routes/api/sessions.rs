@@ -1,7 +1,5 @@
 //! The sessions API and the `/bridge` exchange.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use axum::Json as JsonResponse;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -94,7 +92,7 @@ pub async fn create(
             "This account already has {max} sessions; delete some first."
         )));
     }
-    state.metrics.sessions_created.fetch_add(1, Relaxed);
+    state.metrics.sessions_created.inc();
     tracing::info!(session = %id, account = principal.account, "session created");
     Ok((
         StatusCode::CREATED,
@@ -242,7 +240,7 @@ pub async fn bridge(
         iat: now,
         exp: now + ttl,
     };
-    state.metrics.bridges_issued.fetch_add(1, Relaxed);
+    state.metrics.bridges_issued.inc();
     tracing::info!(session = %claims.sid, epoch, "worker registered");
     Ok(JsonResponse(BridgeGrant {
         worker_jwt: jwt::sign(&state.jwt_key, &claims),

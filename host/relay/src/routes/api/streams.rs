@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -80,11 +79,11 @@ impl Open {
         };
         match audience {
             Audience::Client => {
-                state.metrics.client_streams.fetch_add(1, Relaxed);
+                state.metrics.client_streams.inc();
                 Ok(counted(None))
             }
             Audience::Worker { .. } => {
-                state.metrics.worker_streams.fetch_add(1, Relaxed);
+                state.metrics.worker_streams.inc();
                 let open = counted(Some(live.clone()));
                 presence::heard(state, session, live, true).await?;
                 Ok(open)
@@ -107,11 +106,11 @@ impl Drop for Open {
         }
         match &self.worker {
             Some(live) => {
-                self.state.metrics.worker_streams.fetch_sub(1, Relaxed);
+                self.state.metrics.worker_streams.dec();
                 live.stream_closed(Instant::now());
             }
             None => {
-                self.state.metrics.client_streams.fetch_sub(1, Relaxed);
+                self.state.metrics.client_streams.dec();
             }
         }
     }
@@ -389,7 +388,7 @@ async fn write(
         Audience::Worker { epoch } => {
             let current = live.head().epoch;
             if epoch != current || body.worker_epoch != Some(current) {
-                state.metrics.stale_epoch_refusals.fetch_add(1, Relaxed);
+                state.metrics.stale_epoch_refusals.inc();
                 return Err(ApiError::stale_epoch(current));
             }
             presence::heard(state, session, live, false).await?;

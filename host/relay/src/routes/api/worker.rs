@@ -1,7 +1,5 @@
 //! The worker's endpoints, all behind a worker JWT for this session and its current epoch.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use axum::Json as JsonResponse;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
@@ -41,7 +39,7 @@ async fn authorize(
         .filter(|r| r.account == claims.sub)
         .ok_or_else(ApiError::not_found)?;
     if row.worker_epoch != claims.epoch {
-        state.metrics.stale_epoch_refusals.fetch_add(1, Relaxed);
+        state.metrics.stale_epoch_refusals.inc();
         return Err(ApiError::stale_epoch(row.worker_epoch));
     }
     let live = publish::live(state, &id).await?;
@@ -50,7 +48,7 @@ async fn authorize(
 
 fn check_body_epoch(state: &Shared, worker: &Worker, body_epoch: u64) -> ApiResult<()> {
     if body_epoch != worker.0.epoch {
-        state.metrics.stale_epoch_refusals.fetch_add(1, Relaxed);
+        state.metrics.stale_epoch_refusals.inc();
         return Err(ApiError::stale_epoch(worker.0.epoch));
     }
     Ok(())

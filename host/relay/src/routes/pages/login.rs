@@ -1,8 +1,6 @@
 //! `/login` and `/logout`: the password form of a hosted relay, the notice that replaces it on
 //! the embedded one, and the login cookie both of them (and pairing) set.
 
-use std::sync::atomic::Ordering::Relaxed;
-
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -119,13 +117,13 @@ pub async fn login(
     let checked = state
         .passwords
         .run(move || {
-            st.metrics.password_checks.fetch_add(1, Relaxed);
+            st.metrics.password_checks.inc();
             password::verify(&password, hash.as_deref())
         })
         .await;
     let Ok(ok) = checked else {
         reservation.undecided(&state).await;
-        state.metrics.password_checks_refused.fetch_add(1, Relaxed);
+        state.metrics.password_checks_refused.inc();
         let body = login_form(
             &next,
             Some("The relay is busy checking other logins. Try again in a moment."),
@@ -138,7 +136,7 @@ pub async fn login(
     };
     let (true, Some(account)) = (ok, account) else {
         reservation.keep();
-        state.metrics.logins_failed.fetch_add(1, Relaxed);
+        state.metrics.logins_failed.inc();
         tracing::warn!(user = %name.escape_debug(), %address, "failed login");
         return form_page(
             StatusCode::UNAUTHORIZED,
@@ -147,7 +145,7 @@ pub async fn login(
     };
     reservation.succeeded(&state).await;
     tracing::info!(user = %name, %address, "browser login");
-    state.metrics.logins_ok.fetch_add(1, Relaxed);
+    state.metrics.logins_ok.inc();
     match with_login_cookie(&state, account, Redirect::to(&next).into_response()).await {
         Ok(response) => response,
         Err(e) => failure_page("Log in", false, e),

@@ -1,0 +1,159 @@
+//! How long a terminal is cut off when the relay node it is on goes away, over both
+//! transports: killed (as by SIGKILL: no goodbye), and stopped (SIGTERM: the node asks its
+//! streams to move). Two nodes on one PostgreSQL database behind a TCP load balancer, a third
+//! node for the phone; the worker has the production backoff (500 ms doubling, jittered).
+//!
+//! Per departure, two figures: until the worker is online again, and until a phone message
+//! sent at the moment of departure has reached the terminal. The drained rows are the kill
+//! rows' baseline (same run, same machine).
+//!
+//! `cargo bench -p tether-bridge --bench failover` (20 departures of each kind per transport);
+//! `-- --quick` for 5. Needs PostgreSQL (Debian's `postgresql`); without it, says so and stops.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use tether_bridge::{Inbound, Status, Transport, WorkerHandle};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Copy, Debug)]
+enum Departure {
+    Killed,
+    Drained,
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let rounds = if quick { 5 } else { 20 };
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    runtime.block_on(async {
+        if postgres::blocking(postgres::PgServer::get).is_none() {
+            eprintln!("failover: PostgreSQL is not installed; nothing measured");
+            return;
+        }
+        println!("{rounds} departures of each kind per transport; ms, p50 / p99 (max)");
+        println!();
+        println!("| transport | node | back online | phone message delivered |");
+        println!("|---|---|---|---|");
+        for transport in [Transport::Sse, Transport::Ws] {
+            let mut rows = Vec::new();
+            for departure in [Departure::Drained, Departure::Killed] {
+                let (online, delivered) = measure(transport, departure, rounds).await;
+                println!(
+                    "| {transport:?} | {} | {} | {} |",
+                    match departure {
+                        Departure::Killed => "killed",
+                        Departure::Drained => "stopped (drained)",
+                    },
+                    summary(&online),
+                    summary(&delivered)
+                );
+                rows.push(percentile(&delivered, 50));
+            }
+            println!(
+                "| {transport:?} | killed ÷ stopped, delivery p50 | {:.1}× | |",
+                rows[1].as_secs_f64() / rows[0].as_secs_f64()
+            );
+        }
+    });
+}
+
+async fn measure(
+    transport: Transport,
+    departure: Departure,
+    rounds: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let Some(Cluster {
+        mut pair,
+        phone,
+        cookie,
+        session,
+        worker,
+        mut inbound,
+        // Held: dropping it would stop the balancer.
+        proxy: _proxy,
+    }) = cluster(transport, |config| {
+        config.backoff_initial = Duration::from_millis(500);
+        config.backoff_max = Duration::from_secs(30);
+    })
+    .await
+    else {
+        unreachable!("PostgreSQL was found above")
+    };
+    let mut online = Vec::new();
+    let mut delivered = Vec::new();
+    for round in 0..rounds {
+        let victim = round % 2;
+        let back = back_online(&worker);
+        let gone = Instant::now();
+        match departure {
+            Departure::Killed => pair[victim].kill(),
+            Departure::Drained => pair[victim].stop(),
+        }
+        let text = format!("r{round}");
+        phone
+            .client_publish(&cookie, &session, &[user_message(&text)])
+            .await;
+        arrives(&mut inbound, &text).await;
+        delivered.push(gone.elapsed());
+        online.push(back.await.expect("the watcher"));
+        pair[victim].start_again().await;
+        // Settle: the next departure starts from a quiet, connected worker.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    worker.shutdown().await;
+    (online, delivered)
+}
+
+/// Resolves with the time from now until the worker next reads Online after a change.
+fn back_online(worker: &WorkerHandle) -> tokio::task::JoinHandle<Duration> {
+    let mut status = worker.status();
+    status.borrow_and_update();
+    let started = Instant::now();
+    tokio::spawn(async move {
+        let waited = tokio::time::timeout(WAIT, async {
+            while status.changed().await.is_ok() {
+                if *status.borrow_and_update() == Status::Online {
+                    return;
+                }
+            }
+        });
+        waited.await.expect("the worker is back online");
+        started.elapsed()
+    })
+}
+
+async fn arrives(inbound: &mut UnboundedReceiver<Inbound>, text: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let item = tokio::time::timeout_at(deadline, inbound.recv())
+            .await
+            .expect("the phone's message arrives")
+            .expect("the worker runs");
+        if texts(std::slice::from_ref(&item)) == [text] {
+            return;
+        }
+    }
+}
+
+fn percentile(samples: &[Duration], p: usize) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = (p * sorted.len()).div_ceil(100).max(1) - 1;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn summary(samples: &[Duration]) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "{:.0} / {:.0} ({:.0})",
+        ms(percentile(samples, 50)),
+        ms(percentile(samples, 99)),
+        ms(*samples.iter().max().expect("samples"))
+    )
+}
