@@ -115,8 +115,9 @@ async fn killed_nodes_lose_nothing(transport: Transport) {
         session,
         worker,
         mut inbound,
-        // Held: dropping it would stop the balancer.
+        // Held: dropping them would stop the balancer and Redis.
         proxy: _proxy,
+        redis: _redis,
     }) = cluster(transport, |_| {}).await
     else {
         return;

@@ -260,6 +260,8 @@ pub struct Cluster {
     pub session: SessionId,
     pub worker: tether_bridge::WorkerHandle,
     pub inbound: UnboundedReceiver<Inbound>,
+    /// The nodes' Redis, if installed.
+    pub redis: Option<redis::RedisServer>,
 }
 
 /// A [`Cluster`] on a fresh database, its worker configured by `tweak` and online; `None`
@@ -271,7 +273,14 @@ pub async fn cluster(
     let server = postgres::blocking(postgres::PgServer::get)?;
     let db =
         tether_relay::store::Location::Postgres(postgres::blocking(|| server.fresh_database()));
-    let nodes = tether_relay::nodes::NodesConfig::default;
+    // With Redis (where installed) a commit on one node reaches the others' readers at once,
+    // so what is measured is the failover, not the database poll.
+    let redis = redis::RedisServer::start();
+    let follow = tether_relay::nodes::NodesConfig {
+        redis_url: redis.as_ref().map(|r| r.url()),
+        ..Default::default()
+    };
+    let nodes = || follow.clone();
     let pair = [
         KillableNode::start(db.clone(), nodes(), |_| {}).await,
         KillableNode::start(db.clone(), nodes(), |_| {}).await,
@@ -299,5 +308,6 @@ pub async fn cluster(
         session,
         worker,
         inbound,
+        redis,
     })
 }
