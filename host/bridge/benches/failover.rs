@@ -17,7 +17,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use tether_bridge::{Inbound, Status, Transport, WorkerHandle};
+use tether_bridge::{Inbound, Transport};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -72,17 +72,7 @@ async fn measure(
     departure: Departure,
     rounds: usize,
 ) -> (Vec<Duration>, Vec<Duration>) {
-    let Some(Cluster {
-        mut pair,
-        phone,
-        cookie,
-        session,
-        worker,
-        mut inbound,
-        // Held: dropping them would stop the balancer and Redis.
-        proxy: _proxy,
-        redis: _redis,
-    }) = cluster(transport, |config| {
+    let Some(mut c) = cluster(transport, |config| {
         config.backoff_initial = Duration::from_millis(500);
         config.backoff_max = Duration::from_secs(30);
     })
@@ -94,17 +84,17 @@ async fn measure(
     let mut delivered = Vec::new();
     for round in 0..rounds {
         let victim = round % 2;
-        let back = back_online(&worker);
+        let back = back_online(&c.worker);
         let gone = Instant::now();
         match departure {
-            Departure::Killed => pair[victim].kill(),
-            Departure::Drained => pair[victim].stop(),
+            Departure::Killed => c.pair[victim].kill(),
+            Departure::Drained => c.pair[victim].stop(),
         }
         let text = format!("r{round}");
-        phone
-            .client_publish(&cookie, &session, &[user_message(&text)])
+        c.phone
+            .client_publish(&c.cookie, &c.session, &[user_message(&text)])
             .await;
-        arrives(&mut inbound, &text).await;
+        arrives(&mut c.inbound, &text).await;
         delivered.push(gone.elapsed());
         // A worker that moved at once never showed anything but Online: no figure.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -113,33 +103,14 @@ async fn measure(
         } else {
             back.abort();
         }
-        pair[victim].start_again().await;
+        c.pair[victim].start_again().await;
         // Settle: the next departure starts from a quiet worker whose connection has lasted
         // past the quick-move bound (a rolling restart moves one node every few seconds at
         // the very fastest; a quicker succession is backed off on purpose).
         tokio::time::sleep(Duration::from_millis(1500)).await;
     }
-    worker.shutdown().await;
+    c.worker.shutdown().await;
     (online, delivered)
-}
-
-/// Resolves with the time from now until the worker next reads Online after a change (it
-/// never does if the worker never left Online).
-fn back_online(worker: &WorkerHandle) -> tokio::task::JoinHandle<Duration> {
-    let mut status = worker.status();
-    status.borrow_and_update();
-    let started = Instant::now();
-    tokio::spawn(async move {
-        let waited = tokio::time::timeout(WAIT, async {
-            while status.changed().await.is_ok() {
-                if *status.borrow_and_update() == Status::Online {
-                    return;
-                }
-            }
-        });
-        waited.await.expect("the worker is back online");
-        started.elapsed()
-    })
 }
 
 async fn arrives(inbound: &mut UnboundedReceiver<Inbound>, text: &str) {

@@ -108,18 +108,7 @@ const KILLS: usize = 6;
 /// Meanwhile a phone on node C, never killed, keeps talking. Every message reaches the
 /// terminal once and in order, and every terminal event is stored once and in order.
 async fn killed_nodes_lose_nothing(transport: Transport) {
-    let Some(Cluster {
-        pair: mut killable,
-        phone: c,
-        cookie,
-        session,
-        worker,
-        mut inbound,
-        // Held: dropping them would stop the balancer and Redis.
-        proxy: _proxy,
-        redis: _redis,
-    }) = cluster(transport, |_| {}).await
-    else {
+    let Some(mut c) = cluster(transport, |_| {}).await else {
         return;
     };
 
@@ -130,37 +119,26 @@ async fn killed_nodes_lose_nothing(transport: Transport) {
         // A and B in turn: the worker is on A first, on B after A's death, and so on.
         let victim = kill % 2;
         for _ in 0..5 {
-            worker.publish(&raw("assistant_delta", json!({ "n": said })));
+            c.worker
+                .publish(&raw("assistant_delta", json!({ "n": said })));
             said += 1;
         }
-        c.client_publish(&cookie, &session, &[user_message(&format!("c{kill}"))])
+        c.phone
+            .client_publish(&c.cookie, &c.session, &[user_message(&format!("c{kill}"))])
             .await;
         // Mid-conversation: whatever is in flight now is cut off.
-        let mut status = worker.status();
-        status.borrow_and_update();
-        let killed = Instant::now();
-        killable[victim].kill();
-        // The status only changes for real, so any change that reads Online is the worker
-        // back online after noticing (however briefly) the death.
-        tokio::time::timeout(WAIT, async {
-            while status.changed().await.is_ok() {
-                if *status.borrow_and_update() == Status::Online {
-                    return;
-                }
-            }
-        })
-        .await
-        .expect("the worker is back online");
-        failovers.push(killed.elapsed());
-        killable[victim].start_again().await;
-        items.extend(receive(&mut inbound, 1, WAIT).await);
+        let back = back_online(&c.worker);
+        c.pair[victim].kill();
+        failovers.push(back.await.expect("the watcher"));
+        c.pair[victim].start_again().await;
+        items.extend(receive(&mut c.inbound, 1, WAIT).await);
     }
-    assert!(worker.flush(WAIT).await, "everything stored in the end");
-    items.extend(receive(&mut inbound, 0, Duration::from_millis(500)).await);
+    assert!(c.worker.flush(WAIT).await, "everything stored in the end");
+    items.extend(receive(&mut c.inbound, 0, Duration::from_millis(500)).await);
 
     let expected: Vec<String> = (0..KILLS).map(|n| format!("c{n}")).collect();
     assert_eq!(texts(&items), expected, "each phone message once, in order");
-    let log = c.client_log(&cookie, &session).await;
+    let log = c.phone.client_log(&c.cookie, &c.session).await;
     assert_eq!(
         worker_numbers(&log, "assistant_delta"),
         (0..said).collect::<Vec<_>>(),
@@ -169,7 +147,7 @@ async fn killed_nodes_lose_nothing(transport: Transport) {
     let seqs: Vec<u64> = log.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "no gap");
     eprintln!("failovers ({transport:?}): {failovers:?}");
-    worker.shutdown().await;
+    c.worker.shutdown().await;
 }
 
 #[tokio::test]

@@ -311,3 +311,23 @@ pub async fn cluster(
         redis,
     })
 }
+
+/// Resolves with the time from now until the worker next reads Online after a change (it
+/// never does if the worker never left Online). The status changes only for real, so a change
+/// that reads Online is the worker back after noticing, however briefly, that it was cut off.
+pub fn back_online(worker: &tether_bridge::WorkerHandle) -> tokio::task::JoinHandle<Duration> {
+    let mut status = worker.status();
+    status.borrow_and_update();
+    let started = std::time::Instant::now();
+    tokio::spawn(async move {
+        let waited = tokio::time::timeout(Duration::from_secs(20), async {
+            while status.changed().await.is_ok() {
+                if *status.borrow_and_update() == tether_bridge::Status::Online {
+                    return;
+                }
+            }
+        });
+        waited.await.expect("the worker is back online");
+        started.elapsed()
+    })
+}
