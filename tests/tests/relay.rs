@@ -44,12 +44,12 @@ impl Served {
         Served::spawn(cmd)
     }
 
-    fn spawn(mut cmd: std::process::Command) -> Served {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+    fn spawn(cmd: std::process::Command) -> Served {
+        Served::spawn_with_stderr(cmd, Stdio::inherit())
+    }
+
+    fn spawn_with_stderr(mut cmd: std::process::Command, stderr: Stdio) -> Served {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -531,6 +531,73 @@ fn serve_refuses_a_bad_public_url_and_a_busy_port() {
     ]);
     out.assert_failure();
     assert!(out.stderr.contains("cannot listen on"), "{out}");
+}
+
+/// `--jwt-key-file`: a missing, empty, short or placeholder file stops the relay at start with
+/// the file's name and what is wrong; a good one serves, with a warning if others can read it.
+#[test]
+fn serve_checks_the_jwt_key_file() {
+    let t = Tether::new();
+    let db = t.cwd().join("relay.db");
+    let key = t.cwd().join("jwt.key");
+    let key_arg = key.to_str().unwrap();
+    let serve = |t: &Tether| {
+        t.run([
+            "relay",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+            "--jwt-key-file",
+            key_arg,
+        ])
+    };
+    let out = serve(&t);
+    out.assert_failure();
+    assert!(
+        out.stderr.contains("cannot read the JWT key from") && out.stderr.contains(key_arg),
+        "{out}"
+    );
+    for (text, says) in [
+        ("\n", "empty"),
+        ("3f1c9a0e5b7d2486f0a1c3e5b7d9f1a2\n", "16 bytes"),
+        (&"0".repeat(64), "not random"),
+        ("my secret", "neither 64 hex digits"),
+    ] {
+        std::fs::write(&key, text).unwrap();
+        let out = serve(&t);
+        out.assert_failure();
+        assert!(
+            out.stderr.contains(key_arg) && out.stderr.contains(says),
+            "{text:?}: {out}"
+        );
+    }
+    std::fs::write(
+        &key,
+        "3f1c9a0e5b7d2486f0a1c3e5b7d9f1a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut served = Served::spawn_with_stderr(
+        t.command(serve_args(&db, &["--jwt-key-file", key_arg])),
+        Stdio::piped(),
+    );
+    served.child.kill().unwrap();
+    served.child.wait().unwrap();
+    let mut stderr = String::new();
+    served
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(
+        stderr.contains("can be read by other users") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
 }
 
 /// docs/architecture.md: the relay builds fast and deploys alone, so it must never pull in the plugin host.

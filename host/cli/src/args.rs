@@ -291,6 +291,11 @@ pub struct ServeArgs {
     /// `Authorization: Bearer <the token in this file>`.
     #[arg(long, value_name = "PATH")]
     pub metrics_token_file: Option<PathBuf>,
+    /// Sign worker tokens with the key in this file (64 hex digits or base64 of 32 bytes; make
+    /// one with `openssl rand -hex 32`) instead of a key kept in the database, so that a copy
+    /// of the database cannot mint them. Give every node the same file.
+    #[arg(long, value_name = "PATH", env = "TETHER_RELAY_JWT_KEY_FILE")]
+    pub jwt_key_file: Option<PathBuf>,
     /// Serve HTTPS and WSS with this certificate chain (PEM, the server's own certificate
     /// first) instead of plain HTTP behind a TLS proxy. Needs --tls-key. The default
     /// --public-url is then https://<listen address>.

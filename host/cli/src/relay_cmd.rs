@@ -144,6 +144,9 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.metrics_token_file {
         config.metrics_token = Some(metrics_token(path)?);
     }
+    if let Some(path) = &args.jwt_key_file {
+        config.jwt_key = Some(jwt_key(path)?);
+    }
     // clap makes the two flags go together.
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(tether_relay::config::TlsFiles {
@@ -177,6 +180,34 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// The worker-token signing key, from a file an operator made and mounted on every node.
+fn jwt_key(path: &std::path::Path) -> anyhow::Result<tether_relay::auth::jwt_key::JwtKey> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the JWT key from {}", path.display()))?;
+    let key = tether_relay::auth::jwt_key::JwtKey::parse(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    warn_if_readable_by_others(path);
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: {} can be read by other users (mode {:o}); anyone who reads it can mint worker tokens: chmod 600 it",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_readable_by_others(_: &std::path::Path) {}
 
 /// The metrics bearer token, from a file (a command line is visible to every user).
 fn metrics_token(path: &std::path::Path) -> anyhow::Result<String> {

@@ -212,6 +212,9 @@ pub struct RelayConfig {
     /// plain HTTP behind a TLS proxy. The `/metrics` listener stays plain: it is for a private
     /// network.
     pub tls: Option<TlsFiles>,
+    /// Sign worker tokens with this key (`--jwt-key-file`) instead of the one the relay keeps in
+    /// its database. Every node of one relay needs the same key.
+    pub jwt_key: Option<crate::auth::jwt_key::JwtKey>,
 }
 
 /// `--tls-cert` and `--tls-key`: PEM files, read once at start.
@@ -243,6 +246,7 @@ impl RelayConfig {
             metrics_listen: None,
             metrics_token: None,
             tls: None,
+            jwt_key: None,
         }
     }
 }

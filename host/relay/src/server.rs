@@ -80,7 +80,25 @@ impl Relay {
             .with_context(|| {
                 format!("cannot open the relay database {}", config.store.display())
             })?;
-        let jwt_key = store.write(|c| store::jwt_key(c)).await?;
+        let jwt_key = match &config.jwt_key {
+            Some(key) => key.clone(),
+            None => {
+                crate::auth::jwt_key::JwtKey::from_bytes(store.write(|c| store::jwt_key(c)).await?)
+            }
+        };
+        let fingerprint = jwt_key.fingerprint();
+        let before = store
+            .write(move |c| store::record_jwt_key_fingerprint(c, &fingerprint))
+            .await?;
+        if let Some(before) = before.filter(|b| *b != jwt_key.fingerprint()) {
+            tracing::warn!(
+                "this node signs worker tokens with key {} but the last node to start used {before}: \
+                 nodes with different keys refuse each other's worker tokens (workers register again). \
+                 Expected once after rotating --jwt-key-file; otherwise give every node the same file",
+                jwt_key.fingerprint()
+            );
+        }
+        let jwt_key = *jwt_key.bytes();
         let several = store.dialect() == store::Dialect::Postgres;
         if !several {
             // One node: a stream on record was a previous process's, and it is gone.

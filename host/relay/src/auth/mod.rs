@@ -7,6 +7,7 @@ pub(crate) mod device_flow;
 pub(crate) mod extract;
 pub(crate) mod hashing;
 pub mod jwt;
+pub mod jwt_key;
 pub(crate) mod origin;
 pub(crate) mod password;
 pub(crate) mod rate_limit;

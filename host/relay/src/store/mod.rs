@@ -397,6 +397,29 @@ pub fn jwt_key(c: &mut dyn Sql) -> StoreResult<[u8; 32]> {
         .map_err(|_| StoreError::Corrupt("the stored JWT key is not 32 bytes".into()))
 }
 
+/// Records which key this node signs worker tokens with (its fingerprint, never the key) and
+/// returns what the previous node to start recorded, so that a node with a different key is
+/// reported at start rather than as 401s on the others.
+pub fn record_jwt_key_fingerprint(
+    c: &mut dyn Sql,
+    fingerprint: &str,
+) -> StoreResult<Option<String>> {
+    let before = c
+        .query_opt(
+            "SELECT value FROM meta WHERE key = 'jwt_key_fingerprint'",
+            &[],
+        )?
+        .map(|row| row.blob(0))
+        .transpose()?
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES ('jwt_key_fingerprint', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        sql::params![fingerprint.as_bytes()],
+    )?;
+    Ok(before)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tether_relay::auth::jwt::{self, WorkerClaims};
+use tether_relay::auth::jwt_key::JwtKey;
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -539,4 +540,99 @@ async fn a_body_epoch_that_does_not_match_the_token_is_409() {
         .collect();
     assert!(kinds.is_empty(), "{kinds:?}");
     accepted(&relay, &s, token).await;
+}
+
+const KEY_A: &str = "3f1c9a0e5b7d2486f0a1c3e5b7d9f1a2c4e6b8d0f2a4c6e8b0d2f4a6c8e0b2d4";
+const KEY_B: &str = "a7e3915c0d2b48f6e1c3a5b7d9f0e2c4a6b8d0f1e3c5a7b9d1f3e5c7a9b1d3f5";
+
+fn with_key_a(c: &mut tether_relay::RelayConfig) {
+    c.jwt_key = Some(JwtKey::parse(KEY_A).unwrap());
+}
+
+fn with_key_b(c: &mut tether_relay::RelayConfig) {
+    c.jwt_key = Some(JwtKey::parse(KEY_B).unwrap());
+}
+
+fn recorded_fingerprint(relay: &TestRelay) -> String {
+    let fp = relay.sql(|c| {
+        c.query_one(
+            "SELECT value FROM meta WHERE key = 'jwt_key_fingerprint'",
+            &[],
+        )?
+        .blob(0)
+    });
+    String::from_utf8(fp).unwrap()
+}
+
+/// `--jwt-key-file`: tokens are signed with the operator's key, not the database's, so a relay
+/// restarted (or another node started) with the same file accepts them, one with another key or
+/// with none refuses them, and the worker's way back is a fresh `/bridge`.
+#[tokio::test]
+async fn worker_tokens_follow_the_jwt_key_file() {
+    let mut relay = start_relay!(with_key_a);
+    let s = relay.setup("alice").await;
+    let key_a = JwtKey::parse(KEY_A).unwrap();
+    assert_eq!(
+        jwt::sign(key_a.bytes(), &claims_of(&s.grant.worker_jwt)),
+        s.grant.worker_jwt,
+        "signed with the file's key"
+    );
+    let in_database = relay.sql(|c| {
+        c.query_opt("SELECT value FROM meta WHERE key = 'jwt_key'", &[])
+            .map(|row| row.is_some())
+    });
+    assert!(
+        !in_database,
+        "with a key file, no signing key is kept in the database"
+    );
+    assert_eq!(recorded_fingerprint(&relay), key_a.fingerprint());
+
+    relay.restart_with(with_key_a).await;
+    accepted(&relay, &s, &s.grant.worker_jwt).await;
+
+    relay.restart_with(with_key_b).await;
+    assert_eq!(
+        recorded_fingerprint(&relay),
+        JwtKey::parse(KEY_B).unwrap().fingerprint()
+    );
+    assert_all(
+        &worker_answers(
+            &relay,
+            &s.session,
+            &s.grant.worker_jwt,
+            s.grant.worker_epoch,
+        )
+        .await,
+        401,
+        "unauthorized",
+    );
+    let grant = relay.bridge(&s.access, &s.device, &s.session).await;
+    let r = relay
+        .publish_worker(&grant, &s.session, &[event("assistant_delta", json!({}))])
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "a fresh /bridge is the way back"
+    );
+
+    relay.restart_with(|_| {}).await;
+    let r = relay
+        .publish_worker(&grant, &s.session, &[event("assistant_delta", json!({}))])
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "back on the database's key"
+    );
+}
+
+/// A node learns the fingerprint the last node to start recorded, to report a different key.
+#[tokio::test]
+async fn a_node_learns_the_key_fingerprint_of_the_last_node_to_start() {
+    let relay = start_relay!(with_key_a);
+    let a = JwtKey::parse(KEY_A).unwrap().fingerprint();
+    let b = JwtKey::parse(KEY_B).unwrap().fingerprint();
+    let before = relay.sql(move |c| tether_relay::store::record_jwt_key_fingerprint(c, &b));
+    assert_eq!(before, Some(a));
 }
