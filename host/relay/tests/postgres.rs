@@ -2,6 +2,8 @@
 //! on a fresh database of a server the tests start themselves (`test_support::postgres`).
 
 mod common;
+#[path = "postgres/outage.rs"]
+mod outage;
 mod suites;
 
 /// The store these suites run on.

@@ -2,6 +2,9 @@
 //! new connection goes to a node that accepts it, trying the next when one refuses (nginx's
 //! `proxy_next_upstream error`), and stays there until either side closes. Bytes are copied,
 //! never read, so SSE, WebSockets and keep-alive behave exactly as through a real proxy.
+//!
+//! In front of a database it is the outage the tests cause: [`TcpProxy::cut`] resets every
+//! connection and refuses new ones, as a stopped server does, until [`TcpProxy::restore`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +30,8 @@ pub struct TcpProxy {
     pub addr: SocketAddr,
     /// Connections sent to each node so far, in the order the nodes were given.
     sent: Arc<Vec<AtomicUsize>>,
+    /// Whether the upstreams are cut off.
+    down: tokio::sync::watch::Sender<bool>,
     accept: JoinHandle<()>,
 }
 
@@ -42,9 +47,15 @@ impl TcpProxy {
         let addr = listener.local_addr().expect("bound");
         let sent: Arc<Vec<AtomicUsize>> = Arc::new(nodes.iter().map(|_| 0.into()).collect());
         let counts = Arc::clone(&sent);
+        let (down, cut) = tokio::sync::watch::channel(false);
         let accept = tokio::spawn(async move {
             let next = AtomicUsize::new(0);
             while let Ok((client, _)) = listener.accept().await {
+                if *cut.borrow() {
+                    drop(client); // Refused, as by a server that is not there.
+                    continue;
+                }
+                let mut cut = cut.clone();
                 let first = match pick {
                     Pick::InOrder => 0,
                     Pick::RoundRobin => next.fetch_add(1, Ordering::Relaxed),
@@ -56,11 +67,29 @@ impl TcpProxy {
                         return; // No node up: the client sees its connection closed.
                     };
                     counts[index].fetch_add(1, Ordering::Relaxed);
-                    relay_bytes(client, upstream).await;
+                    tokio::select! {
+                        () = relay_bytes(client, upstream) => {}
+                        _ = cut.wait_for(|down| *down) => {} // Dropped: both sides reset.
+                    }
                 });
             }
         });
-        TcpProxy { addr, sent, accept }
+        TcpProxy {
+            addr,
+            sent,
+            down,
+            accept,
+        }
+    }
+
+    /// Close every connection and refuse new ones, as a stopped server would.
+    pub fn cut(&self) {
+        self.down.send_replace(true);
+    }
+
+    /// Connect again after [`TcpProxy::cut`].
+    pub fn restore(&self) {
+        self.down.send_replace(false);
     }
 
     /// The proxy's URL, as clients are given it.

@@ -149,6 +149,23 @@ impl TestRelay {
         this
     }
 
+    /// Two nodes of one relay on the PostgreSQL `store`, started together (so they migrate
+    /// together), each with `tweak` and following the other from the database.
+    pub async fn two_nodes_on(
+        store: Location,
+        tweak: fn(&mut RelayConfig),
+    ) -> (TestRelay, TestRelay) {
+        let start = || {
+            Self::start_node(
+                store.clone(),
+                tempfile::tempdir().expect("a temporary folder"),
+                tweak,
+                NodesConfig::default(),
+            )
+        };
+        tokio::join!(start(), start())
+    }
+
     /// The SQLite file, for tests of what only SQLite does.
     pub fn sqlite_path(&self) -> &Path {
         match &self.store {
