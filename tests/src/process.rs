@@ -302,8 +302,19 @@ impl Relay {
     /// `tether relay serve --listen LISTEN --db DB EXTRA`, once it printed its address.
     #[track_caller]
     pub fn start(t: &Tether, db: &Path, listen: &str, extra: &[&str]) -> Relay {
-        let mut args = vec!["relay", "serve", "--listen", listen, "--db"];
-        args.push(db.to_str().expect("a UTF-8 path"));
+        Relay::start_on(
+            t,
+            &["--db", db.to_str().expect("a UTF-8 path")],
+            listen,
+            extra,
+        )
+    }
+
+    /// The same on the database `store` names (`--db PATH` or `--database-url URL`).
+    #[track_caller]
+    pub fn start_on(t: &Tether, store: &[&str], listen: &str, extra: &[&str]) -> Relay {
+        let mut args = vec!["relay", "serve", "--listen", listen];
+        args.extend_from_slice(store);
         args.extend_from_slice(extra);
         let proc = Proc::spawn("tether relay serve", t.command(&args));
         let url = proc.wait_until("the relay's address", WAIT, |out, _| {
@@ -339,15 +350,16 @@ impl Relay {
 /// it printed.
 #[track_caller]
 pub fn cli_login(t: &Tether, relay: &Relay, cookie: &str, device_name: &str) -> String {
+    cli_login_at(t, &relay.url, cookie, device_name)
+}
+
+/// [`cli_login`] to the relay at `url` (a balancer in front of its nodes, say).
+#[track_caller]
+pub fn cli_login_at(t: &Tether, url: &str, cookie: &str, device_name: &str) -> String {
+    let host = url.trim_start_matches("http://");
     let mut login = Proc::spawn(
         "tether login",
-        t.command([
-            "login",
-            "--server",
-            &relay.url,
-            "--device-name",
-            device_name,
-        ]),
+        t.command(["login", "--server", url, "--device-name", device_name]),
     );
     let (uri, code) = login.wait_until("the user code", WAIT, |out, _| {
         let rest = &out[out.find("To log in, open ")? + "To log in, open ".len()..];
@@ -355,7 +367,7 @@ pub fn cli_login(t: &Tether, relay: &Relay, cookie: &str, device_name: &str) -> 
         let code = rest.lines().next()?.trim().to_owned();
         rest.contains('\n').then(|| (uri.to_owned(), code))
     });
-    assert_eq!(uri, format!("{}/device", relay.url));
+    assert_eq!(uri, format!("{}/device", url));
     assert!(
         code.len() == 9
             && code.as_bytes()[4] == b'-'
@@ -367,12 +379,12 @@ pub fn cli_login(t: &Tether, relay: &Relay, cookie: &str, device_name: &str) -> 
     );
     login.expect_stdout("Waiting for approval");
     let (status, head, body) = request(
-        &relay.host(),
+        host,
         "POST",
         "/device",
         &[
             ("Cookie", cookie),
-            ("Origin", &relay.url),
+            ("Origin", url),
             ("Content-Type", "application/x-www-form-urlencoded"),
         ],
         &format!("user_code={code}&decision=approve"),
@@ -391,7 +403,7 @@ pub fn cli_login(t: &Tether, relay: &Relay, cookie: &str, device_name: &str) -> 
     assert!(
         out.contains(&format!(
             "Logged in to {}; this machine is trusted as \"{device_name}\".",
-            relay.url
+            url
         )),
         "{}",
         login.dump()

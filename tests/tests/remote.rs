@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tether_e2e::Tether;
-use tether_e2e::http::{cookie_from, header, publish, request as http};
-use tether_e2e::process::{Hosted, Relay, Remote, WAIT, cli_login, free_port, reply_to, url_parts};
+use tether_e2e::http::{browser_login, cookie_from, header, publish, request as http};
+use tether_e2e::process::{
+    Hosted, PASSWORD, Relay, Remote, WAIT, cli_login, cli_login_at, free_port, reply_to, url_parts,
+};
 use tether_e2e::seal::{Opener, Phone, key_of};
 use tether_e2e::sse::{SseJson, read_head};
 use tether_seal::SessionKey;
@@ -934,6 +936,27 @@ fn hosted_login_then_remote_over_sse_and_websocket() {
 // ---------------------------------------------------------------------------------------------
 // 6. The relay restarts in the middle of a conversation
 
+/// Each of `said` is in `events` once with one reply, in one order (seqs increase, ids are
+/// unique), and every reply was streamed exactly once, whole.
+#[track_caller]
+fn each_once(events: &[Value], said: &[&str]) {
+    let shown = show(events);
+    for said in said {
+        assert_eq!(count_user_messages(events, said), 1, "{said}:\n{shown}");
+        assert_eq!(count_replies(events, said), 1, "{said}:\n{shown}");
+    }
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{shown}");
+    let mut ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), events.len(), "{shown}");
+    for reply in of_kind(events, "assistant_message") {
+        let (_, streamed) = deltas_of(events, reply["payload"]["message_id"].as_str().unwrap());
+        assert_eq!(streamed, text(reply), "streamed once, whole: {shown}");
+    }
+}
+
 #[test]
 fn nothing_is_lost_or_doubled_across_a_relay_restart() {
     let port = free_port();
@@ -968,37 +991,120 @@ fn nothing_is_lost_or_doubled_across_a_relay_restart() {
         assert!(later.len() >= events.len());
         later
     };
-    let shown = show(&events);
-    for said in [
-        "before the restart",
-        "typed while the relay was down",
-        "after the restart",
-    ] {
-        assert_eq!(count_user_messages(&events, said), 1, "{said}:\n{shown}");
-        assert_eq!(count_replies(&events, said), 1, "{said}:\n{shown}");
-    }
+    each_once(
+        &events,
+        &[
+            "before the restart",
+            "typed while the relay was down",
+            "after the restart",
+        ],
+    );
     let typed = of_kind(&events, "user_message")
         .find(|e| text(e) == "typed while the relay was down")
         .unwrap();
     assert_eq!(typed["payload"]["origin"], "terminal");
-    // One stream, one order: seqs increase and ids are unique.
-    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{shown}");
-    let mut ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), events.len(), "{shown}");
-    // Every reply was streamed exactly once too.
-    for reply in of_kind(&events, "assistant_message") {
-        let (_, streamed) = deltas_of(&events, reply["payload"]["message_id"].as_str().unwrap());
-        assert_eq!(streamed, text(reply), "{shown}");
-    }
     assert!(
         !remote.proc.stdout().contains('✗'),
         "{}",
         remote.proc.dump()
     );
     drop(relay);
+}
+
+/// Two `tether relay serve` processes on one PostgreSQL database behind a balancer (everything
+/// on node A while it is up). Node A is killed with SIGKILL in the middle of a reply: the
+/// terminal's worker and the phone move to node B, and every message and every reply, the one
+/// cut short included, is there exactly once, in one order.
+#[test]
+fn a_relay_node_killed_mid_reply_loses_nothing() {
+    use tether_relay::test_support::postgres::PgServer;
+    use tether_relay::test_support::{Pick, TcpProxy};
+    let Some(server) = PgServer::get() else {
+        return;
+    };
+    let database = server.fresh_database();
+    let (port_a, port_b) = (free_port(), free_port());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let nodes = [port_a, port_b].map(|p| std::net::SocketAddr::from(([127, 0, 0, 1], p)));
+    let proxy = runtime.block_on(TcpProxy::start(nodes.to_vec(), Pick::InOrder));
+    let public = proxy.url();
+    let front = public.trim_start_matches("http://").to_owned();
+
+    let t = Tether::new().echo_delay_ms(60);
+    t.run_with_input(
+        [
+            "relay",
+            "user",
+            "add",
+            "alice",
+            "--password-stdin",
+            "--database-url",
+            &database,
+        ],
+        &format!("{PASSWORD}\n"),
+    )
+    .assert_success();
+    let node = |port: u16| {
+        Relay::start_on(
+            &t,
+            &["--database-url", &database],
+            &format!("127.0.0.1:{port}"),
+            &["--public-url", &public],
+        )
+    };
+    let a = node(port_a);
+    let _b = node(port_b);
+    let cookie = browser_login(&front, &public, "alice", PASSWORD);
+    cli_login_at(&t, &public, &cookie, "e2e machine");
+    let remote = Remote::start(&t, &[]);
+    let (base, session, _) = remote.parts();
+    assert_eq!(base, public);
+    let client = Client::new(front, public.clone(), cookie, session, &remote.url);
+
+    let stream = client.stream(0);
+    client.say("before the kill");
+    stream.wait_reply("before the kill");
+    let long = "a message whose reply is cut short by the kill of the node carrying it";
+    client.say(long);
+    stream.wait_for("the reply under way", WAIT, |events| {
+        of_kind(events, "assistant_delta").nth(15).map(|_| ())
+    });
+    assert!(
+        reply_message(&stream.events(), long).is_none(),
+        "the kill comes mid-reply"
+    );
+    a.proc.signal("KILL");
+    stream.wait_end();
+    // A dying process closes its connections before its listener: until the listener is gone
+    // too, a new connection can still be accepted there and then reset. (The terminal and the
+    // page retry that; this reader does not.)
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(nodes[0]).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "node A still accepts after SIGKILL"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let stream = client.stream(0);
+    stream.wait_reply(long);
+    client.say("after the kill");
+    stream.wait_reply("after the kill");
+    // Let anything resent late arrive before counting.
+    std::thread::sleep(Duration::from_millis(1500));
+    let events = stream.events();
+    each_once(&events, &["before the kill", long, "after the kill"]);
+    assert!(proxy.sent()[1] > 0, "node B took over");
+    assert!(
+        !remote.proc.stdout().contains('✗'),
+        "{}",
+        remote.proc.dump()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
