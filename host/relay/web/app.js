@@ -709,6 +709,9 @@
       case 'assistant_delta': {
         const a = assistant(str(p.message_id) || 'message', seq);
         a.el.classList.add('streaming');
+        // A message can go on after its final text (an agent's turn resumes after an approval
+        // under the same id): it is streaming again until its next final text.
+        a.final = false;
         a.text += str(p.text);
         a.dirty = true;
         a.arrivals.push(arrived);
