@@ -99,17 +99,13 @@ pub fn browser_login(host: &str, origin: &str, name: &str, password: &str) -> St
 
 /// `tether relay user add NAME --password-stdin --db DB`.
 pub fn add_relay_user(t: &Tether, db: &Path, name: &str, password: &str) {
-    t.run_with_input(
-        [
-            "relay",
-            "user",
-            "add",
-            name,
-            "--password-stdin",
-            "--db",
-            db.to_str().unwrap(),
-        ],
-        &format!("{password}\n"),
-    )
-    .assert_success();
+    add_relay_user_on(t, &["--db", db.to_str().unwrap()], name, password);
+}
+
+/// The same on the database `store` names (`--db PATH` or `--database-url URL`).
+pub fn add_relay_user_on(t: &Tether, store: &[&str], name: &str, password: &str) {
+    let mut args = vec!["relay", "user", "add", name, "--password-stdin"];
+    args.extend_from_slice(store);
+    t.run_with_input(args, &format!("{password}\n"))
+        .assert_success();
 }

@@ -541,18 +541,7 @@ fn serve_checks_the_jwt_key_file() {
     let db = t.cwd().join("relay.db");
     let key = t.cwd().join("jwt.key");
     let key_arg = key.to_str().unwrap();
-    let serve = |t: &Tether| {
-        t.run([
-            "relay",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            db.to_str().unwrap(),
-            "--jwt-key-file",
-            key_arg,
-        ])
-    };
+    let serve = |t: &Tether| t.run(serve_args(&db, &["--jwt-key-file", key_arg]));
     let out = serve(&t);
     out.assert_failure();
     assert!(

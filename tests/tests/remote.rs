@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tether_e2e::Tether;
-use tether_e2e::http::{browser_login, cookie_from, header, publish, request as http};
+use tether_e2e::http::{
+    add_relay_user_on, browser_login, cookie_from, header, publish, request as http,
+};
 use tether_e2e::process::{
     Hosted, PASSWORD, Relay, Remote, WAIT, cli_login, cli_login_at, free_port, reply_to, url_parts,
 };
@@ -1035,19 +1037,7 @@ fn a_relay_node_killed_mid_reply_loses_nothing() {
     let front = public.trim_start_matches("http://").to_owned();
 
     let t = Tether::new().echo_delay_ms(60);
-    t.run_with_input(
-        [
-            "relay",
-            "user",
-            "add",
-            "alice",
-            "--password-stdin",
-            "--database-url",
-            &database,
-        ],
-        &format!("{PASSWORD}\n"),
-    )
-    .assert_success();
+    add_relay_user_on(&t, &["--database-url", &database], "alice", PASSWORD);
     let node = |port: u16| {
         Relay::start_on(
             &t,

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 use tether_bridge::{Api, Status, TokenSource, Transport, spawn};
+use tether_relay::nodes::NodesConfig;
 use tether_relay::store::Location;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -17,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(10);
 async fn two_nodes() -> Option<(TestRelay, TestRelay)> {
     let server = postgres::blocking(postgres::PgServer::get)?;
     let db = Location::Postgres(postgres::blocking(|| server.fresh_database()));
-    Some(TestRelay::two_nodes_on(db, |_| {}).await)
+    Some(TestRelay::two_nodes_on(db, |_| {}, NodesConfig::default()).await)
 }
 
 /// The worker reaches the relay through the balancer, which sends every connection to node A

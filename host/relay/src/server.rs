@@ -87,15 +87,15 @@ impl Relay {
             }
         };
         let fingerprint = jwt_key.fingerprint();
+        let recorded = fingerprint.clone();
         let before = store
-            .write(move |c| store::record_jwt_key_fingerprint(c, &fingerprint))
+            .write(move |c| store::record_jwt_key_fingerprint(c, &recorded))
             .await?;
-        if let Some(before) = before.filter(|b| *b != jwt_key.fingerprint()) {
+        if let Some(before) = before.filter(|b| *b != fingerprint) {
             tracing::warn!(
-                "this node signs worker tokens with key {} but the last node to start used {before}: \
+                "this node signs worker tokens with key {fingerprint} but the last node to start used {before}: \
                  nodes with different keys refuse each other's worker tokens (workers register again). \
-                 Expected once after rotating --jwt-key-file; otherwise give every node the same file",
-                jwt_key.fingerprint()
+                 Expected once after rotating --jwt-key-file; otherwise give every node the same file"
             );
         }
         let jwt_key = *jwt_key.bytes();

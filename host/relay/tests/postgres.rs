@@ -173,16 +173,7 @@ mod only_postgres {
         tweak: fn(&mut tether_relay::RelayConfig),
     ) -> Option<(TestRelay, TestRelay, Setup)> {
         let (_, url) = fresh()?;
-        let db = Location::Postgres(url);
-        let start = || {
-            TestRelay::start_node(
-                db.clone(),
-                tempfile::tempdir().unwrap(),
-                tweak,
-                nodes.clone(),
-            )
-        };
-        let (a, b) = tokio::join!(start(), start());
+        let (a, b) = TestRelay::two_nodes_on(Location::Postgres(url), tweak, nodes).await;
         let s = a.setup("ada").await;
         Some((a, b, s))
     }

@@ -150,17 +150,18 @@ impl TestRelay {
     }
 
     /// Two nodes of one relay on the PostgreSQL `store`, started together (so they migrate
-    /// together), each with `tweak` and following the other from the database.
+    /// together), each with `tweak` and following the other as `nodes` says.
     pub async fn two_nodes_on(
         store: Location,
         tweak: fn(&mut RelayConfig),
+        nodes: NodesConfig,
     ) -> (TestRelay, TestRelay) {
         let start = || {
             Self::start_node(
                 store.clone(),
                 tempfile::tempdir().expect("a temporary folder"),
                 tweak,
-                NodesConfig::default(),
+                nodes.clone(),
             )
         };
         tokio::join!(start(), start())

@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tether_protocol::Event;
 use tether_protocol::NewEvent;
+use tether_relay::nodes::NodesConfig;
 use tether_relay::store::Location;
 use tether_relay::test_support::postgres::{PgServer, blocking};
 use tether_relay::test_support::proxy::{Pick, TcpProxy};
@@ -115,7 +116,8 @@ async fn a_five_second_database_outage_is_503s_and_loses_nothing() {
         &format!("127.0.0.1:{}/", server.port),
         &format!("{}/", proxy.addr),
     );
-    let (a, b) = TestRelay::two_nodes_on(Location::Postgres(url), |_| {}).await;
+    let (a, b) =
+        TestRelay::two_nodes_on(Location::Postgres(url), |_| {}, NodesConfig::default()).await;
     let s = a.setup("ada").await;
 
     let replies: Vec<NewEvent> = (0..EACH_SIDE)
