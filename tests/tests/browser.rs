@@ -746,6 +746,24 @@ async fn an_approval_card_answers_the_agent_and_goes_away() {
     let t = Tether::new();
     let agent = env!("CARGO_BIN_EXE_tether-fixture-agent");
     let (remote, _, _) = paired_with(&b, &t, &["--engine", "exec", "--exec-command", agent]).await;
+    // Every moment a reply stops streaming, with the text it shows then: a finished-looking reply
+    // must never show the text of a frame before its last (the idle state and the last pieces
+    // can come in one batch). Frames come late here, as on a busy phone, so the pieces that
+    // follow the first one arrive between two frames.
+    b.js(
+        "const frame = window.requestAnimationFrame.bind(window);
+         window.requestAnimationFrame = f => setTimeout(() => frame(f), 250);
+         window.finishedTexts = [];
+         new MutationObserver(records => {
+           for (const r of records) {
+             if (r.oldValue?.split(' ').includes('streaming') && !r.target.classList.contains('streaming'))
+               window.finishedTexts.push(r.target.textContent);
+           }
+         }).observe(document.querySelector('#messages'),
+                    { subtree: true, attributes: true, attributeFilter: ['class'], attributeOldValue: true });",
+        vec![],
+    )
+    .await;
     b.say("tool: Bash ls").await;
     b.wait_text("#state", "waiting for approval").await;
     b.wait_for("#approvals .approval[data-request-id] button.allow")
@@ -775,6 +793,25 @@ async fn an_approval_card_answers_the_agent_and_goes_away() {
         "{reply}"
     );
     b.wait_text("#state", "idle").await;
+    let finished = b.js("return window.finishedTexts", vec![]).await;
+    let finished: Vec<&str> = finished
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        finished
+            .last()
+            .is_some_and(|t| t.contains(r#"allowed: {"command":"ls"}"#)),
+        "the reply looked finished before it showed all its text: {finished:?}"
+    );
+    for text in &finished {
+        assert!(
+            !text.contains("allowed") || text.contains(r#"allowed: {"command":"ls"}"#),
+            "a reply looked finished with part of its text: {text:?} (all: {finished:?})"
+        );
+    }
     remote.proc.expect_stdout("allowed on a connected device");
 
     // Answered in the terminal instead: the card goes away and the page says where.

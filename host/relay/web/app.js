@@ -522,8 +522,15 @@
     ui.stop.classList.remove('stopping');
     if (sessionState === 'idle') {
       // An idle session waits for nothing: no reply streams, no tool awaits an answer (a card
-      // left over would be from a turn that ended without one).
-      for (const a of assistants.values()) finish(a);
+      // left over would be from a turn that ended without one). The end of streaming waits for
+      // the frame that shows the text that came with it, or the page would show a finished
+      // message with the text of the frame before.
+      for (const a of assistants.values()) {
+        if (!a.el.classList.contains('streaming')) continue;
+        a.final = true;
+        a.dirty = true;
+        frame();
+      }
       for (const card of approvals.values()) card.remove();
       approvals.clear();
     }
