@@ -8,7 +8,7 @@
 //!   room for the new one, so a flood of silent connections cannot lock everyone else out; a
 //!   request in progress, a stream or a WebSocket is never closed for it.
 //! - Stopping closes idle connections (including half-sent requests) at once, lets requests in
-//!   progress finish for `shutdown_grace`, then drops what is left.
+//!   progress and WebSockets finish for `shutdown_grace`, then drops what is left.
 //! - With TLS (`tls.rs`), the handshake runs in the connection's task, after it has its slot and
 //!   while it is still idle (evictable), and must finish within `header_timeout`; the request
 //!   head then gets its own `header_timeout`.
@@ -118,8 +118,14 @@ pub async fn serve(
     let idle = registry.evict_all_idle();
     let busy = registry.len().saturating_sub(idle);
     tracing::debug!(idle, busy, "closing connections");
+    let all = u32::try_from(settings.max_connections).unwrap_or(u32::MAX);
     let drained = tokio::time::timeout(settings.shutdown_grace, async {
         while tasks.join_next().await.is_some() {}
+        // A WebSocket outlives its connection's task (hyper hands the socket over on
+        // upgrade), and is still saying its last word (close 1012, then the peer's close):
+        // stopping before its socket is closed would cut that word off. Every socket gives
+        // its slot back when it closes.
+        let _ = slots.acquire_many(all).await;
     })
     .await
     .is_ok();

@@ -1361,6 +1361,38 @@ async fn a_stopping_relay_tells_every_stream_to_reconnect() {
         .unwrap();
 }
 
+/// A WebSocket outlives the HTTP connection it was upgraded from: stopping waits until it has
+/// said its last word and closed, or a relay process would exit with the close frame unsent and
+/// its readers would not know to move (the page would show a plain "reconnecting").
+#[tokio::test]
+async fn stopping_waits_for_each_websocket_to_close() {
+    let mut relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let url = relay.ws_url(&format!("/v1/code/sessions/{}/ws", s.session));
+    let mut ws = ws_connect(&url, &[("authorization", &bearer(&s.access))])
+        .await
+        .unwrap();
+    let said = event("assistant_delta", json!({"message_id": "m", "text": "hi"}));
+    relay.publish_worker(&s.grant, &s.session, &[said]).await;
+    assert!(ws_next(&mut ws, WAIT).await.is_some(), "the stream is open");
+    let stopping = tokio::spawn(relay.relay.take().unwrap().stop());
+    // The relay has sent its close frame and waits for ours, which is not read yet.
+    tokio::time::sleep(QUIET).await;
+    assert!(
+        !stopping.is_finished(),
+        "the relay stopped with a WebSocket still open"
+    );
+    assert_eq!(
+        ws_closed(&mut ws, WAIT).await,
+        Some(Some(tether_protocol::StreamEnd::Moving.close_code()))
+    );
+    tokio::time::timeout(WAIT, stopping)
+        .await
+        .expect("stopped once the WebSocket closed")
+        .unwrap()
+        .unwrap();
+}
+
 // --- fan-out --------------------------------------------------------------------------------
 
 #[tokio::test]
