@@ -6,8 +6,9 @@
 //! cargo bench -p tether-relay --bench relay -- rtt --quick  # a subset, fewer samples
 //! ```
 //!
-//! Sections: `rtt`, `idle-sse`, `idle-ws`, `fanout`, `halfopen`; `idle` selects both idle
-//! sections.
+//! Sections: `rtt`, `idle-sse`, `idle-ws`, `fanout`, `halfopen`, `nodes`; `idle` selects both
+//! idle sections. `rtt` and `nodes` use PostgreSQL where it is installed (a server of the
+//! bench's own, as the tests start it).
 //!
 //! The relay under test runs in a child process (this binary again, with
 //! `TETHER_BENCH_ROLE=relay`): a production configuration (trusted devices required) on a fresh
@@ -105,6 +106,9 @@ fn main() -> anyhow::Result<()> {
         if selected("halfopen") {
             halfopen().await.context("halfopen")?;
         }
+        if selected("nodes") {
+            nodes(quick).await.context("nodes")?;
+        }
         Ok(())
     })
 }
@@ -174,11 +178,22 @@ fn announce(addrs: &[SocketAddr]) {
     let _ = out.flush();
 }
 
+/// Set for a relay child on PostgreSQL instead of a SQLite file: the database's URL.
+const DATABASE_URL: &str = "TETHER_BENCH_DATABASE_URL";
+
 async fn relay_role() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let db = dir.path().join("relay.db");
-    users::add(&db.as_path().into(), USER, PASSWORD)?;
-    let mut config = RelayConfig::new(&db);
+    let store: tether_relay::store::Location = match std::env::var(DATABASE_URL) {
+        Ok(url) => tether_relay::store::Location::Postgres(url),
+        Err(_) => dir.path().join("relay.db").as_path().into(),
+    };
+    // Nodes on one PostgreSQL database share the account: the first to start adds it.
+    if let Err(e) = users::add(&store, USER, PASSWORD)
+        && !e.to_string().contains("already exists")
+    {
+        return Err(e);
+    }
+    let mut config = RelayConfig::new(store);
     assert!(config.require_trusted_device, "production default");
     config.limits.max_sessions_per_account = 1_000_000;
     // The idle section holds two streams per session, all on one account.
@@ -887,6 +902,20 @@ async fn rtt(quick: bool) -> anyhow::Result<()> {
         Some(r) => Some(Api::login(r.addrs[0]).await?),
         None => None,
     };
+    // PostgreSQL, when installed: a server of the bench's own (test_support), one database.
+    // (Its client is a blocking one, which must not run on the async threads.)
+    let pg_url = tokio::task::spawn_blocking(|| {
+        tether_relay::test_support::postgres::PgServer::get().map(|pg| pg.fresh_database())
+    })
+    .await?;
+    let relay_pg = match &pg_url {
+        Some(url) => Some(Server::spawn("relay", &[(DATABASE_URL, url.as_str())])?),
+        None => None,
+    };
+    let api_pg = match &relay_pg {
+        Some(r) => Some(Api::login(r.addrs[0]).await?),
+        None => None,
+    };
 
     let probe = reply_to(&uuid());
     let message = delivered(&probe, 3, "worker");
@@ -894,53 +923,78 @@ async fn rtt(quick: bool) -> anyhow::Result<()> {
         ws: ws_open(&format!("ws://{}/", baseline.addrs[0]), "-").await?,
         message: message.clone(),
     };
-    let mut cases: Vec<(&str, Trip, Vec<Duration>)> = vec![
+    let mut cases: Vec<(&str, Trip)> = vec![
         (
             "baseline: bare WebSocket echo (1 hop there and back)",
             Trip::Echo(echo),
-            Vec::new(),
         ),
         (
             "relay, SSE streams + HTTP POST (2 hops)",
             Trip::Sse(SseTrip::start(&api).await?),
-            Vec::new(),
         ),
         (
             "relay, WebSocket both sides (2 hops)",
             Trip::Ws(WsTrip::start(&api).await?),
-            Vec::new(),
         ),
     ];
+    if let Some(api) = &api_pg {
+        cases.push((
+            "relay on PostgreSQL, SSE + POST",
+            Trip::Sse(SseTrip::start(api).await?),
+        ));
+        cases.push((
+            "relay on PostgreSQL, WebSocket",
+            Trip::Ws(WsTrip::start(api).await?),
+        ));
+    }
     cases.push((
         "  diagnostic: one GET /healthz (reqwest → relay → back)",
         Trip::Health(api.clone()),
-        Vec::new(),
     ));
     if let Some(api) = &api_shm {
         cases.push((
             "  diagnostic: SSE + POST, database on tmpfs",
             Trip::Sse(SseTrip::start(api).await?),
-            Vec::new(),
         ));
         cases.push((
             "  diagnostic: WebSocket, database on tmpfs",
             Trip::Ws(WsTrip::start(api).await?),
-            Vec::new(),
         ));
     }
+    // The CPU the servers spend (every child: only the one a case talks to is busy meanwhile).
+    // PostgreSQL's own processes are not children of ours and are not counted.
+    let servers: Vec<&Server> = [
+        Some(&relay),
+        Some(&baseline),
+        relay_shm.as_ref(),
+        relay_pg.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let cpu = || servers.iter().map(|s| s.cpu_ns()).sum::<u64>();
     let mut sink = Vec::new();
-    for (_, trip, _) in &mut cases {
+    for (_, trip) in &mut cases {
         sample(trip, warmup, &mut sink).await?;
     }
+    let mut samples: Vec<Vec<Duration>> = cases.iter().map(|_| Vec::new()).collect();
+    let mut cpu_ns = vec![0u64; cases.len()];
     // Interleaved rounds, so that drift on a shared machine hits every case alike.
     for _ in 0..rounds {
-        for (_, trip, samples) in &mut cases {
-            sample(trip, per_round, samples).await?;
+        for (i, (_, trip)) in cases.iter_mut().enumerate() {
+            let before = cpu();
+            sample(trip, per_round, &mut samples[i]).await?;
+            cpu_ns[i] += cpu().saturating_sub(before);
         }
     }
-    let results: Vec<(&str, Latency)> = cases
+    let results: Vec<(&str, Latency, f64)> = cases
         .into_iter()
-        .map(|(name, _, samples)| (name, latency(samples)))
+        .zip(samples)
+        .zip(cpu_ns)
+        .map(|(((name, _), samples), cpu)| {
+            let n = samples.len().max(1) as f64;
+            (name, latency(samples), cpu as f64 / 1000.0 / n)
+        })
         .collect();
     let e = &results[0].1;
     println!();
@@ -950,20 +1004,23 @@ async fn rtt(quick: bool) -> anyhow::Result<()> {
         message.len()
     );
     println!(
-        "{:<54} {:>8} {:>8} {:>8} {:>11} {:>11}",
-        "case", "p50 µs", "p90 µs", "p99 µs", "p50 ÷ echo", "p99 ÷ echo"
+        "{:<54} {:>8} {:>8} {:>8} {:>11} {:>11} {:>12}",
+        "case", "p50 µs", "p90 µs", "p99 µs", "p50 ÷ echo", "p99 ÷ echo", "CPU µs/trip"
     );
-    for (name, l) in &results {
+    for (name, l, cpu) in &results {
         println!(
-            "{name:<54} {:>8.0} {:>8.0} {:>8.0} {:>11.2} {:>11.2}",
+            "{name:<54} {:>8.0} {:>8.0} {:>8.0} {:>11.2} {:>11.2} {:>12.1}",
             us(l.p50),
             us(l.p90),
             us(l.p99),
             us(l.p50) / us(e.p50),
-            us(l.p99) / us(e.p99)
+            us(l.p99) / us(e.p99),
+            cpu
         );
     }
-    println!("target: p50 ÷ echo ≤ 2.5");
+    println!(
+        "targets: p50 ÷ echo ≤ 2.0 (WebSocket) and ≤ 3.0 (SSE) on SQLite; relay CPU ≤ 70 µs per trip"
+    );
     Ok(())
 }
 
@@ -1548,5 +1605,116 @@ async fn halfopen() -> anyhow::Result<()> {
         );
         drop(held);
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Appends on one PostgreSQL database from 1, 2 and 3 nodes
+
+/// CPU time of every PostgreSQL process on the machine (the bench's own server while it runs;
+/// each backend is one single-threaded process), nanoseconds.
+fn postgres_cpu_ns() -> u64 {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    procs
+        .flatten()
+        .filter(|p| {
+            std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
+        })
+        .filter_map(|p| std::fs::read_to_string(p.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Publishers, one per session, each posting one event at a time for `run`, spread over the
+/// nodes round robin; the events stored per second.
+async fn appends(
+    api: &Api,
+    nodes: &[&Server],
+    sessions: &[(String, BridgeGrant)],
+    run: Duration,
+) -> anyhow::Result<(u64, Duration)> {
+    let done = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, (session, grant)) in sessions.iter().enumerate() {
+        let mut api = api.clone();
+        api.addr = nodes[i % nodes.len()].addrs[0];
+        api.base = format!("http://{}", api.addr);
+        let (session, grant, done) = (session.clone(), grant.clone(), Arc::clone(&done));
+        tasks.push(tokio::spawn(async move {
+            while t0.elapsed() < run {
+                let body = worker_body(grant.worker_epoch, &[assistant_delta(TEXT)]);
+                api.post_worker(&session, &grant.worker_jwt, body).await?;
+                done.fetch_add(1, Relaxed);
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok((done.load(Relaxed) as u64, t0.elapsed()))
+}
+
+async fn nodes(quick: bool) -> anyhow::Result<()> {
+    let url = tokio::task::spawn_blocking(|| {
+        tether_relay::test_support::postgres::PgServer::get().map(|pg| pg.fresh_database())
+    })
+    .await?;
+    let Some(url) = url else {
+        println!("\n## nodes — skipped: PostgreSQL is not installed");
+        return Ok(());
+    };
+    let (run, publishers) = if quick {
+        (Duration::from_secs(2), 24)
+    } else {
+        (Duration::from_secs(5), 48)
+    };
+    let mut servers = vec![Server::spawn("relay", &[(DATABASE_URL, url.as_str())])?];
+    let api = Api::login(servers[0].addrs[0]).await?;
+    let mut sessions = Vec::new();
+    for _ in 0..publishers {
+        sessions.push(api.session().await?);
+    }
+    // Warm every node's pool and caches before its first measured run.
+    println!();
+    println!(
+        "## nodes — {publishers} publishers (one session each, one event per POST, round robin over the nodes), {} s per row, one PostgreSQL database",
+        run.as_secs()
+    );
+    println!(
+        "{:<8} {:>10} {:>10} {:>14} {:>16} {:>18}",
+        "nodes", "events", "events/s", "÷ one node", "relay CPU cores", "PostgreSQL cores"
+    );
+    let mut one = None;
+    for n in 1..=3 {
+        while servers.len() < n {
+            servers.push(Server::spawn("relay", &[(DATABASE_URL, url.as_str())])?);
+        }
+        let nodes: Vec<&Server> = servers.iter().collect();
+        appends(&api, &nodes, &sessions, Duration::from_millis(500)).await?;
+        let (relay_before, pg_before) = (
+            nodes.iter().map(|s| s.cpu_ns()).sum::<u64>(),
+            postgres_cpu_ns(),
+        );
+        let (events, took) = appends(&api, &nodes, &sessions, run).await?;
+        let relay_cpu = nodes.iter().map(|s| s.cpu_ns()).sum::<u64>() - relay_before;
+        let pg_cpu = postgres_cpu_ns().saturating_sub(pg_before);
+        let rate = events as f64 / took.as_secs_f64();
+        let base = *one.get_or_insert(rate);
+        let cores = |ns: u64| ns as f64 / took.as_nanos() as f64;
+        println!(
+            "{n:<8} {events:>10} {rate:>10.0} {:>14.2} {:>16.2} {:>18.2}",
+            rate / base,
+            cores(relay_cpu),
+            cores(pg_cpu)
+        );
+    }
+    println!(
+        "(cores: CPU time ÷ wall time, on {} cores shared by the publishers, the nodes and PostgreSQL)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     Ok(())
 }

@@ -8,7 +8,6 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use tether_protocol::event::for_worker;
 use tether_protocol::payload::CatchUpTruncated;
 use tether_protocol::{Event, Payload, SessionId, Source};
 use tokio::sync::watch;
@@ -18,6 +17,7 @@ use crate::hub::{Head, Live};
 use crate::state::Shared;
 use crate::store::{self, events};
 use crate::weight::event_weight;
+use crate::wired::Wired;
 
 const PAGE: usize = 256;
 
@@ -65,7 +65,7 @@ pub struct Feed {
     shutdown: watch::Receiver<bool>,
     after: u64,
     audience: Audience,
-    pending: VecDeque<Arc<Event>>,
+    pending: VecDeque<Arc<Wired>>,
 }
 
 impl Feed {
@@ -99,16 +99,19 @@ impl Feed {
         &self.live
     }
 
-    /// The next event, or why the stream ends. Cancel-safe: nothing advances until an await
-    /// has completed, so it can sit in a `select!`.
-    pub async fn next(&mut self) -> ApiResult<Result<Arc<Event>, FeedEnd>> {
+    /// Every event due now (at least one, at most a page: `PAGE` events and the stream buffer's
+    /// bytes), or why the stream ends. A stream writes them at once, in one write, however
+    /// many came while it was busy. Cancel-safe: nothing advances until an await has
+    /// completed, so it can sit in a `select!`.
+    pub async fn next(&mut self) -> ApiResult<Result<Vec<Arc<Wired>>, FeedEnd>> {
         loop {
             if *self.shutdown.borrow() {
                 return Ok(Err(FeedEnd::Stopping));
             }
-            if let Some(event) = self.pending.pop_front() {
-                self.state.metrics.events_delivered.inc();
-                return Ok(Ok(event));
+            if !self.pending.is_empty() {
+                let due: Vec<Arc<Wired>> = self.pending.drain(..).collect();
+                self.state.metrics.events_delivered.inc_by(due.len() as u64);
+                return Ok(Ok(due));
             }
             let head = *self.head.borrow_and_update();
             if head.closed {
@@ -134,7 +137,7 @@ impl Feed {
     async fn fill(&mut self) -> ApiResult<()> {
         let limits = &self.state.config.limits;
         let budget = limits.stream_buffer;
-        let batch: Vec<Arc<Event>> = match self.live.recent(self.after, PAGE, budget) {
+        let batch: Vec<Arc<Wired>> = match self.live.recent(self.after, PAGE, budget) {
             Some(batch) => batch,
             None => {
                 let (id, after) = (self.session.clone(), self.after);
@@ -151,7 +154,7 @@ impl Feed {
                         )
                     })
                     .await?;
-                page.into_iter().map(Arc::new).collect()
+                page.iter().map(|e| Arc::new(Wired::new(e))).collect()
             }
         };
         let Some(first) = batch.first().map(|e| e.seq) else {
@@ -161,13 +164,14 @@ impl Feed {
             return Ok(());
         };
         if first > self.after + 1 {
-            self.pending.push_back(Arc::new(truncated(first)));
+            self.pending
+                .push_back(Arc::new(Wired::new(&truncated(first))));
         }
         for event in batch {
             self.after = event.seq;
             let wanted = match self.audience {
                 Audience::Client => true,
-                Audience::Worker { .. } => for_worker(event.source, &event.kind),
+                Audience::Worker { .. } => event.for_worker,
             };
             if wanted {
                 self.pending.push_back(event);

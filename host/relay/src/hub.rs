@@ -16,7 +16,8 @@ use tokio::sync::watch;
 
 use crate::config::Limits;
 use crate::store::Ordered;
-use crate::weight::{event_weight, fitting};
+use crate::weight::fitting;
+use crate::wired::Wired;
 
 /// What a stream waits on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,17 +41,17 @@ pub struct Live {
     presence: Mutex<Presence>,
 }
 
-/// Events with their weights (see `weight.rs`), and the sum of those.
+/// Events in their wire form, and the sum of their weights (see `weight.rs`).
 #[derive(Default)]
 struct Ring {
-    events: VecDeque<(Arc<Event>, usize)>,
+    events: VecDeque<Arc<Wired>>,
     bytes: usize,
 }
 
 impl Ring {
     fn pop_front(&mut self) {
-        if let Some((_, w)) = self.events.pop_front() {
-            self.bytes -= w;
+        if let Some(e) = self.events.pop_front() {
+            self.bytes -= e.weight();
         }
     }
 }
@@ -93,13 +94,13 @@ impl Live {
 
     /// Events after `after` from memory, at most `max` of them and `budget` bytes (but at least
     /// one), or `None` when memory does not reach back that far.
-    pub fn recent(&self, after: u64, max: usize, budget: usize) -> Option<Vec<Arc<Event>>> {
+    pub fn recent(&self, after: u64, max: usize, budget: usize) -> Option<Vec<Arc<Wired>>> {
         let head = self.head();
         if after >= head.last_seq {
             return Some(Vec::new());
         }
         let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
-        let first = ring.events.front()?.0.seq;
+        let first = ring.events.front()?.seq;
         if first > after + 1 {
             return None;
         }
@@ -109,13 +110,14 @@ impl Live {
             return None;
         }
         let wanted = ring.events.iter().skip(skip).take(max);
-        let n = fitting(wanted.clone().map(|(_, w)| *w), budget);
-        Some(wanted.take(n).map(|(e, _)| Arc::clone(e)).collect())
+        let n = fitting(wanted.clone().map(|e| e.weight()), budget);
+        Some(wanted.take(n).cloned().collect())
     }
 
     /// The log keeps only the last `retain` events; memory must not serve older ones either, or
     /// a reader behind retention would miss its `catch_up_truncated`. Memory keeps at most
-    /// `budget` bytes of them (but always the newest).
+    /// `budget` bytes of them (but always the newest). Each is serialised here, once for every
+    /// reader.
     ///
     /// Memory holds one unbroken run of the log: with other nodes appending to the same
     /// session, this node's own events may come with gaps (what the others appended), and
@@ -127,7 +129,7 @@ impl Live {
         {
             let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
             for e in events {
-                match ring.events.back().map(|(e, _)| e.seq) {
+                match ring.events.back().map(|e| e.seq) {
                     Some(newest) if e.seq <= newest => continue,
                     Some(newest) if e.seq != newest + 1 => {
                         ring.events.clear();
@@ -135,16 +137,13 @@ impl Live {
                     }
                     _ => {}
                 }
-                let w = event_weight(&e);
-                ring.bytes += w;
-                ring.events.push_back((Arc::new(e), w));
+                let wired = Wired::new(&e);
+                ring.bytes += wired.weight();
+                ring.events.push_back(Arc::new(wired));
             }
             while ring.events.len() > RING
                 || (ring.events.len() > 1 && ring.bytes > budget)
-                || ring
-                    .events
-                    .front()
-                    .is_some_and(|(e, _)| last - e.seq >= retain)
+                || ring.events.front().is_some_and(|e| last - e.seq >= retain)
             {
                 ring.pop_front();
             }
@@ -354,7 +353,7 @@ mod tests {
         }
     }
 
-    fn seqs(events: Option<Vec<Arc<Event>>>) -> Vec<u64> {
+    fn seqs(events: Option<Vec<Arc<Wired>>>) -> Vec<u64> {
         events.unwrap().iter().map(|e| e.seq).collect()
     }
 
@@ -457,7 +456,7 @@ mod tests {
         let ring = live.ring.lock().unwrap();
         assert!(ring.bytes <= limits.stream_buffer, "{}", ring.bytes);
         assert_eq!(ring.events.len(), 3);
-        assert_eq!(ring.events.front().unwrap().0.seq, 14);
+        assert_eq!(ring.events.front().unwrap().seq, 14);
         drop(ring);
         // A reader is handed at most its budget at a time, but always one event.
         assert_eq!(seqs(live.recent(13, 100, 600 * 1024)), [14, 15]);

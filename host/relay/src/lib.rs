@@ -48,6 +48,7 @@ mod throttle;
 mod title;
 pub mod users;
 mod weight;
+mod wired;
 
 pub use config::RelayConfig;
 pub use server::{LocalLogin, Relay};

@@ -67,6 +67,20 @@ impl Server {
     pub fn threads(&self) -> u64 {
         self.status("Threads:")
     }
+
+    /// CPU time the child has run, summed over its threads (the first field of each
+    /// `/proc/<pid>/task/<tid>/schedstat`, nanoseconds). Threads that have exited are not
+    /// counted, so read it around work that leaves the thread pool as it found it.
+    pub fn cpu_ns(&self) -> u64 {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.child.id())) else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
 }
 
 impl Drop for Server {

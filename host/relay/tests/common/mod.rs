@@ -88,6 +88,26 @@ impl Sse {
         }
     }
 
+    /// How many body chunks (writes of the relay, as hyper frames them) the next `n` events
+    /// come in, waiting at most `wait` for each.
+    pub async fn chunks_for(&mut self, n: usize, wait: Duration) -> Option<usize> {
+        let mut events = 0;
+        let mut chunks = 0;
+        while events < n {
+            let chunk = tokio::time::timeout(wait, self.body.next())
+                .await
+                .ok()??
+                .ok()?;
+            chunks += 1;
+            let items = self.parser.push(&chunk).expect("a readable event stream");
+            events += items
+                .iter()
+                .filter(|i| matches!(i, tether_sse::Item::Event(_)))
+                .count();
+        }
+        Some(chunks)
+    }
+
     /// The next event, skipping keepalive comments.
     pub async fn next_event(&mut self, wait: Duration) -> Option<Event> {
         let deadline = tokio::time::Instant::now() + wait;

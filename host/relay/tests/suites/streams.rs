@@ -1393,6 +1393,28 @@ async fn stopping_waits_for_each_websocket_to_close() {
         .unwrap();
 }
 
+/// Events that come while a reader is away go out in one write when it is back, not one write
+/// each: a wake-up costs one write however many events it carries.
+#[tokio::test]
+async fn a_reader_gets_every_event_due_in_one_write() {
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let mut client = client_sse(&relay, &s, "", &[]).await;
+    let batch: Vec<NewEvent> = (0..50)
+        .map(|i| {
+            event(
+                "assistant_delta",
+                json!({"message_id": "m", "text": format!("piece {i} ")}),
+            )
+        })
+        .collect();
+    let p = published(relay.publish_worker(&s.grant, &s.session, &batch).await).await;
+    assert_eq!(p.events.len(), 50);
+    let chunks = client.chunks_for(50, WAIT).await.expect("all 50 arrive");
+    // One write of ~10 KiB; the client's reads may cut it once or twice, never into 50.
+    assert!(chunks <= 3, "50 events came in {chunks} writes");
+}
+
 // --- fan-out --------------------------------------------------------------------------------
 
 #[tokio::test]

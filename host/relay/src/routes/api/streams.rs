@@ -5,13 +5,14 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use futures::SinkExt as _;
 use serde::Deserialize;
 use tether_protocol::api::{Published, SocketReply, SocketWrite};
-use tether_protocol::{Event, SessionId, Source, StreamEnd};
+use tether_protocol::{SessionId, Source, StreamEnd};
 
 use crate::error::{ApiError, ApiResult};
 use crate::feed::{Audience, Feed, FeedEnd, start_seq};
@@ -20,6 +21,7 @@ use crate::revocation::{Login, Watch};
 use crate::state::Shared;
 use crate::store::{self, streams};
 use crate::stream_limit::admit;
+use crate::wired::Wired;
 use crate::{presence, publish};
 
 /// `?from_seq=`: where a stream starts when there is no `Last-Event-ID`.
@@ -181,50 +183,73 @@ impl Opened {
     }
 }
 
-fn sse_event(event: &Event) -> SseEvent {
-    SseEvent::default()
-        .id(event.seq.to_string())
-        .data(serde_json::to_string(event).expect("events serialise"))
+/// The last word of a stream whose node is stopping: move now (docs/protocol.md 5.6).
+const RECONNECT: &[u8] =
+    b"event: reconnect\ndata: {\"reason\":\"the relay is restarting; reconnect and resume\"}\n\n";
+
+/// Said after a keepalive interval without a message, so proxies and readers see the stream
+/// is alive.
+const KEEPALIVE: &[u8] = b":keepalive\n\n";
+
+/// One write carrying every event due: what a reader gets per wake-up, however many events
+/// came while it was busy.
+fn sse_chunk(due: &[Arc<Wired>]) -> Bytes {
+    let mut out = Vec::with_capacity(due.iter().map(|e| e.json.len() + 32).sum());
+    for event in due {
+        event.write_sse(&mut out);
+    }
+    Bytes::from(out)
 }
 
-/// The last word of a stream whose node is stopping: move now (docs/protocol.md 5.6).
-fn reconnect_event() -> SseEvent {
-    SseEvent::default()
-        .event(tether_protocol::RECONNECT_EVENT)
-        .data(r#"{"reason":"the relay is restarting; reconnect and resume"}"#)
+/// What an SSE stream carries between two writes.
+struct Reading {
+    feed: Feed,
+    _open: Open,
+    watch: Watch,
+    state: Shared,
 }
 
 fn sse(state: &Shared, feed: Feed, open: Open, watch: Watch) -> Response {
     let keepalive = state.config.liveness.keepalive;
+    let reading = Reading {
+        feed,
+        _open: open,
+        watch,
+        state: state.clone(),
+    };
     // `None` once the stream has said its last word.
-    let stream = futures::stream::unfold(
-        Some((feed, open, watch, state.clone())),
-        |reading| async move {
-            let (mut feed, open, mut watch, state) = reading?;
-            // Biased: a revoked stream must not deliver one more event, even one already due.
-            let next = tokio::select! {
-                biased;
-                _ = watch.revoked(&state.hub.revocations) => return None,
-                next = feed.next() => next,
-            };
-            match next {
-                Ok(Ok(event)) => Some((
-                    Ok::<_, Infallible>(sse_event(&event)),
-                    Some((feed, open, watch, state)),
-                )),
-                Ok(Err(FeedEnd::Stopping)) => Some((Ok(reconnect_event()), None)),
-                _ => None,
+    let stream = futures::stream::unfold(Some(reading), move |reading| async move {
+        let mut r = reading?;
+        // Biased: a revoked stream must not deliver one more event, even one already due.
+        let next = tokio::select! {
+            biased;
+            _ = r.watch.revoked(&r.state.hub.revocations) => return None,
+            next = r.feed.next() => next,
+            _ = tokio::time::sleep(keepalive) => {
+                return Some((Ok(Bytes::from_static(KEEPALIVE)), Some(r)));
             }
-        },
-    );
-    let mut response = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(keepalive).text("keepalive"))
-        .into_response();
+        };
+        match next {
+            Ok(Ok(due)) => Some((Ok::<_, Infallible>(sse_chunk(&due)), Some(r))),
+            Ok(Err(FeedEnd::Stopping)) => Some((Ok(Bytes::from_static(RECONNECT)), None)),
+            _ => None,
+        }
+    });
+    let mut response = Body::from_stream(stream).into_response();
     let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }
+
+/// How many bytes of frames a WebSocket gathers before writing them without waiting for the
+/// flush: enough for a burst of deltas in one write, small enough that the buffer a socket
+/// keeps after a burst costs little.
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// The WebSocket: events out, writes in (answered with `{"ack"}` or `{"error"}`), pings as
 /// keepalives.
@@ -241,7 +266,8 @@ fn websocket(
     let max = state.config.limits.max_body;
     upgrade
         .read_buffer_size(4096)
-        .write_buffer_size(0)
+        // Events due at once go out in one write (each is fed, then one flush), up to this.
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| run(socket, state, session, feed, open, audience, watch))
@@ -271,9 +297,11 @@ async fn run(
             }
             next = feed.next() => {
                 let close = match next {
-                    Ok(Ok(event)) => {
-                        let text = serde_json::to_string(&*event).expect("events serialise");
-                        if socket.send(Message::Text(text.into())).await.is_err() { return; }
+                    Ok(Ok(due)) => {
+                        for event in due {
+                            if socket.feed(Message::Text(event.json.clone())).await.is_err() { return; }
+                        }
+                        if socket.flush().await.is_err() { return; }
                         continue;
                     }
                     Ok(Err(end)) => {
