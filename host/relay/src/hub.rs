@@ -3,7 +3,8 @@
 //! serve recent ones without a query.
 //!
 //! Every change to a session's head happens right after the commit that made it, before any
-//! later one (see `Store::write_then`), so the hub never disagrees with the log about order.
+//! later one to that session (see `Store::write_then`), so the hub never disagrees with the
+//! log about order.
 //! The methods that make one take the store's [`Ordered`] as proof, so the rule is the
 //! compiler's to keep, not the caller's.
 

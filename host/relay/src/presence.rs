@@ -99,9 +99,14 @@ async fn announce(
     let created_at = store::rfc3339(store::now());
     let retain = state.config.limits.retain_events;
     let st = state.clone();
+    // In one order on every node: two nodes' sweeps lock the same rows without a deadlock.
+    let mut sessions = sessions;
+    sessions.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let ids: Vec<SessionId> = sessions.iter().map(|(id, _)| id.clone()).collect();
     let changed = state
         .store
         .write_then(
+            &ids,
             move |c| {
                 let mut appended = Vec::new();
                 for (id, at) in sessions {

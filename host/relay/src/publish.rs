@@ -87,6 +87,7 @@ pub async fn publish(
     let (answers, any) = state
         .store
         .write_then(
+            std::slice::from_ref(session),
             move |c| events::append(c, &sid, source, &batch, &created_at, retain),
             |(answers, appended), order| (answers, committed(&st, order, &id, appended)),
         )
@@ -122,6 +123,7 @@ pub async fn live(state: &Shared, session: &SessionId) -> ApiResult<std::sync::A
     let row = state
         .store
         .write_then(
+            std::slice::from_ref(session),
             move |c| sessions::get(c, &id),
             |row, order| row.map(|r| state.hub.load(order, &r.id, r.last_seq, r.worker_epoch)),
         )

@@ -107,6 +107,89 @@ mod only_postgres {
         assert!(!db.display().contains("hunter2"), "{}", db.display());
     }
 
+    /// One node's writes to different sessions run side by side: an append held up in the
+    /// database (its session's row locked by someone else) does not hold up another session's.
+    /// A single order for every session made the node append one event at a time.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_session_held_up_in_the_database_does_not_hold_up_another() {
+        let Some((server, url)) = fresh() else { return };
+        let name = url.rsplit('/').next().unwrap().to_owned();
+        let relay = TestRelay::start_at(
+            Location::Postgres(url),
+            tempfile::tempdir().unwrap(),
+            |_| {},
+        )
+        .await;
+        let s = relay.setup("ada").await;
+        let held = s.session.clone();
+        // Another session of hers whose writes do not share an order with the held one's.
+        let other = loop {
+            let created = relay.create_session(&s.access).await;
+            if !tether_relay::test_support::same_order(&created.id, &held.parse().unwrap()) {
+                break created.id.to_string();
+            }
+        };
+        // Someone else holds the first session's row until told to let go.
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (id, db) = (held.clone(), name.clone());
+        let locker = std::thread::spawn(move || {
+            let mut c = server.connect(&db);
+            let mut t = c.transaction().unwrap();
+            t.execute("SELECT 1 FROM sessions WHERE id = $1 FOR UPDATE", &[&id])
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            t.commit().unwrap();
+        });
+        locked_rx.recv().unwrap();
+        let waiting = {
+            let (http, url) = (
+                relay.http.clone(),
+                relay.at(&format!("/v1/code/sessions/{held}/events")),
+            );
+            let (access, body) = (
+                s.access.clone(),
+                json!({"events": [user_message("held up")]}),
+            );
+            tokio::spawn(async move {
+                http.post(url)
+                    .bearer_auth(access)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the held session's append waits for its row"
+        );
+        let started = Instant::now();
+        let r = tokio::time::timeout(
+            Duration::from_secs(3),
+            relay.publish_client(&s.access, &other, &[user_message("goes ahead")]),
+        )
+        .await
+        .expect("another session's append is not held up");
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(!waiting.is_finished());
+        release_tx.send(()).unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the held append goes through once the row is free")
+            .unwrap();
+        assert_eq!(status, StatusCode::OK);
+        locker.join().unwrap();
+    }
+
     /// Two nodes started together on one database: they migrate once, sign with one key, and
     /// number one session's events as one log.
     #[tokio::test]

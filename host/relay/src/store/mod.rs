@@ -12,6 +12,7 @@ pub(crate) mod devices;
 pub(crate) mod events;
 pub(crate) mod logins;
 pub(crate) mod oauth;
+pub(crate) mod order;
 mod postgres;
 pub(crate) mod presence;
 mod schema;
@@ -146,8 +147,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     backend: Backend,
     /// PostgreSQL's writes run on many connections; the steps after a commit that must see
-    /// commits in order ([`Store::write_then`]) take this. SQLite's one writer orders them.
-    order: tokio::sync::Mutex<()>,
+    /// their sessions' commits in order ([`Store::write_then`]) take their stripes of this.
+    /// SQLite's one writer orders them.
+    order: order::Order,
     /// How long reads and writes take, for `/metrics`.
     timings: crate::metrics::StoreTimings,
 }
@@ -157,8 +159,8 @@ enum Backend {
     Postgres(postgres::Postgres),
 }
 
-/// Held by the step after a commit in [`Store::write_then`]: the proof that no other change is
-/// between that commit and this step. The hub's changes ask for it (`Hub::load`,
+/// Held by the step after a commit in [`Store::write_then`]: the proof that no other change to
+/// its sessions is between that commit and this step. The hub's changes ask for it (`Hub::load`,
 /// `Hub::appended`, …), so that the hub never disagrees with the log about order; only the
 /// store can make one.
 pub struct Ordered(());
@@ -182,7 +184,7 @@ impl Store {
         };
         Ok(Arc::new(Store {
             backend,
-            order: tokio::sync::Mutex::new(()),
+            order: order::Order::default(),
             timings: Default::default(),
         }))
     }
@@ -221,9 +223,11 @@ impl Store {
     }
 
     /// Run `f` as [`Store::write`] does, then `then` on what it returned, after the commit and
-    /// before any later write's `then`.
+    /// before any later write's `then` to the same `sessions` (the ones `f` changes and `then`
+    /// tells the hub about; writes to other sessions run meanwhile on PostgreSQL).
     pub async fn write_then<T: Send + 'static, U>(
         self: &Arc<Self>,
+        sessions: &[tether_protocol::SessionId],
         f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
         then: impl FnOnce(T, &Ordered) -> U,
     ) -> StoreResult<U> {
@@ -239,14 +243,14 @@ impl Store {
                 Ok(then(out, &Ordered(())))
             }
             Backend::Postgres(_) => {
-                let _order = self.order.lock().await;
+                let _order = self.order.lock(Some(sessions)).await;
                 let out = observe(self.pooled(true, f).await)?;
                 Ok(then(out, &Ordered(())))
             }
         }
     }
 
-    /// Run `then` between two writes, as the step after a commit would.
+    /// Run `then` between two writes to any session, as the step after a commit would.
     pub async fn ordered<U>(self: &Arc<Self>, then: impl FnOnce(&Ordered) -> U) -> U {
         match &self.backend {
             Backend::Sqlite(db) => {
@@ -254,7 +258,7 @@ impl Store {
                 then(&Ordered(()))
             }
             Backend::Postgres(_) => {
-                let _order = self.order.lock().await;
+                let _order = self.order.lock(None).await;
                 then(&Ordered(()))
             }
         }

@@ -168,6 +168,7 @@ pub async fn delete(
     state
         .store
         .write_then(
+            std::slice::from_ref(&id),
             move |c| sessions::delete(c, &sid),
             |_, order| state.hub.close(order, &id),
         )
@@ -215,6 +216,7 @@ pub async fn bridge(
     let epoch = state
         .store
         .write_then(
+            std::slice::from_ref(&id),
             move |c| sessions::bump_epoch(c, &sid, now),
             |epoch, order| {
                 state.hub.epoch_changed(order, &id, epoch);
