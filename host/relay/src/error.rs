@@ -102,6 +102,8 @@ impl From<crate::store::StoreError> for ApiError {
         if err.is_unavailable() {
             tracing::warn!("database unavailable: {err}");
             ApiError::unavailable("The relay's database does not answer; try again shortly.")
+        } else if matches!(err, crate::store::StoreError::Gone(_)) {
+            ApiError::not_found()
         } else {
             ApiError::internal(err)
         }

@@ -320,9 +320,24 @@ impl Hub {
             .collect()
     }
 
-    /// Forget sessions nobody is using, so memory follows activity rather than history.
-    pub fn evict_idle(&self, _order: &Ordered) {
-        self.map().retain(|_, live| !live.idle());
+    /// The sessions nobody is using now, to forget (see [`Hub::evict_idle`]).
+    pub fn idle(&self) -> Vec<SessionId> {
+        self.map()
+            .iter()
+            .filter(|(_, live)| live.idle())
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    /// Forget those of `sessions` nobody is using still, so memory follows activity rather
+    /// than history; `_order` holds their order, so no commit to one is about to move it.
+    pub fn evict_idle(&self, _order: &Ordered, sessions: &[SessionId]) {
+        let mut map = self.map();
+        for id in sessions {
+            if map.get(id).is_some_and(|live| live.idle()) {
+                map.remove(id);
+            }
+        }
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Arc<Live>>> {

@@ -125,6 +125,7 @@ impl Relay {
         let metrics = Metrics::new(store.timings());
         let state = Arc::new(AppState {
             metrics,
+            remembered: Default::default(),
             cookie_secure: crate::auth::cookie::is_secure(&public_url),
             public_url: public_url.clone(),
             allowed_origins,
@@ -314,10 +315,14 @@ async fn sweep(state: Shared, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         }
         presence::sweep(&state).await;
-        state
-            .store
-            .ordered(|order| state.hub.evict_idle(order))
-            .await;
+        // A stripe of sessions at a time: one session held up in the database holds up only
+        // the sessions that share its order, not the whole sweep's worth.
+        for group in store::group_by_order(state.hub.idle()) {
+            state
+                .store
+                .ordered(&group, |order| state.hub.evict_idle(order, &group))
+                .await;
+        }
         limits_sweep(&state).await;
     }
 }

@@ -35,6 +35,8 @@ pub struct AppState {
     pub node: String,
     /// The counters `/metrics` shows.
     pub metrics: Metrics,
+    /// Access tokens and sessions' owners the database vouched for within the last second.
+    pub remembered: crate::auth::remembered::Checks,
     /// The embedded relay's one-time pairing secrets (empty on a hosted relay).
     pub pairings: Mutex<crate::pairing::Pairings>,
     /// Flips to true when the relay stops, once its listener is closed, so that endless streams

@@ -121,13 +121,21 @@ mod only_postgres {
         )
         .await;
         let s = relay.setup("ada").await;
-        let held = s.session.clone();
-        // Another session of hers whose writes do not share an order with the held one's.
-        let other = loop {
-            let created = relay.create_session(&s.access).await;
-            if !tether_relay::test_support::same_order(&created.id, &held.parse().unwrap()) {
-                break created.id.to_string();
+        // Two sessions of hers whose writes do not share an order, the held one's taken after
+        // the other's: whatever takes every order in turn (the sweep, every 100 ms here) would
+        // hold the other's while it waits for the held one's.
+        let order = |id: &str| tether_relay::test_support::order_of(&id.parse().unwrap());
+        let first = s.session.clone();
+        let second = loop {
+            let id = relay.create_session(&s.access).await.id.to_string();
+            if order(&id) != order(&first) {
+                break id;
             }
+        };
+        let (held, other) = if order(&first) > order(&second) {
+            (first, second)
+        } else {
+            (second, first)
         };
         // Someone else holds the first session's row until told to let go.
         let (locked_tx, locked_rx) = std::sync::mpsc::channel();

@@ -3,6 +3,7 @@
 //! headers themselves.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -11,8 +12,9 @@ use axum::http::{HeaderMap, Method, header};
 use super::client_addr::{self, Forwarding};
 use super::jwt::{self, JwtError, WorkerClaims};
 use super::origin;
+use super::remembered::Access;
 use super::secret::{self, SecretKind};
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 use crate::revocation::Login;
 use crate::state::Shared;
 use crate::store::{self, logins, oauth};
@@ -168,6 +170,42 @@ pub async fn browser_account(parts: &Parts, state: &Shared) -> Result<Option<i64
         .await?)
 }
 
+/// What the access token hashed to `hash` stands for, if it is live: from what the database
+/// said within the last second, unless its login has been revoked since (then the database
+/// decides again), else from the database.
+async fn access(state: &Shared, hash: [u8; 32]) -> ApiResult<Option<Access>> {
+    let now = store::now();
+    let remembered = &state.remembered.access;
+    if let Some(access) = remembered.get(&hash, Instant::now())
+        && access.expires_at > now
+        && !state
+            .hub
+            .revocations
+            .is_revoked(&Login::Family(access.family))
+    {
+        return Ok(Some(access));
+    }
+    let read = Instant::now();
+    let Some(row) = state
+        .store
+        .read(move |c| oauth::access_token(c, &hash, now))
+        .await?
+    else {
+        return Ok(None);
+    };
+    // Families are UUIDs the relay wrote; anything else is a damaged row.
+    let family = uuid::Uuid::parse_str(&row.family)
+        .map_err(|_| ApiError::internal("an access token's family is not a UUID"))?;
+    let access = Access {
+        account: row.account,
+        login_at: row.login_at,
+        family,
+        expires_at: row.expires_at,
+    };
+    remembered.put(hash, access, read);
+    Ok(Some(access))
+}
+
 impl FromRequestParts<Shared> for Principal {
     type Rejection = ApiError;
 
@@ -187,20 +225,12 @@ impl FromRequestParts<Shared> for Principal {
                 )
             };
             let hash = secret::digest(SecretKind::AccessToken, token).ok_or_else(expired)?;
-            let now = store::now();
-            let found = state
-                .store
-                .read(move |c| oauth::access_token(c, &hash, now))
-                .await?;
-            let row = found.ok_or_else(expired)?;
-            // Families are UUIDs the relay wrote; anything else is a damaged row.
-            let family = uuid::Uuid::parse_str(&row.family)
-                .map_err(|_| ApiError::internal("an access token's family is not a UUID"))?;
+            let access = access(state, hash).await?.ok_or_else(expired)?;
             return Ok(Principal {
-                account: row.account,
+                account: access.account,
                 via: Via::Bearer {
-                    login_at: row.login_at,
-                    family,
+                    login_at: access.login_at,
+                    family: access.family,
                 },
             });
         }

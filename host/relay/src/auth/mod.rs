@@ -11,4 +11,5 @@ pub mod jwt_key;
 pub(crate) mod origin;
 pub(crate) mod password;
 pub(crate) mod rate_limit;
+pub(crate) mod remembered;
 pub(crate) mod secret;

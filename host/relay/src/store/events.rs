@@ -24,7 +24,7 @@ pub fn append(
         Dialect::Postgres => "SELECT 1 FROM sessions WHERE id = ?1 FOR UPDATE",
     };
     if c.query_opt(lock, params![session.as_str()])?.is_none() {
-        return Err(StoreError::Corrupt(format!("session {session} vanished")));
+        return Err(StoreError::Gone(session.to_string()));
     }
     // The head is the log's own maximum (a primary-key lookup on pages this transaction writes
     // anyway) rather than a counter on the session row, which would be one more page per commit.

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use order::group_by_order;
 pub use sql::{Dialect, Sql};
 
 /// Where the database is.
@@ -106,6 +107,10 @@ pub enum StoreError {
     /// What is stored breaks an invariant the relay keeps.
     #[error("{0}")]
     Corrupt(String),
+    /// The session the write is for was deleted (by another request, maybe on another node)
+    /// after the request was checked: the request's `404`.
+    #[error("session {0} was deleted")]
+    Gone(String),
     /// The database was written by a newer relay.
     #[error(
         "the database has schema version {found}, written by a newer tether relay; this one knows versions up to {known}. Upgrade tether (or use another database); nothing was changed"
@@ -243,22 +248,26 @@ impl Store {
                 Ok(then(out, &Ordered(())))
             }
             Backend::Postgres(_) => {
-                let _order = self.order.lock(Some(sessions)).await;
+                let _order = self.order.lock(sessions).await;
                 let out = observe(self.pooled(true, f).await)?;
                 Ok(then(out, &Ordered(())))
             }
         }
     }
 
-    /// Run `then` between two writes to any session, as the step after a commit would.
-    pub async fn ordered<U>(self: &Arc<Self>, then: impl FnOnce(&Ordered) -> U) -> U {
+    /// Run `then` between two writes to `sessions`, as the step after a commit would.
+    pub async fn ordered<U>(
+        self: &Arc<Self>,
+        sessions: &[tether_protocol::SessionId],
+        then: impl FnOnce(&Ordered) -> U,
+    ) -> U {
         match &self.backend {
             Backend::Sqlite(db) => {
                 let _writer = db.writer();
                 then(&Ordered(()))
             }
             Backend::Postgres(_) => {
-                let _order = self.order.lock(None).await;
+                let _order = self.order.lock(sessions).await;
                 then(&Ordered(()))
             }
         }

@@ -144,12 +144,14 @@ pub struct AccessRow {
     pub login_at: u64,
     /// The login (token family) it belongs to.
     pub family: String,
+    /// When it expires (Unix seconds).
+    pub expires_at: u64,
 }
 
 /// What a live access token stands for, if it is live.
 pub fn access_token(c: &mut dyn Sql, hash: &[u8; 32], now: u64) -> StoreResult<Option<AccessRow>> {
     c.query_opt(
-        "SELECT account_id, login_at, family FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+        "SELECT account_id, login_at, family, expires_at FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
         params![hash, now],
     )?
     .map(|r| {
@@ -157,6 +159,7 @@ pub fn access_token(c: &mut dyn Sql, hash: &[u8; 32], now: u64) -> StoreResult<O
             account: r.int(0)?,
             login_at: r.u64(1)?,
             family: r.text(2)?,
+            expires_at: r.u64(3)?,
         })
     })
     .transpose()

@@ -34,18 +34,26 @@ pub struct Held<'a> {
 }
 
 impl Order {
-    /// Hold the order of `sessions` (all of them, or every session when `None`).
-    pub async fn lock(&self, sessions: Option<&[SessionId]>) -> Held<'_> {
-        let stripes = match sessions {
-            Some(sessions) => stripes_of(sessions),
-            None => (0..STRIPES).collect(),
-        };
+    /// Hold the order of `sessions`. (Nothing holds every session's: one session held up in
+    /// the database would hold up everything waiting behind such a lock.)
+    pub async fn lock(&self, sessions: &[SessionId]) -> Held<'_> {
+        let stripes = stripes_of(sessions);
         let mut guards = Vec::with_capacity(stripes.len());
         for i in stripes {
             guards.push(self.stripes[i].lock().await);
         }
         Held { _guards: guards }
     }
+}
+
+/// `sessions` in groups that share an order (one stripe each), for work over many sessions
+/// that takes one order at a time.
+pub fn group_by_order(sessions: Vec<SessionId>) -> Vec<Vec<SessionId>> {
+    let mut groups: std::collections::BTreeMap<usize, Vec<SessionId>> = Default::default();
+    for id in sessions {
+        groups.entry(stripe(&id)).or_default().push(id);
+    }
+    groups.into_values().collect()
 }
 
 /// The stripes `sessions` fall in, ascending, each once: the order a writer takes them in.
@@ -99,11 +107,11 @@ mod tests {
             .find(|s| stripe(s) != stripe(&a))
             .unwrap()
             .clone();
-        let held = order.lock(Some(std::slice::from_ref(&a))).await;
+        let held = order.lock(std::slice::from_ref(&a)).await;
         // Another session goes ahead at once.
         let _other = tokio::time::timeout(
             Duration::from_millis(100),
-            order.lock(Some(std::slice::from_ref(&other))),
+            order.lock(std::slice::from_ref(&other)),
         )
         .await
         .expect("another session is not held up");
@@ -111,20 +119,39 @@ mod tests {
         assert!(
             tokio::time::timeout(
                 Duration::from_millis(50),
-                order.lock(Some(std::slice::from_ref(&a)))
+                order.lock(std::slice::from_ref(&a))
             )
             .await
             .is_err()
         );
+        // Both at once waits too, and holds up neither's stripe-mates meanwhile: it takes
+        // `other`'s only once it has `a`'s, or the other way round, in stripe order.
         drop(_other);
+        let both = [a.clone(), other.clone()];
         assert!(
-            tokio::time::timeout(Duration::from_millis(50), order.lock(None))
+            tokio::time::timeout(Duration::from_millis(50), order.lock(&both))
                 .await
                 .is_err()
         );
         drop(held);
-        let _all = tokio::time::timeout(Duration::from_millis(100), order.lock(None))
+        let _both = tokio::time::timeout(Duration::from_millis(100), order.lock(&both))
             .await
             .expect("free again");
+    }
+
+    #[test]
+    fn groups_share_a_stripe_and_cover_every_session_once() {
+        let sessions = ids(1000);
+        let groups = group_by_order(sessions.clone());
+        let mut seen: Vec<SessionId> = groups.iter().flatten().cloned().collect();
+        assert_eq!(seen.len(), sessions.len());
+        seen.sort();
+        let mut want = sessions;
+        want.sort();
+        assert_eq!(seen, want);
+        for g in &groups {
+            assert!(g.iter().all(|id| stripe(id) == stripe(&g[0])));
+        }
+        assert!(group_by_order(Vec::new()).is_empty());
     }
 }

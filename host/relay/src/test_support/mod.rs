@@ -26,11 +26,11 @@ pub use killable::KillableNode;
 pub use proxy::{Pick, TcpProxy};
 pub use relay::{StoreKind, TestRelay, http_client, test_config};
 
-/// Whether two sessions' writes wait for each other on PostgreSQL (their order is kept in one
-/// stripe of `store/order.rs`), so that a test of writes running side by side can pick two that
-/// do not.
-pub fn same_order(a: &tether_protocol::SessionId, b: &tether_protocol::SessionId) -> bool {
-    crate::store::order::stripe(a) == crate::store::order::stripe(b)
+/// Which stripe of `store/order.rs` keeps a session's order on PostgreSQL (sessions in one wait
+/// for each other; stripes are taken in ascending order), so that a test of writes running side
+/// by side can pick sessions that do not share one.
+pub fn order_of(id: &tether_protocol::SessionId) -> usize {
+    crate::store::order::stripe(id)
 }
 
 /// The password of every account the helpers create.

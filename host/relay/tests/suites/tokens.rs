@@ -636,3 +636,59 @@ async fn a_node_learns_the_key_fingerprint_of_the_last_node_to_start() {
     let before = relay.sql(move |c| tether_relay::store::record_jwt_key_fingerprint(c, &b));
     assert_eq!(before, Some(a));
 }
+
+// --- checks remembered for a second -------------------------------------------------------
+
+/// An access token and a session's owner are checked from what the database said within the
+/// last second. What is deleted behind the relay's back (`tether relay user remove`, another
+/// node) is refused within that second, and never answered with anything but a refusal: an
+/// append to a session that is gone is a `404`, not an error of the relay's.
+#[tokio::test]
+async fn credentials_deleted_behind_the_relay_are_refused_within_a_second() {
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let list = || async {
+        relay
+            .get("/v1/code/sessions")
+            .bearer_auth(&s.access)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    let post = || async {
+        relay
+            .publish_client(
+                &s.access,
+                &s.session,
+                &[tether_relay::test_support::user_message("hi")],
+            )
+            .await
+            .status()
+    };
+    // Checked once, so remembered.
+    assert_eq!(list().await, StatusCode::OK);
+    assert_eq!(post().await, StatusCode::OK);
+    let store = relay.store.clone();
+    tether_relay::test_support::server::blocking(move || {
+        tether_relay::users::remove(&store, "alice").unwrap()
+    });
+    let removed = std::time::Instant::now();
+    loop {
+        let (listed, posted) = (list().await, post().await);
+        assert!(
+            matches!(posted, StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND),
+            "an append for a removed account: {posted}"
+        );
+        if listed == StatusCode::UNAUTHORIZED && posted == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(listed, StatusCode::OK, "until refused, still as before");
+        assert!(
+            removed.elapsed() < Duration::from_millis(1300),
+            "still accepted {:?} after the token was deleted",
+            removed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -8,7 +8,7 @@ use axum::response::Response;
 use tether_protocol::Source;
 use tether_protocol::api::{ClientEvents, Published};
 
-use super::sessions::{owned, parse_id};
+use super::sessions::{owned, owns, parse_id};
 use super::streams::{self, StreamQuery};
 use crate::auth::extract::Principal;
 use crate::body::Json;
@@ -76,7 +76,7 @@ pub async fn post_events(
     Json(body): Json<ClientEvents>,
 ) -> ApiResult<JsonResponse<Published>> {
     let id = parse_id(&id)?;
-    owned(&state, &id, principal.account).await?;
+    owns(&state, &id, principal.account).await?;
     let events = publish::accept(&state, &id, Source::Client, body.events).await?;
     Ok(JsonResponse(Published { events }))
 }

@@ -1,5 +1,7 @@
 //! The sessions API and the `/bridge` exchange.
 
+use std::time::Instant;
+
 use axum::Json as JsonResponse;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -34,6 +36,21 @@ pub async fn owned(state: &Shared, id: &SessionId, account: i64) -> ApiResult<Se
         .read(move |c| sessions::owned(c, &id, account))
         .await?
         .ok_or_else(ApiError::not_found)
+}
+
+/// Whether `account` owns session `id` (`404` if not, or if there is no such session), from
+/// what the database said within the last second: what a request that acts on a session asks
+/// each time (`auth/remembered.rs`). A session deleted elsewhere meanwhile is refused by the
+/// act itself (an append to it is a `404` too).
+pub async fn owns(state: &Shared, id: &SessionId, account: i64) -> ApiResult<()> {
+    let key = (id.clone(), account);
+    if state.remembered.owners.get(&key, Instant::now()).is_some() {
+        return Ok(());
+    }
+    let read = Instant::now();
+    owned(state, id, account).await?;
+    state.remembered.owners.put(key, (), read);
+    Ok(())
 }
 
 /// A session as the API shows it, with its worker's presence.
@@ -173,6 +190,10 @@ pub async fn delete(
             |_, order| state.hub.close(order, &id),
         )
         .await?;
+    state
+        .remembered
+        .owners
+        .forget(|(session, _), _| *session == id);
     state.nodes.tell(&id);
     Ok(StatusCode::NO_CONTENT)
 }
