@@ -252,6 +252,68 @@ mod only_postgres {
         }
     }
 
+    /// Appends to one session from two nodes at once, many in flight on each: every one is
+    /// stored, and the log is numbered 1…n without a gap or a repeat. Each append reads the
+    /// head only once it holds the session's row (a head read in the statement that waits for
+    /// the lock would see the log as it was before the wait, and two appends would take the
+    /// same `seq`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_appends_to_one_session_from_two_nodes_are_numbered_once_each() {
+        let Some((a, b, s)) = two_nodes(NodesConfig::default()).await else {
+            return;
+        };
+        let per_node = 40;
+        let mut tasks = Vec::new();
+        for (n, node) in [&a, &b].into_iter().enumerate() {
+            for i in 0..per_node {
+                let (http, url) = (
+                    node.http.clone(),
+                    node.at(&format!("/v1/code/sessions/{}/events", s.session)),
+                );
+                let body = json!({"events": [user_message(&format!("n{n} m{i}"))]});
+                let access = s.access.clone();
+                tasks.push(tokio::spawn(async move {
+                    http.post(url)
+                        .bearer_auth(access)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                }));
+            }
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), StatusCode::OK);
+        }
+        let mut sse = Sse::open(
+            &a.http,
+            &a.at(&format!(
+                "/v1/code/sessions/{}/events/stream?from_seq=0",
+                s.session
+            )),
+            &[("authorization", &format!("Bearer {}", s.access))],
+        )
+        .await;
+        let mut seqs = Vec::new();
+        let mut said = std::collections::HashSet::new();
+        while said.len() < 2 * per_node {
+            let Some(e) = sse.next_event(Duration::from_secs(5)).await else {
+                break;
+            };
+            seqs.push(e.seq);
+            if e.kind == "user_message" {
+                assert!(said.insert(e.payload["text"].to_string()), "twice: {e:?}");
+            }
+        }
+        assert_eq!(said.len(), 2 * per_node, "every append stored");
+        assert_eq!(
+            seqs,
+            (1..=seqs.len() as u64).collect::<Vec<_>>(),
+            "numbered 1…n"
+        );
+    }
+
     /// Two nodes of one relay on a fresh database, following each other as `nodes` says, and
     /// an account set up on the first; `None` when PostgreSQL is not installed.
     async fn two_nodes(nodes: NodesConfig) -> Option<(TestRelay, TestRelay, Setup)> {

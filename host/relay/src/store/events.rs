@@ -28,6 +28,9 @@ pub fn append(
     }
     // The head is the log's own maximum (a primary-key lookup on pages this transaction writes
     // anyway) rather than a counter on the session row, which would be one more page per commit.
+    // It is read in a statement of its own, after the lock: in the statement that waits for
+    // the lock, PostgreSQL would read it as it was before the wait, and two appends would take
+    // the same `seq` (concurrent_appends_to_one_session_from_two_nodes_are_numbered_once_each).
     let mut last_seq = c
         .query_one(
             "SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id = ?1",

@@ -96,7 +96,7 @@ pub enum StoreError {
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// PostgreSQL refused, or the connection to it broke.
-    #[error("database: {0}")]
+    #[error("database: {}", postgres_detail(.0))]
     Postgres(#[from] ::postgres::Error),
     /// The database cannot be reached (a node answers 503 and the client retries).
     #[error("{0}")]
@@ -142,6 +142,15 @@ impl StoreError {
             },
             _ => false,
         }
+    }
+}
+
+/// What PostgreSQL said, for the log: its own message and code (the error's `Display` is only
+/// "db error").
+fn postgres_detail(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
+        None => e.to_string(),
     }
 }
 
