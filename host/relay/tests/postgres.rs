@@ -1,6 +1,8 @@
 //! The relay's suites (tests/suites) on PostgreSQL: the same tests as `tests/sqlite.rs`, each
 //! on a fresh database of a server the tests start themselves (`test_support::postgres`).
 
+#[path = "postgres/client_killed.rs"]
+mod client_killed;
 mod common;
 #[path = "postgres/outage.rs"]
 mod outage;
