@@ -1317,7 +1317,7 @@ async fn idle(quick: bool, transport: Transport) -> anyhow::Result<()> {
         format!("{threads_sessions} / {threads_idle}")
     );
     println!(
-        "{:<58} {:>9.1} KiB  (target ≤ 20)",
+        "{:<58} {:>9.1} KiB  (target ≤ 12)",
         "per session = (idle − sessions created) ÷ sessions", per_session
     );
     println!("{:<58} {:>9.1} KiB", "per stream", per_session / 2.0);

@@ -265,7 +265,9 @@ fn websocket(
     let state = state.clone();
     let max = state.config.limits.max_body;
     upgrade
-        .read_buffer_size(4096)
+        // What an idle socket keeps allocated to read into: most of an idle WebSocket's
+        // memory. Writes are small events; a larger one is read 1 KiB at a time.
+        .read_buffer_size(1024)
         // Events due at once go out in one write (each is fed, then one flush), up to this.
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(max)
