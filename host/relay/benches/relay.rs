@@ -178,6 +178,15 @@ fn announce(addrs: &[SocketAddr]) {
     let _ = out.flush();
 }
 
+/// A fresh database on a PostgreSQL server of the bench's own (test_support), when PostgreSQL
+/// is installed. (Its client is a blocking one, which must not run on the async threads.)
+async fn postgres_database() -> anyhow::Result<Option<String>> {
+    Ok(tokio::task::spawn_blocking(|| {
+        tether_relay::test_support::postgres::PgServer::get().map(|pg| pg.fresh_database())
+    })
+    .await?)
+}
+
 /// Set for a relay child on PostgreSQL instead of a SQLite file: the database's URL.
 const DATABASE_URL: &str = "TETHER_BENCH_DATABASE_URL";
 
@@ -902,12 +911,7 @@ async fn rtt(quick: bool) -> anyhow::Result<()> {
         Some(r) => Some(Api::login(r.addrs[0]).await?),
         None => None,
     };
-    // PostgreSQL, when installed: a server of the bench's own (test_support), one database.
-    // (Its client is a blocking one, which must not run on the async threads.)
-    let pg_url = tokio::task::spawn_blocking(|| {
-        tether_relay::test_support::postgres::PgServer::get().map(|pg| pg.fresh_database())
-    })
-    .await?;
+    let pg_url = postgres_database().await?;
     let relay_pg = match &pg_url {
         Some(url) => Some(Server::spawn("relay", &[(DATABASE_URL, url.as_str())])?),
         None => None,
@@ -1622,8 +1626,7 @@ fn postgres_cpu_ns() -> u64 {
         .filter(|p| {
             std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
         })
-        .filter_map(|p| std::fs::read_to_string(p.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .filter_map(|p| common::schedstat_ns(&p.path().join("schedstat")))
         .sum()
 }
 
@@ -1659,11 +1662,7 @@ async fn appends(
 }
 
 async fn nodes(quick: bool) -> anyhow::Result<()> {
-    let url = tokio::task::spawn_blocking(|| {
-        tether_relay::test_support::postgres::PgServer::get().map(|pg| pg.fresh_database())
-    })
-    .await?;
-    let Some(url) = url else {
+    let Some(url) = postgres_database().await? else {
         println!("\n## nodes — skipped: PostgreSQL is not installed");
         return Ok(());
     };

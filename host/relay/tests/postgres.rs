@@ -231,16 +231,7 @@ mod only_postgres {
         assert_eq!(seqs, [1, 2, 3, 4], "one log, numbered by the database");
         // Both read the whole log from the database.
         for node in [&a, &b] {
-            let mut sse = Sse::open(
-                &node.http,
-                &node.at(&format!(
-                    "/v1/code/sessions/{}/events/stream?from_seq=0",
-                    s.session
-                )),
-                &[("authorization", &format!("Bearer {}", s.access))],
-            )
-            .await;
-            assert_eq!(sse.status, StatusCode::OK);
+            let mut sse = client_stream(node, &s).await;
             let mut got = Vec::new();
             while got.len() < 4 {
                 let Some(e) = sse.next_event(Duration::from_secs(5)).await else {
@@ -265,38 +256,23 @@ mod only_postgres {
             return;
         };
         let per_node = 40;
-        let mut tasks = Vec::new();
-        for (n, node) in [&a, &b].into_iter().enumerate() {
-            for i in 0..per_node {
-                let (http, url) = (
-                    node.http.clone(),
-                    node.at(&format!("/v1/code/sessions/{}/events", s.session)),
-                );
-                let body = json!({"events": [user_message(&format!("n{n} m{i}"))]});
-                let access = s.access.clone();
-                tasks.push(tokio::spawn(async move {
-                    http.post(url)
-                        .bearer_auth(access)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap()
-                        .status()
-                }));
-            }
-        }
-        for task in tasks {
-            assert_eq!(task.await.unwrap(), StatusCode::OK);
-        }
-        let mut sse = Sse::open(
-            &a.http,
-            &a.at(&format!(
-                "/v1/code/sessions/{}/events/stream?from_seq=0",
-                s.session
-            )),
-            &[("authorization", &format!("Bearer {}", s.access))],
+        let messages: Vec<(&TestRelay, Vec<_>)> = [&a, &b]
+            .into_iter()
+            .enumerate()
+            .flat_map(|(n, node)| {
+                (0..per_node).map(move |i| (node, vec![user_message(&format!("n{n} m{i}"))]))
+            })
+            .collect();
+        let answers = futures::future::join_all(
+            messages
+                .iter()
+                .map(|(node, said)| node.publish_client(&s.access, &s.session, said)),
         )
         .await;
+        for r in answers {
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+        let mut sse = client_stream(&a, &s).await;
         let mut seqs = Vec::new();
         let mut said = std::collections::HashSet::new();
         while said.len() < 2 * per_node {

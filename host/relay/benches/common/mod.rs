@@ -11,6 +11,16 @@ use anyhow::bail;
 /// Which server a child of the bench binary runs; unset in the bench itself.
 pub const ROLE: &str = "TETHER_BENCH_ROLE";
 
+/// The CPU time a `/proc/…/schedstat` file says its task has run (its first field), ns.
+pub fn schedstat_ns(path: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// A child process serving something; stopped (stdin closed, then waited for) when dropped.
 pub struct Server {
     pub child: Child,
@@ -77,8 +87,7 @@ impl Server {
         };
         tasks
             .flatten()
-            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .filter_map(|t| schedstat_ns(&t.path().join("schedstat")))
             .sum()
     }
 }
