@@ -6,7 +6,7 @@
 //! cargo bench -p tether-relay --bench relay -- rtt --quick  # a subset, fewer samples
 //! ```
 //!
-//! Sections: `rtt`, `idle-sse`, `idle-ws`, `fanout`, `halfopen`, `nodes`; `idle` selects both
+//! Sections: `rtt`, `idle-sse`, `idle-ws`, `fanout`, `halfopen`, `nodes`, `appends`; `idle` selects both
 //! idle sections. `rtt` and `nodes` use PostgreSQL where it is installed (a server of the
 //! bench's own, as the tests start it).
 //!
@@ -57,6 +57,8 @@ const SOURCES: [Ipv4Addr; 4] = [
     Ipv4Addr::new(127, 0, 0, 4),
 ];
 const NOFILE: u64 = 200_000;
+/// What the bench's relay asks of `/metrics` scrapers on its public listener.
+const METRICS_TOKEN: &str = "bench-metrics-token";
 
 fn main() -> anyhow::Result<()> {
     match std::env::var(ROLE).as_deref() {
@@ -108,6 +110,9 @@ fn main() -> anyhow::Result<()> {
         }
         if selected("nodes") {
             nodes(quick).await.context("nodes")?;
+        }
+        if selected("appends") {
+            concurrent_appends(quick).await.context("appends")?;
         }
         Ok(())
     })
@@ -207,6 +212,7 @@ async fn relay_role() -> anyhow::Result<()> {
     config.limits.max_sessions_per_account = 1_000_000;
     // The idle section holds two streams per session, all on one account.
     config.limits.max_streams_per_account = 1_000_000;
+    config.metrics_token = Some(METRICS_TOKEN.into());
     let relay = Relay::start(config, "127.0.0.1:0".parse()?).await?;
     announce(&[relay.addr()]);
     parent_gone().await;
@@ -448,6 +454,25 @@ impl Api {
             .await?;
         expect(r, 200, "worker publish").await?;
         Ok(())
+    }
+
+    /// The relay's writes and commits so far (`/metrics`); `None` from a relay that does not
+    /// count them.
+    async fn store_counts(&self) -> anyhow::Result<Option<(u64, u64)>> {
+        let r = self
+            .http
+            .get(self.at("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await?;
+        let body = expect(r, 200, "metrics").await?;
+        let text = String::from_utf8_lossy(&body);
+        let counter = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<u64>().ok())
+        };
+        Ok(counter("tether_relay_store_writes_total ")
+            .zip(counter("tether_relay_store_commits_total ")))
     }
 
     async fn post_client(&self, session: &str, body: String) -> anyhow::Result<()> {
@@ -1659,6 +1684,51 @@ async fn appends(
         task.await??;
     }
     Ok((done.load(Relaxed) as u64, t0.elapsed()))
+}
+
+/// Appends on one node and its SQLite file: one publisher, then many at once (one session
+/// each). What many publishers gain over one is what their writes can share (a commit).
+async fn concurrent_appends(quick: bool) -> anyhow::Result<()> {
+    let run = Duration::from_secs(if quick { 2 } else { 5 });
+    let relay = Server::spawn("relay", &[])?;
+    let api = Api::login(relay.addrs[0]).await?;
+    let mut sessions = Vec::new();
+    for _ in 0..64 {
+        sessions.push(api.session().await?);
+    }
+    println!();
+    println!(
+        "## appends — one node, SQLite; publishers each post one event at a time to a session of their own, {} s per row",
+        run.as_secs()
+    );
+    println!(
+        "{:<12} {:>10} {:>10} {:>14} {:>16} {:>16}",
+        "publishers", "events", "events/s", "÷ one", "CPU µs/event", "writes/commit"
+    );
+    let nodes = [&relay];
+    let mut one = None;
+    for publishers in [1, 8, 64] {
+        let sessions = &sessions[..publishers];
+        appends(&api, &nodes, sessions, Duration::from_millis(500)).await?;
+        let (cpu_before, counts_before) = (relay.cpu_ns(), api.store_counts().await?);
+        let (events, took) = appends(&api, &nodes, sessions, run).await?;
+        let cpu = relay.cpu_ns() - cpu_before;
+        let counts = api.store_counts().await?;
+        let rate = events as f64 / took.as_secs_f64();
+        let base = *one.get_or_insert(rate);
+        let per_commit = match counts_before.zip(counts) {
+            Some(((w0, c0), (w1, c1))) => {
+                format!("{:.2}", (w1 - w0) as f64 / (c1 - c0).max(1) as f64)
+            }
+            None => "n/a".into(),
+        };
+        println!(
+            "{publishers:<12} {events:>10} {rate:>10.0} {:>14.2} {:>16.1} {per_commit:>16}",
+            rate / base,
+            cpu as f64 / 1e3 / events as f64,
+        );
+    }
+    Ok(())
 }
 
 async fn nodes(quick: bool) -> anyhow::Result<()> {

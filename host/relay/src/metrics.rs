@@ -19,26 +19,33 @@ fn latency() -> Histogram {
     Histogram::new(exponential_buckets(0.00025, 2.0, 15))
 }
 
-/// How long the database takes, by what was asked of it; the store holds one and records into
-/// it (`Store::read`, `Store::write`).
+/// How long the database takes, by what was asked of it, and how many writes share a commit;
+/// the store holds one and records into it (`Store::read`, `Store::write`).
 #[derive(Clone)]
-pub struct StoreTimings {
+pub struct StoreMetrics {
     /// Read-only queries.
     pub read: Histogram,
     /// Transactions that write (waiting for the connection or the writer included).
     pub write: Histogram,
+    /// Writes run (each a closure of statements, [`crate::store::Store::write`]).
+    pub writes: Counter,
+    /// Transactions committed: fewer than the writes when they share commits (SQLite's group
+    /// commit).
+    pub commits: Counter,
     family: Family<[(&'static str, &'static str); 1], Histogram>,
 }
 
-impl Default for StoreTimings {
+impl Default for StoreMetrics {
     fn default() -> Self {
         let family: Family<[(&'static str, &'static str); 1], Histogram> =
             Family::new_with_constructor(latency);
         let read = family.get_or_create(&[("op", "read")]).clone();
         let write = family.get_or_create(&[("op", "write")]).clone();
-        StoreTimings {
+        StoreMetrics {
             read,
             write,
+            writes: Counter::default(),
+            commits: Counter::default(),
             family,
         }
     }
@@ -80,7 +87,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Every metric at zero, the database's latency recorded in `store`.
-    pub fn new(store: &StoreTimings) -> Metrics {
+    pub fn new(store: &StoreMetrics) -> Metrics {
         let mut registry = Registry::with_prefix("tether_relay");
         let counter = |registry: &mut Registry, name: &str, help: &str| {
             let c = Counter::default();
@@ -96,6 +103,16 @@ impl Metrics {
             "store_seconds",
             "Time the database took, by operation (read or write)",
             store.family.clone(),
+        );
+        registry.register(
+            "store_writes",
+            "Writes run by the database (each one transaction's worth of statements)",
+            store.writes.clone(),
+        );
+        registry.register(
+            "store_commits",
+            "Transactions committed (fewer than the writes when writes share a commit)",
+            store.commits.clone(),
         );
         let redis_lag = latency();
         registry.register(
@@ -157,7 +174,7 @@ mod tests {
 
     #[test]
     fn the_names_are_the_documented_ones_and_values_show() {
-        let store = StoreTimings::default();
+        let store = StoreMetrics::default();
         let m = Metrics::new(&store);
         m.events_published.inc_by(3);
         m.worker_streams.inc();
@@ -187,6 +204,8 @@ mod tests {
             "tether_relay_store_seconds_count{op=\"write\"} 1",
             "tether_relay_store_seconds_count{op=\"read\"} 0",
             "tether_relay_redis_lag_seconds_count 1",
+            "tether_relay_store_writes_total 0",
+            "tether_relay_store_commits_total 0",
         ] {
             assert!(text.lines().any(|l| l == line), "{line:?} in:\n{text}");
         }

@@ -120,7 +120,7 @@ async fn announce(
                 }
                 Ok(appended)
             },
-            |appended, order| {
+            move |appended, order| {
                 appended
                     .into_iter()
                     .filter_map(|(id, events)| {

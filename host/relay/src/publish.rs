@@ -89,7 +89,7 @@ pub async fn publish(
         .write_then(
             std::slice::from_ref(session),
             move |c| events::append(c, &sid, source, &batch, &created_at, retain),
-            |(answers, appended), order| (answers, committed(&st, order, &id, appended)),
+            move |(answers, appended), order| (answers, committed(&st, order, &id, appended)),
         )
         .await?;
     if any {
@@ -119,13 +119,13 @@ pub async fn live(state: &Shared, session: &SessionId) -> ApiResult<std::sync::A
     if let Some(live) = state.hub.get(session) {
         return Ok(live);
     }
-    let id = session.clone();
+    let (id, st) = (session.clone(), state.clone());
     let row = state
         .store
         .write_then(
             std::slice::from_ref(session),
             move |c| sessions::get(c, &id),
-            |row, order| row.map(|r| state.hub.load(order, &r.id, r.last_seq, r.worker_epoch)),
+            move |row, order| row.map(|r| st.hub.load(order, &r.id, r.last_seq, r.worker_epoch)),
         )
         .await?;
     row.ok_or_else(ApiError::not_found)

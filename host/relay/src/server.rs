@@ -122,7 +122,7 @@ impl Relay {
         let (stop, shutdown) = watch::channel(false);
         // Streams end (asking their readers to move) once the listener has closed, not before.
         let (draining, drain) = watch::channel(false);
-        let metrics = Metrics::new(store.timings());
+        let metrics = Metrics::new(store.metrics());
         let state = Arc::new(AppState {
             metrics,
             remembered: Default::default(),

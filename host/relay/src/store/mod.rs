@@ -10,6 +10,7 @@
 pub(crate) mod accounts;
 pub(crate) mod devices;
 pub(crate) mod events;
+mod group;
 pub(crate) mod logins;
 pub(crate) mod oauth;
 pub(crate) mod order;
@@ -104,6 +105,10 @@ pub enum StoreError {
     /// The task running the call failed.
     #[error("database task failed: {0}")]
     Task(String),
+    /// The transaction this write shared with others (group commit) failed and took the
+    /// write with it; the cause is the one the first of them met.
+    #[error("database: the transaction was rolled back: {0}")]
+    Grouped(String),
     /// What is stored breaks an invariant the relay keeps.
     #[error("{0}")]
     Corrupt(String),
@@ -165,7 +170,7 @@ pub struct Store {
     /// SQLite's one writer orders them.
     order: order::Order,
     /// How long reads and writes take, for `/metrics`.
-    timings: crate::metrics::StoreTimings,
+    metrics: crate::metrics::StoreMetrics,
 }
 
 enum Backend {
@@ -190,8 +195,9 @@ impl Ordered {
 impl Store {
     /// Open (creating and migrating if needed) the database. Blocking.
     pub fn open(location: &Location) -> StoreResult<Arc<Store>> {
+        let metrics = crate::metrics::StoreMetrics::default();
         let backend = match location {
-            Location::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open(path)?),
+            Location::Sqlite(path) => Backend::Sqlite(sqlite::Sqlite::open(path, &metrics)?),
             Location::Postgres(url) => {
                 Backend::Postgres(off_runtime(|| postgres::Postgres::open(url))?)
             }
@@ -199,13 +205,14 @@ impl Store {
         Ok(Arc::new(Store {
             backend,
             order: order::Order::default(),
-            timings: Default::default(),
+            metrics,
         }))
     }
 
-    /// How long its reads and writes take (the histograms `/metrics` shows).
-    pub fn timings(&self) -> &crate::metrics::StoreTimings {
-        &self.timings
+    /// How long its reads and writes take and how many writes share a commit (what
+    /// `/metrics` shows).
+    pub fn metrics(&self) -> &crate::metrics::StoreMetrics {
+        &self.metrics
     }
 
     /// Which database this is.
@@ -222,44 +229,46 @@ impl Store {
     /// operation of tens of microseconds, and handing each to the blocking pool cost more than
     /// the work (≈ 55 µs of thread hand-off per call, most of the relay's round trip; see
     /// BENCHMARKS.md). Slow work (password hashing) goes to the blocking pool at its call site.
-    /// On PostgreSQL, on the blocking pool, since the answer comes over the network.
+    /// Writes that queue while another commits share the next transaction ([`group`]), each in
+    /// a savepoint of its own. On PostgreSQL, on the blocking pool, since the answer comes over
+    /// the network.
     pub async fn write<T: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let started = Instant::now();
         let out = match &self.backend {
-            Backend::Sqlite(db) => sqlite::Sqlite::transact(&mut db.writer(), f),
+            Backend::Sqlite(db) => db.queue().write(f, |out, _| out).await,
             Backend::Postgres(_) => self.pooled(true, f).await,
         };
-        self.timings.write.observe(started.elapsed().as_secs_f64());
+        self.metrics.write.observe(started.elapsed().as_secs_f64());
         out
     }
 
     /// Run `f` as [`Store::write`] does, then `then` on what it returned, after the commit and
     /// before any later write's `then` to the same `sessions` (the ones `f` changes and `then`
     /// tells the hub about; writes to other sessions run meanwhile on PostgreSQL).
-    pub async fn write_then<T: Send + 'static, U>(
+    pub async fn write_then<T: Send + 'static, U: Send + 'static>(
         self: &Arc<Self>,
         sessions: &[tether_protocol::SessionId],
         f: impl FnOnce(&mut dyn Sql) -> StoreResult<T> + Send + 'static,
-        then: impl FnOnce(T, &Ordered) -> U,
+        then: impl FnOnce(T, &Ordered) -> U + Send + 'static,
     ) -> StoreResult<U> {
         let started = Instant::now();
-        let observe = |out| {
-            self.timings.write.observe(started.elapsed().as_secs_f64());
-            out
-        };
+        let observe = || self.metrics.write.observe(started.elapsed().as_secs_f64());
         match &self.backend {
+            // The step after the commit runs where the commit did, maybe on another caller's
+            // thread: in the group's order.
             Backend::Sqlite(db) => {
-                let mut writer = db.writer();
-                let out = observe(sqlite::Sqlite::transact(&mut writer, f))?;
-                Ok(then(out, &Ordered(())))
+                let out = db.queue().write(f, then).await;
+                observe();
+                out
             }
             Backend::Postgres(_) => {
                 let _order = self.order.lock(sessions).await;
-                let out = observe(self.pooled(true, f).await)?;
-                Ok(then(out, &Ordered(())))
+                let out = self.pooled(true, f).await;
+                observe();
+                Ok(then(out?, &Ordered(())))
             }
         }
     }
@@ -292,7 +301,7 @@ impl Store {
             Backend::Sqlite(db) => db.read(f),
             Backend::Postgres(_) => self.pooled(false, f).await,
         };
-        self.timings.read.observe(started.elapsed().as_secs_f64());
+        self.metrics.read.observe(started.elapsed().as_secs_f64());
         out
     }
 
@@ -321,12 +330,17 @@ impl Store {
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?;
         let store = self.clone();
-        tokio::task::spawn_blocking(move || match &store.backend {
+        let out = tokio::task::spawn_blocking(move || match &store.backend {
             Backend::Postgres(pg) => pg.run(transaction, f),
             Backend::Sqlite(_) => unreachable!("SQLite runs inline"),
         })
         .await
-        .map_err(|e| StoreError::Task(e.to_string()))?
+        .map_err(|e| StoreError::Task(e.to_string()))?;
+        if transaction && out.is_ok() {
+            self.metrics.writes.inc();
+            self.metrics.commits.inc();
+        }
+        out
     }
 }
 

@@ -1,39 +1,47 @@
 //! The SQLite store (bundled, WAL): one writer connection serialises every change, which is
-//! also what orders them; a second connection serves reads, which WAL lets run beside writes.
+//! also what orders them, and commits the writes that queue meanwhile together
+//! ([`super::group`]); a second connection serves reads, which WAL lets run beside writes.
 //! Calls run inline (see [`super::Store::write`] for why).
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ToSql};
 
+use super::group::{Held, Writer};
 use super::sql::{Dialect, Param, Row, Sql, Value};
 use super::{StoreResult, schema};
 
 /// The two connections.
 pub struct Sqlite {
-    writer: Mutex<Connection>,
+    writer: Writer,
     reader: Mutex<Connection>,
 }
 
 impl Sqlite {
-    /// Open (creating and migrating if needed) the database at `path`.
-    pub fn open(path: &Path) -> StoreResult<Sqlite> {
+    /// Open (creating and migrating if needed) the database at `path`; its writer counts its
+    /// writes and commits in `metrics`.
+    pub fn open(path: &Path, metrics: &crate::metrics::StoreMetrics) -> StoreResult<Sqlite> {
         let mut writer = Connection::open(path)?;
         schema::configure(&writer)?;
         schema::migrate(&mut writer)?;
         let reader = Connection::open(path)?;
         schema::configure(&reader)?;
         Ok(Sqlite {
-            writer: Mutex::new(writer),
+            writer: Writer::new(writer, metrics.writes.clone(), metrics.commits.clone()),
             reader: Mutex::new(reader),
         })
     }
 
     /// The writer, held: while it is, no other change can happen.
-    pub fn writer(&self) -> MutexGuard<'_, Connection> {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn writer(&self) -> Held<'_> {
+        self.writer.hold()
+    }
+
+    /// The writer's queue: see [`Writer::write`].
+    pub fn queue(&self) -> &Writer {
+        &self.writer
     }
 
     /// Run `f` in a transaction on the held writer, committing if it succeeds.

@@ -181,13 +181,13 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let id = parse_id(&id)?;
     owned(&state, &id, principal.account).await?;
-    let sid = id.clone();
+    let (sid, closed, st) = (id.clone(), id.clone(), state.clone());
     state
         .store
         .write_then(
             std::slice::from_ref(&id),
             move |c| sessions::delete(c, &sid),
-            |_, order| state.hub.close(order, &id),
+            move |_, order| st.hub.close(order, &closed),
         )
         .await?;
     state
@@ -233,14 +233,14 @@ pub async fn bridge(
             ));
         }
     }
-    let sid = id.clone();
+    let (sid, changed, st) = (id.clone(), id.clone(), state.clone());
     let epoch = state
         .store
         .write_then(
             std::slice::from_ref(&id),
             move |c| sessions::bump_epoch(c, &sid, now),
-            |epoch, order| {
-                state.hub.epoch_changed(order, &id, epoch);
+            move |epoch, order| {
+                st.hub.epoch_changed(order, &changed, epoch);
                 epoch
             },
         )
