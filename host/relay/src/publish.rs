@@ -73,13 +73,31 @@ pub async fn publish(
     session: &SessionId,
     batch: Validated,
 ) -> ApiResult<Vec<PublishedEvent>> {
-    let Validated {
-        source,
-        events: batch,
-    } = batch;
-    if batch.is_empty() {
-        return Ok(Vec::new());
+    let mut answers = publish_all(state, session, vec![batch]).await?;
+    Ok(answers.pop().unwrap_or_default())
+}
+
+/// Append `batches` in their order, in one transaction, and wake the session's streams once:
+/// the writes a WebSocket had already received when it came to read one. Each batch gets its
+/// own answers; they commit or fail together.
+pub async fn publish_all(
+    state: &Shared,
+    session: &SessionId,
+    batches: Vec<Validated>,
+) -> ApiResult<Vec<Vec<PublishedEvent>>> {
+    let sizes: Vec<usize> = batches.iter().map(|b| b.events.len()).collect();
+    // One append of everything, in order, answers what appending the batches one after the
+    // other would: a repeat of an earlier batch's id conflicts as a repeat within a batch does.
+    let mut source = None;
+    let mut all = Vec::with_capacity(sizes.iter().sum());
+    for batch in batches {
+        debug_assert!(source.is_none_or(|s| s == batch.source), "one publisher");
+        source = Some(batch.source);
+        all.extend(batch.events);
     }
+    let Some(source) = source.filter(|_| !all.is_empty()) else {
+        return Ok(sizes.iter().map(|_| Vec::new()).collect());
+    };
     let (id, st) = (session.clone(), state.clone());
     let created_at = store::rfc3339(store::now());
     let retain = state.config.limits.retain_events;
@@ -88,14 +106,18 @@ pub async fn publish(
         .store
         .write_then(
             std::slice::from_ref(session),
-            move |c| events::append(c, &sid, source, &batch, &created_at, retain),
+            move |c| events::append(c, &sid, source, &all, &created_at, retain),
             move |(answers, appended), order| (answers, committed(&st, order, &id, appended)),
         )
         .await?;
     if any {
         state.nodes.tell(session);
     }
-    Ok(answers)
+    let mut answers = answers.into_iter();
+    Ok(sizes
+        .iter()
+        .map(|&n| answers.by_ref().take(n).collect())
+        .collect())
 }
 
 /// Right after the commit that appended `appended` to `session`: count them and move the hub.

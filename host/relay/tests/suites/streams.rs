@@ -393,6 +393,177 @@ async fn websockets_carry_writes_and_events_both_ways() {
     assert!(worker.event(QUIET).await.is_none());
 }
 
+/// A counter's value in `/metrics`.
+fn counter(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{metrics}"))
+        .parse()
+        .unwrap()
+}
+
+/// Send `frames` in one flush, as a writer that does not wait for its acks does.
+async fn pipeline(ws: &mut Ws, frames: Vec<tokio_tungstenite::tungstenite::Message>) {
+    use futures::SinkExt;
+    for frame in frames {
+        ws.feed(frame).await.unwrap();
+    }
+    ws.flush().await.unwrap();
+}
+
+#[tokio::test]
+async fn pipelined_websocket_writes_share_a_commit_and_are_answered_in_order() {
+    use tokio_tungstenite::tungstenite::Message;
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let mut client = Peer::connect(
+        &relay,
+        &format!("/v1/code/sessions/{}/ws", s.session),
+        &s.access,
+    )
+    .await;
+    let writes_before = counter(&relay.metrics().await, "tether_relay_store_writes_total");
+    const N: usize = 40;
+    let sent: Vec<NewEvent> = (0..N)
+        .map(|i| user_message(&format!("pipelined {i}")))
+        .collect();
+    let mut frames: Vec<Message> = sent
+        .iter()
+        .map(|e| Message::Text(json!({"events": [e]}).to_string().into()))
+        .collect();
+    // Refused frames among them are answered at their place, and do not stop the others.
+    frames.insert(10, Message::Binary(vec![1, 2, 3].into()));
+    frames.insert(20, Message::Text("{not json".into()));
+    // A repeat of an earlier frame's event, in the same read-ahead, is that event.
+    frames.insert(
+        30,
+        Message::Text(json!({"events": [sent[0]]}).to_string().into()),
+    );
+    pipeline(&mut client.ws, frames).await;
+
+    let mut replies = Vec::new();
+    while replies.len() < N + 3 {
+        let v = ws_next(&mut client.ws, WAIT)
+            .await
+            .expect("a reply per frame");
+        if v.get("ack").is_some() || v.get("error").is_some() {
+            replies.push(v);
+        }
+    }
+    assert_eq!(
+        replies[10]["error"]["type"], "invalid_request",
+        "{}",
+        replies[10]
+    );
+    assert_eq!(
+        replies[20]["error"]["type"], "invalid_request",
+        "{}",
+        replies[20]
+    );
+    let repeat: Published = serde_json::from_value(replies[30]["ack"].clone()).unwrap();
+    let acks: Vec<Published> = replies
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![10, 20, 30].contains(i))
+        .map(|(_, v)| serde_json::from_value(v["ack"].clone()).unwrap_or_else(|_| panic!("{v}")))
+        .collect();
+    assert_eq!(acks.len(), N);
+    for (ack, event) in acks.iter().zip(&sent) {
+        assert_eq!(ack.events.len(), 1);
+        assert_eq!(ack.events[0].id, event.id);
+        assert!(!ack.events[0].duplicate);
+    }
+    assert!(
+        acks.windows(2)
+            .all(|w| w[1].events[0].seq == w[0].events[0].seq + 1),
+        "one seq after the other, in the order sent"
+    );
+    assert!(repeat.events[0].duplicate);
+    assert_eq!(repeat.events[0].seq, acks[0].events[0].seq);
+
+    // The log has each event once, in the order sent.
+    let mut sse = client_sse(&relay, &s, "?from_seq=0", &[]).await;
+    let mut stored = Vec::new();
+    while stored.len() < N {
+        stored.push(
+            next_non_status(&mut sse, WAIT)
+                .await
+                .expect("the stored events"),
+        );
+    }
+    let ids: Vec<&str> = stored.iter().map(|e| e.id.as_str()).collect();
+    let want: Vec<&str> = sent.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, want);
+    assert!(next_non_status(&mut sse, QUIET).await.is_none());
+
+    // Frames that had arrived together went into the store together, not one write each.
+    let writes = counter(&relay.metrics().await, "tether_relay_store_writes_total") - writes_before;
+    assert!(
+        writes <= N as u64 / 4,
+        "{N} pipelined frames took {writes} store writes"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_write_among_pipelined_ones_ends_the_socket_and_nothing_after_it_is_stored() {
+    use tokio_tungstenite::tungstenite::Message;
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let mut worker = Peer::connect(
+        &relay,
+        &format!("/v1/code/sessions/{}/worker/ws", s.session),
+        &s.grant.worker_jwt,
+    )
+    .await;
+    let epoch = s.grant.worker_epoch;
+    let before = event(
+        "assistant_message",
+        json!({"message_id": "a", "text": "before"}),
+    );
+    let after = event(
+        "assistant_message",
+        json!({"message_id": "c", "text": "after"}),
+    );
+    let write = |e: &NewEvent, epoch: u64| {
+        Message::Text(
+            json!({"worker_epoch": epoch, "events": [e]})
+                .to_string()
+                .into(),
+        )
+    };
+    let stale = event(
+        "assistant_message",
+        json!({"message_id": "b", "text": "stale"}),
+    );
+    pipeline(
+        &mut worker.ws,
+        vec![
+            write(&before, epoch),
+            write(&stale, epoch + 7),
+            write(&after, epoch),
+        ],
+    )
+    .await;
+    let first = ws_next(&mut worker.ws, WAIT).await.unwrap();
+    let ack: Published = serde_json::from_value(first["ack"].clone())
+        .unwrap_or_else(|_| panic!("not an ack: {first}"));
+    assert_eq!(ack.events[0].id, before.id);
+    let second = ws_next(&mut worker.ws, WAIT).await.unwrap();
+    assert_eq!(second["error"]["type"], "stale_epoch", "{second}");
+    assert_eq!(ws_closed(&mut worker.ws, WAIT).await, Some(Some(4409)));
+
+    let mut sse = client_sse(&relay, &s, "?from_seq=0", &[]).await;
+    let got = next_non_status(&mut sse, WAIT)
+        .await
+        .expect("the first write");
+    assert_eq!(got.id, before.id);
+    assert!(
+        next_non_status(&mut sse, QUIET).await.is_none(),
+        "nothing after the stale write"
+    );
+}
+
 // --- resume ---------------------------------------------------------------------------------
 
 async fn publish_n(relay: &TestRelay, s: &Setup, n: usize, tag: &str) -> Vec<NewEvent> {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use futures::SinkExt as _;
+use futures::{FutureExt as _, SinkExt as _};
 use serde::Deserialize;
 use tether_protocol::api::{Published, SocketReply, SocketWrite};
 use tether_protocol::{SessionId, Source, StreamEnd};
@@ -316,30 +316,30 @@ async fn run(
                 return;
             }
             message = socket.recv() => {
-                let text = match message {
-                    Some(Ok(Message::Text(text))) => text,
-                    Some(Ok(Message::Binary(_))) => {
-                        let reply = error_reply(&ApiError::bad_request("Send JSON text frames."));
-                        if socket.send(Message::Text(reply.into())).await.is_err() { return; }
-                        continue;
-                    }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Err(e)) if too_big(&e) => {
+                let mut frames = Vec::new();
+                let mut after = take(message, &mut frames);
+                // What has already arrived behind it is answered with it: one transaction and
+                // one flush for a pipelining writer, where each frame used to wait for the
+                // commit and the reply of the one before. Bounded, so that a writer that never
+                // pauses still gets its answers and cannot make the relay hold more than about
+                // one body's worth of frames.
+                while after == After::More
+                    && frames.len() < READ_AHEAD
+                    && frames.iter().map(Frame::len).sum::<usize>() < max
+                {
+                    let Some(message) = socket.recv().now_or_never() else { break };
+                    after = take(message, &mut frames);
+                }
+                if !answer(&mut socket, &state, &session, feed.live(), audience, frames).await {
+                    return;
+                }
+                match after {
+                    After::More => {}
+                    After::Closed => return,
+                    After::TooBig => {
                         close_too_big(&mut socket, max).await;
                         return;
                     }
-                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
-                };
-                let outcome = write(&state, &session, feed.live(), audience, text.as_str()).await;
-                let stale = matches!(&outcome, Err(e) if e.status.as_u16() == 409);
-                let reply = match outcome {
-                    Ok(ack) => serde_json::to_string(&SocketReply::Ack { ack }).expect("serialises"),
-                    Err(e) => error_reply(&e),
-                };
-                if socket.send(Message::Text(reply.into())).await.is_err() { return; }
-                if stale {
-                    close_socket(&mut socket, StreamEnd::StaleEpoch).await;
-                    return;
                 }
             }
             _ = ping.tick() => {
@@ -404,13 +404,121 @@ fn error_reply(e: &ApiError) -> String {
     serde_json::to_string(&SocketReply::Error { error: e.detail() }).expect("serialises")
 }
 
-async fn write(
+/// At most this many frames are read ahead and answered together.
+const READ_AHEAD: usize = 64;
+
+/// A frame that asks for an answer, in the order it came.
+enum Frame {
+    /// A write: `{"worker_epoch", "events"}`.
+    Write(Utf8Bytes),
+    /// Not JSON text: refused, the socket stays open.
+    Binary,
+}
+
+impl Frame {
+    fn len(&self) -> usize {
+        match self {
+            Frame::Write(text) => text.len(),
+            Frame::Binary => 0,
+        }
+    }
+}
+
+/// Whether reading may go on after a frame.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum After {
+    More,
+    /// The peer closed, or the connection failed: answer what came before, then stop.
+    Closed,
+    /// The peer sent a message over the limit: answer what came before, then close with 1009.
+    TooBig,
+}
+
+/// Keep what `message` asks for in `frames`.
+fn take(message: Option<Result<Message, axum::Error>>, frames: &mut Vec<Frame>) -> After {
+    match message {
+        Some(Ok(Message::Text(text))) => frames.push(Frame::Write(text)),
+        Some(Ok(Message::Binary(_))) => frames.push(Frame::Binary),
+        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+        Some(Err(e)) if too_big(&e) => return After::TooBig,
+        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return After::Closed,
+    }
+    After::More
+}
+
+/// Answer `frames` in their order: the writes among them published in one transaction, one
+/// reply each, one flush. A write of a stale worker is answered, then the socket is closed
+/// with 4409 and the frames after it are not: false, as when the socket went away.
+async fn answer(
+    socket: &mut WebSocket,
     state: &Shared,
     session: &SessionId,
     live: &Arc<Live>,
     audience: Audience,
+    frames: Vec<Frame>,
+) -> bool {
+    if frames.is_empty() {
+        return true;
+    }
+    // Each frame's answer: refused at once, or the index of its batch among those published.
+    let mut replies: Vec<Result<usize, ApiError>> = Vec::with_capacity(frames.len());
+    let mut batches = Vec::new();
+    let mut stale = false;
+    for frame in frames {
+        let checked = match frame {
+            Frame::Binary => Err(ApiError::bad_request("Send JSON text frames.")),
+            Frame::Write(text) => check(state, live, audience, text.as_str()),
+        };
+        match checked {
+            Ok(batch) => {
+                replies.push(Ok(batches.len()));
+                batches.push(batch);
+            }
+            Err(e) => {
+                stale = e.status.as_u16() == 409;
+                replies.push(Err(e));
+                if stale {
+                    break;
+                }
+            }
+        }
+    }
+    let mut published = if batches.is_empty() {
+        Ok(Vec::new())
+    } else {
+        publish(state, session, live, audience, batches).await
+    };
+    for reply in replies {
+        let reply = match (reply, &mut published) {
+            (Ok(i), Ok(answers)) => {
+                let events = std::mem::take(&mut answers[i]);
+                let ack = Published { events };
+                serde_json::to_string(&SocketReply::Ack { ack }).expect("serialises")
+            }
+            (Ok(_), Err(e)) => error_reply(e),
+            (Err(e), _) => error_reply(&e),
+        };
+        if socket.feed(Message::Text(reply.into())).await.is_err() {
+            return false;
+        }
+    }
+    if socket.flush().await.is_err() {
+        return false;
+    }
+    if stale {
+        close_socket(socket, StreamEnd::StaleEpoch).await;
+        return false;
+    }
+    true
+}
+
+/// A write's body, from a worker of the current epoch or a client, checked as a POST's is.
+fn check(
+    state: &Shared,
+    live: &Live,
+    audience: Audience,
     text: &str,
-) -> ApiResult<Published> {
+) -> ApiResult<publish::Validated> {
     let body: SocketWrite = serde_json::from_str(text)
         .map_err(|e| ApiError::bad_request(format!("The message is not valid: {e}.")))?;
     let source = match audience {
@@ -421,10 +529,22 @@ async fn write(
                 state.metrics.stale_epoch_refusals.inc();
                 return Err(ApiError::stale_epoch(current));
             }
-            presence::heard(state, session, live, false).await?;
             Source::Worker
         }
     };
-    let events = publish::accept(state, session, source, body.events).await?;
-    Ok(Published { events })
+    publish::validate(state, source, body.events)
+}
+
+/// Publish the checked writes of one read-ahead; a worker's count as one hearing of it.
+async fn publish(
+    state: &Shared,
+    session: &SessionId,
+    live: &Live,
+    audience: Audience,
+    batches: Vec<publish::Validated>,
+) -> ApiResult<Vec<Vec<tether_protocol::api::PublishedEvent>>> {
+    if matches!(audience, Audience::Worker { .. }) {
+        presence::heard(state, session, live, false).await?;
+    }
+    publish::publish_all(state, session, batches).await
 }
