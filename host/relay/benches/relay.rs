@@ -1080,7 +1080,8 @@ impl Progress {
     }
 
     async fn wait(&self, counter: &AtomicUsize, want: usize, what: &str) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(600);
+        // Everything here takes seconds; a minute is a stream that will never get there.
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let failed = self.failed.load(Relaxed);
             ensure!(
@@ -1092,12 +1093,23 @@ impl Progress {
             }
             ensure!(
                 Instant::now() < deadline,
-                "{what}: {} of {want} after 10 minutes",
+                "{what}: {} of {want} after 60 s",
                 counter.load(Relaxed)
             );
             let _ = tokio::time::timeout(Duration::from_millis(200), self.wake.notified()).await;
         }
     }
+}
+
+/// A stream released before it had all it needed: say what it got, for the failure.
+fn missed(path: &str, needs: &[&str], got: &[u8]) {
+    let text = String::from_utf8_lossy(got);
+    let start = text.len().saturating_sub(2000);
+    let tail = text.get(start..).unwrap_or(&text);
+    eprintln!(
+        "idle stream {path} released without {needs:?}: {} bytes, ending {tail:?}",
+        got.len()
+    );
 }
 
 /// One idle stream: open, then wait for the marker events, then stay open until `hold` flips.
@@ -1144,7 +1156,7 @@ async fn idle_stream(
                         Err(e) => return fail(e.into()),
                         Ok(_) => {}
                     },
-                    _ = hold.wait_for(|h| *h) => return,
+                    _ = hold.wait_for(|h| *h) => return missed(&path, needs, &got),
                 }
             }
         }
@@ -1181,7 +1193,7 @@ async fn idle_stream(
                         Some(t) => got.extend_from_slice(t.as_bytes()),
                         None => return fail(anyhow!("the socket closed")),
                     },
-                    _ = hold.wait_for(|h| *h) => return,
+                    _ = hold.wait_for(|h| *h) => return missed(&path, needs, &got),
                 }
             }
         }
@@ -1302,9 +1314,15 @@ async fn idle(quick: bool, transport: Transport) -> anyhow::Result<()> {
         .await;
     posted.into_iter().collect::<anyhow::Result<()>>()?;
     let post_time = t.elapsed();
-    progress
+    if let Err(e) = progress
         .wait(&progress.done, 2 * n, "every stream to get its events")
-        .await?;
+        .await
+    {
+        // The streams that did not get there say what they got.
+        let _ = release.send(true);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        return Err(e);
+    }
     let deliver_time = t.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_after = relay.rss_kib();

@@ -251,6 +251,14 @@ impl Hub {
         self.map().get(id).cloned()
     }
 
+    /// Whether `live` is still the session's live state: it may have been evicted between
+    /// being loaded and being subscribed to ([`Hub::evict_idle`]).
+    pub fn holds(&self, id: &SessionId, live: &Arc<Live>) -> bool {
+        self.map()
+            .get(id)
+            .is_some_and(|held| Arc::ptr_eq(held, live))
+    }
+
     /// The live state of a session, created from its stored head if absent, with values read
     /// by the write that `_order` follows.
     pub fn load(&self, _order: &Ordered, id: &SessionId, last_seq: u64, epoch: u64) -> Arc<Live> {

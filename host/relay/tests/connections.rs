@@ -112,6 +112,155 @@ async fn a_stalled_request_head_is_closed_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_stalled_stream_head_is_closed_after_the_header_timeout() {
+    let relay = TestRelay::start_with(|c| {
+        c.connections.header_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let started = Instant::now();
+    let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+    // The request line of a stream (read outside hyper), then nothing.
+    tcp.write_all(b"GET /v1/code/sessions/s/events/stream HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(until_closed(&mut tcp, WAIT).await.is_some());
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(250),
+        "closed too soon: {took:?}"
+    );
+}
+
+/// A raw stream request on a connection of its own, and its response head.
+async fn raw_stream(relay: &TestRelay, s: &Setup) -> (TcpStream, String) {
+    let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+    let head = format!(
+        "GET /v1/code/sessions/{}/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.session, s.access
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let head = response_head(&mut tcp).await;
+    (tcp, head)
+}
+
+/// Read from `tcp` until what came contains `want`; everything read.
+async fn read_until(tcp: &mut TcpStream, want: &str) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(want) {
+        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("{want:?} in time; got {:?}", String::from_utf8_lossy(&got)))
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {want:?}: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+async fn publish(relay: &TestRelay, s: &Setup, text: &str) {
+    let published = http_client()
+        .post(relay.at(&format!("/v1/code/sessions/{}/events", s.session)))
+        .bearer_auth(&s.access)
+        .json(&serde_json::json!({ "events": [user_message(text)] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(published.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stream_asked_for_first_is_written_chunked_and_its_connection_ends_with_it() {
+    let relay = TestRelay::start().await;
+    let s = relay.setup("alice").await;
+    let (mut tcp, head) = raw_stream(&relay, &s).await;
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 200 ok\r\n"), "{head}");
+    assert!(
+        lower.contains("\r\ncontent-type: text/event-stream\r\n"),
+        "{head}"
+    );
+    assert!(
+        lower.contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{head}"
+    );
+    assert!(lower.contains("\r\nconnection: close\r\n"), "{head}");
+    assert!(lower.contains("\r\ndate: "), "{head}");
+
+    // Bytes sent after the stream's head (a pipelined request, junk) are not answered, and
+    // the stream goes on.
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\x00\x01junk")
+        .await
+        .unwrap();
+    publish(&relay, &s, "first words").await;
+    let got = read_until(&mut tcp, "first words").await;
+    assert!(!got.contains("HTTP/1.1"), "{got}");
+
+    // Deleting the session ends the stream: the last chunk, then the connection closes.
+    let deleted = http_client()
+        .delete(relay.at(&format!("/v1/code/sessions/{}", s.session)))
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let rest = until_closed(&mut tcp, WAIT)
+        .await
+        .expect("the connection closes");
+    assert!(rest.ends_with("0\r\n\r\n"), "{rest:?}");
+}
+
+#[tokio::test]
+async fn a_refused_stream_is_answered_and_closed() {
+    let relay = TestRelay::start().await;
+    let s = relay.setup("alice").await;
+    let mut tcp = TcpStream::connect(relay.addr).await.unwrap();
+    let head = format!(
+        "GET /v1/code/sessions/{}/events/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n\r\n",
+        s.session
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let answer = until_closed(&mut tcp, WAIT)
+        .await
+        .expect("closed after the answer");
+    assert!(answer.starts_with("HTTP/1.1 401 "), "{answer}");
+    assert!(answer.contains("unauthorized"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_stream_whose_peer_went_away_gives_its_place_back_at_once() {
+    let relay = TestRelay::start_with(|c| {
+        c.limits.max_streams_per_session = 1;
+        c.liveness.keepalive = Duration::from_secs(30);
+    })
+    .await;
+    let s = relay.setup("alice").await;
+    let (tcp, head) = raw_stream(&relay, &s).await;
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+    let (_, refused) = raw_stream(&relay, &s).await;
+    assert!(refused.starts_with("HTTP/1.1 429 "), "{refused}");
+    // The peer closes; nothing is written to it (the keepalive is 30 s away), so only reading
+    // tells the relay.
+    drop(tcp);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let (_, head) = raw_stream(&relay, &s).await;
+        if head.starts_with("HTTP/1.1 200 ") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the place is still taken: {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
     let relay = TestRelay::start_with(|c| {
         c.connections.header_timeout = Duration::from_millis(300);

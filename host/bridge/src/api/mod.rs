@@ -33,6 +33,10 @@ pub struct Api {
     pub base_url: String,
     /// The HTTP client, shared by every call so connections are reused; timeouts set by [`Api::new`].
     pub http: reqwest::Client,
+    /// The same, but each request on a connection of its own: for the event stream, which a
+    /// relay serves leanest when it is a connection's first request (docs/protocol.md 5.3),
+    /// and which would otherwise hold a connection the other calls could have reused.
+    pub(crate) streams: reqwest::Client,
     /// The TLS configuration the WebSocket transport uses too.
     pub(crate) tls: crate::tls::ClientTls,
     /// [`Reach::connect_to`], for the WebSocket transport.
@@ -70,23 +74,27 @@ impl Api {
             )));
         }
         let tls = crate::tls::ClientTls::new(&reach.extra_roots).map_err(ApiError::Network)?;
-        let mut builder = reqwest::Client::builder()
-            .use_preconfigured_tls(tls.config())
-            .connect_timeout(CONNECT_TIMEOUT)
-            // A bearer token must never follow a redirect somewhere else.
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(30));
-        if let (Some(ip), Some(name)) = (reach.connect_to, host_name(base)) {
-            // Port 0: the URL's port is used.
-            builder = builder.resolve(name, SocketAddr::new(ip, 0));
-        }
-        let http = builder.build().map_err(|e| {
-            ApiError::Network(format!("cannot build the HTTP client: {}", chain(&e)))
-        })?;
+        let client = |idle_per_host: usize| {
+            let mut builder = reqwest::Client::builder()
+                .use_preconfigured_tls(tls.config())
+                .connect_timeout(CONNECT_TIMEOUT)
+                // A bearer token must never follow a redirect somewhere else.
+                .redirect(reqwest::redirect::Policy::none())
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(idle_per_host);
+            if let (Some(ip), Some(name)) = (reach.connect_to, host_name(base)) {
+                // Port 0: the URL's port is used.
+                builder = builder.resolve(name, SocketAddr::new(ip, 0));
+            }
+            builder.build().map_err(|e| {
+                ApiError::Network(format!("cannot build the HTTP client: {}", chain(&e)))
+            })
+        };
         Ok(Api {
             base_url: base.to_owned(),
-            http,
+            http: client(usize::MAX)?,
+            streams: client(0)?,
             tls,
             connect_to: reach.connect_to,
         })

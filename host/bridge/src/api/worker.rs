@@ -77,7 +77,7 @@ impl Api {
             &format!("/worker/events/stream?from_seq={from_seq}"),
         );
         let open = self
-            .http
+            .streams
             .get(self.url(&path))
             .bearer_auth(jwt)
             .header("accept", "text/event-stream")

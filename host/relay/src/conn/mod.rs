@@ -14,8 +14,10 @@
 //!   head then gets its own `header_timeout`.
 
 mod capacity;
+mod first;
 mod held;
 mod registry;
+mod stream;
 mod tls;
 
 use std::convert::Infallible;
@@ -99,16 +101,15 @@ pub async fn serve(
             tracing::debug!("cannot set TCP_NODELAY: {e}");
         }
         let id = registry.open();
-        let task = tasks.spawn(connection(
-            Held::new(tcp, slot),
-            tls.clone(),
+        let conn = Conn {
             peer,
             id,
-            app.clone(),
-            Arc::clone(&registry),
-            settings.header_timeout,
-            stop.clone(),
-        ));
+            app: app.clone(),
+            registry: Arc::clone(&registry),
+            header_timeout: settings.header_timeout,
+            stop: stop.clone(),
+        };
+        let task = tasks.spawn(connection(Held::new(tcp, slot), tls.clone(), conn));
         registry.set_abort(id, task);
     }
     drop(listener);
@@ -187,44 +188,73 @@ impl Drop for Registered {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn connection(
-    held: Held,
-    tls: Option<Tls>,
+/// What every stage of one connection knows of it.
+struct Conn {
     peer: SocketAddr,
     id: u64,
     app: Router,
     registry: Arc<Registry>,
     header_timeout: Duration,
     stop: watch::Receiver<bool>,
-) {
-    let _registered = Registered {
-        registry: Arc::clone(&registry),
-        id,
-    };
-    let Some(tls) = tls else {
-        return http(held, peer, id, app, registry, header_timeout, stop).await;
-    };
-    // A peer that opens the socket and never finishes the handshake is a stalled request head.
-    match tokio::time::timeout(header_timeout, tls.accept(held)).await {
-        Ok(Ok(stream)) => http(stream, peer, id, app, registry, header_timeout, stop).await,
-        Ok(Err(e)) => tracing::trace!(%peer, "TLS handshake failed: {e}"),
-        Err(_) => tracing::trace!(%peer, "TLS handshake not finished in time"),
-    }
 }
 
-/// HTTP/1.1 (and upgrades) on an open connection, plain or TLS.
-async fn http<S>(
-    io: S,
-    peer: SocketAddr,
-    id: u64,
-    app: Router,
-    registry: Arc<Registry>,
-    header_timeout: Duration,
-    mut stop: watch::Receiver<bool>,
-) where
+async fn connection(held: Held, tls: Option<Tls>, conn: Conn) {
+    let _registered = Registered {
+        registry: Arc::clone(&conn.registry),
+        id: conn.id,
+    };
+    // Boxed, here and in `http`: a task's future is as large as its largest stage, and each
+    // connection would otherwise keep the TLS handshake's and hyper's state (4.6 KiB) for as
+    // long as it lives, a stream that needs neither included. Each next stage is made in a
+    // statement of its own, so that what the last one returned is not kept beside it.
+    let Some(tls) = tls else {
+        return Box::pin(http(held, conn)).await;
+    };
+    let handshake = Box::pin(tokio::time::timeout(conn.header_timeout, tls.accept(held)));
+    // A peer that opens the socket and never finishes the handshake is a stalled request head.
+    let peer = conn.peer;
+    let next = match handshake.await {
+        Ok(Ok(stream)) => Box::pin(http(stream, conn)),
+        Ok(Err(e)) => return tracing::trace!(%peer, "TLS handshake failed: {e}"),
+        Err(_) => return tracing::trace!(%peer, "TLS handshake not finished in time"),
+    };
+    next.await
+}
+
+/// HTTP/1.1 (and upgrades) on an open connection, plain or TLS: an event stream asked for
+/// first is served outside hyper (`stream.rs`), anything else by hyper.
+async fn http<S>(mut io: S, conn: Conn)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    // Until the head is in, the connection is idle: evictable, and closed when stopping. Each
+    // stage is boxed, so that a connection holds only the state of the one it is in.
+    let next: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> =
+        match Box::pin(first::read(&mut io, conn.header_timeout)).await {
+            first::First::Stream(mut request) => {
+                request.extensions_mut().insert(ConnectInfo(conn.peer));
+                let busy = conn.registry.begin(conn.id);
+                Box::pin(stream::serve(io, *request, conn.app, busy))
+            }
+            first::First::Hyper(read) => Box::pin(by_hyper(first::Rewind::new(read, io), conn)),
+            first::First::Gone => return,
+        };
+    next.await
+}
+
+/// The rest of a connection, hyper's, from its first request on.
+async fn by_hyper<S>(io: S, conn: Conn)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Conn {
+        peer,
+        id,
+        app,
+        registry,
+        header_timeout,
+        mut stop,
+    } = conn;
     let io = TokioIo::new(io);
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let busy = registry.begin(id);

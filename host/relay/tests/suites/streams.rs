@@ -172,6 +172,18 @@ impl Peer {
         }
     }
 
+    /// The worker's socket of the setup's session.
+    async fn worker(relay: &TestRelay, s: &Setup) -> Peer {
+        let path = format!("/v1/code/sessions/{}/worker/ws", s.session);
+        Peer::connect(relay, &path, &s.grant.worker_jwt).await
+    }
+
+    /// A client's socket of the setup's session.
+    async fn client(relay: &TestRelay, s: &Setup) -> Peer {
+        let path = format!("/v1/code/sessions/{}/ws", s.session);
+        Peer::connect(relay, &path, &s.access).await
+    }
+
     async fn write(&mut self, body: &Value) -> Value {
         ws_send(&mut self.ws, body).await;
         loop {
@@ -322,18 +334,8 @@ async fn sse_carries_client_events_to_the_worker_and_worker_events_to_clients() 
 async fn websockets_carry_writes_and_events_both_ways() {
     let relay = start_relay!();
     let s = relay.setup("alice").await;
-    let mut worker = Peer::connect(
-        &relay,
-        &format!("/v1/code/sessions/{}/worker/ws", s.session),
-        &s.grant.worker_jwt,
-    )
-    .await;
-    let mut client = Peer::connect(
-        &relay,
-        &format!("/v1/code/sessions/{}/ws", s.session),
-        &s.access,
-    )
-    .await;
+    let mut worker = Peer::worker(&relay, &s).await;
+    let mut client = Peer::client(&relay, &s).await;
     let mut sse = client_sse(&relay, &s, "", &[]).await;
 
     // WS client → WS worker.
@@ -393,16 +395,6 @@ async fn websockets_carry_writes_and_events_both_ways() {
     assert!(worker.event(QUIET).await.is_none());
 }
 
-/// A counter's value in `/metrics`.
-fn counter(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{metrics}"))
-        .parse()
-        .unwrap()
-}
-
 /// Send `frames` in one flush, as a writer that does not wait for its acks does.
 async fn pipeline(ws: &mut Ws, frames: Vec<tokio_tungstenite::tungstenite::Message>) {
     use futures::SinkExt;
@@ -417,13 +409,8 @@ async fn pipelined_websocket_writes_share_a_commit_and_are_answered_in_order() {
     use tokio_tungstenite::tungstenite::Message;
     let relay = start_relay!();
     let s = relay.setup("alice").await;
-    let mut client = Peer::connect(
-        &relay,
-        &format!("/v1/code/sessions/{}/ws", s.session),
-        &s.access,
-    )
-    .await;
-    let writes_before = counter(&relay.metrics().await, "tether_relay_store_writes_total");
+    let mut client = Peer::client(&relay, &s).await;
+    let writes_before = relay.metric("tether_relay_store_writes_total").await;
     const N: usize = 40;
     let sent: Vec<NewEvent> = (0..N)
         .map(|i| user_message(&format!("pipelined {i}")))
@@ -498,11 +485,63 @@ async fn pipelined_websocket_writes_share_a_commit_and_are_answered_in_order() {
     assert!(next_non_status(&mut sse, QUIET).await.is_none());
 
     // Frames that had arrived together went into the store together, not one write each.
-    let writes = counter(&relay.metrics().await, "tether_relay_store_writes_total") - writes_before;
+    let writes = relay.metric("tether_relay_store_writes_total").await - writes_before;
     assert!(
         writes <= N as u64 / 4,
         "{N} pipelined frames took {writes} store writes"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_opened_while_the_sweep_evicts_still_hear_their_session() {
+    // A sweep every millisecond evicts every live state nobody has subscribed to yet: also
+    // one just loaded for a stream being opened, before the stream subscribes.
+    let relay = start_relay!(|c| {
+        c.liveness.sweep_interval = Duration::from_millis(1);
+        c.limits.max_streams_per_account = 1_000;
+    });
+    let s = relay.setup("alice").await;
+    const SESSIONS: usize = 60;
+    let mut sessions = Vec::new();
+    for _ in 0..SESSIONS {
+        sessions.push(relay.create_session(&s.access).await.id);
+    }
+    for round in 0..3 {
+        // Opened all at once, on sessions whose live state is not loaded (or was evicted).
+        let streams = futures::future::join_all(sessions.iter().map(|id| {
+            let (relay, access) = (&relay, &s.access);
+            async move {
+                Sse::open(
+                    &http_client(),
+                    &relay.at(&format!("/v1/code/sessions/{id}/events/stream")),
+                    &[("authorization", &bearer(access))],
+                )
+                .await
+            }
+        }))
+        .await;
+        let text = format!("round {round}");
+        for id in &sessions {
+            let response = relay
+                .post(&format!("/v1/code/sessions/{id}/events"))
+                .bearer_auth(&s.access)
+                .json(&json!({"events": [user_message(&text)]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+        for (mut stream, id) in streams.into_iter().zip(&sessions) {
+            // Earlier rounds' messages come first (a stream starts with the log).
+            loop {
+                let got = next_non_status(&mut stream, WAIT).await;
+                let got = got.unwrap_or_else(|| panic!("{id} heard nothing new (round {round})"));
+                if got.payload["text"] == text.as_str() {
+                    break;
+                }
+            }
+        }
+    }
 }
 
 #[tokio::test]
@@ -510,12 +549,7 @@ async fn a_stale_write_among_pipelined_ones_ends_the_socket_and_nothing_after_it
     use tokio_tungstenite::tungstenite::Message;
     let relay = start_relay!();
     let s = relay.setup("alice").await;
-    let mut worker = Peer::connect(
-        &relay,
-        &format!("/v1/code/sessions/{}/worker/ws", s.session),
-        &s.grant.worker_jwt,
-    )
-    .await;
+    let mut worker = Peer::worker(&relay, &s).await;
     let epoch = s.grant.worker_epoch;
     let before = event(
         "assistant_message",
@@ -1041,12 +1075,7 @@ async fn a_mixed_batch_with_one_forbidden_event_stores_none() {
     );
 
     // The same over a client WebSocket.
-    let mut client = Peer::connect(
-        &relay,
-        &format!("/v1/code/sessions/{}/ws", s.session),
-        &s.access,
-    )
-    .await;
+    let mut client = Peer::client(&relay, &s).await;
     let reply = client.write(&json!({"events": [good, bad]})).await;
     assert_eq!(reply["error"]["type"], "forbidden", "{reply}");
 
@@ -1083,12 +1112,7 @@ async fn workers_may_not_publish_relay_notices() {
     // Refused requests do not even mark the worker online.
     assert_eq!(marker_seq(&relay, &s).await, 1);
     // Nor over the worker's WebSocket.
-    let mut w = Peer::connect(
-        &relay,
-        &format!("/v1/code/sessions/{}/worker/ws", s.session),
-        &s.grant.worker_jwt,
-    )
-    .await;
+    let mut w = Peer::worker(&relay, &s).await;
     let reply = w
         .write(&json!({"worker_epoch": s.grant.worker_epoch, "events": [event("worker_status", json!({"online": false}))]}))
         .await;

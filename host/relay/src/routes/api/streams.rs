@@ -152,7 +152,18 @@ pub async fn open(
     }
     // Subscribe first: a live state nobody subscribes to may be evicted by the sweep while the
     // stream's place is being counted, and a feed on an evicted one would never hear again.
-    let feed = Feed::new(state.clone(), id.clone(), Arc::clone(&live), from, audience);
+    // It may also have been evicted already, between being loaded and getting here (the
+    // answer of the write that loaded it crosses threads): then the session's live state is
+    // loaded again. Once subscribed to, it is not idle, so the check cannot come too early.
+    let mut live = live;
+    let feed = loop {
+        let feed = Feed::new(state.clone(), id.clone(), Arc::clone(&live), from, audience);
+        if state.hub.holds(&id, &live) {
+            break feed;
+        }
+        tracing::debug!(session = %id, "the live state was evicted before the stream subscribed");
+        live = publish::live(state, &id).await?;
+    };
     let open = Open::new(state, account, &id, audience, &live).await?;
     Ok(Opened {
         id,
