@@ -44,9 +44,7 @@ pub fn validate(state: &Shared, source: Source, mut batch: Vec<NewEvent>) -> Api
         )));
     }
     for event in &mut batch {
-        let size = serde_json::to_vec(&*event)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
+        let size = serialized_len(&*event);
         if size > limits.max_event {
             return Err(ApiError::too_large(format!(
                 "Event {} is {size} bytes; events may be at most {} bytes.",
@@ -65,6 +63,26 @@ pub fn validate(state: &Shared, source: Source, mut batch: Vec<NewEvent>) -> Api
         source,
         events: batch,
     })
+}
+
+/// How long `value` is as JSON, counted without building it (this runs for every event
+/// published).
+fn serialized_len(value: &impl serde::Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// Append `batch` and wake the session's streams.
@@ -151,4 +169,23 @@ pub async fn live(state: &Shared, session: &SessionId) -> ApiResult<std::sync::A
         )
         .await?;
     row.ok_or_else(ApiError::not_found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counted_length_is_the_serialised_length() {
+        for value in [
+            serde_json::json!({"id": "e", "type": "user_message", "payload": {"text": "héllo \u{1}"}}),
+            serde_json::json!([]),
+            serde_json::json!("\"quoted\" \\ and \n"),
+        ] {
+            assert_eq!(
+                serialized_len(&value),
+                serde_json::to_vec(&value).unwrap().len()
+            );
+        }
+    }
 }
