@@ -37,23 +37,10 @@ async fn until_closed(tcp: &mut TcpStream, wait: Duration) -> Option<String> {
     }
 }
 
-/// One response head read from `tcp` (the relay's answers here are small).
+/// One response head read from `tcp` (the relay's answers here are small), and what came
+/// with it.
 async fn response_head(tcp: &mut TcpStream) -> String {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(WAIT, tcp.read(&mut buf))
-            .await
-            .expect("a response in time")
-            .unwrap();
-        assert!(
-            n > 0,
-            "closed before a response: {:?}",
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8_lossy(&got).into_owned()
+    read_until(tcp, "\r\n\r\n").await
 }
 
 async fn healthz(relay: &TestRelay) -> Duration {
