@@ -204,17 +204,10 @@ impl Writer {
             let outcome = if alone {
                 run(&mut *job, &tx)
             } else {
-                match tx.savepoint() {
-                    Ok(sp) => {
-                        let outcome = run(&mut *job, &sp);
-                        // A savepoint dropped unreleased is rolled back: the failed write alone.
-                        match outcome {
-                            Ok(()) => sp.commit().map_err(StoreError::from),
-                            Err(e) => Err(e),
-                        }
-                    }
-                    Err(e) => Err(e.into()),
-                }
+                // A savepoint dropped unreleased is rolled back: the failed write alone.
+                tx.savepoint()
+                    .map_err(StoreError::from)
+                    .and_then(|sp| run(&mut *job, &sp).and_then(|()| Ok(sp.commit()?)))
             };
             self.writes.inc();
             // Some failures (a full disk, an I/O error) make SQLite roll back the whole
@@ -240,13 +233,10 @@ impl Writer {
             }
             match outcome {
                 Ok(()) => ran.push(job),
-                Err(e) if alone => {
-                    drop(tx);
-                    return job.failed(e);
-                }
                 Err(e) => job.failed(e),
             }
         }
+        // Nothing to commit: the transaction is dropped, and so rolled back.
         if ran.is_empty() {
             return;
         }

@@ -329,17 +329,17 @@ async fn run(
             message = socket.recv() => {
                 let mut frames = Vec::new();
                 let mut after = take(message, &mut frames);
+                let mut bytes = frames.iter().map(Frame::len).sum::<usize>();
                 // What has already arrived behind it is answered with it: one transaction and
                 // one flush for a pipelining writer, where each frame used to wait for the
                 // commit and the reply of the one before. Bounded, so that a writer that never
                 // pauses still gets its answers and cannot make the relay hold more than about
                 // one body's worth of frames.
-                while after == After::More
-                    && frames.len() < READ_AHEAD
-                    && frames.iter().map(Frame::len).sum::<usize>() < max
-                {
+                while after == After::More && frames.len() < READ_AHEAD && bytes < max {
                     let Some(message) = socket.recv().now_or_never() else { break };
+                    let before = frames.len();
                     after = take(message, &mut frames);
+                    bytes += frames[before..].iter().map(Frame::len).sum::<usize>();
                 }
                 if !answer(&mut socket, &state, &session, feed.live(), audience, frames).await {
                     return;
@@ -497,7 +497,7 @@ async fn answer(
     let mut published = if batches.is_empty() {
         Ok(Vec::new())
     } else {
-        publish(state, session, live, audience, batches).await
+        publish_checked(state, session, live, audience, batches).await
     };
     for reply in replies {
         let reply = match (reply, &mut published) {
@@ -547,7 +547,7 @@ fn check(
 }
 
 /// Publish the checked writes of one read-ahead; a worker's count as one hearing of it.
-async fn publish(
+async fn publish_checked(
     state: &Shared,
     session: &SessionId,
     live: &Live,
