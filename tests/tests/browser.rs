@@ -328,14 +328,35 @@ async fn hosted_relay_the_browser_logs_in_opens_the_session_and_converses_over_s
         .await;
     wait_ready(&b).await;
     wait_reply(&b, "hello from the hosted page").await;
+    b.js(
+        "window.__frames = []; const send = WebSocket.prototype.send; \
+         WebSocket.prototype.send = function (data) { window.__frames.push(String(data)); return send.call(this, data); }; \
+         return true",
+        vec![],
+    )
+    .await;
     converse(&b, "hello over a websocket").await;
     remote
         .proc
         .expect_stdout("› (remote) hello over a websocket\n");
+    // The page asked no ack: its message coming back on the stream settled it, or this second
+    // one (sent only once the first is settled) would never go.
+    converse(&b, "and again").await;
+    let frames = b.js("return window.__frames", vec![]).await;
+    let writes: Vec<Value> = frames
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| serde_json::from_str(f.as_str().unwrap()).unwrap())
+        .filter(|w: &Value| w["events"].as_array().is_some_and(|e| !e.is_empty()))
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert!(writes.iter().all(|w| w["ack"] == false), "{writes:?}");
     let shown = messages(&b).await;
     assert_no_duplicates(&shown);
     assert_eq!(count(&shown, "user", "hello from the hosted page"), 1);
     assert_eq!(count(&shown, "user", "hello over a websocket"), 1);
+    assert_eq!(count(&shown, "user", "and again"), 1);
     b.close().await;
 }
 

@@ -252,7 +252,25 @@ pub struct SocketWrite {
     pub worker_epoch: Option<u64>,
     /// The events to store, as in a POST: at most 256, each at most 256 KiB serialised.
     pub events: Vec<NewEvent>,
+    /// Whether a stored write is answered `{"ack"}`. A writer that learns its events were stored
+    /// some other way (a client sees them come back on its own stream) sends `false` and spares
+    /// the relay a frame; a refusal is answered either way. Absent means asked, as every write
+    /// was before the field existed.
+    #[serde(default = "asked", skip_serializing_if = "is_asked")]
+    pub ack: bool,
 }
+
+fn asked() -> bool {
+    true
+}
+
+fn is_asked(ack: &bool) -> bool {
+    *ack
+}
+
+/// The longest event id an error reply names: a canonical UUID is 36 bytes, and a longer id is
+/// refused anyway; the cap keeps a hostile frame from having its ids echoed back at length.
+pub const MAX_NAMED_ID: usize = 64;
 
 /// What the relay sends over a WebSocket besides events, told apart by the top-level key:
 /// `{"ack": …}` answers a write, `{"error": …}` refuses one (the socket stays open unless the
@@ -269,5 +287,10 @@ pub enum SocketReply {
     Error {
         /// Why, as the `error` of an HTTP error body.
         error: ErrorDetail,
+        /// The refused write's event ids as it sent them (each of at most
+        /// [`MAX_NAMED_ID`] bytes), so that a writer that asks for no acks can tell which write
+        /// this answers. Empty when the frame named none (not JSON, binary, no events).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ids: Vec<String>,
     },
 }

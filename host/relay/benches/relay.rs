@@ -827,14 +827,17 @@ impl RoundTrip for SseTrip {
     }
 }
 
-/// Both sides on WebSockets, writing over the socket.
+/// Both sides on WebSockets, writing over the socket. The worker asks for its acks, as the
+/// bridge does; the client asks for none when `client_acks` is false, as the web page does (it
+/// sees its own events come back).
 struct WsTrip {
     client: Ws,
+    client_acks: bool,
     _worker: tokio::task::JoinHandle<()>,
 }
 
 impl WsTrip {
-    async fn start(api: &Api) -> anyhow::Result<WsTrip> {
+    async fn start(api: &Api, client_acks: bool) -> anyhow::Result<WsTrip> {
         let (session, grant) = api.session().await?;
         let base = format!("ws://{}/v1/code/sessions/{session}", api.addr);
         let mut worker = ws_open(&format!("{base}/worker/ws"), &grant.worker_jwt).await?;
@@ -854,6 +857,7 @@ impl WsTrip {
         });
         Ok(WsTrip {
             client,
+            client_acks,
             _worker: worker,
         })
     }
@@ -863,7 +867,10 @@ impl RoundTrip for WsTrip {
     async fn once(&mut self) -> anyhow::Result<Duration> {
         let message = user_message(TEXT);
         let id = message.id.clone();
-        let body = client_body(&[message]);
+        let body = match self.client_acks {
+            true => client_body(&[message]),
+            false => json!({"events": [message], "ack": false}).to_string(),
+        };
         let t0 = Instant::now();
         self.client.send(Message::Text(body.into())).await?;
         while let Some(text) = ws_text(&mut self.client).await {
@@ -963,7 +970,11 @@ async fn rtt(quick: bool) -> anyhow::Result<()> {
         ),
         (
             "relay, WebSocket both sides (2 hops)",
-            Trip::Ws(WsTrip::start(&api).await?),
+            Trip::Ws(WsTrip::start(&api, false).await?),
+        ),
+        (
+            "  the same, the client's writes acked too",
+            Trip::Ws(WsTrip::start(&api, true).await?),
         ),
     ];
     if let Some(api) = &api_pg {
@@ -973,7 +984,7 @@ async fn rtt(quick: bool) -> anyhow::Result<()> {
         ));
         cases.push((
             "relay on PostgreSQL, WebSocket",
-            Trip::Ws(WsTrip::start(api).await?),
+            Trip::Ws(WsTrip::start(api, false).await?),
         ));
     }
     cases.push((
@@ -987,7 +998,7 @@ async fn rtt(quick: bool) -> anyhow::Result<()> {
         ));
         cases.push((
             "  diagnostic: WebSocket, database on tmpfs",
-            Trip::Ws(WsTrip::start(api).await?),
+            Trip::Ws(WsTrip::start(api, false).await?),
         ));
     }
     // The CPU the servers spend (every child: only the one a case talks to is busy meanwhile).

@@ -821,7 +821,10 @@
   let current = null; // {close()} of the open stream
   let wake = null; // resolves the reconnect wait early
   let socket = null;
-  let replies = []; // WebSocket: what each expected reply answers (null for a heartbeat)
+  // WebSocket: the write in flight on this socket, `{item, waiting}` with the ids not yet back on
+  // the stream. A first send asks no ack: the page sees its own events come back, which tells it
+  // they are stored. A resend asks for one, since a copy stored earlier is not sent again.
+  let inflight = null;
 
   class Fatal extends Error {
     constructor(message, href, action) {
@@ -903,7 +906,7 @@
         if (ended) return;
         ended = true;
         if (socket === s) socket = null;
-        replies = [];
+        inflight = null;
         sending = false;
         if (code === MOVING) { resolve('moved'); return; }
         if (!opened || code === 4410) {
@@ -917,7 +920,7 @@
       s.onopen = () => {
         opened = true;
         socket = s;
-        replies = [];
+        inflight = null;
         lastByte = Date.now();
         setConnection('live');
         pump();
@@ -927,11 +930,20 @@
         let v;
         try { v = JSON.parse(e.data); } catch (_) { return; }
         if (v && (v.ack || v.error) && !v.type) {
-          const item = replies.shift();
-          if (item) settle(item, v.ack ? null : new Error(str(v.error && v.error.message) || 'Refused.'), v.ack);
+          // A keepalive's reply names no event; any other is the one write in flight's.
+          const named = v.ack ? Array.isArray(v.ack.events) && v.ack.events.length : Array.isArray(v.ids) && v.ids.length;
+          if (!named) return;
+          const w = inflight;
+          inflight = null;
+          if (w) settle(w.item, v.ack ? null : new Error(str(v.error && v.error.message) || 'Refused.'));
           return;
         }
         try { handle(v); } catch (err) { console.error(err); }
+        if (inflight && v && inflight.waiting.delete(v.id) && !inflight.waiting.size) {
+          const w = inflight;
+          inflight = null;
+          settle(w.item, null);
+        }
       };
       s.onclose = (e) => end(e.code);
     });
@@ -990,8 +1002,9 @@
   setInterval(() => {
     if (!current || connState !== 'live') return;
     if (socket && socket.readyState === 1 && Date.now() - lastByte > 20000) {
+      // Asks its ack: the browser keeps pings from the page, so only a reply shows the
+      // connection still carries bytes back.
       socket.send('{"events":[]}');
-      replies.push(null);
     }
     if (Date.now() - lastByte > 40000) current.close();
   }, 5000);
@@ -1020,7 +1033,7 @@
 
   function publish(events) {
     return new Promise((resolve, reject) => {
-      const item = { events: null, resolve, reject, tries: 0 };
+      const item = { events: null, resolve, reject, tries: 0, sent: 0 };
       outbox.push(item);
       // Sent in the order made, once sealed (pump waits for the first item's envelopes).
       Promise.all(events.map(sealEvent)).then((done) => {
@@ -1034,13 +1047,13 @@
     });
   }
 
-  function settle(item, error, ack) {
+  function settle(item, error) {
     sending = false;
     if (outbox[0] === item) outbox.shift();
     // Stored (or refused for good): no retry will need these envelopes, except a message's
     // Retry button after a refusal, which sends the very same one.
     if (!error) for (const e of item.events) sealed.delete(e.id);
-    if (error) item.reject(error); else item.resolve(ack);
+    if (error) item.reject(error); else item.resolve();
     pump();
   }
 
@@ -1052,14 +1065,15 @@
   async function pump() {
     if (sending || !outbox.length || !outbox[0].events) return;
     const item = outbox[0];
-    const body = JSON.stringify({ events: item.events });
     if (useWs) {
       if (!socket || socket.readyState !== 1) return; // sent when the socket opens
       sending = true;
-      replies.push(item);
-      socket.send(body);
+      const ack = item.sent++ > 0;
+      inflight = ack ? { item, waiting: new Set() } : { item, waiting: new Set(item.events.map((e) => e.id)) };
+      socket.send(JSON.stringify(ack ? { events: item.events } : { events: item.events, ack: false }));
       return;
     }
+    const body = JSON.stringify({ events: item.events });
     sending = true;
     let r;
     try {
@@ -1071,7 +1085,8 @@
       return;
     }
     if (r.ok) {
-      settle(item, null, await r.json().catch(() => null));
+      await r.json().catch(() => null);
+      settle(item, null);
     } else if (r.status >= 500 || r.status === 429 || r.status === 408) {
       const after = parseInt(r.headers.get('retry-after') || '', 10);
       retry(item, after > 0 ? after * 1000 : undefined);

@@ -125,6 +125,9 @@ pub(crate) fn socket_write(epoch: u64, events: Vec<tether_protocol::NewEvent>) -
     serde_json::to_string(&SocketWrite {
         worker_epoch: Some(epoch),
         events,
+        // Asked: a worker's stream does not carry its own events back, so only the ack tells
+        // it a batch is stored and the next may go.
+        ack: true,
     })
     .expect("events serialise")
 }
@@ -138,7 +141,7 @@ pub(crate) fn socket_frame(text: &str) -> Result<Item, ApiError> {
     if is_reply {
         return match serde_json::from_value(value) {
             Ok(SocketReply::Ack { ack }) => Ok(Item::Ack(ack)),
-            Ok(SocketReply::Error { error }) => Ok(Item::Refused(ApiError::Status {
+            Ok(SocketReply::Error { error, .. }) => Ok(Item::Refused(ApiError::Status {
                 status: status_for_kind(&error.kind),
                 kind: error.kind,
                 message: error.message,

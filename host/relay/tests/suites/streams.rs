@@ -492,6 +492,72 @@ async fn pipelined_websocket_writes_share_a_commit_and_are_answered_in_order() {
     );
 }
 
+#[tokio::test]
+async fn writes_that_ask_no_ack_are_answered_only_when_refused_and_the_refusal_names_them() {
+    use tokio_tungstenite::tungstenite::Message;
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let mut client = Peer::client(&relay, &s).await;
+    let quiet = user_message("no ack asked");
+    let forbidden = event(
+        "assistant_message",
+        json!({"text": "not a client's to send"}),
+    );
+    let also_quiet = user_message("no ack either");
+    let asked = user_message("ack asked");
+    let unasked =
+        |e: &NewEvent| Message::Text(json!({"events": [e], "ack": false}).to_string().into());
+    pipeline(
+        &mut client.ws,
+        vec![
+            unasked(&quiet),
+            unasked(&forbidden),
+            unasked(&also_quiet),
+            // A repeat asks nothing either: it is stored, so it is not answered.
+            unasked(&quiet),
+            Message::Binary(vec![0].into()),
+            Message::Text(json!({"events": [asked]}).to_string().into()),
+        ],
+    )
+    .await;
+    let mut replies = Vec::new();
+    let mut events = Vec::new();
+    while events.len() < 3
+        || replies
+            .last()
+            .is_none_or(|r: &Value| r.get("ack").is_none())
+    {
+        let v = ws_next(&mut client.ws, WAIT)
+            .await
+            .unwrap_or_else(|| panic!("replies {replies:?}, events {events:?}"));
+        if v.get("ack").is_some() || v.get("error").is_some() {
+            replies.push(v);
+        } else if v["type"] != "worker_status" {
+            events.push(v["id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert_eq!(replies[0]["error"]["type"], "forbidden", "{}", replies[0]);
+    assert_eq!(replies[0]["ids"], json!([forbidden.id]));
+    assert_eq!(
+        replies[1]["error"]["type"], "invalid_request",
+        "{}",
+        replies[1]
+    );
+    assert!(
+        replies[1].get("ids").is_none(),
+        "a binary frame names nothing"
+    );
+    let ack: Published = serde_json::from_value(replies[2]["ack"].clone()).unwrap();
+    assert_eq!(ack.events[0].id, asked.id);
+    // What was stored without an ack comes back on the writer's own stream: how it learns.
+    assert_eq!(events, [&*quiet.id, &also_quiet.id, &asked.id]);
+    assert!(
+        ws_next(&mut client.ws, QUIET).await.is_none(),
+        "nothing more"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_opened_while_the_sweep_evicts_still_hear_their_session() {
     // A sweep every millisecond evicts every live state nobody has subscribed to yet: also
@@ -559,9 +625,10 @@ async fn a_stale_write_among_pipelined_ones_ends_the_socket_and_nothing_after_it
         "assistant_message",
         json!({"message_id": "c", "text": "after"}),
     );
-    let write = |e: &NewEvent, epoch: u64| {
+    // None asks for an ack but the first: a refusal is answered all the same.
+    let write = |e: &NewEvent, epoch: u64, ack: bool| {
         Message::Text(
-            json!({"worker_epoch": epoch, "events": [e]})
+            json!({"worker_epoch": epoch, "events": [e], "ack": ack})
                 .to_string()
                 .into(),
         )
@@ -573,9 +640,9 @@ async fn a_stale_write_among_pipelined_ones_ends_the_socket_and_nothing_after_it
     pipeline(
         &mut worker.ws,
         vec![
-            write(&before, epoch),
-            write(&stale, epoch + 7),
-            write(&after, epoch),
+            write(&before, epoch, true),
+            write(&stale, epoch + 7, false),
+            write(&after, epoch, false),
         ],
     )
     .await;
@@ -585,6 +652,11 @@ async fn a_stale_write_among_pipelined_ones_ends_the_socket_and_nothing_after_it
     assert_eq!(ack.events[0].id, before.id);
     let second = ws_next(&mut worker.ws, WAIT).await.unwrap();
     assert_eq!(second["error"]["type"], "stale_epoch", "{second}");
+    assert_eq!(
+        second["ids"],
+        json!([stale.id]),
+        "the refusal names its write"
+    );
     assert_eq!(ws_closed(&mut worker.ws, WAIT).await, Some(Some(4409)));
 
     let mut sse = client_sse(&relay, &s, "?from_seq=0", &[]).await;

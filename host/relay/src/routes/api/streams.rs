@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures::{FutureExt as _, SinkExt as _};
 use serde::Deserialize;
-use tether_protocol::api::{Published, SocketReply, SocketWrite};
-use tether_protocol::{SessionId, Source, StreamEnd};
+use tether_protocol::{SessionId, StreamEnd};
 
+use super::socket_writes::{After, Frame, READ_AHEAD, answer, take};
 use crate::error::{ApiError, ApiResult};
 use crate::feed::{Audience, Feed, FeedEnd, start_seq};
 use crate::hub::Live;
@@ -364,7 +364,7 @@ async fn run(
 /// connection at once makes the kernel answer anything still in flight from the peer (a pong, a
 /// write racing the close) with a reset, and the peer then loses the close frame and its code —
 /// the very code (`4409`) that tells a stale worker to stop.
-async fn close_socket(socket: &mut WebSocket, end: StreamEnd) {
+pub(super) async fn close_socket(socket: &mut WebSocket, end: StreamEnd) {
     let frame = CloseFrame {
         code: end.close_code(),
         reason: end.reason().into(),
@@ -386,16 +386,6 @@ async fn close_with(socket: &mut WebSocket, frame: CloseFrame) {
     .await;
 }
 
-/// Whether a read failed because the peer's frame or message is over the size limit.
-fn too_big(e: &axum::Error) -> bool {
-    use std::error::Error as _;
-    matches!(
-        e.source()
-            .and_then(|inner| inner.downcast_ref::<tungstenite::Error>()),
-        Some(tungstenite::Error::Capacity(_))
-    )
-}
-
 /// Close with 1009 (RFC 6455 §7.4.1: a message too big to process) instead of dropping the
 /// connection, so that the peer learns why. Nothing more is read: the rest of the oversized
 /// frame would be buffered whole. The socket is kept open a moment for the close frame to be
@@ -409,153 +399,4 @@ async fn close_too_big(socket: &mut WebSocket, max: usize) {
     if socket.send(Message::Close(Some(frame))).await.is_ok() {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-}
-
-fn error_reply(e: &ApiError) -> String {
-    serde_json::to_string(&SocketReply::Error { error: e.detail() }).expect("serialises")
-}
-
-/// At most this many frames are read ahead and answered together.
-const READ_AHEAD: usize = 64;
-
-/// A frame that asks for an answer, in the order it came.
-enum Frame {
-    /// A write: `{"worker_epoch", "events"}`.
-    Write(Utf8Bytes),
-    /// Not JSON text: refused, the socket stays open.
-    Binary,
-}
-
-impl Frame {
-    fn len(&self) -> usize {
-        match self {
-            Frame::Write(text) => text.len(),
-            Frame::Binary => 0,
-        }
-    }
-}
-
-/// Whether reading may go on after a frame.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum After {
-    More,
-    /// The peer closed, or the connection failed: answer what came before, then stop.
-    Closed,
-    /// The peer sent a message over the limit: answer what came before, then close with 1009.
-    TooBig,
-}
-
-/// Keep what `message` asks for in `frames`.
-fn take(message: Option<Result<Message, axum::Error>>, frames: &mut Vec<Frame>) -> After {
-    match message {
-        Some(Ok(Message::Text(text))) => frames.push(Frame::Write(text)),
-        Some(Ok(Message::Binary(_))) => frames.push(Frame::Binary),
-        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-        Some(Err(e)) if too_big(&e) => return After::TooBig,
-        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return After::Closed,
-    }
-    After::More
-}
-
-/// Answer `frames` in their order: the writes among them published in one transaction, one
-/// reply each, one flush. A write of a stale worker is answered, then the socket is closed
-/// with 4409 and the frames after it are not: false, as when the socket went away.
-async fn answer(
-    socket: &mut WebSocket,
-    state: &Shared,
-    session: &SessionId,
-    live: &Arc<Live>,
-    audience: Audience,
-    frames: Vec<Frame>,
-) -> bool {
-    if frames.is_empty() {
-        return true;
-    }
-    // Each frame's answer: refused at once, or the index of its batch among those published.
-    let mut replies: Vec<Result<usize, ApiError>> = Vec::with_capacity(frames.len());
-    let mut batches = Vec::new();
-    let mut stale = false;
-    for frame in frames {
-        let checked = match frame {
-            Frame::Binary => Err(ApiError::bad_request("Send JSON text frames.")),
-            Frame::Write(text) => check(state, live, audience, text.as_str()),
-        };
-        match checked {
-            Ok(batch) => {
-                replies.push(Ok(batches.len()));
-                batches.push(batch);
-            }
-            Err(e) => {
-                stale = e.status.as_u16() == 409;
-                replies.push(Err(e));
-                if stale {
-                    break;
-                }
-            }
-        }
-    }
-    let mut published = if batches.is_empty() {
-        Ok(Vec::new())
-    } else {
-        publish_checked(state, session, live, audience, batches).await
-    };
-    for reply in replies {
-        let reply = match (reply, &mut published) {
-            (Ok(i), Ok(answers)) => {
-                let events = std::mem::take(&mut answers[i]);
-                let ack = Published { events };
-                serde_json::to_string(&SocketReply::Ack { ack }).expect("serialises")
-            }
-            (Ok(_), Err(e)) => error_reply(e),
-            (Err(e), _) => error_reply(&e),
-        };
-        if socket.feed(Message::Text(reply.into())).await.is_err() {
-            return false;
-        }
-    }
-    if socket.flush().await.is_err() {
-        return false;
-    }
-    if stale {
-        close_socket(socket, StreamEnd::StaleEpoch).await;
-        return false;
-    }
-    true
-}
-
-/// A write's body, from a worker of the current epoch or a client, checked as a POST's is.
-fn check(
-    state: &Shared,
-    live: &Live,
-    audience: Audience,
-    text: &str,
-) -> ApiResult<publish::Validated> {
-    let body: SocketWrite = serde_json::from_str(text)
-        .map_err(|e| ApiError::bad_request(format!("The message is not valid: {e}.")))?;
-    let source = match audience {
-        Audience::Client => Source::Client,
-        Audience::Worker { epoch } => {
-            let current = live.head().epoch;
-            if epoch != current || body.worker_epoch != Some(current) {
-                state.metrics.stale_epoch_refusals.inc();
-                return Err(ApiError::stale_epoch(current));
-            }
-            Source::Worker
-        }
-    };
-    publish::validate(state, source, body.events)
-}
-
-/// Publish the checked writes of one read-ahead; a worker's count as one hearing of it.
-async fn publish_checked(
-    state: &Shared,
-    session: &SessionId,
-    live: &Live,
-    audience: Audience,
-    batches: Vec<publish::Validated>,
-) -> ApiResult<Vec<Vec<tether_protocol::api::PublishedEvent>>> {
-    if matches!(audience, Audience::Worker { .. }) {
-        presence::heard(state, session, live, false).await?;
-    }
-    publish::publish_all(state, session, batches).await
 }
