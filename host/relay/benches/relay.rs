@@ -1528,6 +1528,18 @@ async fn fanout(quick: bool) -> anyhow::Result<()> {
     // Warm up both paths (connections, allocator, page cache).
     fanout_floor(baseline.addrs[1], 500).await?;
     fanout_relay(&api, 500, Publisher::Post(50)).await?;
+    // For profiling: `TETHER_BENCH_FANOUT_PROFILE=<rounds>` names the relay child, waits 2 s
+    // for a profiler to attach to it, then repeats the batched row that many times.
+    if let Some(rounds) = std::env::var("TETHER_BENCH_FANOUT_PROFILE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        eprintln!("relay child pid {}", relay.child.id());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for _ in 0..rounds {
+            fanout_relay(&api, batched, Publisher::Post(50)).await?;
+        }
+    }
 
     let floor = fanout_floor(baseline.addrs[1], batched).await?;
     let post50 = fanout_relay(&api, batched, Publisher::Post(50)).await?;
