@@ -304,6 +304,26 @@ pub struct ServeArgs {
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1; not encrypted).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Also push notifications to this push service (an origin such as
+    /// https://push.example.org:8443; repeatable). Without it the relay pushes only to the
+    /// browsers' own services (FCM, Mozilla, Apple, WNS), over HTTPS.
+    #[arg(long, value_name = "ORIGIN")]
+    pub push_service: Vec<tether_relay::push::endpoint::ServiceOrigin>,
+    /// Who push services may contact about this relay's notifications (VAPID `sub`): a
+    /// mailto: or https: URL. Default: --public-url when it is HTTPS.
+    #[arg(long, value_name = "URL", value_parser = push_contact)]
+    pub push_contact: Option<String>,
+}
+
+fn push_contact(text: &str) -> Result<String, String> {
+    let ok = (text.starts_with("mailto:") && text.len() > 7 && text.contains('@'))
+        || (text.starts_with("https://") && text.len() > 8);
+    let printable = !text.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok && printable {
+        Ok(text.to_owned())
+    } else {
+        Err("give a mailto: address or an https: URL".into())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -390,5 +410,28 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Args::command().debug_assert();
+    }
+
+    #[test]
+    fn push_flags_take_an_origin_and_a_usable_contact() {
+        let serve = |extra: &[&str]| {
+            let mut argv = vec!["tether", "relay", "serve"];
+            argv.extend_from_slice(extra);
+            Args::try_parse_from(argv)
+        };
+        assert!(serve(&["--push-service", "https://push.example:8443"]).is_ok());
+        assert!(serve(&["--push-contact", "mailto:ops@example.org"]).is_ok());
+        assert!(serve(&["--push-contact", "https://example.org/contact"]).is_ok());
+        for bad in [
+            &["--push-service", "https://push.example/path"][..],
+            &["--push-service", "ftp://push.example"],
+            &["--push-contact", "ops@example.org"],
+            &["--push-contact", "mailto:"],
+            &["--push-contact", "http://example.org"],
+            &["--push-contact", "mailto:a@b c"],
+        ] {
+            let error = serve(bad).unwrap_err().to_string();
+            assert!(error.contains(bad[0]), "{bad:?}: {error}");
+        }
     }
 }

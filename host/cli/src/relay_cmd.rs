@@ -147,6 +147,8 @@ fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.jwt_key_file {
         config.jwt_key = Some(jwt_key(path)?);
     }
+    config.push.services = args.push_service.clone();
+    config.push.contact = args.push_contact.clone();
     // clap makes the two flags go together.
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(tether_relay::config::TlsFiles {

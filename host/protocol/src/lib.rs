@@ -11,6 +11,7 @@ pub mod effect;
 pub mod event;
 pub mod gate;
 pub mod payload;
+pub mod push;
 pub mod session_id;
 pub mod stream_end;
 pub mod text;

@@ -215,6 +215,31 @@ pub struct RelayConfig {
     /// Sign worker tokens with this key (`--jwt-key-file`) instead of the one the relay keeps in
     /// its database. Every node of one relay needs the same key.
     pub jwt_key: Option<crate::auth::jwt_key::JwtKey>,
+    /// Web Push: where the relay may push, and who to contact about it.
+    pub push: PushConfig,
+}
+
+/// Web Push (`src/push`).
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Push services besides the browsers' own (`--push-service`): a self-hosted one, or the
+    /// tests' on loopback.
+    pub services: Vec<crate::push::endpoint::ServiceOrigin>,
+    /// VAPID's `sub` (`--push-contact`, a `mailto:` or `https:` URL); the public URL when it is
+    /// HTTPS, else `mailto:relay@localhost`.
+    pub contact: Option<String>,
+    /// Devices an account may subscribe.
+    pub max_devices_per_account: usize,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        PushConfig {
+            services: Vec::new(),
+            contact: None,
+            max_devices_per_account: 20,
+        }
+    }
 }
 
 /// `--tls-cert` and `--tls-key`: PEM files, read once at start.
@@ -247,6 +272,7 @@ impl RelayConfig {
             metrics_token: None,
             tls: None,
             jwt_key: None,
+            push: PushConfig::default(),
         }
     }
 }

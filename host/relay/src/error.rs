@@ -56,6 +56,10 @@ impl ApiError {
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
     }
+    /// `409`: the request conflicts with what is there (a limit of things kept).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", message)
+    }
     /// Too many streams open at once; the client may retry once one has closed.
     pub fn too_many_streams(message: impl Into<String>) -> Self {
         ApiError {

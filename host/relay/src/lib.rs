@@ -36,6 +36,7 @@ pub mod nodes;
 mod pairing;
 mod presence;
 mod publish;
+pub mod push;
 mod revocation;
 mod routes;
 mod server;

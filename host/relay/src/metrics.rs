@@ -80,6 +80,8 @@ pub struct Metrics {
     /// From a node's announcement of a commit on Redis to this node hearing it (by the
     /// sender's clock: the nodes' clocks must agree, as presence needs too).
     pub redis_lag: Histogram,
+    /// Push messages by how they ended (see [`Metrics::push`]).
+    pushes: Family<[(&'static str, &'static str); 1], Counter>,
     live_sessions: Gauge,
     workers_online: Gauge,
     registry: Registry,
@@ -120,8 +122,15 @@ impl Metrics {
             "From another node's announcement of a commit on Redis to this node hearing it",
             redis_lag.clone(),
         );
+        let pushes = Family::<[(&'static str, &'static str); 1], Counter>::default();
+        registry.register(
+            "pushes",
+            "Push messages by outcome: delivered, gone (the subscription was removed), refused, given_up (after the retries), dropped (too many in flight), and each retry",
+            pushes.clone(),
+        );
         let r = &mut registry;
         Metrics {
+            pushes,
             events_published: counter(r, "events_published", "Events appended to session logs"),
             events_delivered: counter(
                 r,
@@ -155,6 +164,11 @@ impl Metrics {
             redis_lag,
             registry,
         }
+    }
+
+    /// Count a push message's `outcome` (or a retry of one).
+    pub fn push(&self, outcome: &'static str) {
+        self.pushes.get_or_create(&[("outcome", outcome)]).inc();
     }
 
     /// The Prometheus text format, with the session gauges the caller counted now.

@@ -67,7 +67,7 @@ pub fn validate(state: &Shared, source: Source, mut batch: Vec<NewEvent>) -> Api
 
 /// How long `value` is as JSON, counted without building it (this runs for every event
 /// published).
-fn serialized_len(value: &impl serde::Serialize) -> usize {
+pub fn serialized_len(value: &impl serde::Serialize) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

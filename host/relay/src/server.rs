@@ -99,6 +99,24 @@ impl Relay {
             );
         }
         let jwt_key = *jwt_key.bytes();
+        let fresh = crate::push::vapid::Vapid::generate_secret();
+        let vapid_secret = store
+            .write(move |c| store::push::vapid_key(c, &fresh))
+            .await?;
+        let contact = config.push.contact.clone().unwrap_or_else(|| {
+            if public_url.starts_with("https://") {
+                public_url.clone()
+            } else {
+                "mailto:relay@localhost".into()
+            }
+        });
+        let vapid = crate::push::vapid::Vapid::from_secret(&vapid_secret, contact)
+            .map_err(anyhow::Error::msg)?;
+        let push = crate::push::Push::new(
+            crate::push::endpoint::Services::new(config.push.services.clone()),
+            vapid,
+        )
+        .map_err(anyhow::Error::msg)?;
         let several = store.dialect() == store::Dialect::Postgres;
         if !several {
             // One node: a stream on record was a previous process's, and it is gone.
@@ -141,6 +159,7 @@ impl Relay {
             hub: Hub::default(),
             nodes,
             jwt_key,
+            push,
             pairings: Mutex::new(Default::default()),
             shutdown: drain,
         });

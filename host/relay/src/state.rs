@@ -31,6 +31,8 @@ pub struct AppState {
     pub nodes: crate::nodes::Nodes,
     /// Signs worker tokens; kept in the database so tokens survive a restart.
     pub jwt_key: [u8; 32],
+    /// Web Push: the services it may call, its VAPID identity, what is in flight.
+    pub push: crate::push::Push,
     /// This process among the nodes on one database: its streams' places are leased under it.
     pub node: String,
     /// The counters `/metrics` shows.

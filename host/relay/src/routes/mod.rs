@@ -18,7 +18,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
 use tether_protocol::RelayKind;
 
-use self::api::{client, devices, oauth, sessions, worker};
+use self::api::{client, devices, oauth, push, sessions, worker};
 use self::pages::{device, login, session, session_list};
 use crate::state::Shared;
 
@@ -105,6 +105,13 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/v1/code/sessions/{id}/worker/heartbeat",
             post(worker::heartbeat),
+        )
+        .route("/v1/code/sessions/{id}/worker/notify", post(worker::notify))
+        .route("/v1/push/key", get(push::key))
+        .route("/v1/push/subscriptions", get(push::list))
+        .route(
+            "/v1/push/subscriptions/{device}",
+            axum::routing::put(push::put).delete(push::remove),
         )
         .route("/v1/code/sessions/{id}/events/stream", get(client::sse))
         .route("/v1/code/sessions/{id}/ws", get(client::ws))

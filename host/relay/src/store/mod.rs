@@ -16,6 +16,7 @@ pub(crate) mod oauth;
 pub(crate) mod order;
 mod postgres;
 pub(crate) mod presence;
+pub(crate) mod push;
 mod schema;
 pub(crate) mod sessions;
 pub mod sql;

@@ -37,6 +37,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "V3__limits",
         include_str!("../../migrations/postgres/V3__limits.sql"),
     ),
+    (
+        "V4__push",
+        include_str!("../../migrations/postgres/V4__push.sql"),
+    ),
 ];
 
 /// Taken around migrating, so that nodes starting at once migrate one after the other (any

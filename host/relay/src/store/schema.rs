@@ -134,11 +134,32 @@ CREATE INDEX streams_by_account ON streams(account_id, expires_at_ms);
 CREATE INDEX streams_by_node ON streams(node);
 CREATE INDEX streams_by_expiry ON streams(expires_at_ms);";
 
+/// Web Push subscriptions (see `store/push.rs`): one per account and browser install.
+const V6: &str = "CREATE TABLE push_subscriptions (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    device TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    p256dh TEXT NOT NULL,
+    auth TEXT NOT NULL,
+    kinds TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (account_id, device)
+);";
+
 /// Every version of the schema, oldest first: version N is the first N of these applied. Only
 /// ever append: a released migration is never edited, or files it already ran on would differ.
 /// Versions 1–3 are the ones `PRAGMA user_version` counted before this list existed, so files
 /// from those releases continue from where they are.
-const STEPS: &[M<'static>] = &[M::up(V1), M::up(V2), M::up(V3), M::up(V4), M::up(V5)];
+const STEPS: &[M<'static>] = &[
+    M::up(V1),
+    M::up(V2),
+    M::up(V3),
+    M::up(V4),
+    M::up(V5),
+    M::up(V6),
+];
 
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 

@@ -15,6 +15,7 @@ mod events;
 mod killable;
 pub mod postgres;
 pub mod proxy;
+pub mod push;
 pub mod redis;
 mod relay;
 pub mod server;
@@ -24,6 +25,7 @@ pub use cli::Setup;
 pub use events::{event, user_message};
 pub use killable::KillableNode;
 pub use proxy::{Pick, TcpProxy};
+pub use push::{PushService, Received, TestSubscription};
 pub use relay::{StoreKind, TestRelay, http_client, test_config};
 
 /// Which stripe of `store/order.rs` keeps a session's order on PostgreSQL (sessions in one wait

@@ -63,6 +63,10 @@ pub fn test_config(store: impl Into<Location>) -> RelayConfig {
     // `/metrics` is never on the public listener by default: tests read it where an operator's
     // scraper would, on a loopback listener of its own.
     config.metrics_listen = Some("127.0.0.1:0".parse().expect("an address"));
+    // Pushes may go to the tests' own push service, once a test has started it.
+    if let Some(origin) = super::push::PushService::started_origin() {
+        config.push.services = vec![origin.parse().expect("the push service's origin")];
+    }
     config
 }
 

@@ -1,8 +1,9 @@
-//! The relay's suites that run on both stores: login, sessions, streams, tokens and restart.
+//! The relay's suites that run on both stores: login, sessions, streams, tokens, restart and push.
 //! `tests/sqlite.rs` runs them on SQLite and `tests/postgres.rs` on PostgreSQL, so that the two
 //! stores are held to one behaviour; each root says which with its `STORE`.
 
 mod login;
+mod push;
 mod restart;
 mod sessions;
 mod streams;

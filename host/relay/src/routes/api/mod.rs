@@ -6,6 +6,7 @@
 pub mod client;
 pub mod devices;
 pub mod oauth;
+pub mod push;
 pub mod sessions;
 mod socket_writes;
 pub mod streams;

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tether_protocol::api::{Heartbeat, Published, PutWorkerState, WorkerEvents};
 use tether_protocol::payload::SessionState;
+use tether_protocol::push::{MAX_SEALED, MAX_TAG, Notified, Notify, PushMessage};
 use tether_protocol::{NewEvent, Payload, SessionId, Source};
 
 use super::sessions::parse_id;
@@ -26,6 +27,17 @@ async fn authorize(
     worker: &Worker,
     raw_id: &str,
 ) -> ApiResult<(SessionId, std::sync::Arc<Live>)> {
+    let (id, _) = authorize_row(state, worker, raw_id).await?;
+    let live = publish::live(state, &id).await?;
+    Ok((id, live))
+}
+
+/// The session a worker token may act on, as stored, if the token's epoch is current.
+async fn authorize_row(
+    state: &Shared,
+    worker: &Worker,
+    raw_id: &str,
+) -> ApiResult<(SessionId, sessions::SessionRow)> {
     let id = parse_id(raw_id)?;
     let claims = &worker.0;
     if claims.sid != id {
@@ -42,8 +54,7 @@ async fn authorize(
         state.metrics.stale_epoch_refusals.inc();
         return Err(ApiError::stale_epoch(row.worker_epoch));
     }
-    let live = publish::live(state, &id).await?;
-    Ok((id, live))
+    Ok((id, row))
 }
 
 fn check_body_epoch(state: &Shared, worker: &Worker, body_epoch: u64) -> ApiResult<()> {
@@ -157,4 +168,47 @@ pub async fn heartbeat(
     check_body_epoch(&state, &worker, body.worker_epoch)?;
     presence::heard(&state, &id, &live, false).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST …/worker/notify`: call the session's person on the devices that want this kind, or
+/// withdraw a call (docs/protocol.md 5.10). `202` with how many devices a push went to.
+pub async fn notify(
+    State(state): State<Shared>,
+    worker: Worker,
+    Path(id): Path<String>,
+    crate::body::Json(body): crate::body::Json<Notify>,
+) -> ApiResult<(StatusCode, JsonResponse<Notified>)> {
+    let tag_ok = !body.tag.is_empty()
+        && body.tag.len() <= MAX_TAG
+        && !body.tag.chars().any(char::is_control);
+    if !tag_ok {
+        return Err(ApiError::bad_request(format!(
+            "tag must be 1-{MAX_TAG} bytes of printable text."
+        )));
+    }
+    if let Some(sealed) = &body.sealed {
+        let size = crate::publish::serialized_len(sealed);
+        if size > MAX_SEALED {
+            return Err(ApiError::too_large(format!(
+                "The sealed notification is {size} bytes; a push carries at most {MAX_SEALED}."
+            )));
+        }
+    }
+    let (id, row) = authorize_row(&state, &worker, &id).await?;
+    let account = row.account;
+    let subscriptions = state
+        .store
+        .read(move |c| store::push::list(c, account))
+        .await?;
+    let message = PushMessage {
+        v: 1,
+        session: id.to_string(),
+        title: row.title,
+        kind: body.kind,
+        tag: body.tag,
+        sealed: body.sealed,
+        close: body.close,
+    };
+    let devices = crate::push::send(&state, &message, subscriptions);
+    Ok((StatusCode::ACCEPTED, JsonResponse(Notified { devices })))
 }

@@ -1,0 +1,122 @@
+//! An account's devices for Web Push: the relay's public key to subscribe with, and the
+//! subscriptions themselves (docs/protocol.md 5.10).
+
+use axum::Json as JsonResponse;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use tether_protocol::push::{PushDevice, PushDevices, PushKey, Subscribe};
+
+use crate::auth::extract::Principal;
+use crate::body::Json;
+use crate::error::{ApiError, ApiResult};
+use crate::push::subscribe::{self, SubscribeError};
+use crate::state::Shared;
+use crate::store::{self, push};
+
+/// `GET /v1/push/key`: what a browser passes to `PushManager.subscribe()`.
+pub async fn key(State(state): State<Shared>, _: Principal) -> JsonResponse<PushKey> {
+    JsonResponse(PushKey {
+        public_key: state.push.sender.vapid().public_key().to_owned(),
+    })
+}
+
+/// `PUT /v1/push/subscriptions/{device}`: subscribe this browser, or change what it is told.
+pub async fn put(
+    State(state): State<Shared>,
+    principal: Principal,
+    Path(device): Path<String>,
+    Json(body): Json<Subscribe>,
+) -> ApiResult<JsonResponse<PushDevice>> {
+    subscribe::check_device(&device).map_err(refused)?;
+    let kinds = subscribe::check(&state.push.services, &body).map_err(refused)?;
+    let max = state.config.push.max_devices_per_account;
+    let (account, now) = (principal.account, store::now());
+    let (dev, stored_kinds) = (device.clone(), kinds.clone());
+    let stored = state
+        .store
+        .write(move |c| {
+            push::put(
+                c,
+                &push::NewSubscription {
+                    account,
+                    device: &dev,
+                    endpoint: &body.endpoint,
+                    p256dh: &body.keys.p256dh,
+                    auth: &body.keys.auth,
+                    kinds: &stored_kinds,
+                    now,
+                },
+                max,
+            )
+        })
+        .await?;
+    if !stored {
+        return Err(ApiError::conflict(format!(
+            "This account already has {max} devices for notifications; remove one first."
+        )));
+    }
+    let listed = state
+        .store
+        .read(move |c| push::list(c, account))
+        .await?
+        .into_iter()
+        .find(|s| s.device == device)
+        .map(shown)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(JsonResponse(listed))
+}
+
+/// `GET /v1/push/subscriptions`: the account's devices, without their secrets.
+pub async fn list(
+    State(state): State<Shared>,
+    principal: Principal,
+) -> ApiResult<JsonResponse<PushDevices>> {
+    let account = principal.account;
+    let devices = state
+        .store
+        .read(move |c| push::list(c, account))
+        .await?
+        .into_iter()
+        .map(shown)
+        .collect();
+    Ok(JsonResponse(PushDevices { devices }))
+}
+
+/// `DELETE /v1/push/subscriptions/{device}`: no more notifications on this device. `204`, or
+/// `404` if it had none.
+pub async fn remove(
+    State(state): State<Shared>,
+    principal: Principal,
+    Path(device): Path<String>,
+) -> ApiResult<StatusCode> {
+    subscribe::check_device(&device).map_err(refused)?;
+    let account = principal.account;
+    let removed = state
+        .store
+        .write(move |c| push::remove(c, account, &device))
+        .await?;
+    if removed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+fn refused(e: SubscribeError) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
+fn shown(s: push::Subscription) -> PushDevice {
+    let service = s
+        .endpoint
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_owned))
+        .unwrap_or_default();
+    PushDevice {
+        device: s.device,
+        kinds: s.kinds,
+        service,
+        updated_at: store::rfc3339(s.updated_at),
+    }
+}

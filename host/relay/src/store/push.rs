@@ -1,0 +1,168 @@
+//! Web Push subscriptions, one per account and browser install (the device id the browser
+//! chose), and the relay's VAPID key.
+
+use tether_protocol::push::PushKind;
+
+use super::sql::{Sql, params};
+use super::{StoreError, StoreResult};
+
+/// A subscription as stored. The endpoint and keys are checked before they are stored and
+/// again before each push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// Its row id.
+    pub id: i64,
+    /// The id the browser chose.
+    pub device: String,
+    /// The push service URL.
+    pub endpoint: String,
+    /// The browser's P-256 key, base64url.
+    pub p256dh: String,
+    /// The browser's authentication secret, base64url.
+    pub auth: String,
+    /// What it is told about.
+    pub kinds: Vec<PushKind>,
+    /// When it subscribed or last changed (Unix seconds).
+    pub updated_at: u64,
+}
+
+/// A subscription to store.
+pub struct NewSubscription<'a> {
+    /// The account it belongs to.
+    pub account: i64,
+    /// The browser's device id.
+    pub device: &'a str,
+    /// The checked endpoint.
+    pub endpoint: &'a str,
+    /// The checked key.
+    pub p256dh: &'a str,
+    /// The checked secret.
+    pub auth: &'a str,
+    /// What it wants to be told about.
+    pub kinds: &'a [PushKind],
+    /// Now (Unix seconds).
+    pub now: u64,
+}
+
+/// Store `s`, replacing the device's earlier subscription, unless the account already has
+/// `max` other devices: then `Ok(false)` and nothing is stored.
+pub fn put(c: &mut dyn Sql, s: &NewSubscription, max: usize) -> StoreResult<bool> {
+    let others = c
+        .query_one(
+            "SELECT COUNT(*) FROM push_subscriptions WHERE account_id = ?1 AND device <> ?2",
+            params![s.account, s.device],
+        )?
+        .u64(0)?;
+    if others >= max as u64 {
+        return Ok(false);
+    }
+    let kinds = kinds_text(s.kinds);
+    c.execute(
+        "INSERT INTO push_subscriptions
+             (account_id, device, endpoint, p256dh, auth, kinds, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (account_id, device) DO UPDATE SET
+             endpoint = excluded.endpoint, p256dh = excluded.p256dh, auth = excluded.auth,
+             kinds = excluded.kinds, updated_at = excluded.updated_at",
+        params![
+            s.account,
+            s.device,
+            s.endpoint,
+            s.p256dh,
+            s.auth,
+            kinds.as_str(),
+            s.now
+        ],
+    )?;
+    Ok(true)
+}
+
+/// The account's subscriptions, oldest first.
+pub fn list(c: &mut dyn Sql, account: i64) -> StoreResult<Vec<Subscription>> {
+    c.query(
+        "SELECT id, device, endpoint, p256dh, auth, kinds, updated_at FROM push_subscriptions
+         WHERE account_id = ?1 ORDER BY created_at, id",
+        params![account],
+    )?
+    .into_iter()
+    .map(|r| {
+        Ok(Subscription {
+            id: r.int(0)?,
+            device: r.text(1)?,
+            endpoint: r.text(2)?,
+            p256dh: r.text(3)?,
+            auth: r.text(4)?,
+            kinds: parse_kinds(&r.text(5)?),
+            updated_at: r.u64(6)?,
+        })
+    })
+    .collect()
+}
+
+/// Forget the account's subscription for `device`; whether there was one.
+pub fn remove(c: &mut dyn Sql, account: i64, device: &str) -> StoreResult<bool> {
+    let n = c.execute(
+        "DELETE FROM push_subscriptions WHERE account_id = ?1 AND device = ?2",
+        params![account, device],
+    )?;
+    Ok(n > 0)
+}
+
+/// Forget subscription `id` because its push service said it is gone, unless the browser
+/// subscribed again meanwhile (a new endpoint in the same row).
+pub fn forget(c: &mut dyn Sql, id: i64, endpoint: &str) -> StoreResult<bool> {
+    let n = c.execute(
+        "DELETE FROM push_subscriptions WHERE id = ?1 AND endpoint = ?2",
+        params![id, endpoint],
+    )?;
+    Ok(n > 0)
+}
+
+/// The relay's VAPID key, made once: nodes starting together agree, since the first insert
+/// wins and everyone reads what it stored.
+pub fn vapid_key(c: &mut dyn Sql, fresh: &[u8]) -> StoreResult<Vec<u8>> {
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES ('vapid_key', ?1) ON CONFLICT (key) DO NOTHING",
+        params![fresh],
+    )?;
+    let key = c
+        .query_one("SELECT value FROM meta WHERE key = 'vapid_key'", &[])?
+        .blob(0)?;
+    if key.len() != 32 {
+        return Err(StoreError::Corrupt(
+            "the stored VAPID key is not 32 bytes".into(),
+        ));
+    }
+    Ok(key)
+}
+
+fn kinds_text(kinds: &[PushKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Kinds this build does not know (a newer relay's) are skipped, not an error.
+fn parse_kinds(text: &str) -> Vec<PushKind> {
+    text.split(',')
+        .filter_map(|k| PushKind::ALL.into_iter().find(|known| known.as_str() == k))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_stored_as_text_and_read_back() {
+        let all = PushKind::ALL;
+        assert_eq!(parse_kinds(&kinds_text(&all)), all);
+        assert_eq!(parse_kinds(""), []);
+        assert_eq!(
+            parse_kinds("done,mystery,offline"),
+            [PushKind::Done, PushKind::Offline]
+        );
+    }
+}

@@ -1,0 +1,448 @@
+//! Web Push: subscriptions kept per account and device, a worker's call handed to the devices
+//! that want its kind, signed and encrypted as a browser's push service and the browser itself
+//! check it (verified by `push/verify.py`, with Python's `cryptography` and Mozilla's `http_ece`,
+//! not tether's code), retried when the service is busy and forgotten when it says gone.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tether_protocol::push::{Notified, PushDevice, PushDevices, PushKey};
+
+use crate::common::*;
+use crate::start_relay;
+
+const WAIT: Duration = Duration::from_secs(10);
+const QUIET: Duration = Duration::from_millis(400);
+
+/// The Python with `http_ece` that `push/verify.py` needs: `$TETHER_TEST_PYTHON`, the one
+/// `.ci/run` makes under `target/test-python`, or `python3`. `None` (the test says it is
+/// skipped) when none has it; in CI that fails.
+fn python() -> Option<PathBuf> {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let candidates = [
+        std::env::var_os("TETHER_TEST_PYTHON").map(PathBuf::from),
+        Some(workspace.join("target/test-python/bin/python")),
+        Some(PathBuf::from("python3")),
+    ];
+    for python in candidates.into_iter().flatten() {
+        let ok = std::process::Command::new(&python)
+            .args(["-c", "import http_ece, cryptography"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(python);
+        }
+    }
+    let why = "Python with http_ece is missing: `python3 -m venv target/test-python && \
+               target/test-python/bin/pip install http_ece` (what .ci/run does)";
+    if std::env::var_os("CI").is_some_and(|v| v == "true") {
+        panic!("{why}");
+    }
+    eprintln!("skipped: {why}");
+    None
+}
+
+/// What `verify.py` makes of one request: the VAPID claims and key, and the decrypted message.
+fn verify(
+    python: &PathBuf,
+    sub: &TestSubscription,
+    got: &Received,
+    aud: &str,
+) -> (Value, String, Value) {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/push/verify.py");
+    let input = json!({
+        "authorization": got.headers.get("authorization").expect("an Authorization header"),
+        "aud": aud,
+        "body": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&got.body),
+        "private_key": sub.private_key,
+        "auth": sub.auth,
+    });
+    let mut child = std::process::Command::new(python)
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "verify.py refused the request: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message: Value = serde_json::from_str(v["plaintext"].as_str().unwrap()).unwrap();
+    (
+        v["claims"].clone(),
+        v["k"].as_str().unwrap().to_owned(),
+        message,
+    )
+}
+
+async fn subscribe(
+    relay: &TestRelay,
+    access: &str,
+    device: &str,
+    sub: &TestSubscription,
+    kinds: &[&str],
+) -> reqwest::Response {
+    relay
+        .http
+        .put(relay.at(&format!("/v1/push/subscriptions/{device}")))
+        .bearer_auth(access)
+        .json(&json!({
+            "endpoint": sub.endpoint,
+            "keys": {"p256dh": sub.p256dh, "auth": sub.auth},
+            "kinds": kinds,
+        }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn notify(relay: &TestRelay, s: &Setup, body: Value) -> reqwest::Response {
+    relay
+        .post(&format!("/v1/code/sessions/{}/worker/notify", s.session))
+        .bearer_auth(&s.grant.worker_jwt)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn devices(relay: &TestRelay, access: &str) -> Vec<PushDevice> {
+    let r = relay
+        .get("/v1/push/subscriptions")
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<PushDevices>().await.unwrap().devices
+}
+
+#[tokio::test]
+async fn a_workers_call_reaches_the_devices_that_want_it_signed_and_encrypted() {
+    let service = PushService::get();
+    let relay = start_relay!();
+    let Some(python) = python() else { return };
+    let s = relay.setup("alice").await;
+    let key: PushKey = relay
+        .get("/v1/push/key")
+        .bearer_auth(&s.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let phone = service.subscribe();
+    let laptop = service.subscribe();
+    let r = subscribe(
+        &relay,
+        &s.access,
+        "phone-1",
+        &phone,
+        &["permission", "done"],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let shown: PushDevice = r.json().await.unwrap();
+    assert_eq!(shown.device, "phone-1");
+    assert_eq!(shown.service, "127.0.0.1");
+    let r = subscribe(&relay, &s.access, "laptop", &laptop, &["done"]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let sealed =
+        json!({"v": 1, "g": 1, "sender": "w", "n": 3, "nonce": "bm9uY2U", "ct": "Y2lwaGVy"});
+    let r = notify(
+        &relay,
+        &s,
+        json!({"kind": "permission", "tag": "req-1", "sealed": sealed}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.json::<Notified>().await.unwrap().devices, 1);
+    let got = service.wait(&phone.path, 1, WAIT).await;
+    assert_eq!(got.len(), 1, "one push to the phone");
+    let push = &got[0];
+    assert_eq!(push.headers["content-encoding"], "aes128gcm");
+    assert_eq!(push.headers["urgency"], "high");
+    assert!(push.headers["ttl"].parse::<u64>().unwrap() > 0);
+    let (claims, k, message) = verify(&python, &phone, push, service.origin());
+    assert_eq!(
+        k, key.public_key,
+        "signed with the key browsers subscribe with"
+    );
+    assert!(claims["sub"].as_str().unwrap().starts_with("mailto:"));
+    assert_eq!(
+        message,
+        json!({"v": 1, "session": s.session, "title": "test", "kind": "permission", "tag": "req-1", "sealed": sealed}),
+    );
+    assert!(
+        service.wait(&laptop.path, 1, QUIET).await.is_empty(),
+        "the laptop wants only `done`"
+    );
+
+    // Answered somewhere: the call is withdrawn on the devices that could show it.
+    let r = notify(
+        &relay,
+        &s,
+        json!({"kind": "permission", "tag": "req-1", "close": true}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let got = service.wait(&phone.path, 2, WAIT).await;
+    let (_, _, message) = verify(&python, &phone, &got[1], service.origin());
+    assert_eq!(message["close"], true);
+    assert_eq!(message["tag"], "req-1");
+    assert!(message.get("sealed").is_none());
+
+    // Both devices want `done`.
+    notify(
+        &relay,
+        &s,
+        json!({"kind": "done", "tag": "turn-1", "sealed": sealed}),
+    )
+    .await;
+    assert_eq!(service.wait(&laptop.path, 1, WAIT).await.len(), 1);
+    assert_eq!(service.wait(&phone.path, 3, WAIT).await.len(), 3);
+    assert_eq!(
+        relay
+            .metric("tether_relay_pushes_total{outcome=\"delivered\"}")
+            .await,
+        4
+    );
+}
+
+#[tokio::test]
+async fn a_busy_service_is_retried_as_it_asks_and_a_gone_subscription_is_forgotten() {
+    let service = PushService::get();
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let busy = service.subscribe();
+    let gone = service.subscribe();
+    service.answer(&busy.path, &[(429, Some("1")), (503, None)]);
+    service.answer(&gone.path, &[(410, None)]);
+    for (device, sub) in [("busy", &busy), ("gone", &gone)] {
+        let r = subscribe(&relay, &s.access, device, sub, &["question"]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = notify(&relay, &s, json!({"kind": "question", "tag": "q"})).await;
+    assert_eq!(r.json::<Notified>().await.unwrap().devices, 2);
+
+    let got = service.wait(&busy.path, 3, WAIT).await;
+    assert_eq!(got.len(), 3, "429, then 503, then delivered");
+    let waited = |i: usize| got[i + 1].at.duration_since(got[i].at);
+    assert!(
+        waited(0) >= Duration::from_millis(900),
+        "Retry-After: 1 obeyed: {:?}",
+        waited(0)
+    );
+    assert!(
+        waited(1) >= Duration::from_millis(900),
+        "then the backoff: {:?}",
+        waited(1)
+    );
+    assert_eq!(service.wait(&gone.path, 1, WAIT).await.len(), 1);
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        left = devices(&relay, &s.access).await;
+        if left.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        left.iter().map(|d| d.device.as_str()).collect::<Vec<_>>(),
+        ["busy"],
+        "a subscription its service calls gone is forgotten"
+    );
+    assert_eq!(
+        relay
+            .metric("tether_relay_pushes_total{outcome=\"retried\"}")
+            .await,
+        2
+    );
+    assert_eq!(
+        relay
+            .metric("tether_relay_pushes_total{outcome=\"gone\"}")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn hostile_subscriptions_are_refused_and_nothing_is_stored() {
+    let service = PushService::get();
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let sub = service.subscribe();
+    let put = |device: &str, body: Value| {
+        relay
+            .http
+            .put(relay.at(&format!("/v1/push/subscriptions/{device}")))
+            .bearer_auth(&s.access)
+            .json(&body)
+            .send()
+    };
+    let keys = json!({"p256dh": sub.p256dh, "auth": sub.auth});
+    let cases = [
+        (
+            "ok-device",
+            json!({"endpoint": "http://127.0.0.1:1/push/x", "keys": keys}),
+            "HTTPS",
+        ),
+        (
+            "ok-device",
+            json!({"endpoint": "https://169.254.169.254/latest", "keys": keys}),
+            "does not push",
+        ),
+        (
+            "ok-device",
+            json!({"endpoint": "file:///etc/passwd", "keys": keys}),
+            "not a URL",
+        ),
+        (
+            "ok-device",
+            json!({"endpoint": sub.endpoint, "keys": {"p256dh": "AAAA", "auth": sub.auth}}),
+            "p256dh",
+        ),
+        (
+            "ok-device",
+            json!({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": "AAAA"}}),
+            "auth",
+        ),
+        (
+            "ok-device",
+            json!({"endpoint": sub.endpoint, "keys": keys, "kinds": []}),
+            "at least one",
+        ),
+        (
+            "ok-device",
+            json!({"endpoint": sub.endpoint, "keys": keys, "kinds": ["bogus"]}),
+            "unknown variant `bogus`",
+        ),
+        (
+            "ok-device",
+            json!({"endpoint": sub.endpoint, "keys": keys, "extra": 1}),
+            "extra",
+        ),
+        (
+            "bad device",
+            json!({"endpoint": sub.endpoint, "keys": keys}),
+            "device id",
+        ),
+    ];
+    for (device, body, why) in cases {
+        let r = put(device, body.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        let text = r.text().await.unwrap();
+        assert!(text.contains(why), "{body}: {text}");
+    }
+    assert!(devices(&relay, &s.access).await.is_empty());
+
+    // The cap on devices, and removal.
+    for i in 0..20 {
+        let r = subscribe(
+            &relay,
+            &s.access,
+            &format!("d{i}"),
+            &service.subscribe(),
+            &["done"],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = subscribe(&relay, &s.access, "one-more", &sub, &["done"]).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let again = subscribe(&relay, &s.access, "d3", &sub, &["question"]).await;
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "a device already there may change"
+    );
+    let remove = |device: &str, access: &str| {
+        relay
+            .http
+            .delete(relay.at(&format!("/v1/push/subscriptions/{device}")))
+            .bearer_auth(access)
+            .send()
+    };
+    let bob = relay.setup("bob").await;
+    assert_eq!(
+        remove("d3", &bob.access).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        remove("d3", &s.access).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        remove("d3", &s.access).await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(devices(&relay, &s.access).await.len(), 19);
+    assert!(devices(&relay, &bob.access).await.is_empty());
+}
+
+#[tokio::test]
+async fn notify_without_a_worker_token_or_with_a_bad_body_is_refused() {
+    let service = PushService::get();
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let sub = service.subscribe();
+    subscribe(&relay, &s.access, "phone", &sub, &["permission"]).await;
+    let path = format!("/v1/code/sessions/{}/worker/notify", s.session);
+    let call = json!({"kind": "permission", "tag": "t"});
+    let as_client = relay
+        .post(&path)
+        .bearer_auth(&s.access)
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_client.status(), StatusCode::UNAUTHORIZED);
+    let other = relay.create_session(&s.access).await;
+    let elsewhere = relay
+        .post(&format!("/v1/code/sessions/{}/worker/notify", other.id))
+        .bearer_auth(&s.grant.worker_jwt)
+        .json(&call)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
+    let big = json!({"kind": "permission", "tag": "t", "sealed": {"ct": "x".repeat(4000)}});
+    assert_eq!(
+        notify(&relay, &s, big).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    for bad in [
+        json!({"kind": "permission", "tag": ""}),
+        json!({"kind": "permission", "tag": "a\u{1b}[2J"}),
+        json!({"kind": "permission", "tag": "x".repeat(200)}),
+        json!({"kind": "shout", "tag": "t"}),
+        json!({"kind": "permission"}),
+    ] {
+        assert_eq!(
+            notify(&relay, &s, bad.clone()).await.status(),
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    assert!(
+        service.wait(&sub.path, 1, QUIET).await.is_empty(),
+        "nothing refused was pushed"
+    );
+}
