@@ -1770,3 +1770,186 @@ async fn on_plain_http_from_another_machine_the_page_decrypts_with_the_vendored_
     );
     b.close().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Notifications: the service worker shows a pushed call, opened with the session key
+
+/// Deliver `data` (the relay's push message as the browser has it once decrypted) to the page's
+/// service worker, as a push service would (DevTools' `ServiceWorker.deliverPushMessage`), until
+/// `until` (run on the notifications shown, [`SHOWN`]) answers something truthy, which it
+/// returns. DevTools hands a message to the worker once and does not say whether it arrived: on
+/// a loaded machine one now and then is lost, so it is sent again. Each message replaces or
+/// closes by tag, so a second copy changes nothing.
+async fn push_until(b: &Browser, origin: &str, data: &str, what: &str, until: &str) -> Value {
+    // The first registration of a fresh profile.
+    let params = json!({"origin": origin, "registrationId": "0", "data": data});
+    let check = format!("{SHOWN}.then(a => ({until})(a))");
+    for _ in 0..5 {
+        b.cdp("ServiceWorker.deliverPushMessage", params.clone())
+            .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(4);
+        while std::time::Instant::now() < deadline {
+            let got = b.js(&check, vec![]).await;
+            let falsy = match &got {
+                Value::Null | Value::Bool(false) => true,
+                Value::Number(n) => n.as_f64() == Some(0.0),
+                Value::String(s) => s.is_empty(),
+                _ => false,
+            };
+            if !falsy {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    panic!("the service worker never showed {what}");
+}
+
+/// The notifications the service worker shows now.
+const SHOWN: &str = "return navigator.serviceWorker.ready.then(r => r.getNotifications()).then(ns => ns.map(n => ({ \
+     title: n.title, body: n.body, tag: n.tag, actions: (n.actions || []).map(a => a.action), data: n.data })))";
+
+#[tokio::test]
+async fn a_pushed_call_shows_the_sealed_text_and_its_answer_reaches_the_agent() {
+    let Some(b) = launch("push_notification").await else {
+        return;
+    };
+    let t = Tether::new();
+    let agent = env!("CARGO_BIN_EXE_tether-fixture-agent");
+    let (remote, base, session) =
+        paired_with(&b, &t, &["--engine", "exec", "--exec-command", agent]).await;
+    // The page offers notifications (a secure context: loopback).
+    b.wait_js(
+        "the notify button",
+        "const n = document.querySelector('#notify'); return !!n && !n.hidden && n.dataset.state",
+        vec![],
+    )
+    .await;
+    b.cdp("ServiceWorker.enable", json!({})).await;
+    b.cdp(
+        "Browser.grantPermissions",
+        json!({"origin": base, "permissions": ["notifications"]}),
+    )
+    .await;
+    b.js(
+        "return navigator.serviceWorker.register('/sw.js').then(() => true)",
+        vec![],
+    )
+    .await;
+    // Active, and controlling the page (its `activate` claims it): ready for pushes.
+    b.wait_js(
+        "the service worker in charge",
+        "return Notification.permission === 'granted' && !!navigator.serviceWorker.controller",
+        vec![],
+    )
+    .await;
+    b.say("tool: Bash ls").await;
+    b.wait_for("#approvals .approval[data-request-id] button.allow")
+        .await;
+    let request = b
+        .js(
+            "return document.querySelector('#approvals .approval').dataset.requestId",
+            vec![],
+        )
+        .await;
+    let request = request.as_str().unwrap().to_owned();
+
+    // The worker's text, sealed as the worker seals it: opened by the service worker only.
+    let key = tether_e2e::seal::key_of(&remote.url);
+    let mut sealer = tether_seal::Sealer::new(
+        &key,
+        &session,
+        tether_seal::Direction::Worker,
+        tether_seal::sender_id("n_"),
+    );
+    let sealed = sealer
+        .seal(
+            &request,
+            "notification",
+            &json!({"title": "Allow Bash?", "body": "ls"}),
+        )
+        .unwrap();
+    let call = json!({"v": 1, "session": session, "title": "my-project", "kind": "permission", "tag": request, "sealed": sealed});
+    let shown = push_until(
+        &b,
+        &base,
+        &call.to_string(),
+        "the call",
+        "a => a.length && a",
+    )
+    .await;
+    assert_eq!(shown.as_array().unwrap().len(), 1, "{shown}");
+    let n = &shown[0];
+    assert_eq!(n["title"], "Allow Bash?", "{n}");
+    assert_eq!(n["body"], "ls", "{n}");
+    assert_eq!(n["tag"], format!("{session}:{request}"), "{n}");
+    assert_eq!(n["actions"], json!(["allow", "deny"]), "{n}");
+
+    // A text that does not open (sealed for another request id) shows only the generic line,
+    // and no buttons: an answer could not be sealed for what cannot be read.
+    let forged = json!({"v": 1, "session": session, "title": "my-project", "kind": "question", "tag": "elsewhere", "sealed": sealed});
+    let shown = push_until(
+        &b,
+        &base,
+        &forged.to_string(),
+        "the question",
+        "a => a.length === 2 && a",
+    )
+    .await;
+    let generic = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["data"]["tag"] == "elsewhere")
+        .expect("the question");
+    assert_eq!(
+        generic["body"], "tether needs you in my-project",
+        "{generic}"
+    );
+    assert_eq!(generic["actions"], json!([]), "{generic}");
+
+    // Allow, as the notification's button does it (the service worker's own function; a
+    // notification cannot be clicked in a headless browser): the agent goes on.
+    b.js(
+        "return window.TetherNotify.answer(arguments[0], arguments[1], 'allow').then(() => true)",
+        vec![json!(session), json!(request)],
+    )
+    .await;
+    b.wait_gone("#approvals .approval").await;
+    b.wait_js(
+        "the agent's reply after the approval",
+        FINISHED_REPLY,
+        vec![json!("allowed:")],
+    )
+    .await;
+
+    // Answered: the worker withdraws the call, and the notification goes.
+    let close = json!({"v": 1, "session": session, "title": "my-project", "kind": "permission", "tag": request, "close": true});
+    push_until(
+        &b,
+        &base,
+        &close.to_string(),
+        "the call withdrawn",
+        "a => a.length === 1 && a[0].data.tag === 'elsewhere'",
+    )
+    .await;
+    // Something that is not the relay's message still shows (every push must), and says so.
+    let shown = push_until(
+        &b,
+        &base,
+        "<b>not json",
+        "the unreadable one",
+        "a => a.length === 2 && a",
+    )
+    .await;
+    assert!(
+        shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["body"] == "A notification could not be read."),
+        "{shown}"
+    );
+    drop(remote);
+    b.close().await;
+}

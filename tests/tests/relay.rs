@@ -241,13 +241,14 @@ fn migrate_upgrades_an_old_file_checks_and_refuses_a_newer_one() {
     let db = t.cwd().join("relay.db");
     let db_arg = db.to_str().unwrap();
     // A file as the release before versioned migrations left it (schema 2: no revocations
-    // table, no worker presence column, no shared limits), holding an account.
+    // table, no worker presence column, no shared limits, no push subscriptions), holding an
+    // account.
     add_relay_user(&t, &db, "alice", PASSWORD);
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
             "DROP TABLE revoked_families; DROP INDEX sessions_online;
-             DROP TABLE throttles; DROP TABLE streams;
+             DROP TABLE throttles; DROP TABLE streams; DROP TABLE push_subscriptions;
              ALTER TABLE sessions DROP COLUMN worker_seen_at; PRAGMA user_version = 2;",
         )
         .unwrap();
@@ -257,7 +258,7 @@ fn migrate_upgrades_an_old_file_checks_and_refuses_a_newer_one() {
     assert!(check.stdout.contains("schema 2"), "{check}");
     let migrated = t.run(["relay", "migrate", "--db", db_arg]);
     migrated.assert_success();
-    assert!(migrated.stdout.contains("schema 2 → 5"), "{migrated}");
+    assert!(migrated.stdout.contains("schema 2 → 6"), "{migrated}");
     let check = t.run(["relay", "migrate", "--check", "--db", db_arg]);
     check.assert_success();
     assert!(check.stdout.contains("up to date"), "{check}");

@@ -86,15 +86,18 @@ async fn the_app_is_served_to_its_owner_under_a_strict_policy() {
         "{body}"
     );
     assert!(!body.contains("<script>"), "{body}");
-    // The sealing code first, then the app that uses it.
-    assert_eq!(body.matches("<script").count(), 2, "{body}");
+    // The sealing code first, then what uses it: the notifications' and the app.
+    assert_eq!(body.matches("<script").count(), 3, "{body}");
     let seal = body
         .find("<script src=\"/assets/seal.js?v=")
         .expect("seal.js");
+    let notify = body
+        .find("<script src=\"/assets/notify.js?v=")
+        .expect("notify.js");
     let app = body
         .find("<script src=\"/assets/app.js?v=")
         .expect("app.js");
-    assert!(seal < app, "{body}");
+    assert!(seal < notify && notify < app, "{body}");
     // Nothing inline for the policy to refuse: no style attributes, no handlers.
     assert!(!body.contains("style="), "{body}");
     let handler = body.match_indices(" on").any(|(at, _)| {
@@ -279,7 +282,12 @@ async fn a_first_load_weighs_at_most_150_kb() {
 #[tokio::test]
 async fn the_script_never_turns_strings_into_markup_or_code() {
     let relay = TestRelay::start().await;
-    for script in ["/assets/seal.js", "/assets/login.js"] {
+    for script in [
+        "/assets/seal.js",
+        "/assets/login.js",
+        "/assets/notify.js",
+        "/sw.js",
+    ] {
         let js = get(&relay, script, None).await.text().await.unwrap();
         assert!(js.contains("'use strict'"), "{script}");
         for forbidden in [

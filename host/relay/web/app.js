@@ -23,7 +23,7 @@
     scroller: $('scroller'), messages: $('messages'), composer: $('composer'), input: $('input'),
     send: $('send'), stop: $('stop'), state: $('state'), worker: $('worker'), title: $('title'),
     subtitle: $('subtitle'), connection: $('connection'), completions: $('completions'),
-    approvals: $('approvals'), jump: $('jump'), banner: $('banner'),
+    approvals: $('approvals'), jump: $('jump'), banner: $('banner'), notify: $('notify'),
   };
   const stats = { firstMessageAt: null, paintDelays: [] };
   window.tetherStats = stats;
@@ -1309,6 +1309,103 @@
     keys = await Seal.deriveKeys(kept.key);
     haveKeys();
     return true;
+  }
+
+  // ---------------------------------------------------------------- notifications
+
+  // "Notify me on this device" (docs/protocol.md 5.10): this browser's push subscription, kept
+  // by the relay for the account under a device id of this browser's own. Permission is asked
+  // for only when the button is tapped. Web Push needs a secure context and a service worker;
+  // where there is neither, the button stays hidden.
+  const pushable = window.isSecureContext && 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
+  const DEVICE = /^[A-Za-z0-9_-]{1,64}$/;
+
+  function deviceId() {
+    let id = null;
+    try { id = localStorage.getItem('tether.device'); } catch (_) { /* none kept */ }
+    if (!id || !DEVICE.test(id)) {
+      id = 'b_' + Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, '0')).join('');
+      try { localStorage.setItem('tether.device', id); } catch (_) { /* this page only */ }
+    }
+    return id;
+  }
+
+  function setNotify(state, why) {
+    ui.notify.dataset.state = state;
+    ui.notify.setAttribute('aria-pressed', String(state === 'on'));
+    const label = state === 'on' ? 'Notifications are on for this device (tap to turn off)' : 'Notify me on this device';
+    ui.notify.title = why || label;
+    ui.notify.setAttribute('aria-label', label);
+  }
+
+  function applicationServerKey(text) {
+    const bytes = Seal.b64url.decode(text);
+    if (!bytes || bytes.length !== 65) throw new Error('the relay gave no usable push key');
+    return bytes;
+  }
+
+  async function pushApi(path, init) {
+    const r = await fetch(path, { credentials: 'same-origin', cache: 'no-store', ...init });
+    if (!r.ok) {
+      let message = `HTTP ${r.status}`;
+      try { message = (await r.json()).error.message || message; } catch (_) { /* keep */ }
+      throw new Error(message);
+    }
+    return r.status === 204 ? null : r.json();
+  }
+
+  async function notifyOn() {
+    const permission = await Notification.requestPermission();
+    if (permission !== 'granted') {
+      setNotify('denied', 'Notifications are blocked for this site: allow them in the browser\'s settings.');
+      return;
+    }
+    const registration = await navigator.serviceWorker.register('/sw.js');
+    await navigator.serviceWorker.ready;
+    const { public_key } = await pushApi('/v1/push/key');
+    let sub = await registration.pushManager.getSubscription();
+    if (!sub) {
+      sub = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: applicationServerKey(public_key) });
+    }
+    const json = sub.toJSON();
+    await pushApi('/v1/push/subscriptions/' + deviceId(), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ endpoint: json.endpoint, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth } }),
+    });
+    setNotify('on');
+  }
+
+  async function notifyOff() {
+    await pushApi('/v1/push/subscriptions/' + deviceId(), { method: 'DELETE' }).catch((e) => {
+      if (!/404/.test(e.message)) throw e;
+    });
+    const registration = await navigator.serviceWorker.getRegistration('/');
+    const sub = registration && await registration.pushManager.getSubscription();
+    if (sub) await sub.unsubscribe();
+    setNotify('off');
+  }
+
+  if (pushable && ui.notify) {
+    ui.notify.hidden = false;
+    (async () => {
+      if (Notification.permission === 'denied') return setNotify('denied', 'Notifications are blocked for this site.');
+      const registration = await navigator.serviceWorker.getRegistration('/');
+      const sub = registration && await registration.pushManager.getSubscription();
+      const listed = sub && (await pushApi('/v1/push/subscriptions')).devices.some((d) => d.device === deviceId());
+      setNotify(listed && Notification.permission === 'granted' ? 'on' : 'off');
+    })().catch(() => setNotify('off'));
+    ui.notify.addEventListener('click', () => {
+      if (ui.notify.dataset.busy) return;
+      ui.notify.dataset.busy = '1';
+      const was = ui.notify.dataset.state;
+      (was === 'on' ? notifyOff() : notifyOn())
+        .catch((e) => {
+          setNotify(was === 'on' ? 'on' : 'off');
+          notice('Notifications could not be ' + (was === 'on' ? 'turned off' : 'turned on') + ': ' + (e && e.message ? e.message : e), null, 'error');
+        })
+        .finally(() => { delete ui.notify.dataset.busy; });
+    });
   }
 
   unlock().then((ok) => {

@@ -5,9 +5,12 @@
 // bytes back. Browsers offer WebCrypto only in a secure context (HTTPS, or this computer);
 // on plain HTTP to another machine (the embedded relay on a LAN address) the page uses the
 // audited noble AES-GCM and HKDF that the relay serves itself (vendor/, pinned by hash), and
-// keeps K's bytes instead. Exposed as window.TetherSeal for app.js and the browser tests.
+// keeps K's bytes instead. Exposed as TetherSeal (on the window, or the service worker's scope) for app.js, sw.js and the
+// browser tests.
 'use strict';
 (() => {
+  // The page's window, or the service worker's global scope (sw.js imports this file too).
+  const root = typeof window !== 'undefined' ? window : self;
   const LABEL = 'tether-e2e-v1';
   const NONCE_BYTES = 12;
   const TAG_BYTES = 16;
@@ -121,7 +124,7 @@
     },
   };
 
-  const secure = () => !!(window.isSecureContext && window.crypto && crypto.subtle);
+  const secure = () => !!(root.isSecureContext && root.crypto && crypto.subtle);
   const backendOf = (key) => (key instanceof Uint8Array ? noble : webcrypto);
   // CryptoKey itself exists only in a secure context.
   const isKey = (key) => (key instanceof Uint8Array
@@ -129,7 +132,7 @@
     : typeof CryptoKey !== 'undefined' && key instanceof CryptoKey);
 
   // Nonces and sender ids need only getRandomValues, which every context has.
-  const available = () => !!(window.crypto && crypto.getRandomValues);
+  const available = () => !!(root.crypto && crypto.getRandomValues);
 
   // ------------------------------------------------------------ keys
 
@@ -341,7 +344,7 @@
     }
   }
 
-  window.TetherSeal = Object.freeze({
+  root.TetherSeal = Object.freeze({
     LABEL, isSealed, available, parseFragment, importKey, deriveKeys, associatedData, seal, open,
     newSender, Ledger, recall, remember, fingerprint,
     b64url: Object.freeze({ encode, decode }),

@@ -17,6 +17,8 @@ use crate::state::Shared;
 /// The files themselves, built in.
 const APP_JS: &str = include_str!("../../web/app.js");
 const SEAL_JS: &str = include_str!("../../web/seal.js");
+const NOTIFY_JS: &str = include_str!("../../web/notify.js");
+const SW_JS: &str = include_str!("../../web/sw.js");
 const LOGIN_JS: &str = include_str!("../../web/login.js");
 const APP_CSS: &str = include_str!("../../web/app.css");
 const MANIFEST: &str = include_str!("../../web/manifest.webmanifest");
@@ -93,6 +95,23 @@ pub const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: SEAL_JS.as_bytes(),
         caching: Caching::Versioned,
+    },
+    // What the service worker does with a pushed call (docs/protocol.md 5.10), loaded by the
+    // page as well.
+    Asset {
+        path: "/assets/notify.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: NOTIFY_JS.as_bytes(),
+        caching: Caching::Versioned,
+    },
+    // The service worker, at the root so that its scope covers every session's page; always
+    // revalidated, so that an update reaches browsers at once. It imports seal.js and
+    // notify.js unversioned, which are then revalidated too.
+    Asset {
+        path: "/sw.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: SW_JS.as_bytes(),
+        caching: Caching::Revalidate,
     },
     // The login form's one script: it keeps the link's fragment (the session key) across the
     // post.
@@ -224,12 +243,24 @@ fn serve(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    // An SVG opened on its own is a document: it gets nothing to run.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        HeaderValue::from_static(policy(asset.path)),
     );
     response
+}
+
+/// The service worker's policy: a worker runs under the policy of its own script's response,
+/// so this is what lets it import the client's scripts and post an answer, and nothing else.
+pub const SW_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'";
+
+/// The `Content-Security-Policy` an asset is served with. Anything opened on its own (an SVG
+/// is a document) gets nothing to run; the service worker gets [`SW_CSP`].
+fn policy(path: &str) -> &'static str {
+    match path {
+        "/sw.js" => SW_CSP,
+        _ => "default-src 'none'; frame-ancestors 'none'",
+    }
 }
 
 #[cfg(test)]
@@ -244,6 +275,25 @@ mod tests {
         assert_ne!(version("/assets/seal.js"), version("/assets/app.js"));
         assert_eq!(version("/assets/login.js").len(), 12);
         assert_eq!(version("/nope"), "");
+    }
+
+    #[test]
+    fn only_the_service_worker_may_run_scripts_and_connect() {
+        assert_eq!(policy("/sw.js"), SW_CSP);
+        for asset in all().filter(|a| a.path != "/sw.js") {
+            assert_eq!(
+                policy(asset.path),
+                "default-src 'none'; frame-ancestors 'none'",
+                "{}",
+                asset.path
+            );
+        }
+        let sw = ASSETS.iter().find(|a| a.path == "/sw.js").unwrap();
+        assert_eq!(
+            sw.caching,
+            Caching::Revalidate,
+            "an update reaches browsers at once"
+        );
     }
 
     /// The vendored files are byte for byte what `update.sh` fetched from npm (whose tarball

@@ -82,6 +82,7 @@ pub fn app_page(page: &AppPage<'_>) -> Response {
         "css_version" => Cow::Borrowed(version("/assets/app.css")),
         "js_version" => Cow::Borrowed(version("/assets/app.js")),
         "seal_version" => Cow::Borrowed(version("/assets/seal.js")),
+        "notify_version" => Cow::Borrowed(version("/assets/notify.js")),
         _ => Cow::Borrowed(""),
     });
     document(StatusCode::OK, html, APP_CSP)
