@@ -47,6 +47,21 @@ impl Api {
         self.call_empty(request).await
     }
 
+    /// `POST …/worker/notify`: call the session's person on their devices, or withdraw a call.
+    pub async fn notify(
+        &self,
+        jwt: &str,
+        session: &SessionId,
+        call: &tether_protocol::push::Notify,
+    ) -> Result<tether_protocol::push::Notified, ApiError> {
+        let request = self
+            .http
+            .post(self.url(&session_path(session, "/worker/notify")))
+            .bearer_auth(jwt)
+            .json(call);
+        self.call(request).await
+    }
+
     /// `POST …/worker/heartbeat`.
     pub async fn heartbeat(
         &self,

@@ -10,6 +10,7 @@ use serde_json::Value;
 use tether_protocol::api::WorkerState;
 use tether_protocol::event::MAX_EVENT_BYTES;
 use tether_protocol::payload::{CommandOutput, TextFormat};
+use tether_protocol::push::{MAX_SEALED, Notify, PushKind};
 use tether_protocol::{NewEvent, Payload};
 use tether_seal::{Direction, SealError, Sealer, SessionKey, is_sealed, sender_id};
 use tokio::sync::{mpsc, watch};
@@ -34,6 +35,9 @@ struct Publishing {
     count: u64,
     /// The worker's publisher of sealed events; `None` only for [`Protection::Plaintext`].
     sealer: Option<Sealer>,
+    /// The sealer of calls' texts: a sender of its own, since a call is not an event and must
+    /// not spend a number any device's ledger expects to see.
+    caller: Option<Sealer>,
     session: String,
 }
 
@@ -49,13 +53,31 @@ struct Inner {
 }
 
 /// The worker's publisher for `config`: a fresh sender id for each key generation.
-pub(crate) fn sealer_for(config: &WorkerConfig) -> (Option<Sealer>, String) {
+pub(crate) fn sealer_for(config: &WorkerConfig) -> Sealers {
     let session = config.session.to_string();
-    let sealer = match &config.protection {
-        Protection::EndToEnd(key) => Some(new_sealer(key, &session)),
-        Protection::Plaintext => None,
+    let (sealer, caller) = match &config.protection {
+        Protection::EndToEnd(key) => (
+            Some(new_sealer(key, &session)),
+            Some(new_caller(key, &session)),
+        ),
+        Protection::Plaintext => (None, None),
     };
-    (sealer, session)
+    Sealers {
+        sealer,
+        caller,
+        session,
+    }
+}
+
+/// What the handle seals with: events, calls, for one session.
+pub(crate) struct Sealers {
+    sealer: Option<Sealer>,
+    caller: Option<Sealer>,
+    session: String,
+}
+
+fn new_caller(key: &SessionKey, session: &str) -> Sealer {
+    Sealer::new(key, session, Direction::Worker, sender_id("n_")).with_limit(MAX_SEALED)
 }
 
 fn new_sealer(key: &SessionKey, session: &str) -> Sealer {
@@ -69,15 +91,16 @@ impl WorkerHandle {
         settled: watch::Receiver<u64>,
         status: watch::Receiver<Status>,
         task: JoinHandle<()>,
-        (sealer, session): (Option<Sealer>, String),
+        sealers: Sealers,
     ) -> Self {
         WorkerHandle {
             inner: Arc::new(Inner {
                 commands,
                 published: Mutex::new(Publishing {
                     count: 0,
-                    sealer,
-                    session,
+                    sealer: sealers.sealer,
+                    caller: sealers.caller,
+                    session: sealers.session,
                 }),
                 settled,
                 status,
@@ -123,8 +146,50 @@ impl WorkerHandle {
             .unwrap_or_else(|p| p.into_inner());
         if published.sealer.is_some() {
             published.sealer = Some(new_sealer(key, &published.session));
+            published.caller = Some(new_caller(key, &published.session));
             let _ = self.inner.commands.send(Command::Rekey(key.clone()));
         }
+    }
+
+    /// Call the session's person on the devices that want `kind` (Web Push through the relay,
+    /// docs/protocol.md 5.10): `title` and `body` sealed under the session key as the text of
+    /// call `tag` (a later call with the same tag replaces it). Without end-to-end encryption
+    /// no text is sent, and devices show a generic line. Never blocks; best effort.
+    pub fn call(&self, kind: PushKind, tag: &str, title: &str, body: &str) {
+        let mut published = self
+            .inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let text = serde_json::json!({ "title": title, "body": body });
+        let sealed = match published.caller.as_mut() {
+            Some(caller) => match caller.seal(tag, "notification", &text) {
+                Ok(envelope) => Some(envelope),
+                Err(e) => {
+                    tracing::warn!("not calling: the text cannot be sealed: {e}");
+                    return;
+                }
+            },
+            None => None,
+        };
+        let call = Notify {
+            kind,
+            tag: tag.to_owned(),
+            sealed,
+            close: false,
+        };
+        let _ = self.inner.commands.send(Command::Notify(call));
+    }
+
+    /// Withdraw call `tag` on every device (it was answered, or no longer waits).
+    pub fn withdraw(&self, kind: PushKind, tag: &str) {
+        let call = Notify {
+            kind,
+            tag: tag.to_owned(),
+            sealed: None,
+            close: true,
+        };
+        let _ = self.inner.commands.send(Command::Notify(call));
     }
 
     /// Report the terminal's state (`PUT …/worker`). Only the latest is sent, after the events

@@ -140,6 +140,8 @@ impl WorkerConfig {
 pub(crate) enum Command {
     Publish(tether_protocol::NewEvent),
     SetState(tether_protocol::api::WorkerState, Option<serde_json::Value>),
+    /// Call the session's person, or withdraw a call (`…/worker/notify`), its text sealed.
+    Notify(tether_protocol::push::Notify),
     /// Open clients' events with this key from now on (`/session revoke`).
     Rekey(SessionKey),
     Shutdown,

@@ -71,7 +71,12 @@ enum Reply {
     Published(Result<Published, ApiError>),
     State(Result<(), ApiError>),
     Heartbeat(Result<(), ApiError>),
+    Called(Result<tether_protocol::push::Notified, ApiError>),
 }
+
+/// Calls (`…/worker/notify`) kept while offline: past this the oldest go, since a call that
+/// waited that long is stale anyway.
+const MAX_CALLS: usize = 16;
 
 pub(crate) struct Worker {
     config: WorkerConfig,
@@ -85,6 +90,8 @@ pub(crate) struct Worker {
     /// Opens what clients sealed; its counters outlive reconnects.
     opener: Opener,
     grant: Option<Grant>,
+    /// Calls not yet sent, oldest first: one at a time, in order (a withdrawal after its call).
+    calls: std::collections::VecDeque<tether_protocol::push::Notify>,
     /// The newest epoch the relay gave us: a `409` for an older one was our own doing.
     newest_epoch: u64,
 }
@@ -109,6 +116,7 @@ impl Worker {
             cursor: Position::new(),
             opener,
             grant: None,
+            calls: Default::default(),
             newest_epoch: 0,
         }
     }
@@ -243,7 +251,16 @@ impl Worker {
         let mut heard = Instant::now();
         let mut publishing = false;
         let mut putting = false;
+        let mut calling = false;
         loop {
+            // A call is best effort and goes beside the events: one at a time, so that a
+            // withdrawal never overtakes the call it withdraws.
+            if !calling && let Some(call) = self.calls.pop_front() {
+                calling = true;
+                let (api, jwt, session) = self.call_parts(grant);
+                requests
+                    .spawn(async move { Reply::Called(api.notify(&jwt, &session, &call).await) });
+            }
             // A state whose events are settled goes first, so that the events after it wait
             // for it (the batch below) rather than racing it to the relay.
             if !putting
@@ -314,6 +331,16 @@ impl Worker {
                             self.state_put(result, epoch)
                         }
                         Reply::Heartbeat(result) => self.heartbeat_answered(result, epoch),
+                        Reply::Called(result) => {
+                            calling = false;
+                            match result {
+                                Ok(n) => tracing::debug!(devices = n.devices, "called the session's person"),
+                                // Not worth a reconnect: the stream says soon enough whether
+                                // the token or the relay is gone.
+                                Err(e) => tracing::info!("a call to the session's person failed: {e}"),
+                            }
+                            None
+                        }
                     };
                     if let Some(end) = end {
                         return end;
@@ -441,6 +468,13 @@ impl Worker {
                     details,
                     after: self.outbound.pushed(),
                 });
+                true
+            }
+            Some(Command::Notify(call)) => {
+                if self.calls.len() == MAX_CALLS {
+                    self.calls.pop_front();
+                }
+                self.calls.push_back(call);
                 true
             }
             Some(Command::Rekey(key)) => {

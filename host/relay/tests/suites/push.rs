@@ -121,6 +121,15 @@ async fn notify(relay: &TestRelay, s: &Setup, body: Value) -> reqwest::Response 
         .unwrap()
 }
 
+/// The relay's count of push messages that ended as `outcome` (or of retries).
+async fn pushes(relay: &TestRelay, outcome: &str) -> u64 {
+    relay
+        .metric(&format!(
+            "tether_relay_pushes_total{{outcome=\"{outcome}\"}}"
+        ))
+        .await
+}
+
 async fn devices(relay: &TestRelay, access: &str) -> Vec<PushDevice> {
     let r = relay
         .get("/v1/push/subscriptions")
@@ -218,12 +227,7 @@ async fn a_workers_call_reaches_the_devices_that_want_it_signed_and_encrypted() 
     .await;
     assert_eq!(service.wait(&laptop.path, 1, WAIT).await.len(), 1);
     assert_eq!(service.wait(&phone.path, 3, WAIT).await.len(), 3);
-    assert_eq!(
-        relay
-            .metric("tether_relay_pushes_total{outcome=\"delivered\"}")
-            .await,
-        4
-    );
+    assert_eq!(pushes(&relay, "delivered").await, 4);
 }
 
 #[tokio::test]
@@ -269,18 +273,8 @@ async fn a_busy_service_is_retried_as_it_asks_and_a_gone_subscription_is_forgott
         ["busy"],
         "a subscription its service calls gone is forgotten"
     );
-    assert_eq!(
-        relay
-            .metric("tether_relay_pushes_total{outcome=\"retried\"}")
-            .await,
-        2
-    );
-    assert_eq!(
-        relay
-            .metric("tether_relay_pushes_total{outcome=\"gone\"}")
-            .await,
-        1
-    );
+    assert_eq!(pushes(&relay, "retried").await, 2);
+    assert_eq!(pushes(&relay, "gone").await, 1);
 }
 
 #[tokio::test]
