@@ -131,14 +131,8 @@ async fn pushes(relay: &TestRelay, outcome: &str) -> u64 {
 }
 
 async fn devices(relay: &TestRelay, access: &str) -> Vec<PushDevice> {
-    let r = relay
-        .get("/v1/push/subscriptions")
-        .bearer_auth(access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json::<PushDevices>().await.unwrap().devices
+    let listed: PushDevices = relay.get_json("/v1/push/subscriptions", access).await;
+    listed.devices
 }
 
 #[tokio::test]
@@ -147,15 +141,7 @@ async fn a_workers_call_reaches_the_devices_that_want_it_signed_and_encrypted() 
     let relay = start_relay!();
     let Some(python) = python() else { return };
     let s = relay.setup("alice").await;
-    let key: PushKey = relay
-        .get("/v1/push/key")
-        .bearer_auth(&s.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key: PushKey = relay.get_json("/v1/push/key", &s.access).await;
     let phone = service.subscribe();
     let laptop = service.subscribe();
     let r = subscribe(
