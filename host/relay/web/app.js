@@ -44,15 +44,7 @@
     return el;
   }
 
-  // crypto.randomUUID needs a secure context; the embedded relay is often plain http on a LAN.
-  function uuid() {
-    if (window.isSecureContext && crypto.randomUUID) return crypto.randomUUID();
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const x = Array.from(b, (v) => v.toString(16).padStart(2, '0')).join('');
-    return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-  }
+  const uuid = () => Seal.uuid();
 
   const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const str = (v) => (typeof v === 'string' ? v : '');
@@ -1091,10 +1083,13 @@
       const after = parseInt(r.headers.get('retry-after') || '', 10);
       retry(item, after > 0 ? after * 1000 : undefined);
     } else {
-      let message = `The relay refused this (HTTP ${r.status}).`;
-      try { message = (await r.json()).error.message || message; } catch (_) { /* keep */ }
-      settle(item, new Error(message));
+      settle(item, new Error(await refusal(r, `The relay refused this (HTTP ${r.status}).`)));
     }
+  }
+
+  // The relay's words for refusing `r` (its `{error: {message}}`), or `fallback`.
+  async function refusal(r, fallback) {
+    try { return (await r.json()).error.message || fallback; } catch (_) { return fallback; }
   }
 
   function savePending() {
@@ -1346,11 +1341,7 @@
 
   async function pushApi(path, init) {
     const r = await fetch(path, { credentials: 'same-origin', cache: 'no-store', ...init });
-    if (!r.ok) {
-      let message = `HTTP ${r.status}`;
-      try { message = (await r.json()).error.message || message; } catch (_) { /* keep */ }
-      throw new Error(message);
-    }
+    if (!r.ok) throw new Error(await refusal(r, `HTTP ${r.status}`));
     return r.status === 204 ? null : r.json();
   }
 

@@ -60,21 +60,13 @@
     return { title: text && text.title ? text.title : 'tether — ' + title, options };
   }
 
-  function uuid() {
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  }
-
   // A permission request answered from its notification: the same `control_response` the page
   // sends, sealed with this device's key as a sender of its own (first answer wins, as anywhere).
   async function answer(session, requestId, behavior) {
     const kept = await Seal.recall(session);
     if (!kept) throw new Error('no key');
     const keys = await Seal.deriveKeys(kept.key);
-    const id = uuid();
+    const id = Seal.uuid();
     const type = 'control_response';
     const payload = await Seal.seal(keys, { session, id, type, source: 'client', g: kept.g }, Seal.newSender(), 1,
       { request_id: requestId, response: { behavior } });

@@ -210,6 +210,17 @@
   }
 
   // A sender id for one page load: 'p_' and 16 random hex digits.
+  // A random (version 4) UUID, an event's id. crypto.randomUUID needs a secure context, and the
+  // embedded relay is often plain HTTP on a LAN.
+  function uuid() {
+    if (root.isSecureContext && crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const x = Array.from(b, (v) => v.toString(16).padStart(2, '0')).join('');
+    return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  }
+
   function newSender() {
     return 'p_' + Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
   }
@@ -346,7 +357,7 @@
 
   root.TetherSeal = Object.freeze({
     LABEL, isSealed, available, parseFragment, importKey, deriveKeys, associatedData, seal, open,
-    newSender, Ledger, recall, remember, fingerprint,
+    newSender, uuid, Ledger, recall, remember, fingerprint,
     b64url: Object.freeze({ encode, decode }),
     // For the known-answer test only: app.js never passes a nonce or exports a key.
     testing: Object.freeze({

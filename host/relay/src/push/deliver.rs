@@ -138,7 +138,7 @@ impl Sender {
             web_push_native::WebPushBuilder::new(target.endpoint.clone(), target.key, auth)
                 .with_valid_duration(TTL)
                 .build(message.to_vec());
-        let request = match request {
+        let mut request = match request {
             Ok(request) => request,
             Err(e) => return Attempt::Failed(format!("cannot encrypt the message: {e}")),
         };
@@ -146,17 +146,20 @@ impl Sender {
             Ok(header) => header,
             Err(e) => return Attempt::Failed(e),
         };
-        let (parts, body) = request.into_parts();
-        let mut outgoing = self
-            .http
-            .post(target.endpoint.to_string())
-            .header("authorization", authorization)
-            .header("urgency", urgency)
-            .body(body);
-        for (name, value) in &parts.headers {
-            outgoing = outgoing.header(name.as_str(), value.as_bytes());
-        }
-        match outgoing.send().await {
+        let (Ok(authorization), Ok(urgency)) = (
+            http::HeaderValue::from_str(&authorization),
+            http::HeaderValue::from_str(urgency),
+        ) else {
+            return Attempt::Failed("a header is not valid text".into());
+        };
+        let headers = request.headers_mut();
+        headers.insert(http::header::AUTHORIZATION, authorization);
+        headers.insert("urgency", urgency);
+        let request = match reqwest12::Request::try_from(request) {
+            Ok(request) => request,
+            Err(e) => return Attempt::Failed(chain(&e)),
+        };
+        match self.http.execute(request).await {
             Ok(response) => {
                 let retry = response
                     .headers()

@@ -77,19 +77,10 @@ impl Vapid {
     }
 }
 
-/// The origin of `endpoint`: scheme, host, and the port unless it is the scheme's default.
+/// The origin of `endpoint`: scheme, host, and the port unless it is the scheme's default (the
+/// same normal form the Origin check uses).
 pub fn audience(endpoint: &http::Uri) -> Option<String> {
-    let scheme = endpoint.scheme_str()?;
-    let authority = endpoint.authority()?;
-    let default = match scheme {
-        "https" => 443,
-        "http" => 80,
-        _ => return None,
-    };
-    Some(match authority.port_u16() {
-        Some(port) if port != default => format!("{scheme}://{}:{port}", authority.host()),
-        _ => format!("{scheme}://{}", authority.host()),
-    })
+    crate::auth::origin::origin_of(&endpoint.to_string())
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub async fn put(
     let kinds = subscribe::check(&state.push.services, &body).map_err(refused)?;
     let max = state.config.push.max_devices_per_account;
     let (account, now) = (principal.account, store::now());
-    let (dev, stored_kinds) = (device.clone(), kinds.clone());
+    let (dev, stored_kinds, endpoint) = (device.clone(), kinds.clone(), body.endpoint.clone());
     let stored = state
         .store
         .write(move |c| {
@@ -55,15 +55,7 @@ pub async fn put(
             "This account already has {max} devices for notifications; remove one first."
         )));
     }
-    let listed = state
-        .store
-        .read(move |c| push::list(c, account))
-        .await?
-        .into_iter()
-        .find(|s| s.device == device)
-        .map(shown)
-        .ok_or_else(ApiError::not_found)?;
-    Ok(JsonResponse(listed))
+    Ok(JsonResponse(shown(device, kinds, &endpoint, now)))
 }
 
 /// `GET /v1/push/subscriptions`: the account's devices, without their secrets.
@@ -77,7 +69,7 @@ pub async fn list(
         .read(move |c| push::list(c, account))
         .await?
         .into_iter()
-        .map(shown)
+        .map(|s| shown(s.device, s.kinds, &s.endpoint, s.updated_at))
         .collect();
     Ok(JsonResponse(PushDevices { devices }))
 }
@@ -106,17 +98,22 @@ fn refused(e: SubscribeError) -> ApiError {
     ApiError::bad_request(e.to_string())
 }
 
-fn shown(s: push::Subscription) -> PushDevice {
-    let service = s
-        .endpoint
+/// A device as its owner sees it: the push service's host, never the endpoint or the keys.
+fn shown(
+    device: String,
+    kinds: Vec<tether_protocol::push::PushKind>,
+    endpoint: &str,
+    updated_at: u64,
+) -> PushDevice {
+    let service = endpoint
         .parse::<http::Uri>()
         .ok()
         .and_then(|u| u.host().map(str::to_owned))
         .unwrap_or_default();
     PushDevice {
-        device: s.device,
-        kinds: s.kinds,
+        device,
+        kinds,
         service,
-        updated_at: store::rfc3339(s.updated_at),
+        updated_at: store::rfc3339(updated_at),
     }
 }
