@@ -19,6 +19,7 @@ use tether_e2e::process::{
 };
 use tether_e2e::seal::{Opener, Phone, key_of};
 use tether_e2e::sse::{SseJson, read_head};
+use tether_relay::test_support::{PushService, TestSubscription};
 use tether_seal::SessionKey;
 
 /// host/bridge/src/worker/verdict.rs `TAKEN_OVER`: why a worker stops when another registered.
@@ -1691,4 +1692,179 @@ fn a_tampered_answer_or_message_is_not_taken_by_the_terminal() {
     // The request still waits, and the phone's own answer is taken.
     client.answer(&id, "allow");
     wait_agent_reply(&stream, "allowed:");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. The terminal calls its person: Web Push through the relay, sealed, withdrawn when answered
+
+/// A hosted relay that may push to the tests' push service, a phone's subscription there for
+/// alice, and `[notify]` in the CLI's config.toml.
+fn calling(notify: &str) -> (Hosted, TestSubscription) {
+    let service = PushService::get();
+    let h = Hosted::new("127.0.0.1:0", &["--push-service", service.origin()]);
+    std::fs::write(h.t.config_dir().join("config.toml"), notify).unwrap();
+    let sub = service.subscribe();
+    let body = json!({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}});
+    let (status, head, answer) = http(
+        &h.relay.host(),
+        "PUT",
+        "/v1/push/subscriptions/phone",
+        &[
+            ("Cookie", &h.cookie),
+            ("Origin", &h.relay.url),
+            ("Content-Type", "application/json"),
+        ],
+        &body.to_string(),
+    );
+    assert_eq!(status, 200, "{head}\n{answer}");
+    (h, sub)
+}
+
+/// The pushes `sub` has received, once there are `n` (or `within` passed): each as the service
+/// worker reads it, with when it arrived.
+fn pushes(sub: &TestSubscription, n: usize, within: Duration) -> Vec<(Value, Instant)> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let secret = p256::SecretKey::from_slice(&b64.decode(&sub.private_key).unwrap()).unwrap();
+    let auth = web_push_native::Auth::clone_from_slice(&b64.decode(&sub.auth).unwrap());
+    let deadline = Instant::now() + within;
+    loop {
+        let got = PushService::get().received(&sub.path);
+        if got.len() >= n || Instant::now() >= deadline {
+            return got
+                .into_iter()
+                .map(|push| {
+                    let plain = web_push_native::decrypt(push.body, &secret, &auth).unwrap();
+                    (serde_json::from_slice(&plain).unwrap(), push.at)
+                })
+                .collect();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The text of a call, opened with the session key as a device holding it does.
+fn call_text(remote: &Remote, session: &str, call: &Value) -> Value {
+    let event = tether_protocol::Event {
+        seq: 0,
+        id: call["tag"].as_str().unwrap().to_owned(),
+        kind: "notification".into(),
+        source: tether_protocol::Source::Worker,
+        created_at: String::new(),
+        payload: call["sealed"].clone(),
+    };
+    let keys = tether_seal::Keys::derive(&key_of(&remote.url));
+    tether_seal::open(&keys, session, &event)
+        .unwrap_or_else(|e| panic!("{e}: {call}"))
+        .payload
+}
+
+#[test]
+fn a_waiting_request_calls_the_phone_sealed_and_its_answer_withdraws_the_call() {
+    let (h, sub) = calling("[notify]\nwait_seconds = 1\nlong_turn_seconds = 0\n");
+    let (remote, session) = h.remote(&["--engine", "exec", "--exec-command", AGENT]);
+    let client = Client::new(
+        h.relay.host(),
+        h.relay.url.clone(),
+        h.cookie.clone(),
+        session.clone(),
+        &remote.url,
+    );
+    let stream = client.stream(0);
+    client.say("tool: Bash ls");
+    let id = wait_permission(&stream);
+    let asked = Instant::now();
+    let got = pushes(&sub, 1, WAIT);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (call, at) = &got[0];
+    assert!(
+        at.duration_since(asked) >= Duration::from_millis(700),
+        "called before the request waited a second"
+    );
+    assert_eq!(call["kind"], "permission", "{call}");
+    assert_eq!(call["tag"], id.as_str(), "{call}");
+    assert_eq!(call["session"], session.as_str(), "{call}");
+    assert!(
+        !call.to_string().contains("\"ls\""),
+        "the relay saw the text: {call}"
+    );
+    assert_eq!(
+        call_text(&remote, &session, call),
+        json!({"title": "Allow Bash?", "body": "ls"})
+    );
+
+    // Answered on the phone: the call is withdrawn, and the turn's end (every turn is long
+    // here) calls "done" with the reply's first line.
+    client.answer(&id, "allow");
+    wait_agent_reply(&stream, "allowed:");
+    let got = pushes(&sub, 3, WAIT);
+    assert_eq!(got.len(), 3, "{got:?}");
+    let (withdrawal, _) = &got[1];
+    assert_eq!(withdrawal["close"], true, "{withdrawal}");
+    assert_eq!(withdrawal["tag"], id.as_str());
+    assert!(withdrawal.get("sealed").is_none(), "{withdrawal}");
+    let (done, _) = &got[2];
+    assert_eq!(done["kind"], "done", "{done}");
+    assert_eq!(
+        call_text(&remote, &session, done),
+        json!({"title": "The agent is done", "body": "› Bash: `ls`"})
+    );
+    // One call per request: nothing more comes.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(PushService::get().received(&sub.path).len(), 3);
+}
+
+#[test]
+fn a_request_while_the_terminal_is_typed_in_is_called_once_it_is_quiet() {
+    let (h, sub) = calling("[notify]\nwait_seconds = 1\nquiet_seconds = 4\n");
+    let (mut remote, session) = h.remote(&["--engine", "exec", "--exec-command", AGENT]);
+    let client = Client::new(
+        h.relay.host(),
+        h.relay.url.clone(),
+        h.cookie.clone(),
+        session.clone(),
+        &remote.url,
+    );
+    let stream = client.stream(0);
+    let typed = Instant::now();
+    remote.proc.line("tool: Bash ls");
+    let id = wait_permission(&stream);
+    // Someone is at the keyboard: past the wait, nothing is called.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(PushService::get().received(&sub.path).len(), 0);
+    let got = pushes(&sub, 1, WAIT);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (call, at) = &got[0];
+    assert_eq!(call["tag"], id.as_str(), "{call}");
+    assert!(
+        at.duration_since(typed) >= Duration::from_secs(4),
+        "called {:?} after the line was typed",
+        at.duration_since(typed)
+    );
+    // Answered at the terminal: withdrawn.
+    remote.proc.line("y");
+    let got = pushes(&sub, 2, WAIT);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].0["close"], true);
+}
+
+#[test]
+fn push_false_in_config_calls_nobody() {
+    let (h, sub) = calling("[notify]\npush = false\nwait_seconds = 0\nlong_turn_seconds = 0\n");
+    let (remote, session) = h.remote(&["--engine", "exec", "--exec-command", AGENT]);
+    let client = Client::new(
+        h.relay.host(),
+        h.relay.url.clone(),
+        h.cookie.clone(),
+        session,
+        &remote.url,
+    );
+    let stream = client.stream(0);
+    client.say("tool: Bash ls");
+    let id = wait_permission(&stream);
+    std::thread::sleep(Duration::from_millis(1500));
+    client.answer(&id, "allow");
+    wait_agent_reply(&stream, "allowed:");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(PushService::get().received(&sub.path).len(), 0);
 }

@@ -23,7 +23,27 @@ pub struct Config {
     /// Prices per model, in dollars per million tokens; they replace the built-in table.
     #[serde(default)]
     pub prices: BTreeMap<String, PriceEntry>,
+    /// When a published session calls its person (`tether --remote`).
+    #[serde(default)]
+    pub notify: NotifySection,
 }
+
+/// `[notify]`: when `tether --remote` calls the person on the devices that asked for it.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifySection {
+    /// `false` turns the calls off for this machine. Default: on.
+    pub push: Option<bool>,
+    /// Seconds a permission request or question waits unanswered before it is called.
+    pub wait_seconds: Option<u64>,
+    /// A turn at least this many seconds long is called when it ends.
+    pub long_turn_seconds: Option<u64>,
+    /// Seconds after a line typed at the terminal during which nothing is called.
+    pub quiet_seconds: Option<u64>,
+}
+
+/// The longest any `[notify]` time may be: a day.
+const MAX_NOTIFY_SECONDS: u64 = 86_400;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +130,17 @@ impl Config {
                 "[exec] command must name a program, e.g. command = [\"claude\", \"-p\", …]".into(),
             );
         }
+        for (key, value) in [
+            ("wait_seconds", self.notify.wait_seconds),
+            ("long_turn_seconds", self.notify.long_turn_seconds),
+            ("quiet_seconds", self.notify.quiet_seconds),
+        ] {
+            if value.is_some_and(|v| v > MAX_NOTIFY_SECONDS) {
+                return Err(format!(
+                    "[notify] {key} is seconds, at most {MAX_NOTIFY_SECONDS} (a day)"
+                ));
+            }
+        }
         for (model, p) in &self.prices {
             let all = [Some(p.input), Some(p.output), p.cache_read, p.cache_write];
             if all.into_iter().flatten().any(|v| !v.is_finite() || v < 0.0) {
@@ -188,6 +219,17 @@ cache_read = 0.05
             (500_000, 1_500_000, 50_000)
         );
         assert_eq!(Config::parse("").unwrap(), Config::default());
+        let c = Config::parse("[notify]\npush = false\nwait_seconds = 0\nlong_turn_seconds = 60")
+            .unwrap();
+        assert_eq!(
+            c.notify,
+            NotifySection {
+                push: Some(false),
+                wait_seconds: Some(0),
+                long_turn_seconds: Some(60),
+                quiet_seconds: None,
+            }
+        );
     }
 
     #[test]
@@ -204,6 +246,10 @@ cache_read = 0.05
             ("[openai]\nbase_url = \"localhost:11434\"", "http://"),
             ("[anthropic]\nmax_tokens = 0", "at least 1"),
             ("[anthropic]\nmax_tokens = -5", "line 2, column 14"),
+            ("[notify]\nwait = 5", "unknown field"),
+            ("[notify]\nwait_seconds = -1", "line 2"),
+            ("[notify]\nquiet_seconds = 86401", "at most 86400"),
+            ("[notify]\npush = \"yes\"", "line 2"),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.contains(needle), "{text:?}: {e}");

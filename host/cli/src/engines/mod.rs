@@ -24,6 +24,8 @@ use config::Config;
 pub struct Chosen {
     pub engine: Arc<dyn Engine>,
     pub hint: Option<&'static str>,
+    /// `[notify]` of the same file, for `tether --remote`.
+    pub notify: config::NotifySection,
 }
 
 /// The config file's path.
@@ -45,6 +47,7 @@ pub fn build(args: &EngineArgs, dirs: &Dirs) -> Result<Chosen> {
     Ok(Chosen {
         engine,
         hint: (why == Why::Fallback).then_some(FALLBACK_HINT),
+        notify: config.notify,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `tether --remote`: the conversation published on a relay. Typing in the terminal and typing
 //! on a phone feed one conversation, in the order they arrive; every reply goes to both.
 
+pub mod calls;
 pub mod lan;
 pub mod link;
 
@@ -26,20 +27,28 @@ use crate::args::Args;
 use crate::console::EditorConsole;
 use crate::render::{Mode, TerminalSink};
 use crate::{signals, startup};
+use calls::Caller;
 use link::Link;
 
 /// The session's worker on the relay, as the driver publishes through it.
 struct Published<'a> {
     link: &'a mut Link,
     title: String,
+    calls: Option<Caller>,
 }
 
 impl Publisher for Published<'_> {
     fn publish(&self, payload: Payload) -> String {
+        if let Some(calls) = &self.calls {
+            calls.published(&payload);
+        }
         self.link.worker.publish(&payload)
     }
 
     fn state(&self, state: WorkerState, waiting: Option<WaitingFor>) {
+        if let Some(calls) = &self.calls {
+            calls.state(state);
+        }
         self.link
             .worker
             .set_state(state, waiting.map(|w| w.to_value()));
@@ -180,6 +189,13 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
 
     let (inputs, received) = tokio::sync::mpsc::unbounded_channel();
     signals::forward(inputs.clone(), true)?;
+    let calls = calls::timing(&chosen.notify).map(|t| Caller::spawn(link.worker.clone(), t));
+    // The terminal's own typing reaches the driver through the caller, which mutes calls while
+    // someone is at the keyboard.
+    let typed = match &calls {
+        Some(c) => c.tap(inputs.clone()),
+        None => inputs.clone(),
+    };
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let mut terminal = TerminalSink::new(Mode::Interactive, &prefs);
     terminal.answer_hint = "type y or n and press Enter, or answer on a connected device";
@@ -190,14 +206,11 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
             &prefs,
             &session,
             Ask::AtPrompt,
-            inputs.clone(),
+            typed,
             terminal.palette.clone(),
         )
     } else {
-        (
-            EditorConsole::stdin(inputs.clone(), terminal.palette.clone()),
-            None,
-        )
+        (EditorConsole::stdin(typed, terminal.palette.clone()), None)
     };
     if let Some(printer) = console.printer() {
         terminal = terminal.with_printer(printer);
@@ -214,6 +227,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
         let mut published = Published {
             link: &mut link,
             title,
+            calls,
         };
         Driver::new(
             &mut session,

@@ -1,0 +1,148 @@
+//! The terminal calls its person on their devices when the session needs them (Web Push through
+//! the relay, docs/protocol.md 5.10). What to call and when is [`rule`]; this is the task that
+//! feeds it what the session publishes and the terminal's typing, keeps its timers, and hands
+//! its calls to the worker, which seals their text under the session key.
+
+pub mod rule;
+
+use std::time::{Duration, Instant};
+
+use tether_bridge::WorkerHandle;
+use tether_protocol::Payload;
+use tether_protocol::api::WorkerState;
+use tether_protocol::payload::{ControlRequest, Speaker};
+use tether_session::driver::Input;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use rule::{Act, Calls, Seen, Timing};
+
+use crate::engines::config::NotifySection;
+
+/// The rules' times from `[notify]` in config.toml; `None` when it turns calls off.
+pub fn timing(section: &NotifySection) -> Option<Timing> {
+    if section.push == Some(false) {
+        return None;
+    }
+    let default = Timing::default();
+    let secs = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_secs);
+    Some(Timing {
+        wait: secs(section.wait_seconds, default.wait),
+        long_turn: secs(section.long_turn_seconds, default.long_turn),
+        quiet: secs(section.quiet_seconds, default.quiet),
+    })
+}
+
+/// The handle the publisher and the terminal's input tell what happened.
+#[derive(Clone)]
+pub struct Caller {
+    seen: UnboundedSender<(Seen, Instant)>,
+}
+
+impl Caller {
+    /// Starts the task; it ends when every handle is dropped.
+    pub fn spawn(worker: WorkerHandle, timing: Timing) -> Caller {
+        let (seen, received) = unbounded_channel();
+        tokio::spawn(run(worker, Calls::new(timing), received));
+        Caller { seen }
+    }
+
+    fn see(&self, seen: Seen) {
+        let _ = self.seen.send((seen, Instant::now()));
+    }
+
+    /// What a published payload tells the rules.
+    pub fn published(&self, payload: &Payload) {
+        let seen = match payload {
+            Payload::ControlRequest(ControlRequest::CanUseTool {
+                request_id,
+                tool_name,
+                input,
+                description,
+            }) => Seen::Asked {
+                request_id: request_id.clone(),
+                tool: tool_name.clone(),
+                summary: rule::summary(tool_name, input, description.as_deref()),
+            },
+            Payload::ControlCancel(c) => Seen::Settled {
+                request_id: c.request_id.clone(),
+            },
+            Payload::AssistantMessage(m) => Seen::Replied {
+                text: m.text.clone(),
+            },
+            Payload::UserMessage(m) if m.origin == Some(Speaker::Terminal) => Seen::Typed,
+            _ => return,
+        };
+        self.see(seen);
+    }
+
+    /// What a reported worker state tells the rules.
+    pub fn state(&self, state: WorkerState) {
+        match state {
+            WorkerState::Running => self.see(Seen::Running),
+            WorkerState::Idle => self.see(Seen::Idle),
+            WorkerState::RequiresAction => {}
+        }
+    }
+
+    /// A sender of terminal input that marks the terminal typed in for each line, key answer
+    /// or Ctrl-C, and passes everything on to `inputs` unchanged, in order.
+    pub fn tap(&self, inputs: UnboundedSender<Input>) -> UnboundedSender<Input> {
+        let (tapped, mut received) = unbounded_channel();
+        let caller = self.clone();
+        tokio::spawn(async move {
+            while let Some(input) = received.recv().await {
+                if matches!(
+                    input,
+                    Input::Line(_) | Input::Answer { .. } | Input::Interrupt
+                ) {
+                    caller.see(Seen::Typed);
+                }
+                if inputs.send(input).is_err() {
+                    return;
+                }
+            }
+        });
+        tapped
+    }
+}
+
+async fn run(
+    worker: WorkerHandle,
+    mut calls: Calls,
+    mut received: UnboundedReceiver<(Seen, Instant)>,
+) {
+    loop {
+        let next = calls.next();
+        let acts = tokio::select! {
+            seen = received.recv() => match seen {
+                Some((seen, at)) => calls.see(seen, at),
+                None => return,
+            },
+            _ = sleep_until(next), if next.is_some() => calls.due(Instant::now()),
+        };
+        for act in acts {
+            match act {
+                Act::Call {
+                    kind,
+                    tag,
+                    title,
+                    body,
+                } => {
+                    tracing::debug!(?kind, %tag, "calling the person");
+                    worker.call(kind, &tag, &title, &body);
+                }
+                Act::Withdraw { kind, tag } => {
+                    tracing::debug!(?kind, %tag, "withdrawing the call");
+                    worker.withdraw(kind, &tag);
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
+}
