@@ -126,13 +126,6 @@ async fn arrives(inbound: &mut UnboundedReceiver<Inbound>, text: &str) {
     }
 }
 
-fn percentile(samples: &[Duration], p: usize) -> Duration {
-    let mut sorted = samples.to_vec();
-    sorted.sort();
-    let rank = (p * sorted.len()).div_ceil(100).max(1) - 1;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 fn summary(samples: &[Duration]) -> String {
     if samples.is_empty() {
         return "never offline".into();

@@ -331,3 +331,11 @@ pub fn back_online(worker: &tether_bridge::WorkerHandle) -> tokio::task::JoinHan
         started.elapsed()
     })
 }
+
+/// The `p`th percentile of `samples` (nearest rank), for the benches.
+pub fn percentile(samples: &[Duration], p: usize) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let rank = (p * sorted.len()).div_ceil(100).max(1) - 1;
+    sorted[rank.min(sorted.len() - 1)]
+}
