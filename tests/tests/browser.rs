@@ -1953,3 +1953,57 @@ async fn a_pushed_call_shows_the_sealed_text_and_its_answer_reaches_the_agent() 
     drop(remote);
     b.close().await;
 }
+
+#[tokio::test]
+async fn the_page_tells_the_relay_while_it_shows_the_session_and_when_it_stops() {
+    let Some(b) = launch("push_looking").await else {
+        return;
+    };
+    let t = Tether::new();
+    let (_remote, _base, session) = paired_with(&b, &t, &[]).await;
+    // What the page says from now on, and what the relay answers.
+    b.js(
+        "window.__looks = []; const fetched = window.fetch; \
+         window.fetch = (url, init) => { const p = fetched(url, init); \
+           if (String(url).includes('/v1/push/looking/')) p.then((r) => window.__looks.push({ url: String(url), body: JSON.parse(init.body), status: r.status })); \
+           return p; }; \
+         window.dispatchEvent(new Event('focus')); return true",
+        vec![],
+    )
+    .await;
+    let said = b
+        .wait_js(
+            "the page saying it is looking",
+            "return window.__looks.length >= 1 && window.__looks",
+            vec![],
+        )
+        .await;
+    let first = &said[0];
+    assert_eq!(first["status"], 204, "{said}");
+    assert_eq!(first["body"]["visible"], true, "{said}");
+    assert!(
+        first["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/v1/push/looking/{session}")),
+        "{said}"
+    );
+    let device = first["body"]["device"].as_str().unwrap().to_owned();
+    assert!(device.starts_with("b_"), "{said}");
+    // Leaving: taken back, under the same device id.
+    b.js(
+        "window.dispatchEvent(new Event('pagehide')); return true",
+        vec![],
+    )
+    .await;
+    let said = b
+        .wait_js(
+            "the page taking it back",
+            "return window.__looks.length >= 2 && window.__looks",
+            vec![],
+        )
+        .await;
+    assert_eq!(said[1]["status"], 204, "{said}");
+    assert_eq!(said[1]["body"], json!({"device": device, "visible": false}));
+    b.close().await;
+}

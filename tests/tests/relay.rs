@@ -258,7 +258,7 @@ fn migrate_upgrades_an_old_file_checks_and_refuses_a_newer_one() {
     assert!(check.stdout.contains("schema 2"), "{check}");
     let migrated = t.run(["relay", "migrate", "--db", db_arg]);
     migrated.assert_success();
-    assert!(migrated.stdout.contains("schema 2 → 6"), "{migrated}");
+    assert!(migrated.stdout.contains("schema 2 → 7"), "{migrated}");
     let check = t.run(["relay", "migrate", "--check", "--db", db_arg]);
     check.assert_success();
     assert!(check.stdout.contains("up to date"), "{check}");

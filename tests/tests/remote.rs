@@ -1868,3 +1868,55 @@ fn push_false_in_config_calls_nobody() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(PushService::get().received(&sub.path).len(), 0);
 }
+
+#[test]
+fn no_call_is_pushed_while_a_page_looks_at_the_session_and_one_is_once_it_looks_away() {
+    let (h, sub) = calling("[notify]\nwait_seconds = 1\n");
+    let (remote, session) = h.remote(&["--engine", "exec", "--exec-command", AGENT]);
+    let client = Client::new(
+        h.relay.host(),
+        h.relay.url.clone(),
+        h.cookie.clone(),
+        session.clone(),
+        &remote.url,
+    );
+    let look = |visible: bool| {
+        let body = json!({"device": "laptop", "visible": visible}).to_string();
+        let (status, head, answer) = http(
+            &h.relay.host(),
+            "PUT",
+            &format!("/v1/push/looking/{session}"),
+            &[
+                ("Cookie", &h.cookie),
+                ("Origin", &h.relay.url),
+                ("Content-Type", "application/json"),
+            ],
+            &body,
+        );
+        assert_eq!(status, 204, "{head}\n{answer}");
+    };
+    look(true);
+    let stream = client.stream(0);
+    client.say("tool: Bash ls");
+    let id = wait_permission(&stream);
+    // The page shows the request: past the wait, and past a recall, nothing is pushed.
+    std::thread::sleep(Duration::from_millis(4500));
+    assert_eq!(PushService::get().received(&sub.path).len(), 0);
+    let hidden = Instant::now();
+    look(false);
+    let got = pushes(&sub, 1, WAIT);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (call, at) = &got[0];
+    assert_eq!(call["tag"], id.as_str(), "{call}");
+    assert!(
+        at.duration_since(hidden) <= Duration::from_millis(3500),
+        "called {:?} after the page looked away",
+        at.duration_since(hidden)
+    );
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(
+        PushService::get().received(&sub.path).len(),
+        1,
+        "one call, not one per recall"
+    );
+}

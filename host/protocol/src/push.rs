@@ -134,7 +134,27 @@ pub struct Notify {
 pub struct Notified {
     /// Devices subscribed to this kind.
     pub devices: usize,
+    /// Someone is looking at the session (a page visible and focused, [`Looking`]): nothing
+    /// was sent, and the worker calls again later if the request still waits. Withdrawals are
+    /// always sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub looking: bool,
 }
+
+/// `PUT /v1/push/looking/{session}`: whether this page shows the session to its person now
+/// (visible and focused). A visible page says so again within [`LOOKING_FOR_MS`]; past that it
+/// counts as gone, so a page closed without a word mutes nothing for long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Looking {
+    /// The page's device id (the one it subscribes with).
+    pub device: String,
+    /// Visible and focused.
+    pub visible: bool,
+}
+
+/// How long a page's "visible" holds without being said again, in milliseconds.
+pub const LOOKING_FOR_MS: u64 = 45_000;
 
 /// What the service worker receives, once the push service has delivered it and the browser
 /// has decrypted it.

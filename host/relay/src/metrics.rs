@@ -125,7 +125,7 @@ impl Metrics {
         let pushes = Family::<[(&'static str, &'static str); 1], Counter>::default();
         registry.register(
             "pushes",
-            "Push messages by outcome: delivered, gone (the subscription was removed), refused, given_up (after the retries), dropped (too many in flight), and each retry",
+            "Push messages by outcome: delivered, gone (the subscription was removed), refused, given_up (after the retries), dropped (too many in flight), looking (held: someone watches the session), and each retry",
             pushes.clone(),
         );
         let r = &mut registry;

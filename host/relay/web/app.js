@@ -1399,11 +1399,42 @@
     });
   }
 
+  // Looking (docs/protocol.md 5.10): while this page is visible and focused, it says so to the
+  // relay, which then holds the worker's calls to this person's devices: someone is already
+  // watching. Said again every 20 s (the relay forgets it after 45 s, so a page that dies
+  // silently mutes nothing for long), and taken back when the page is hidden, blurred or left.
+  const LOOK_EVERY_MS = 20000;
+  let looking = false;
+  let lookTimer = null;
+
+  function look(leaving) {
+    const visible = !leaving && document.visibilityState === 'visible' && document.hasFocus();
+    clearTimeout(lookTimer);
+    if (visible) lookTimer = setTimeout(() => look(false), LOOK_EVERY_MS);
+    if (!visible && !looking) return;
+    looking = visible;
+    fetch('/v1/push/looking/' + encodeURIComponent(sessionId), {
+      method: 'PUT',
+      credentials: 'same-origin',
+      keepalive: true,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ device: deviceId(), visible }),
+    }).catch(() => { /* best effort: the relay forgets a silent page */ });
+  }
+
+  function watchLooking() {
+    for (const name of ['focus', 'blur']) window.addEventListener(name, () => look(false));
+    document.addEventListener('visibilitychange', () => look(false));
+    window.addEventListener('pagehide', () => look(true));
+    look(false);
+  }
+
   unlock().then((ok) => {
     if (!ok) {
       setConnection('closed', '');
       return;
     }
+    watchLooking();
     // Messages typed before a reload that the relay may not have yet: shown at once, sealed and
     // sent again with the same ids once the replay has caught up (a duplicate id is
     // recognised and dropped by the relay).

@@ -43,6 +43,15 @@ pub enum Inbound {
         /// What happened.
         order: Order,
     },
+    /// A call ([`super::WorkerHandle::call`]) was not sent because someone is looking at the
+    /// session now (a page visible and focused): the terminal calls again later if the
+    /// request still waits.
+    Held {
+        /// The call's kind.
+        kind: tether_protocol::push::PushKind,
+        /// Its tag.
+        tag: String,
+    },
     /// The worker stopped for good and will send nothing more; `reason` is for the person.
     Stopped {
         /// Why, in words for the person.

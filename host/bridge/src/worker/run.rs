@@ -71,7 +71,10 @@ enum Reply {
     Published(Result<Published, ApiError>),
     State(Result<(), ApiError>),
     Heartbeat(Result<(), ApiError>),
-    Called(Result<tether_protocol::push::Notified, ApiError>),
+    Called(
+        tether_protocol::push::Notify,
+        Result<tether_protocol::push::Notified, ApiError>,
+    ),
 }
 
 /// Calls (`…/worker/notify`) kept while offline: past this the oldest go, since a call that
@@ -258,8 +261,10 @@ impl Worker {
             if !calling && let Some(call) = self.calls.pop_front() {
                 calling = true;
                 let (api, jwt, session) = self.call_parts(grant);
-                requests
-                    .spawn(async move { Reply::Called(api.notify(&jwt, &session, &call).await) });
+                requests.spawn(async move {
+                    let result = api.notify(&jwt, &session, &call).await;
+                    Reply::Called(call, result)
+                });
             }
             // A state whose events are settled goes first, so that the events after it wait
             // for it (the batch below) rather than racing it to the relay.
@@ -331,9 +336,15 @@ impl Worker {
                             self.state_put(result, epoch)
                         }
                         Reply::Heartbeat(result) => self.heartbeat_answered(result, epoch),
-                        Reply::Called(result) => {
+                        Reply::Called(call, result) => {
                             calling = false;
                             match result {
+                                Ok(n) if n.looking => {
+                                    let _ = self.inbound.send(Inbound::Held {
+                                        kind: call.kind,
+                                        tag: call.tag,
+                                    });
+                                }
                                 Ok(n) => tracing::debug!(devices = n.devices, "called the session's person"),
                                 // Not worth a reconnect: the stream says soon enough whether
                                 // the token or the relay is gone.

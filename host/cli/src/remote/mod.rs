@@ -92,8 +92,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 }
 
 /// What the bridge hands the terminal, as driver inputs: each client event with its id, and
-/// the worker stopping for good as a notice (its reason may quote the relay).
-fn forward_bridge(link: &mut Link, inputs: UnboundedSender<Input>) {
+/// the worker stopping for good as a notice (its reason may quote the relay); a call the relay
+/// held, to the caller.
+fn forward_bridge(link: &mut Link, inputs: UnboundedSender<Input>, calls: Option<Caller>) {
     let mut inbound =
         std::mem::replace(&mut link.inbound, tokio::sync::mpsc::unbounded_channel().1);
     let mut status = link.worker.status();
@@ -116,6 +117,11 @@ fn forward_bridge(link: &mut Link, inputs: UnboundedSender<Input>) {
                     Some(Inbound::OutOfOrder { order, .. }) => {
                         if inputs.send(Input::Notice(out_of_order_notice(order))).is_err() {
                             return;
+                        }
+                    }
+                    Some(Inbound::Held { tag, .. }) => {
+                        if let Some(calls) = &calls {
+                            calls.held(tag);
                         }
                     }
                     Some(Inbound::Stopped { .. }) | None => break,
@@ -222,7 +228,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
     if let Some(w) = warning {
         terminal.error(&w);
     }
-    forward_bridge(&mut link, inputs);
+    forward_bridge(&mut link, inputs, calls.clone());
     {
         let mut published = Published {
             link: &mut link,

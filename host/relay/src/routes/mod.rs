@@ -108,6 +108,10 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/v1/code/sessions/{id}/worker/notify", post(worker::notify))
         .route("/v1/push/key", get(push::key))
+        .route(
+            "/v1/push/looking/{session}",
+            axum::routing::put(push::looking),
+        )
         .route("/v1/push/subscriptions", get(push::list))
         .route(
             "/v1/push/subscriptions/{device}",

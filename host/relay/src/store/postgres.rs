@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "V4__push",
         include_str!("../../migrations/postgres/V4__push.sql"),
     ),
+    (
+        "V5__looking",
+        include_str!("../../migrations/postgres/V5__looking.sql"),
+    ),
 ];
 
 /// Taken around migrating, so that nodes starting at once migrate one after the other (any

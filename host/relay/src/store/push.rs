@@ -1,5 +1,6 @@
 //! Web Push subscriptions, one per account and browser install (the device id the browser
-//! chose), and the relay's VAPID key.
+//! chose), the relay's VAPID key, and who is looking at a session now (a call waits while
+//! anyone is).
 
 use tether_protocol::push::PushKind;
 
@@ -134,6 +135,57 @@ pub fn vapid_key(c: &mut dyn Sql, fresh: &[u8]) -> StoreResult<Vec<u8>> {
         ));
     }
     Ok(key)
+}
+
+/// `device` looks at `session` until `until_ms`, unless `max` other devices already do: then
+/// `Ok(false)` and nothing is stored. Rows whose time has passed are cleared on the way.
+pub fn look(
+    c: &mut dyn Sql,
+    session: &str,
+    device: &str,
+    now_ms: u64,
+    until_ms: u64,
+    max: usize,
+) -> StoreResult<bool> {
+    c.execute(
+        "DELETE FROM push_looking WHERE session_id = ?1 AND until_ms <= ?2",
+        params![session, now_ms],
+    )?;
+    let others = c
+        .query_one(
+            "SELECT COUNT(*) FROM push_looking WHERE session_id = ?1 AND device <> ?2",
+            params![session, device],
+        )?
+        .u64(0)?;
+    if others >= max as u64 {
+        return Ok(false);
+    }
+    c.execute(
+        "INSERT INTO push_looking (session_id, device, until_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (session_id, device) DO UPDATE SET until_ms = excluded.until_ms",
+        params![session, device, until_ms],
+    )?;
+    Ok(true)
+}
+
+/// `device` no longer looks at `session`.
+pub fn look_away(c: &mut dyn Sql, session: &str, device: &str) -> StoreResult<()> {
+    c.execute(
+        "DELETE FROM push_looking WHERE session_id = ?1 AND device = ?2",
+        params![session, device],
+    )?;
+    Ok(())
+}
+
+/// Whether any device looks at `session` at `now_ms`.
+pub fn looked_at(c: &mut dyn Sql, session: &str, now_ms: u64) -> StoreResult<bool> {
+    let n = c
+        .query_one(
+            "SELECT COUNT(*) FROM push_looking WHERE session_id = ?1 AND until_ms > ?2",
+            params![session, now_ms],
+        )?
+        .u64(0)?;
+    Ok(n > 0)
 }
 
 fn kinds_text(kinds: &[PushKind]) -> String {

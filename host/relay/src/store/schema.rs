@@ -148,6 +148,15 @@ const V6: &str = "CREATE TABLE push_subscriptions (
     UNIQUE (account_id, device)
 );";
 
+/// Who is looking at a session now (see `store/push.rs`): a page that is visible and focused,
+/// until its `until_ms`. Calls wait while anyone is.
+const V7: &str = "CREATE TABLE push_looking (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    device TEXT NOT NULL,
+    until_ms INTEGER NOT NULL,
+    PRIMARY KEY (session_id, device)
+);";
+
 /// Every version of the schema, oldest first: version N is the first N of these applied. Only
 /// ever append: a released migration is never edited, or files it already ran on would differ.
 /// Versions 1–3 are the ones `PRAGMA user_version` counted before this list existed, so files
@@ -159,6 +168,7 @@ const STEPS: &[M<'static>] = &[
     M::up(V4),
     M::up(V5),
     M::up(V6),
+    M::up(V7),
 ];
 
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);

@@ -12,6 +12,7 @@ use tether_protocol::push::{Notified, PushDevice, PushDevices, PushKey};
 
 use crate::common::*;
 use crate::start_relay;
+use tether_relay::store::sql::Param;
 
 const WAIT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(400);
@@ -425,4 +426,136 @@ async fn notify_without_a_worker_token_or_with_a_bad_body_is_refused() {
         service.wait(&sub.path, 1, QUIET).await.is_empty(),
         "nothing refused was pushed"
     );
+}
+
+async fn look(relay: &TestRelay, access: &str, session: &str, body: Value) -> reqwest::Response {
+    relay
+        .http
+        .put(relay.at(&format!("/v1/push/looking/{session}")))
+        .bearer_auth(access)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn no_call_is_pushed_while_a_page_looks_at_the_session_and_one_is_after_it_looks_away() {
+    let service = PushService::get();
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let sub = service.subscribe();
+    subscribe(&relay, &s.access, "phone", &sub, &["permission"]).await;
+    let session = s.session.to_string();
+    let visible = json!({"device": "laptop", "visible": true});
+    assert_eq!(
+        look(&relay, &s.access, &session, visible).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let call = json!({"kind": "permission", "tag": "r1"});
+    let answer = notify(&relay, &s, call.clone()).await;
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    let answer: Notified = answer.json().await.unwrap();
+    assert_eq!(
+        answer,
+        Notified {
+            devices: 0,
+            looking: true
+        }
+    );
+    // A withdrawal is never held: a call pushed before must go, whoever looks.
+    let close = json!({"kind": "permission", "tag": "r0", "close": true});
+    let answer: Notified = notify(&relay, &s, close).await.json().await.unwrap();
+    assert!(!answer.looking);
+    assert_eq!(service.wait(&sub.path, 1, WAIT).await.len(), 1);
+    assert_eq!(pushes(&relay, "looking").await, 1);
+
+    let hidden = json!({"device": "laptop", "visible": false});
+    assert_eq!(
+        look(&relay, &s.access, &session, hidden).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let answer: Notified = notify(&relay, &s, call.clone()).await.json().await.unwrap();
+    assert_eq!(
+        answer,
+        Notified {
+            devices: 1,
+            looking: false
+        }
+    );
+    assert_eq!(service.wait(&sub.path, 2, WAIT).await.len(), 2);
+
+    // A page that said "visible" and then went silent counts as gone once its time passed.
+    let stale = session.clone();
+    relay.sql(move |c| {
+        let past = (tether_relay::store::now_ms() - 1) as i64;
+        c.execute(
+            "INSERT INTO push_looking (session_id, device, until_ms) VALUES (?1, 'closed-tab', ?2)",
+            &[Param::Text(&stale), Param::Int(past)],
+        )
+    });
+    let answer: Notified = notify(&relay, &s, call).await.json().await.unwrap();
+    assert!(!answer.looking, "a stale page mutes nothing");
+}
+
+#[tokio::test]
+async fn looking_at_a_session_of_another_account_or_with_a_bad_body_is_refused() {
+    let relay = start_relay!();
+    let alice = relay.setup("alice").await;
+    let bob = relay.setup("bob").await;
+    let visible = json!({"device": "laptop", "visible": true});
+    let theirs = look(
+        &relay,
+        &bob.access,
+        &alice.session.to_string(),
+        visible.clone(),
+    )
+    .await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+    let unknown = look(
+        &relay,
+        &alice.access,
+        "session_00000000-0000-4000-8000-000000000000",
+        visible.clone(),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let anonymous = relay
+        .http
+        .put(relay.at(&format!("/v1/push/looking/{}", alice.session)))
+        .json(&visible)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    for bad in [
+        json!({"device": "", "visible": true}),
+        json!({"device": "x".repeat(65), "visible": true}),
+        json!({"device": "a\u{1b}b", "visible": true}),
+        json!({"device": "laptop"}),
+        json!({"device": "laptop", "visible": true, "extra": 1}),
+    ] {
+        let status = look(
+            &relay,
+            &alice.access,
+            &alice.session.to_string(),
+            bad.clone(),
+        )
+        .await
+        .status();
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {status}"
+        );
+    }
+    // Bob's own looking mutes nothing of Alice's; nothing was stored by the refusals.
+    let session = alice.session.to_string();
+    let rows = relay.sql(move |c| {
+        c.query_one(
+            "SELECT COUNT(*) FROM push_looking WHERE session_id = ?1",
+            &[Param::Text(&session)],
+        )?
+        .u64(0)
+    });
+    assert_eq!(rows, 0);
 }

@@ -75,6 +75,11 @@ impl Caller {
         self.see(seen);
     }
 
+    /// The relay held call `tag`: someone is looking at the session.
+    pub fn held(&self, tag: String) {
+        self.see(Seen::Held { tag });
+    }
+
     /// What a reported worker state tells the rules.
     pub fn state(&self, state: WorkerState) {
         match state {

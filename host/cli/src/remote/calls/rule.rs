@@ -9,6 +9,8 @@
 //! - Someone at the terminal is looking: nothing is called within `quiet` of the terminal's
 //!   last line or key; a request that comes due then is called once that time has passed, if
 //!   it still waits.
+//! - Someone is looking at the session on a page (the relay held the call): the request is
+//!   called again every `RECALL` while it waits, so it reaches the person once they look away.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -17,6 +19,9 @@ use tether_protocol::push::PushKind;
 
 /// The tag of the "done" call: one per session, a later one replaces it.
 pub const DONE_TAG: &str = "done";
+
+/// How soon a call the relay held (someone was looking) is made again.
+pub const RECALL: Duration = Duration::from_secs(3);
 
 /// The longest body a call carries, in characters: a notification shows a few lines.
 pub const MAX_BODY: usize = 240;
@@ -62,6 +67,8 @@ pub enum Seen {
     Idle,
     /// The terminal was typed in.
     Typed,
+    /// The relay held call `tag`: someone was looking at the session.
+    Held { tag: String },
 }
 
 /// What the machine asks for.
@@ -187,6 +194,15 @@ impl Calls {
                 }
             }
             Seen::Typed => self.typed = Some(now),
+            Seen::Held { tag } => match self.waiting.get_mut(&tag) {
+                Some(w) => {
+                    w.called = false;
+                    w.due = now + RECALL;
+                }
+                // A "done" seen on a page needs no call later.
+                None if tag == DONE_TAG => self.done_called = false,
+                None => {}
+            },
         }
         acts.extend(self.due(now));
         acts
@@ -408,6 +424,30 @@ mod tests {
         assert_eq!(c.due(t0 + 36 * S), vec![]);
         assert_eq!(c.next(), Some(t0 + 48 * S));
         assert_eq!(c.due(t0 + 48 * S).len(), 1);
+    }
+
+    #[test]
+    fn a_call_the_relay_held_is_made_again_while_the_request_waits() {
+        let t0 = Instant::now();
+        let mut c = Calls::new(Timing::default());
+        c.see(asked("r1", "Bash"), t0);
+        assert_eq!(c.due(t0 + 5 * S).len(), 1);
+        let held = |tag: &str| Seen::Held { tag: tag.into() };
+        assert_eq!(c.see(held("r1"), t0 + 5 * S), vec![]);
+        assert_eq!(c.next(), Some(t0 + 5 * S + RECALL));
+        assert_eq!(c.due(t0 + 7 * S), vec![]);
+        assert_eq!(c.due(t0 + 8 * S).len(), 1, "called again");
+        c.see(held("r1"), t0 + 8 * S);
+        // Answered meanwhile (on the page being looked at): never called again, and nothing
+        // to withdraw, since nothing was shown.
+        assert_eq!(c.see(settled("r1"), t0 + 9 * S), vec![]);
+        assert_eq!(c.due(t0 + 20 * S), vec![]);
+        // A held "done" is not withdrawn by the next turn, and a stray tag changes nothing.
+        c.see(Seen::Running, t0 + 30 * S);
+        assert_eq!(c.see(Seen::Idle, t0 + 60 * S).len(), 1);
+        assert_eq!(c.see(held(DONE_TAG), t0 + 60 * S), vec![]);
+        assert_eq!(c.see(held("nobody"), t0 + 60 * S), vec![]);
+        assert_eq!(c.see(Seen::Running, t0 + 61 * S), vec![]);
     }
 
     #[test]

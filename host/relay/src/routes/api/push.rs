@@ -4,8 +4,9 @@
 use axum::Json as JsonResponse;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use tether_protocol::push::{PushDevice, PushDevices, PushKey, Subscribe};
+use tether_protocol::push::{LOOKING_FOR_MS, Looking, PushDevice, PushDevices, PushKey, Subscribe};
 
+use super::sessions::{owns, parse_id};
 use crate::auth::extract::Principal;
 use crate::body::Json;
 use crate::error::{ApiError, ApiResult};
@@ -92,6 +93,40 @@ pub async fn remove(
     } else {
         Err(ApiError::not_found())
     }
+}
+
+/// `PUT /v1/push/looking/{session}`: this page shows the session to its person now, or no
+/// longer does (docs/protocol.md 5.10). `204`.
+pub async fn looking(
+    State(state): State<Shared>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<Looking>,
+) -> ApiResult<StatusCode> {
+    let id = parse_id(&id)?;
+    subscribe::check_device(&body.device).map_err(refused)?;
+    owns(&state, &id, principal.account).await?;
+    let session = id.to_string();
+    let device = body.device;
+    if !body.visible {
+        state
+            .store
+            .write(move |c| push::look_away(c, &session, &device))
+            .await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let max = state.config.push.max_devices_per_account;
+    let now = store::now_ms();
+    let stored = state
+        .store
+        .write(move |c| push::look(c, &session, &device, now, now + LOOKING_FOR_MS, max))
+        .await?;
+    if !stored {
+        return Err(ApiError::conflict(format!(
+            "{max} devices already look at this session."
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn refused(e: SubscribeError) -> ApiError {

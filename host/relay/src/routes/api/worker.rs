@@ -195,6 +195,23 @@ pub async fn notify(
         }
     }
     let (id, row) = authorize_row(&state, &worker, &id).await?;
+    if !body.close {
+        let (session, now) = (id.to_string(), store::now_ms());
+        let looking = state
+            .store
+            .read(move |c| store::push::looked_at(c, &session, now))
+            .await?;
+        if looking {
+            state.metrics.push("looking");
+            return Ok((
+                StatusCode::ACCEPTED,
+                JsonResponse(Notified {
+                    devices: 0,
+                    looking: true,
+                }),
+            ));
+        }
+    }
     let account = row.account;
     let subscriptions = state
         .store
@@ -210,5 +227,11 @@ pub async fn notify(
         close: body.close,
     };
     let devices = crate::push::send(&state, &message, subscriptions);
-    Ok((StatusCode::ACCEPTED, JsonResponse(Notified { devices })))
+    Ok((
+        StatusCode::ACCEPTED,
+        JsonResponse(Notified {
+            devices,
+            looking: false,
+        }),
+    ))
 }

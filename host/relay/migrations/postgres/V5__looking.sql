@@ -1,0 +1,8 @@
+-- Who is looking at a session now (SQLite's schema version 7): a page that is visible and
+-- focused, until until_ms. The worker's calls wait while anyone is.
+CREATE TABLE push_looking (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    device TEXT NOT NULL,
+    until_ms BIGINT NOT NULL,
+    PRIMARY KEY (session_id, device)
+);
