@@ -221,6 +221,10 @@ pub struct PutWorkerState {
 pub struct Heartbeat {
     /// The epoch of the worker's JWT; any other is refused `409 stale_epoch`.
     pub worker_epoch: u64,
+    /// The worker's last word: it stops on purpose (the terminal quit), so when it goes
+    /// offline nobody is called (docs/protocol.md 5.10).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaving: bool,
 }
 
 /// The answer to a publish: the sequence number each event got, in the order sent. A retried

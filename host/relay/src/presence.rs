@@ -74,9 +74,10 @@ pub async fn sweep(state: &Shared) {
         }
     };
     let silent = silent.into_iter().map(|id| (id, cutoff)).collect();
-    let gone = announce(state, false, silent, presence::gone).await;
-    if let Err(e) = gone {
-        tracing::warn!("could not report silent workers offline: {}", e.message);
+    match announce(state, false, silent, presence::gone).await {
+        // Exactly one node flips each, so each person is called once.
+        Ok(gone) => crate::push::offline(state, gone),
+        Err(e) => tracing::warn!("could not report silent workers offline: {}", e.message),
     }
 }
 
@@ -89,13 +90,14 @@ pub async fn restore(state: &Shared) -> anyhow::Result<()> {
 }
 
 /// Run `flip` on each session (with its time) in one transaction, with a `worker_status`
-/// event (`online`) for each one it changed, then move the hub and tell the other nodes.
+/// event (`online`) for each one it changed, then move the hub and tell the other nodes. The
+/// sessions it changed.
 async fn announce(
     state: &Shared,
     online: bool,
     sessions: Vec<(SessionId, u64)>,
     flip: fn(&mut dyn Sql, &SessionId, u64) -> StoreResult<bool>,
-) -> ApiResult<()> {
+) -> ApiResult<Vec<SessionId>> {
     let created_at = store::rfc3339(store::now());
     let retain = state.config.limits.retain_events;
     let st = state.clone();
@@ -133,5 +135,5 @@ async fn announce(
     for id in &changed {
         state.nodes.tell(id);
     }
-    Ok(())
+    Ok(changed)
 }

@@ -46,7 +46,8 @@
   function describe(m, text) {
     const title = str(m.title, MAX_TITLE) || 'a session';
     const options = {
-      body: text ? text.body : 'tether needs you in ' + title,
+      // The relay's own call (the terminal went silent) has no text: the relay holds no key.
+      body: text ? text.body : m.kind === 'offline' ? 'The terminal of ' + title + ' went offline.' : 'tether needs you in ' + title,
       tag: tagOf(m),
       renotify: true,
       icon: '/assets/icon-192.png',

@@ -62,12 +62,13 @@ impl Api {
         self.call(request).await
     }
 
-    /// `POST …/worker/heartbeat`.
+    /// `POST …/worker/heartbeat`; `leaving` as the worker's last word.
     pub async fn heartbeat(
         &self,
         jwt: &str,
         session: &SessionId,
         epoch: u64,
+        leaving: bool,
     ) -> Result<(), ApiError> {
         let request = self
             .http
@@ -75,6 +76,7 @@ impl Api {
             .bearer_auth(jwt)
             .json(&Heartbeat {
                 worker_epoch: epoch,
+                leaving,
             });
         self.call_empty(request).await
     }

@@ -81,6 +81,9 @@ enum Reply {
 /// waited that long is stale anyway.
 const MAX_CALLS: usize = 16;
 
+/// How long a stopping worker waits for the relay to hear it leave.
+const GOODBYE: Duration = Duration::from_secs(2);
+
 pub(crate) struct Worker {
     config: WorkerConfig,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -359,6 +362,14 @@ impl Worker {
                 }
                 command = self.commands.recv() => {
                     if !self.apply(command) {
+                        // Said so that going offline calls nobody: the terminal quit on purpose.
+                        let (api, jwt, session) = self.call_parts(grant);
+                        let goodbye = api.heartbeat(&jwt, &session, epoch, true);
+                        match tokio::time::timeout(GOODBYE, goodbye).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => tracing::debug!("the relay did not hear the worker leave: {e}"),
+                            Err(_) => tracing::debug!("the relay did not answer the worker leaving"),
+                        }
                         link.close().await;
                         return Hangup::Shutdown;
                     }
@@ -366,7 +377,7 @@ impl Worker {
                 _ = heartbeat.tick() => {
                     let (api, jwt, session) = self.call_parts(grant);
                     requests.spawn(async move {
-                        Reply::Heartbeat(api.heartbeat(&jwt, &session, epoch).await)
+                        Reply::Heartbeat(api.heartbeat(&jwt, &session, epoch, false).await)
                     });
                 }
                 _ = &mut refresh => return Hangup::Refresh,

@@ -60,6 +60,46 @@ fn urgency(message: &PushMessage) -> &'static str {
     }
 }
 
+/// The tag of the relay's own call: one per session, a later one replaces it.
+pub const OFFLINE_TAG: &str = "offline";
+
+/// Call the people whose terminals in `sessions` went silent without a goodbye (kind
+/// `offline`, no text: the relay holds no session key). In the background: the sweep goes on.
+pub fn offline(state: &Shared, sessions: Vec<tether_protocol::SessionId>) {
+    if sessions.is_empty() {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        for id in sessions {
+            let session = id.to_string();
+            let found = state.store.read(move |c| {
+                let Some(silent) = crate::store::push::silent(c, &session)? else {
+                    return Ok(None);
+                };
+                let subscriptions = crate::store::push::list(c, silent.account)?;
+                Ok(Some((silent.title, subscriptions)))
+            });
+            match found.await {
+                Ok(Some((title, subscriptions))) => {
+                    let message = PushMessage {
+                        v: 1,
+                        session: id.to_string(),
+                        title,
+                        kind: PushKind::Offline,
+                        tag: OFFLINE_TAG.to_owned(),
+                        sealed: None,
+                        close: false,
+                    };
+                    send(&state, &message, subscriptions);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("could not call about an offline terminal: {e}"),
+            }
+        }
+    });
+}
+
 /// Send `message` to each of `subscriptions` that wants its kind, each on a task of its own;
 /// how many were sent off. A withdrawal goes to every device that could have shown the call.
 pub fn send(state: &Shared, message: &PushMessage, subscriptions: Vec<Subscription>) -> usize {

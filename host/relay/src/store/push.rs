@@ -188,6 +188,42 @@ pub fn looked_at(c: &mut dyn Sql, session: &str, now_ms: u64) -> StoreResult<boo
     Ok(n > 0)
 }
 
+/// The worker of epoch `epoch` said goodbye.
+pub fn left(c: &mut dyn Sql, session: &str, epoch: u64) -> StoreResult<()> {
+    c.execute(
+        "UPDATE sessions SET worker_left_epoch = ?2 WHERE id = ?1",
+        params![session, epoch],
+    )?;
+    Ok(())
+}
+
+/// A session whose worker went silent without a goodbye: whose person is called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Silent {
+    /// The account.
+    pub account: i64,
+    /// The session's title.
+    pub title: String,
+}
+
+/// `session`, if its current worker went offline without saying goodbye.
+pub fn silent(c: &mut dyn Sql, session: &str) -> StoreResult<Option<Silent>> {
+    let rows = c.query(
+        "SELECT account_id, title FROM sessions WHERE id = ?1
+         AND (worker_left_epoch IS NULL OR worker_left_epoch <> worker_epoch)",
+        params![session],
+    )?;
+    rows.into_iter()
+        .next()
+        .map(|r| {
+            Ok(Silent {
+                account: r.int(0)?,
+                title: r.text(1)?,
+            })
+        })
+        .transpose()
+}
+
 fn kinds_text(kinds: &[PushKind]) -> String {
     kinds
         .iter()

@@ -149,13 +149,15 @@ const V6: &str = "CREATE TABLE push_subscriptions (
 );";
 
 /// Who is looking at a session now (see `store/push.rs`): a page that is visible and focused,
-/// until its `until_ms`. Calls wait while anyone is.
+/// until its `until_ms`; calls wait while anyone is. And the worker epoch that said goodbye:
+/// going offline after that calls nobody.
 const V7: &str = "CREATE TABLE push_looking (
     session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     device TEXT NOT NULL,
     until_ms INTEGER NOT NULL,
     PRIMARY KEY (session_id, device)
-);";
+);
+ALTER TABLE sessions ADD COLUMN worker_left_epoch INTEGER;";
 
 /// Every version of the schema, oldest first: version N is the first N of these applied. Only
 /// ever append: a released migration is never edited, or files it already ran on would differ.

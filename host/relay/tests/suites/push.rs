@@ -559,3 +559,69 @@ async fn looking_at_a_session_of_another_account_or_with_a_bad_body_is_refused()
     });
     assert_eq!(rows, 0);
 }
+
+async fn heartbeat(relay: &TestRelay, s: &Setup, leaving: bool) {
+    let hb = relay
+        .post(&format!("/v1/code/sessions/{}/worker/heartbeat", s.session))
+        .bearer_auth(&s.grant.worker_jwt)
+        .json(&json!({"worker_epoch": s.grant.worker_epoch, "leaving": leaving}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hb.status(), StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn a_terminal_gone_silent_calls_its_person_once_and_one_that_said_goodbye_calls_nobody() {
+    let service = PushService::get();
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let sub = service.subscribe();
+    subscribe(&relay, &s.access, "phone", &sub, &["offline"]).await;
+    // Silent past the timeout (1 s here): one call, from the relay, with no text.
+    heartbeat(&relay, &s, false).await;
+    let got = service.wait(&sub.path, 1, WAIT).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        service
+            .wait(&sub.path, 2, Duration::from_millis(1500))
+            .await
+            .len()
+            == 1,
+        "called once"
+    );
+    assert_eq!(pushes(&relay, "delivered").await, 1);
+    if let Some(python) = python() {
+        let (_, _, message) = verify(&python, &sub, &got[0], service.origin());
+        assert_eq!(message["kind"], "offline", "{message}");
+        assert_eq!(message["tag"], "offline", "{message}");
+        assert_eq!(message["session"], s.session.as_str(), "{message}");
+        assert!(message.get("sealed").is_none(), "{message}");
+    }
+
+    // Back, then gone with a goodbye: nobody is called, though it still goes offline.
+    heartbeat(&relay, &s, false).await;
+    heartbeat(&relay, &s, true).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let session: tether_protocol::api::SessionSummary = relay
+        .get_json(&format!("/v1/code/sessions/{}", s.session), &s.access)
+        .await;
+    assert!(!session.worker_online, "offline all the same");
+    assert_eq!(
+        service.received(&sub.path).len(),
+        1,
+        "no call after a goodbye"
+    );
+
+    // A new worker (a new epoch) that goes silent is called again: a goodbye is its worker's.
+    let grant = relay.bridge(&s.access, &s.device, &s.session).await;
+    let hb = relay
+        .post(&format!("/v1/code/sessions/{}/worker/heartbeat", s.session))
+        .bearer_auth(&grant.worker_jwt)
+        .json(&json!({"worker_epoch": grant.worker_epoch}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hb.status(), StatusCode::NO_CONTENT);
+    assert_eq!(service.wait(&sub.path, 2, WAIT).await.len(), 2);
+}

@@ -167,6 +167,13 @@ pub async fn heartbeat(
     let (id, live) = authorize(&state, &worker, &id).await?;
     check_body_epoch(&state, &worker, body.worker_epoch)?;
     presence::heard(&state, &id, &live, false).await?;
+    if body.leaving {
+        let (session, epoch) = (id.to_string(), body.worker_epoch);
+        state
+            .store
+            .write(move |c| store::push::left(c, &session, epoch))
+            .await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
