@@ -176,14 +176,14 @@ async fn typed_calls_and_their_errors() {
     )
     .await
     .unwrap();
-    api.heartbeat(&grant.worker_jwt, &created.id, grant.worker_epoch)
+    api.heartbeat(&grant.worker_jwt, &created.id, grant.worker_epoch, false)
         .await
         .unwrap();
 
     let newer = api.bridge(access, device, &created.id).await.unwrap();
     assert_eq!(newer.worker_epoch, grant.worker_epoch + 1);
     let stale = api
-        .heartbeat(&grant.worker_jwt, &created.id, grant.worker_epoch)
+        .heartbeat(&grant.worker_jwt, &created.id, grant.worker_epoch, false)
         .await
         .unwrap_err();
     assert_eq!(
