@@ -281,7 +281,7 @@ async fn taken_over(transport: Transport) {
     worker.publish(&raw("assistant_delta", json!({ "n": 1 })));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(relay.metric("tether_relay_bridges_issued_total").await, 2);
-    api.heartbeat(&other.worker_jwt, &session, other.worker_epoch)
+    api.heartbeat(&other.worker_jwt, &session, other.worker_epoch, false)
         .await
         .expect("the other terminal is still the worker");
     assert!(
