@@ -1920,3 +1920,173 @@ fn no_call_is_pushed_while_a_page_looks_at_the_session_and_one_is_once_it_looks_
         "one call, not one per recall"
     );
 }
+
+/// A webhook receiver on loopback: every request's path, head and JSON body, answered `200`.
+struct Hook {
+    url: String,
+    got: Arc<Mutex<Vec<(String, String, Value)>>>,
+}
+
+impl Hook {
+    fn start(path: &str) -> Hook {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}{path}", listener.local_addr().unwrap());
+        let got: Arc<Mutex<Vec<(String, String, Value)>>> = Arc::default();
+        let book = got.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                book.lock().unwrap().push((path, head, json));
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Hook { url, got }
+    }
+
+    fn wait(&self, n: usize, within: Duration) -> Vec<(String, String, Value)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `tether --remote` on its embedded relay driving the fixture agent, with `config` as its
+/// config.toml.
+fn agent_session_with(t: Tether, config: &str) -> (Tether, Remote, Client, Stream) {
+    std::fs::create_dir_all(t.config_dir()).unwrap();
+    std::fs::write(t.config_dir().join("config.toml"), config).unwrap();
+    let remote = Remote::start(
+        &t,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--engine",
+            "exec",
+            "--exec-command",
+            AGENT,
+        ],
+    );
+    let client = pair(&remote.url);
+    let stream = client.stream(0);
+    (t, remote, client, stream)
+}
+
+#[test]
+fn the_webhook_gets_one_call_per_waiting_request_and_its_withdrawal() {
+    let hook = Hook::start("/hook");
+    let config = format!("[notify]\nwait_seconds = 1\nwebhook = \"{}\"\n", hook.url);
+    let (_t, remote, client, stream) = agent_session_with(Tether::new(), &config);
+    client.say("tool: Bash ls");
+    let id = wait_permission(&stream);
+    let got = hook.wait(1, WAIT);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (path, _, call) = &got[0];
+    assert_eq!(path, "/hook");
+    assert_eq!(call["event"], "call", "{call}");
+    assert_eq!(call["kind"], "permission");
+    assert_eq!(call["tag"], id.as_str());
+    assert_eq!(call["title"], "Allow Bash?");
+    assert_eq!(call["body"], "ls");
+    let page = call["url"].as_str().unwrap();
+    assert!(page.starts_with("http://127.0.0.1:"), "{call}");
+    assert!(
+        !page.contains('#'),
+        "the key stays out of a third party's hands: {page}"
+    );
+    let key_fragment = remote.url.split_once('#').unwrap().1;
+    assert!(!call.to_string().contains(key_fragment), "{call}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        hook.wait(2, Duration::ZERO).len(),
+        1,
+        "one call per request"
+    );
+    client.answer(&id, "allow");
+    wait_agent_reply(&stream, "allowed:");
+    let got = hook.wait(2, WAIT);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].2["event"], "withdraw");
+    assert_eq!(got[1].2["tag"], id.as_str());
+}
+
+#[test]
+fn an_ntfy_webhook_is_published_to_its_topic_with_the_token_from_the_environment() {
+    let hook = Hook::start("/ntfy/alerts");
+    let config = format!(
+        "[notify]\nwait_seconds = 0\npush = false\nwebhook = \"{}\"\nwebhook_format = \"ntfy\"\nwebhook_token_env = \"TETHER_TEST_NTFY\"\n",
+        hook.url
+    );
+    let t = Tether::new().env("TETHER_TEST_NTFY", "tk_secret");
+    let (_t, _remote, client, stream) = agent_session_with(t, &config);
+    client.say("tool: Bash ls");
+    let id = wait_permission(&stream);
+    let got = hook.wait(1, WAIT);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (path, head, body) = &got[0];
+    assert_eq!(path, "/ntfy/");
+    assert!(
+        head.lines()
+            .any(|l| l.eq_ignore_ascii_case("authorization: Bearer tk_secret")),
+        "{head}"
+    );
+    assert_eq!(body["topic"], "alerts", "{body}");
+    assert_eq!(body["message"], "ls");
+    assert_eq!(body["priority"], 4);
+    assert!(
+        body["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Allow Bash? · tether in ")
+    );
+    assert!(!body["click"].as_str().unwrap().contains('#'), "{body}");
+    client.answer(&id, "allow");
+    wait_agent_reply(&stream, "allowed:");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        hook.wait(2, Duration::ZERO).len(),
+        1,
+        "ntfy has no withdrawal"
+    );
+}
+
+#[test]
+fn a_webhook_token_variable_that_is_not_set_is_said_at_start() {
+    let hook = Hook::start("/hook");
+    let config = format!(
+        "[notify]\nwebhook = \"{}\"\nwebhook_token_env = \"TETHER_TEST_UNSET_TOKEN\"\n",
+        hook.url
+    );
+    let t = Tether::new().env_remove("TETHER_TEST_UNSET_TOKEN");
+    let (_t, remote, _client, _stream) = agent_session_with(t, &config);
+    remote
+        .proc
+        .expect_stdout("TETHER_TEST_UNSET_TOKEN, which is not set");
+}

@@ -32,7 +32,7 @@ pub struct Config {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifySection {
-    /// `false` turns the calls off for this machine. Default: on.
+    /// `false`: no Web Push calls from this machine (a webhook is still called). Default: on.
     pub push: Option<bool>,
     /// Seconds a permission request or question waits unanswered before it is called.
     pub wait_seconds: Option<u64>,
@@ -40,6 +40,29 @@ pub struct NotifySection {
     pub long_turn_seconds: Option<u64>,
     /// Seconds after a line typed at the terminal during which nothing is called.
     pub quiet_seconds: Option<u64>,
+    /// A URL of the user's own that gets the same calls, in plain text: see [`WebhookFormat`].
+    pub webhook: Option<String>,
+    /// How the webhook is spoken to. Default: `json`.
+    #[serde(default)]
+    pub webhook_format: WebhookFormat,
+    /// The environment variable holding a token sent as `Authorization: Bearer …` (an ntfy
+    /// access token, say); the token itself never goes in this file.
+    pub webhook_token_env: Option<String>,
+    /// An OSC 9 / OSC 777 notification in this terminal when a turn a device started needs
+    /// attention (iTerm2, kitty, WezTerm, Windows Terminal, foot). Default: off.
+    pub terminal: Option<bool>,
+}
+
+/// The webhook's form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookFormat {
+    /// A JSON POST of tether's own (docs/protocol.md 5.10): calls and withdrawals.
+    #[default]
+    Json,
+    /// ntfy's JSON publishing: `webhook` is the topic's URL (`https://ntfy.sh/my-topic`); the
+    /// call is POSTed to the server with its topic, title, message, priority and click URL.
+    Ntfy,
 }
 
 /// The longest any `[notify]` time may be: a day.
@@ -141,6 +164,21 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.notify.webhook
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "[notify] webhook must start with http:// or https://, not {url:?}"
+            ));
+        }
+        if self.notify.webhook_format == WebhookFormat::Ntfy
+            && let Some(url) = &self.notify.webhook
+            && crate::remote::calls::webhook::ntfy_topic(url).is_none()
+        {
+            return Err(format!(
+                "[notify] webhook must be an ntfy topic's URL such as https://ntfy.sh/my-topic, not {url:?}"
+            ));
+        }
         for (model, p) in &self.prices {
             let all = [Some(p.input), Some(p.output), p.cache_read, p.cache_write];
             if all.into_iter().flatten().any(|v| !v.is_finite() || v < 0.0) {
@@ -227,7 +265,7 @@ cache_read = 0.05
                 push: Some(false),
                 wait_seconds: Some(0),
                 long_turn_seconds: Some(60),
-                quiet_seconds: None,
+                ..NotifySection::default()
             }
         );
     }
@@ -250,6 +288,12 @@ cache_read = 0.05
             ("[notify]\nwait_seconds = -1", "line 2"),
             ("[notify]\nquiet_seconds = 86401", "at most 86400"),
             ("[notify]\npush = \"yes\"", "line 2"),
+            ("[notify]\nwebhook = \"hook.example/x\"", "http://"),
+            (
+                "[notify]\nwebhook = \"https://ntfy.sh/\"\nwebhook_format = \"ntfy\"",
+                "topic",
+            ),
+            ("[notify]\nwebhook_format = \"slack\"", "unknown variant"),
         ] {
             let e = Config::parse(text).unwrap_err();
             assert!(e.contains(needle), "{text:?}: {e}");

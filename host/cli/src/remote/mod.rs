@@ -28,6 +28,7 @@ use crate::console::EditorConsole;
 use crate::render::{Mode, TerminalSink};
 use crate::{signals, startup};
 use calls::Caller;
+use calls::webhook::Webhook;
 use link::Link;
 
 /// The session's worker on the relay, as the driver publishes through it.
@@ -195,7 +196,20 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
 
     let (inputs, received) = tokio::sync::mpsc::unbounded_channel();
     signals::forward(inputs.clone(), true)?;
-    let calls = calls::timing(&chosen.notify).map(|t| Caller::spawn(link.worker.clone(), t));
+    let about = calls::webhook::About {
+        session: link.session_id.clone(),
+        title: title.clone(),
+        page: link.page.clone(),
+    };
+    let (webhook, webhook_warning) = match Webhook::from_config(&chosen.notify, about) {
+        Ok(webhook) => (webhook, None),
+        Err(why) => (None, Some(why)),
+    };
+    let push = chosen.notify.push != Some(false);
+    let calls = (push || webhook.is_some()).then(|| {
+        let worker = push.then(|| link.worker.clone());
+        Caller::spawn(worker, calls::timing(&chosen.notify), webhook)
+    });
     // The terminal's own typing reaches the driver through the caller, which mutes calls while
     // someone is at the keyboard.
     let typed = match &calls {
@@ -225,7 +239,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
     if let Some(hint) = chosen.hint {
         terminal.info(hint);
     }
-    if let Some(w) = warning {
+    for w in [warning, webhook_warning].into_iter().flatten() {
         terminal.error(&w);
     }
     forward_bridge(&mut link, inputs, calls.clone());

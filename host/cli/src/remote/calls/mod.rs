@@ -4,6 +4,7 @@
 //! its calls to the worker, which seals their text under the session key.
 
 pub mod rule;
+pub mod webhook;
 
 use std::time::{Duration, Instant};
 
@@ -15,21 +16,19 @@ use tether_session::driver::Input;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use rule::{Act, Calls, Seen, Timing};
+use webhook::Webhook;
 
 use crate::engines::config::NotifySection;
 
-/// The rules' times from `[notify]` in config.toml; `None` when it turns calls off.
-pub fn timing(section: &NotifySection) -> Option<Timing> {
-    if section.push == Some(false) {
-        return None;
-    }
+/// The rules' times from `[notify]` in config.toml.
+pub fn timing(section: &NotifySection) -> Timing {
     let default = Timing::default();
     let secs = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_secs);
-    Some(Timing {
+    Timing {
         wait: secs(section.wait_seconds, default.wait),
         long_turn: secs(section.long_turn_seconds, default.long_turn),
         quiet: secs(section.quiet_seconds, default.quiet),
-    })
+    }
 }
 
 /// The handle the publisher and the terminal's input tell what happened.
@@ -39,10 +38,11 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Starts the task; it ends when every handle is dropped.
-    pub fn spawn(worker: WorkerHandle, timing: Timing) -> Caller {
+    /// Starts the task, calling through the relay (`worker`: Web Push) and the webhook, each
+    /// if given; it ends when every handle is dropped.
+    pub fn spawn(worker: Option<WorkerHandle>, timing: Timing, webhook: Option<Webhook>) -> Caller {
         let (seen, received) = unbounded_channel();
-        tokio::spawn(run(worker, Calls::new(timing), received));
+        tokio::spawn(run(worker, webhook, Calls::new(timing), received));
         Caller { seen }
     }
 
@@ -112,7 +112,8 @@ impl Caller {
 }
 
 async fn run(
-    worker: WorkerHandle,
+    worker: Option<WorkerHandle>,
+    webhook: Option<Webhook>,
     mut calls: Calls,
     mut received: UnboundedReceiver<(Seen, Instant)>,
 ) {
@@ -126,6 +127,12 @@ async fn run(
             _ = sleep_until(next), if next.is_some() => calls.due(Instant::now()),
         };
         for act in acts {
+            if let Some(webhook) = &webhook {
+                webhook.send(&act);
+            }
+            let Some(worker) = &worker else {
+                continue;
+            };
             match act {
                 Act::Call {
                     kind,
