@@ -2090,3 +2090,46 @@ fn a_webhook_token_variable_that_is_not_set_is_said_at_start() {
         .proc
         .expect_stdout("TETHER_TEST_UNSET_TOKEN, which is not set");
 }
+
+#[test]
+fn on_a_terminal_a_request_from_a_phones_turn_rings_the_terminal_itself() {
+    let t = Tether::new();
+    std::fs::create_dir_all(t.config_dir()).unwrap();
+    std::fs::write(
+        t.config_dir().join("config.toml"),
+        "[notify]\nwait_seconds = 0\nterminal = \"osc777\"\n",
+    )
+    .unwrap();
+    let mut pty = t.spawn_pty([
+        "--remote",
+        "--listen",
+        "127.0.0.1:0",
+        "--engine",
+        "exec",
+        "--exec-command",
+        AGENT,
+    ]);
+    pty.expect("Open in browser: ");
+    let url = pty.expect("\n").trim().to_owned();
+    let client = pair(&url);
+    let stream = client.stream(0);
+    pty.expect_prompt("› ");
+    pty.mark();
+    client.say("tool: Bash ls");
+    let id = wait_permission(&stream);
+    pty.expect_raw(b"\x1b]777;notify;Allow Bash?;ls\x07");
+    client.answer(&id, "allow");
+    wait_agent_reply(&stream, "allowed:");
+    // After the ring awaited above, nothing rings again (the turn was short: no "done").
+    std::thread::sleep(Duration::from_millis(500));
+    let raw = pty.raw_since_mark();
+    assert_eq!(
+        String::from_utf8_lossy(&raw)
+            .matches("]777;notify;")
+            .count(),
+        0,
+        "rung once"
+    );
+    pty.send("\x04");
+    assert!(pty.wait_exit().success());
+}

@@ -48,9 +48,23 @@ pub struct NotifySection {
     /// The environment variable holding a token sent as `Authorization: Bearer …` (an ntfy
     /// access token, say); the token itself never goes in this file.
     pub webhook_token_env: Option<String>,
-    /// An OSC 9 / OSC 777 notification in this terminal when a turn a device started needs
-    /// attention (iTerm2, kitty, WezTerm, Windows Terminal, foot). Default: off.
-    pub terminal: Option<bool>,
+    /// A notification from this terminal itself when a turn a device started needs attention.
+    /// Default: off.
+    #[serde(default)]
+    pub terminal: TerminalNotify,
+}
+
+/// How the terminal itself notifies (an escape sequence the terminal emulator turns into a
+/// desktop notification).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TerminalNotify {
+    #[default]
+    Off,
+    /// OSC 9 (iTerm2, WezTerm, Windows Terminal, kitty, foot): one line of text.
+    Osc9,
+    /// OSC 777 (foot, WezTerm, rxvt-unicode, Ghostty): a title and a body.
+    Osc777,
 }
 
 /// The webhook's form.

@@ -105,6 +105,9 @@ fn forward_bridge(link: &mut Link, inputs: UnboundedSender<Input>, calls: Option
             tokio::select! {
                 message = inbound.recv() => match message {
                     Some(Inbound::Event { id, payload, .. }) => {
+                        if let (Payload::UserMessage(_), Some(calls)) = (&payload, &calls) {
+                            calls.phone_spoke();
+                        }
                         if inputs.send(Input::Client { id, payload }).is_err() {
                             return;
                         }
@@ -205,11 +208,14 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
         Ok(webhook) => (webhook, None),
         Err(why) => (None, Some(why)),
     };
-    let push = chosen.notify.push != Some(false);
-    let calls = (push || webhook.is_some()).then(|| {
-        let worker = push.then(|| link.worker.clone());
-        Caller::spawn(worker, calls::timing(&chosen.notify), webhook)
-    });
+    let ways = calls::Ways {
+        worker: (chosen.notify.push != Some(false)).then(|| link.worker.clone()),
+        webhook,
+        terminal: chosen.notify.terminal,
+    };
+    let calls = ways
+        .any()
+        .then(|| Caller::spawn(ways, calls::timing(&chosen.notify)));
     // The terminal's own typing reaches the driver through the caller, which mutes calls while
     // someone is at the keyboard.
     let typed = match &calls {

@@ -3,6 +3,7 @@
 //! feeds it what the session publishes and the terminal's typing, keeps its timers, and hands
 //! its calls to the worker, which seals their text under the session key.
 
+pub mod ring;
 pub mod rule;
 pub mod webhook;
 
@@ -18,7 +19,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use rule::{Act, Calls, Seen, Timing};
 use webhook::Webhook;
 
-use crate::engines::config::NotifySection;
+use crate::engines::config::{NotifySection, TerminalNotify};
 
 /// The rules' times from `[notify]` in config.toml.
 pub fn timing(section: &NotifySection) -> Timing {
@@ -31,6 +32,23 @@ pub fn timing(section: &NotifySection) -> Timing {
     }
 }
 
+/// Where calls go: each of these that is set.
+pub struct Ways {
+    /// Web Push through the relay.
+    pub worker: Option<WorkerHandle>,
+    /// `[notify] webhook`.
+    pub webhook: Option<Webhook>,
+    /// `[notify] terminal`.
+    pub terminal: TerminalNotify,
+}
+
+impl Ways {
+    /// Whether any call would go anywhere.
+    pub fn any(&self) -> bool {
+        self.worker.is_some() || self.webhook.is_some() || self.terminal != TerminalNotify::Off
+    }
+}
+
 /// The handle the publisher and the terminal's input tell what happened.
 #[derive(Clone)]
 pub struct Caller {
@@ -40,9 +58,9 @@ pub struct Caller {
 impl Caller {
     /// Starts the task, calling through the relay (`worker`: Web Push) and the webhook, each
     /// if given; it ends when every handle is dropped.
-    pub fn spawn(worker: Option<WorkerHandle>, timing: Timing, webhook: Option<Webhook>) -> Caller {
+    pub fn spawn(ways: Ways, timing: Timing) -> Caller {
         let (seen, received) = unbounded_channel();
-        tokio::spawn(run(worker, webhook, Calls::new(timing), received));
+        tokio::spawn(run(ways, Calls::new(timing), received));
         Caller { seen }
     }
 
@@ -73,6 +91,11 @@ impl Caller {
             _ => return,
         };
         self.see(seen);
+    }
+
+    /// A device sent a message.
+    pub fn phone_spoke(&self) {
+        self.see(Seen::PhoneSpoke);
     }
 
     /// The relay held call `tag`: someone is looking at the session.
@@ -111,12 +134,7 @@ impl Caller {
     }
 }
 
-async fn run(
-    worker: Option<WorkerHandle>,
-    webhook: Option<Webhook>,
-    mut calls: Calls,
-    mut received: UnboundedReceiver<(Seen, Instant)>,
-) {
+async fn run(ways: Ways, mut calls: Calls, mut received: UnboundedReceiver<(Seen, Instant)>) {
     loop {
         let next = calls.next();
         let acts = tokio::select! {
@@ -127,10 +145,14 @@ async fn run(
             _ = sleep_until(next), if next.is_some() => calls.due(Instant::now()),
         };
         for act in acts {
-            if let Some(webhook) = &webhook {
+            if let Act::Ring { title, body } = &act {
+                ring::ring(ways.terminal, title, body);
+                continue;
+            }
+            if let Some(webhook) = &ways.webhook {
                 webhook.send(&act);
             }
-            let Some(worker) = &worker else {
+            let Some(worker) = &ways.worker else {
                 continue;
             };
             match act {
@@ -147,6 +169,7 @@ async fn run(
                     tracing::debug!(?kind, %tag, "withdrawing the call");
                     worker.withdraw(kind, &tag);
                 }
+                Act::Ring { .. } => {}
             }
         }
     }

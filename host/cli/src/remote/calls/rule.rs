@@ -69,6 +69,8 @@ pub enum Seen {
     Typed,
     /// The relay held call `tag`: someone was looking at the session.
     Held { tag: String },
+    /// A device sent a message: the next turn is the device's.
+    PhoneSpoke,
 }
 
 /// What the machine asks for.
@@ -83,6 +85,9 @@ pub enum Act {
     },
     /// Withdraw an earlier call.
     Withdraw { kind: PushKind, tag: String },
+    /// Notify in the terminal itself: the turn needing attention was started from a device,
+    /// so the person may be looking elsewhere on this machine. Once per call.
+    Ring { title: String, body: String },
 }
 
 #[derive(Debug)]
@@ -92,6 +97,7 @@ struct Waiting {
     body: String,
     due: Instant,
     called: bool,
+    rung: bool,
 }
 
 /// The machine.
@@ -103,6 +109,10 @@ pub struct Calls {
     last_reply: String,
     done_called: bool,
     typed: Option<Instant>,
+    /// The last message came from a device, not the terminal.
+    phone_last: bool,
+    /// The turn running was started by a device's message.
+    turn_by_phone: bool,
 }
 
 impl Calls {
@@ -114,6 +124,8 @@ impl Calls {
             last_reply: String::new(),
             done_called: false,
             typed: None,
+            phone_last: false,
+            turn_by_phone: false,
         }
     }
 
@@ -143,6 +155,7 @@ impl Calls {
                         body: clip(&summary, MAX_BODY),
                         due: now + self.timing.wait,
                         called: false,
+                        rung: false,
                     },
                 );
             }
@@ -160,6 +173,7 @@ impl Calls {
             Seen::Running => {
                 if self.turn_started.is_none() {
                     self.turn_started = Some(now);
+                    self.turn_by_phone = self.phone_last;
                     self.last_reply.clear();
                     if std::mem::take(&mut self.done_called) {
                         acts.push(Act::Withdraw {
@@ -185,15 +199,26 @@ impl Calls {
                         "" => "The agent finished its turn.".to_owned(),
                         line => clip(line, MAX_BODY),
                     };
+                    let title = "The agent is done".to_owned();
+                    if self.turn_by_phone {
+                        acts.push(Act::Ring {
+                            title: title.clone(),
+                            body: body.clone(),
+                        });
+                    }
                     acts.push(Act::Call {
                         kind: PushKind::Done,
                         tag: DONE_TAG.to_owned(),
-                        title: "The agent is done".to_owned(),
+                        title,
                         body,
                     });
                 }
             }
-            Seen::Typed => self.typed = Some(now),
+            Seen::Typed => {
+                self.typed = Some(now);
+                self.phone_last = false;
+            }
+            Seen::PhoneSpoke => self.phone_last = true,
             Seen::Held { tag } => match self.waiting.get_mut(&tag) {
                 Some(w) => {
                     w.called = false;
@@ -221,6 +246,12 @@ impl Calls {
                 continue;
             }
             w.called = true;
+            if self.turn_by_phone && !std::mem::replace(&mut w.rung, true) {
+                acts.push(Act::Ring {
+                    title: w.title.clone(),
+                    body: w.body.clone(),
+                });
+            }
             acts.push(Act::Call {
                 kind: w.kind,
                 tag: tag.clone(),
@@ -448,6 +479,49 @@ mod tests {
         assert_eq!(c.see(held(DONE_TAG), t0 + 60 * S), vec![]);
         assert_eq!(c.see(held("nobody"), t0 + 60 * S), vec![]);
         assert_eq!(c.see(Seen::Running, t0 + 61 * S), vec![]);
+    }
+
+    #[test]
+    fn a_turn_a_device_started_rings_the_terminal_once_per_call() {
+        let t0 = Instant::now();
+        let timing = Timing {
+            quiet: Duration::ZERO,
+            ..Timing::default()
+        };
+        let mut c = Calls::new(timing);
+        let ring = |title: &str, body: &str| Act::Ring {
+            title: title.into(),
+            body: body.into(),
+        };
+        c.see(Seen::PhoneSpoke, t0);
+        c.see(Seen::Running, t0);
+        c.see(asked("r1", "Bash"), t0);
+        assert_eq!(
+            c.due(t0 + 5 * S),
+            vec![
+                ring("Allow Bash?", "ls -la"),
+                call(PushKind::Permission, "r1", "Allow Bash?", "ls -la")
+            ]
+        );
+        c.see(Seen::Held { tag: "r1".into() }, t0 + 5 * S);
+        assert_eq!(
+            c.due(t0 + 8 * S),
+            vec![call(PushKind::Permission, "r1", "Allow Bash?", "ls -la")],
+            "a recall does not ring again"
+        );
+        c.see(settled("r1"), t0 + 9 * S);
+        let acts = c.see(Seen::Idle, t0 + 30 * S);
+        assert_eq!(
+            acts[0],
+            ring("The agent is done", "The agent finished its turn.")
+        );
+        // The terminal's own turn: the person is here, nothing rings.
+        c.see(Seen::Typed, t0 + 31 * S);
+        c.see(Seen::Running, t0 + 31 * S);
+        c.see(asked("r2", "Bash"), t0 + 31 * S);
+        let acts = c.due(t0 + 40 * S);
+        assert_eq!(acts.len(), 1, "{acts:?}");
+        assert!(matches!(acts[0], Act::Call { .. }));
     }
 
     #[test]

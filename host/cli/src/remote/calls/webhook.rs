@@ -151,6 +151,8 @@ pub fn request(
             ))
         }
         (WebhookFormat::Ntfy, Act::Withdraw { .. }) => None,
+        // The webhook gets every call already; a ring is for this terminal only.
+        (_, Act::Ring { .. }) => None,
     }
 }
 
