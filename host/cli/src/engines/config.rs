@@ -316,6 +316,23 @@ cache_read = 0.05
     }
 
     #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../../../../examples/config.toml");
+        Config::parse(text).unwrap();
+        // Its commented [notify] keys, uncommented, parse too.
+        let notify = text.split("[notify]").nth(1).unwrap();
+        let keys: String = notify
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.contains(" = "))
+            .map(|l| format!("{}\n", l.split("  #").next().unwrap().trim()))
+            .collect();
+        let c = Config::parse(&format!("[notify]\n{keys}")).unwrap();
+        assert_eq!(c.notify.webhook_format, WebhookFormat::Ntfy);
+        assert_eq!(c.notify.terminal, TerminalNotify::Osc9);
+    }
+
+    #[test]
     fn missing_file_is_empty_and_unreadable_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(
