@@ -2007,3 +2007,115 @@ async fn the_page_tells_the_relay_while_it_shows_the_session_and_when_it_stops()
     assert_eq!(said[1]["body"], json!({"device": device, "visible": false}));
     b.close().await;
 }
+
+/// This browser's push subscription, as `PushManager` would give it: Chromium's own push
+/// service (FCM) cannot be reached here, so the subscription is made in the page with a real
+/// P-256 key pair and an endpoint on FCM's host, which the relay stores without calling it. Run
+/// before each document's scripts, and kept in `sessionStorage` across reloads as a browser
+/// keeps its subscription.
+const FAKE_PUSH_SUBSCRIPTION: &str = "(() => { \
+    const saved = () => { try { return JSON.parse(sessionStorage.getItem('e2e.sub')); } catch (_) { return null; } }; \
+    const wrap = (j) => j && { endpoint: j.endpoint, toJSON: () => j, unsubscribe: async () => { sessionStorage.removeItem('e2e.sub'); return true; } }; \
+    PushManager.prototype.subscribe = async () => { \
+      const kp = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']); \
+      const p256dh = TetherSeal.b64url.encode(new Uint8Array(await crypto.subtle.exportKey('raw', kp.publicKey))); \
+      const auth = TetherSeal.b64url.encode(crypto.getRandomValues(new Uint8Array(16))); \
+      const j = { endpoint: 'https://fcm.googleapis.com/fcm/send/e2e-' + Date.now(), keys: { p256dh, auth } }; \
+      sessionStorage.setItem('e2e.sub', JSON.stringify(j)); \
+      return wrap(j); }; \
+    PushManager.prototype.getSubscription = async () => wrap(saved()); \
+  })()";
+
+#[tokio::test]
+async fn the_bell_turns_notifications_on_and_its_panel_chooses_what_this_device_is_told() {
+    let Some(b) = launch("push_settings").await else {
+        return;
+    };
+    let t = Tether::new();
+    let (_remote, base, _session) = paired_with(&b, &t, &[]).await;
+    b.wait_js(
+        "the notify button",
+        "const n = document.querySelector('#notify'); return !!n && !n.hidden && n.dataset.state",
+        vec![],
+    )
+    .await;
+    b.cdp(
+        "Browser.grantPermissions",
+        json!({"origin": base, "permissions": ["notifications"]}),
+    )
+    .await;
+    b.cdp(
+        "Page.addScriptToEvaluateOnNewDocument",
+        json!({"source": FAKE_PUSH_SUBSCRIPTION}),
+    )
+    .await;
+    b.reload().await;
+    b.wait_attr("#notify", "data-state", "off").await;
+    let listed = "return fetch('/v1/push/subscriptions', { credentials: 'same-origin' }).then((r) => r.json()).then((l) => l.devices)";
+
+    b.click("#notify").await;
+    b.wait_attr("#notify", "data-state", "on").await;
+    let devices = b.js(listed, vec![]).await;
+    assert_eq!(devices.as_array().unwrap().len(), 1, "{devices}");
+    assert_eq!(
+        devices[0]["kinds"],
+        json!(["permission", "question", "done", "offline"])
+    );
+    assert_eq!(devices[0]["service"], "fcm.googleapis.com");
+
+    // On, the bell opens the panel; a box unchecked is stored at once.
+    b.click("#notify").await;
+    b.wait_js(
+        "the panel",
+        "return !document.querySelector('#notify-panel').hidden",
+        vec![],
+    )
+    .await;
+    b.screenshot("push_settings_panel").await;
+    b.click("#notify-kinds input[value=done]").await;
+    b.wait_js(
+        "done no longer asked for",
+        &format!(
+            "{listed}.then((d) => d.length === 1 && !d[0].kinds.includes('done') && d[0].kinds)"
+        ),
+        vec![],
+    )
+    .await;
+    // The last one cannot go: turning off is its own button.
+    for kind in ["permission", "question"] {
+        b.click(&format!("#notify-kinds input[value={kind}]")).await;
+    }
+    b.wait_js(
+        "only offline left",
+        &format!("{listed}.then((d) => d[0].kinds.length === 1 && d[0].kinds[0] === 'offline')"),
+        vec![],
+    )
+    .await;
+    b.click("#notify-kinds input[value=offline]").await;
+    b.wait_js(
+        "the last box kept",
+        "return document.querySelector('#notify-kinds input[value=offline]').checked",
+        vec![],
+    )
+    .await;
+    let devices = b.js(listed, vec![]).await;
+    assert_eq!(devices[0]["kinds"], json!(["offline"]), "{devices}");
+
+    // After a reload the panel shows what the relay keeps.
+    b.reload().await;
+    b.wait_attr("#notify", "data-state", "on").await;
+    let boxes = b
+        .js(
+            "return [...document.querySelectorAll('#notify-kinds input')].map((i) => i.checked)",
+            vec![],
+        )
+        .await;
+    assert_eq!(boxes, json!([false, false, false, true]));
+
+    b.click("#notify").await;
+    b.click("#notify-off").await;
+    b.wait_attr("#notify", "data-state", "off").await;
+    let devices = b.js(listed, vec![]).await;
+    assert_eq!(devices, json!([]));
+    b.close().await;
+}

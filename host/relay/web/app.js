@@ -24,6 +24,7 @@
     send: $('send'), stop: $('stop'), state: $('state'), worker: $('worker'), title: $('title'),
     subtitle: $('subtitle'), connection: $('connection'), completions: $('completions'),
     approvals: $('approvals'), jump: $('jump'), banner: $('banner'), notify: $('notify'),
+    notifyPanel: $('notify-panel'), notifyKinds: $('notify-kinds'), notifyOff: $('notify-off'), notifyClose: $('notify-close'),
   };
   const stats = { firstMessageAt: null, paintDelays: [] };
   window.tetherStats = stats;
@@ -1328,7 +1329,7 @@
   function setNotify(state, why) {
     ui.notify.dataset.state = state;
     ui.notify.setAttribute('aria-pressed', String(state === 'on'));
-    const label = state === 'on' ? 'Notifications are on for this device (tap to turn off)' : 'Notify me on this device';
+    const label = state === 'on' ? 'Notifications are on for this device (tap for settings)' : 'Notify me on this device';
     ui.notify.title = why || label;
     ui.notify.setAttribute('aria-label', label);
   }
@@ -1345,6 +1346,43 @@
     return r.status === 204 ? null : r.json();
   }
 
+  // What this device is told about: the panel's boxes, checked as the relay lists this device.
+  const kindBoxes = () => [...ui.notifyKinds.querySelectorAll('input[type=checkbox]')];
+  const chosenKinds = () => kindBoxes().filter((b) => b.checked).map((b) => b.value);
+  function showKinds(kinds) {
+    for (const box of kindBoxes()) box.checked = kinds.includes(box.value);
+  }
+
+  async function putSubscription(sub, kinds) {
+    const json = sub.toJSON();
+    return pushApi('/v1/push/subscriptions/' + deviceId(), {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ endpoint: json.endpoint, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth }, kinds }),
+    });
+  }
+
+  // A box changed: the relay is told at once; refused, the boxes go back to what it keeps.
+  async function changeKinds(box) {
+    const kinds = chosenKinds();
+    if (!kinds.length) {
+      box.checked = true;
+      notice('At least one kind stays on; to stop every notification, turn them off on this device.', null, 'info');
+      return;
+    }
+    const registration = await navigator.serviceWorker.getRegistration('/');
+    const sub = registration && await registration.pushManager.getSubscription();
+    if (!sub) throw new Error('this browser has no subscription any more: turn notifications on again');
+    const stored = await putSubscription(sub, kinds);
+    showKinds(stored.kinds);
+  }
+
+  function togglePanel(open) {
+    ui.notifyPanel.hidden = !open;
+    ui.notify.setAttribute('aria-expanded', String(open));
+    if (open) kindBoxes()[0].focus();
+  }
+
   async function notifyOn() {
     const permission = await Notification.requestPermission();
     if (permission !== 'granted') {
@@ -1358,12 +1396,8 @@
     if (!sub) {
       sub = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: applicationServerKey(public_key) });
     }
-    const json = sub.toJSON();
-    await pushApi('/v1/push/subscriptions/' + deviceId(), {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ endpoint: json.endpoint, keys: { p256dh: json.keys.p256dh, auth: json.keys.auth } }),
-    });
+    const stored = await putSubscription(sub, chosenKinds().length ? chosenKinds() : kindBoxes().map((b) => b.value));
+    showKinds(stored.kinds);
     setNotify('on');
   }
 
@@ -1374,6 +1408,7 @@
     const registration = await navigator.serviceWorker.getRegistration('/');
     const sub = registration && await registration.pushManager.getSubscription();
     if (sub) await sub.unsubscribe();
+    togglePanel(false);
     setNotify('off');
   }
 
@@ -1383,10 +1418,31 @@
       if (Notification.permission === 'denied') return setNotify('denied', 'Notifications are blocked for this site.');
       const registration = await navigator.serviceWorker.getRegistration('/');
       const sub = registration && await registration.pushManager.getSubscription();
-      const listed = sub && (await pushApi('/v1/push/subscriptions')).devices.some((d) => d.device === deviceId());
-      setNotify(listed && Notification.permission === 'granted' ? 'on' : 'off');
+      const mine = sub && (await pushApi('/v1/push/subscriptions')).devices.find((d) => d.device === deviceId());
+      if (mine) showKinds(mine.kinds);
+      setNotify(mine && Notification.permission === 'granted' ? 'on' : 'off');
     })().catch(() => setNotify('off'));
+    // On: the bell opens what this device is told about, and the way to turn it off.
+    ui.notify.setAttribute('aria-haspopup', 'dialog');
+    ui.notify.setAttribute('aria-expanded', 'false');
+    ui.notifyKinds.addEventListener('change', (e) => {
+      changeKinds(e.target).catch((err) => {
+        notice('The notification settings could not be saved: ' + (err && err.message ? err.message : err), null, 'error');
+        pushApi('/v1/push/subscriptions').then((l) => {
+          const mine = l.devices.find((d) => d.device === deviceId());
+          if (mine) showKinds(mine.kinds);
+        }, () => {});
+      });
+    });
+    ui.notifyClose.addEventListener('click', () => togglePanel(false));
+    document.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && !ui.notifyPanel.hidden) togglePanel(false);
+    });
+    ui.notifyOff.addEventListener('click', () => {
+      notifyOff().catch((e) => notice('Notifications could not be turned off: ' + (e && e.message ? e.message : e), null, 'error'));
+    });
     ui.notify.addEventListener('click', () => {
+      if (ui.notify.dataset.state === 'on') return togglePanel(ui.notifyPanel.hidden);
       if (ui.notify.dataset.busy) return;
       ui.notify.dataset.busy = '1';
       const was = ui.notify.dataset.state;
