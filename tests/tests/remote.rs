@@ -1304,21 +1304,7 @@ impl Client {
 /// `tether --remote` driving the fixture agent (a stand-in for Claude Code's stream-json mode).
 /// The `Tether` is returned so that its directories outlive the process.
 fn agent_session() -> (Tether, Remote, Client, Stream) {
-    let t = Tether::new();
-    let remote = Remote::start(
-        &t,
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--engine",
-            "exec",
-            "--exec-command",
-            AGENT,
-        ],
-    );
-    let client = pair(&remote.url);
-    let stream = client.stream(0);
-    (t, remote, client, stream)
+    agent_session_with(Tether::new(), "")
 }
 
 /// Waits for the agent's `can_use_tool` request; returns its request id.
@@ -1528,11 +1514,9 @@ fn a_phones_mention_reads_no_file_on_the_terminals_machine() {
     );
 }
 
-#[test]
-fn on_a_terminal_an_agents_tool_request_with_escapes_is_shown_not_obeyed() {
-    use tether_e2e::hostile::assert_not_obeyed;
-    let t = Tether::new();
-    let agent = env!("CARGO_BIN_EXE_tether-fixture-agent");
+/// `tether --remote` on its embedded relay under a pseudo-terminal, driving the fixture agent,
+/// with a phone paired; the prompt is up.
+fn agent_on_a_terminal(t: &Tether) -> (tether_e2e::Pty, Client) {
     let mut pty = t.spawn_pty([
         "--remote",
         "--listen",
@@ -1540,12 +1524,20 @@ fn on_a_terminal_an_agents_tool_request_with_escapes_is_shown_not_obeyed() {
         "--engine",
         "exec",
         "--exec-command",
-        agent,
+        AGENT,
     ]);
     pty.expect("Open in browser: ");
     let url = pty.expect("\n").trim().to_owned();
     let client = pair(&url);
     pty.expect_prompt("› ");
+    (pty, client)
+}
+
+#[test]
+fn on_a_terminal_an_agents_tool_request_with_escapes_is_shown_not_obeyed() {
+    use tether_e2e::hostile::assert_not_obeyed;
+    let t = Tether::new();
+    let (mut pty, client) = agent_on_a_terminal(&t);
     // tether's own styling is drawn, not shown.
     assert!(!pty.screen().contains("^["), "{}", pty.screen());
     pty.mark();
@@ -1720,6 +1712,19 @@ fn calling(notify: &str) -> (Hosted, TestSubscription) {
     (h, sub)
 }
 
+/// `tether --remote` on `h`'s relay driving the fixture agent, and a phone of alice's.
+fn hosted_agent(h: &Hosted) -> (Remote, String, Client) {
+    let (remote, session) = h.remote(&["--engine", "exec", "--exec-command", AGENT]);
+    let client = Client::new(
+        h.relay.host(),
+        h.relay.url.clone(),
+        h.cookie.clone(),
+        session.clone(),
+        &remote.url,
+    );
+    (remote, session, client)
+}
+
 /// The pushes `sub` has received, once there are `n` (or `within` passed): each as the service
 /// worker reads it, with when it arrived.
 fn pushes(sub: &TestSubscription, n: usize, within: Duration) -> Vec<(Value, Instant)> {
@@ -1762,14 +1767,7 @@ fn call_text(remote: &Remote, session: &str, call: &Value) -> Value {
 #[test]
 fn a_waiting_request_calls_the_phone_sealed_and_its_answer_withdraws_the_call() {
     let (h, sub) = calling("[notify]\nwait_seconds = 1\nlong_turn_seconds = 0\n");
-    let (remote, session) = h.remote(&["--engine", "exec", "--exec-command", AGENT]);
-    let client = Client::new(
-        h.relay.host(),
-        h.relay.url.clone(),
-        h.cookie.clone(),
-        session.clone(),
-        &remote.url,
-    );
+    let (remote, session, client) = hosted_agent(&h);
     let stream = client.stream(0);
     client.say("tool: Bash ls");
     let id = wait_permission(&stream);
@@ -1817,14 +1815,7 @@ fn a_waiting_request_calls_the_phone_sealed_and_its_answer_withdraws_the_call() 
 #[test]
 fn a_request_while_the_terminal_is_typed_in_is_called_once_it_is_quiet() {
     let (h, sub) = calling("[notify]\nwait_seconds = 1\nquiet_seconds = 4\n");
-    let (mut remote, session) = h.remote(&["--engine", "exec", "--exec-command", AGENT]);
-    let client = Client::new(
-        h.relay.host(),
-        h.relay.url.clone(),
-        h.cookie.clone(),
-        session.clone(),
-        &remote.url,
-    );
+    let (mut remote, _session, client) = hosted_agent(&h);
     let stream = client.stream(0);
     let typed = Instant::now();
     remote.proc.line("tool: Bash ls");
@@ -1851,14 +1842,7 @@ fn a_request_while_the_terminal_is_typed_in_is_called_once_it_is_quiet() {
 #[test]
 fn push_false_in_config_calls_nobody() {
     let (h, sub) = calling("[notify]\npush = false\nwait_seconds = 0\nlong_turn_seconds = 0\n");
-    let (remote, session) = h.remote(&["--engine", "exec", "--exec-command", AGENT]);
-    let client = Client::new(
-        h.relay.host(),
-        h.relay.url.clone(),
-        h.cookie.clone(),
-        session,
-        &remote.url,
-    );
+    let (_remote, _session, client) = hosted_agent(&h);
     let stream = client.stream(0);
     client.say("tool: Bash ls");
     let id = wait_permission(&stream);
@@ -1872,14 +1856,7 @@ fn push_false_in_config_calls_nobody() {
 #[test]
 fn no_call_is_pushed_while_a_page_looks_at_the_session_and_one_is_once_it_looks_away() {
     let (h, sub) = calling("[notify]\nwait_seconds = 1\n");
-    let (remote, session) = h.remote(&["--engine", "exec", "--exec-command", AGENT]);
-    let client = Client::new(
-        h.relay.host(),
-        h.relay.url.clone(),
-        h.cookie.clone(),
-        session.clone(),
-        &remote.url,
-    );
+    let (_remote, session, client) = hosted_agent(&h);
     let look = |visible: bool| {
         let body = json!({"device": "laptop", "visible": visible}).to_string();
         let (status, head, answer) = http(
@@ -2100,20 +2077,8 @@ fn on_a_terminal_a_request_from_a_phones_turn_rings_the_terminal_itself() {
         "[notify]\nwait_seconds = 0\nterminal = \"osc777\"\n",
     )
     .unwrap();
-    let mut pty = t.spawn_pty([
-        "--remote",
-        "--listen",
-        "127.0.0.1:0",
-        "--engine",
-        "exec",
-        "--exec-command",
-        AGENT,
-    ]);
-    pty.expect("Open in browser: ");
-    let url = pty.expect("\n").trim().to_owned();
-    let client = pair(&url);
+    let (mut pty, client) = agent_on_a_terminal(&t);
     let stream = client.stream(0);
-    pty.expect_prompt("› ");
     pty.mark();
     client.say("tool: Bash ls");
     let id = wait_permission(&stream);

@@ -54,15 +54,7 @@ async fn measure(transport: Transport, rounds: usize) -> (Vec<Duration>, Vec<Dur
     let (credentials, cookie) = relay.credentials("ada").await;
     let session = relay.session(&credentials).await;
     let sub = service.subscribe();
-    let put = relay
-        .http
-        .put(relay.at("/v1/push/subscriptions/phone"))
-        .bearer_auth(&credentials.access_token)
-        .json(&json!({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}))
-        .send()
-        .await
-        .expect("the relay answers");
-    assert_eq!(put.status().as_u16(), 200, "subscribing");
+    push_subscribe(&relay, &credentials, &sub, &[]).await;
     let (worker, mut inbound) = spawn(relay.worker(&credentials, &session, transport));
     wait_status(&worker, WAIT, |s| *s == Status::Online).await;
     let mut phone = Sealer::new(

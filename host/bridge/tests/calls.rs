@@ -32,15 +32,7 @@ async fn a_call_reaches_the_persons_device_sealed_and_its_withdrawal_follows() {
     let (credentials, _cookie) = relay.credentials("ada").await;
     let session = relay.session(&credentials).await;
     let sub = service.subscribe();
-    let put = relay
-        .http
-        .put(relay.at("/v1/push/subscriptions/phone"))
-        .bearer_auth(&credentials.access_token)
-        .json(&json!({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status().as_u16(), 200);
+    push_subscribe(&relay, &credentials, &sub, &[]).await;
     for transport in [Transport::Sse, Transport::Ws] {
         let (worker, _inbound) = spawn(relay.worker(&credentials, &session, transport));
         wait_status(&worker, WAIT, |s| *s == Status::Online).await;
@@ -91,15 +83,7 @@ async fn a_worker_that_shuts_down_says_goodbye_and_nobody_is_called_about_it() {
     let (credentials, _cookie) = relay.credentials("ada").await;
     let session = relay.session(&credentials).await;
     let sub = service.subscribe();
-    let put = relay
-        .http
-        .put(relay.at("/v1/push/subscriptions/phone"))
-        .bearer_auth(&credentials.access_token)
-        .json(&json!({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}, "kinds": ["offline"]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status().as_u16(), 200);
+    push_subscribe(&relay, &credentials, &sub, &["offline"]).await;
     for transport in [Transport::Sse, Transport::Ws] {
         let (worker, _inbound) = spawn(relay.worker(&credentials, &session, transport));
         wait_status(&worker, WAIT, |s| *s == Status::Online).await;

@@ -339,3 +339,26 @@ pub fn percentile(samples: &[Duration], p: usize) -> Duration {
     let rank = (p * sorted.len()).div_ceil(100).max(1) - 1;
     sorted[rank.min(sorted.len() - 1)]
 }
+
+/// Subscribe a browser of the account of `credentials` to Web Push as device `phone`, at the
+/// tests' push service, for `kinds` (all when empty).
+pub async fn push_subscribe(
+    relay: &TestRelay,
+    credentials: &Credentials,
+    sub: &TestSubscription,
+    kinds: &[&str],
+) {
+    let mut body = serde_json::json!({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}});
+    if !kinds.is_empty() {
+        body["kinds"] = serde_json::json!(kinds);
+    }
+    let put = relay
+        .http
+        .put(relay.at("/v1/push/subscriptions/phone"))
+        .bearer_auth(&credentials.access_token)
+        .json(&body)
+        .send()
+        .await
+        .expect("the relay answers");
+    assert_eq!(put.status().as_u16(), 200, "subscribing");
+}
