@@ -89,6 +89,18 @@ async fn a_worker_that_shuts_down_says_goodbye_and_nobody_is_called_about_it() {
         wait_status(&worker, WAIT, |s| *s == Status::Online).await;
         worker.shutdown().await;
     }
+    // A call and its withdrawal asked for just before shutting down both go, in order.
+    let sub_all = service.subscribe();
+    push_subscribe_as(&relay, &credentials, &sub_all, "laptop", &["permission"]).await;
+    let (worker, _inbound) = spawn(relay.worker(&credentials, &session, Transport::Sse));
+    wait_status(&worker, WAIT, |s| *s == Status::Online).await;
+    worker.call(PushKind::Permission, "last", "Allow Bash?", "ls");
+    worker.withdraw(PushKind::Permission, "last");
+    worker.shutdown().await;
+    let got = service.wait(&sub_all.path, 2, WAIT).await;
+    assert_eq!(got.len(), 2, "the call and its withdrawal");
+    assert_eq!(decrypted(&sub_all, &got[0]).get("close"), None);
+    assert_eq!(decrypted(&sub_all, &got[1])["close"], true);
     // Past the relay's timeout (1 s in tests) and its sweep: offline, and nobody called.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(service.received(&sub.path).len(), 0);

@@ -362,10 +362,23 @@ impl Worker {
                 }
                 command = self.commands.recv() => {
                     if !self.apply(command) {
-                        // Said so that going offline calls nobody: the terminal quit on purpose.
                         let (api, jwt, session) = self.call_parts(grant);
-                        let goodbye = api.heartbeat(&jwt, &session, epoch, true);
-                        match tokio::time::timeout(GOODBYE, goodbye).await {
+                        let calls = std::mem::take(&mut self.calls);
+                        let last_words = async {
+                            // What is on its way lands first, so that a withdrawal queued
+                            // behind its call does not overtake it; then the queued calls (the
+                            // withdrawals of what the person was told, which must not outlive
+                            // the terminal), then the goodbye, so that going offline calls
+                            // nobody: the terminal quit on purpose.
+                            while requests.join_next().await.is_some() {}
+                            for call in calls {
+                                if let Err(e) = api.notify(&jwt, &session, &call).await {
+                                    tracing::debug!("a last call did not reach the relay: {e}");
+                                }
+                            }
+                            api.heartbeat(&jwt, &session, epoch, true).await
+                        };
+                        match tokio::time::timeout(GOODBYE, last_words).await {
                             Ok(Ok(())) => {}
                             Ok(Err(e)) => tracing::debug!("the relay did not hear the worker leave: {e}"),
                             Err(_) => tracing::debug!("the relay did not answer the worker leaving"),

@@ -348,13 +348,24 @@ pub async fn push_subscribe(
     sub: &TestSubscription,
     kinds: &[&str],
 ) {
+    push_subscribe_as(relay, credentials, sub, "phone", kinds).await;
+}
+
+/// The same as device `device`.
+pub async fn push_subscribe_as(
+    relay: &TestRelay,
+    credentials: &Credentials,
+    sub: &TestSubscription,
+    device: &str,
+    kinds: &[&str],
+) {
     let mut body = serde_json::json!({"endpoint": sub.endpoint, "keys": {"p256dh": sub.p256dh, "auth": sub.auth}});
     if !kinds.is_empty() {
         body["kinds"] = serde_json::json!(kinds);
     }
     let put = relay
         .http
-        .put(relay.at("/v1/push/subscriptions/phone"))
+        .put(relay.at(&format!("/v1/push/subscriptions/{device}")))
         .bearer_auth(&credentials.access_token)
         .json(&body)
         .send()
