@@ -241,14 +241,15 @@ fn migrate_upgrades_an_old_file_checks_and_refuses_a_newer_one() {
     let db = t.cwd().join("relay.db");
     let db_arg = db.to_str().unwrap();
     // A file as the release before versioned migrations left it (schema 2: no revocations
-    // table, no worker presence column, no shared limits, no push subscriptions), holding an
-    // account.
+    // table, no worker presence column, no shared limits, no push subscriptions or looking),
+    // holding an account.
     add_relay_user(&t, &db, "alice", PASSWORD);
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(
             "DROP TABLE revoked_families; DROP INDEX sessions_online;
              DROP TABLE throttles; DROP TABLE streams; DROP TABLE push_subscriptions;
+             DROP TABLE push_looking; ALTER TABLE sessions DROP COLUMN worker_left_epoch;
              ALTER TABLE sessions DROP COLUMN worker_seen_at; PRAGMA user_version = 2;",
         )
         .unwrap();
