@@ -153,6 +153,15 @@ pub struct Looking {
     pub visible: bool,
 }
 
+/// `PATCH /v1/push/subscriptions/{device}`: change what a subscribed device is told about,
+/// without its endpoint or keys (which only the browser holds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetKinds {
+    /// At least one kind, each once.
+    pub kinds: Vec<PushKind>,
+}
+
 /// How long a page's "visible" holds without being said again, in milliseconds.
 pub const LOOKING_FOR_MS: u64 = 45_000;
 

@@ -1370,10 +1370,11 @@
       notice('At least one kind stays on; to stop every notification, turn them off on this device.', null, 'info');
       return;
     }
-    const registration = await navigator.serviceWorker.getRegistration('/');
-    const sub = registration && await registration.pushManager.getSubscription();
-    if (!sub) throw new Error('this browser has no subscription any more: turn notifications on again');
-    const stored = await putSubscription(sub, kinds);
+    const stored = await pushApi('/v1/push/subscriptions/' + deviceId(), {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kinds }),
+    });
     showKinds(stored.kinds);
   }
 

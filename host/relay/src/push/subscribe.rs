@@ -47,10 +47,15 @@ pub fn check(services: &Services, body: &Subscribe) -> Result<Vec<PushKind>, Sub
     services.check(&body.endpoint)?;
     key(&body.keys.p256dh)?;
     auth(&body.keys.auth)?;
-    let mut kinds = body.kinds.clone();
+    check_kinds(&body.kinds)
+}
+
+/// The kinds a device asks for, in their listed order: at least one, each once.
+pub fn check_kinds(asked: &[PushKind]) -> Result<Vec<PushKind>, SubscribeError> {
+    let mut kinds = asked.to_vec();
     kinds.sort();
     kinds.dedup();
-    if kinds.is_empty() || kinds.len() != body.kinds.len() {
+    if kinds.is_empty() || kinds.len() != asked.len() {
         return Err(SubscribeError::Kinds);
     }
     Ok(kinds)

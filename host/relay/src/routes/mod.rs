@@ -115,7 +115,9 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/push/subscriptions", get(push::list))
         .route(
             "/v1/push/subscriptions/{device}",
-            axum::routing::put(push::put).delete(push::remove),
+            axum::routing::put(push::put)
+                .patch(push::set_kinds)
+                .delete(push::remove),
         )
         .route("/v1/code/sessions/{id}/events/stream", get(client::sse))
         .route("/v1/code/sessions/{id}/ws", get(client::ws))

@@ -100,6 +100,26 @@ pub fn list(c: &mut dyn Sql, account: i64) -> StoreResult<Vec<Subscription>> {
     .collect()
 }
 
+/// Change what the account's `device` is told about; whether it has a subscription.
+pub fn set_kinds(
+    c: &mut dyn Sql,
+    account: i64,
+    device: &str,
+    kinds: &[PushKind],
+    now: u64,
+) -> StoreResult<Option<Subscription>> {
+    let kinds = kinds_text(kinds);
+    let n = c.execute(
+        "UPDATE push_subscriptions SET kinds = ?3, updated_at = ?4
+         WHERE account_id = ?1 AND device = ?2",
+        params![account, device, kinds.as_str(), now],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(list(c, account)?.into_iter().find(|s| s.device == device))
+}
+
 /// Forget the account's subscription for `device`; whether there was one.
 pub fn remove(c: &mut dyn Sql, account: i64, device: &str) -> StoreResult<bool> {
     let n = c.execute(

@@ -625,3 +625,91 @@ async fn a_terminal_gone_silent_calls_its_person_once_and_one_that_said_goodbye_
     assert_eq!(hb.status(), StatusCode::NO_CONTENT);
     assert_eq!(service.wait(&sub.path, 2, WAIT).await.len(), 2);
 }
+
+async fn set_kinds(
+    relay: &TestRelay,
+    access: &str,
+    device: &str,
+    body: Value,
+) -> reqwest::Response {
+    relay
+        .http
+        .patch(relay.at(&format!("/v1/push/subscriptions/{device}")))
+        .bearer_auth(access)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn what_a_device_is_told_changes_without_its_keys_and_only_for_its_owner() {
+    let service = PushService::get();
+    let relay = start_relay!();
+    let alice = relay.setup("alice").await;
+    let bob = relay.setup("bob").await;
+    let sub = service.subscribe();
+    subscribe(
+        &relay,
+        &alice.access,
+        "phone",
+        &sub,
+        &["permission", "done"],
+    )
+    .await;
+    let changed = set_kinds(&relay, &alice.access, "phone", json!({"kinds": ["done"]})).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    let changed: PushDevice = changed.json().await.unwrap();
+    assert_eq!(changed.kinds, vec![tether_protocol::push::PushKind::Done]);
+    assert_eq!(changed.service, "127.0.0.1");
+    assert_eq!(devices(&relay, &alice.access).await[0].kinds, changed.kinds);
+    // A permission call no longer goes to it; a done call does.
+    let answer: Notified = notify(&relay, &alice, json!({"kind": "permission", "tag": "r"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer.devices, 0);
+    let answer: Notified = notify(&relay, &alice, json!({"kind": "done", "tag": "done"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer.devices, 1);
+    assert_eq!(service.wait(&sub.path, 1, WAIT).await.len(), 1);
+
+    let theirs = set_kinds(
+        &relay,
+        &bob.access,
+        "phone",
+        json!({"kinds": ["permission"]}),
+    )
+    .await;
+    assert_eq!(
+        theirs.status(),
+        StatusCode::NOT_FOUND,
+        "bob has no such device"
+    );
+    for bad in [
+        json!({"kinds": []}),
+        json!({"kinds": ["done", "done"]}),
+        json!({"kinds": ["shout"]}),
+        json!({"kinds": ["done"], "endpoint": "https://evil.example/"}),
+        json!({}),
+    ] {
+        let status = set_kinds(&relay, &alice.access, "phone", bad.clone())
+            .await
+            .status();
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {status}"
+        );
+    }
+    let bad_device = set_kinds(&relay, &alice.access, "a%1Bb", json!({"kinds": ["done"]})).await;
+    assert_eq!(bad_device.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        devices(&relay, &alice.access).await[0].kinds,
+        vec![tether_protocol::push::PushKind::Done],
+        "nothing refused was stored"
+    );
+}

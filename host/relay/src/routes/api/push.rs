@@ -4,7 +4,9 @@
 use axum::Json as JsonResponse;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use tether_protocol::push::{LOOKING_FOR_MS, Looking, PushDevice, PushDevices, PushKey, Subscribe};
+use tether_protocol::push::{
+    LOOKING_FOR_MS, Looking, PushDevice, PushDevices, PushKey, SetKinds, Subscribe,
+};
 
 use super::sessions::{owns, parse_id};
 use crate::auth::extract::Principal;
@@ -73,6 +75,30 @@ pub async fn list(
         .map(|s| shown(s.device, s.kinds, &s.endpoint, s.updated_at))
         .collect();
     Ok(JsonResponse(PushDevices { devices }))
+}
+
+/// `PATCH /v1/push/subscriptions/{device}`: change what a subscribed device is told about
+/// (from another surface, which holds no endpoint or keys). `404` if it has no subscription.
+pub async fn set_kinds(
+    State(state): State<Shared>,
+    principal: Principal,
+    Path(device): Path<String>,
+    Json(body): Json<SetKinds>,
+) -> ApiResult<JsonResponse<PushDevice>> {
+    subscribe::check_device(&device).map_err(refused)?;
+    let kinds = subscribe::check_kinds(&body.kinds).map_err(refused)?;
+    let (account, now) = (principal.account, store::now());
+    let stored = state
+        .store
+        .write(move |c| push::set_kinds(c, account, &device, &kinds, now))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(JsonResponse(shown(
+        stored.device,
+        stored.kinds,
+        &stored.endpoint,
+        stored.updated_at,
+    )))
 }
 
 /// `DELETE /v1/push/subscriptions/{device}`: no more notifications on this device. `204`, or
