@@ -28,7 +28,6 @@ use crate::console::EditorConsole;
 use crate::render::{Mode, TerminalSink};
 use crate::{signals, startup};
 use calls::Caller;
-use calls::webhook::Webhook;
 use link::Link;
 
 /// The session's worker on the relay, as the driver publishes through it.
@@ -204,18 +203,7 @@ async fn conversation(args: &Args, started: Instant) -> Result<ExitCode> {
         title: title.clone(),
         page: link.page.clone(),
     };
-    let (webhook, webhook_warning) = match Webhook::from_config(&chosen.notify, about) {
-        Ok(webhook) => (webhook, None),
-        Err(why) => (None, Some(why)),
-    };
-    let ways = calls::Ways {
-        worker: (chosen.notify.push != Some(false)).then(|| link.worker.clone()),
-        webhook,
-        terminal: chosen.notify.terminal,
-    };
-    let calls = ways
-        .any()
-        .then(|| Caller::spawn(ways, calls::timing(&chosen.notify)));
+    let (calls, webhook_warning) = calls::from_config(&chosen.notify, &link.worker, about);
     // The terminal's own typing reaches the driver through the caller, which mutes calls while
     // someone is at the keyboard.
     let typed = match &calls {

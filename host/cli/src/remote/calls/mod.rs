@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tether_bridge::WorkerHandle;
 use tether_protocol::Payload;
 use tether_protocol::api::WorkerState;
-use tether_protocol::payload::{ControlRequest, Speaker};
+use tether_protocol::payload::ControlRequest;
 use tether_session::driver::Input;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -21,8 +21,28 @@ use webhook::Webhook;
 
 use crate::engines::config::{NotifySection, TerminalNotify};
 
+/// The caller `[notify]` asks for in this published session, if any call would go anywhere,
+/// and what the person must be told about a setting that cannot be used as it stands.
+pub fn from_config(
+    section: &NotifySection,
+    worker: &WorkerHandle,
+    about: webhook::About,
+) -> (Option<Caller>, Option<String>) {
+    let (webhook, warning) = match Webhook::from_config(section, about) {
+        Ok(webhook) => (webhook, None),
+        Err(why) => (None, Some(why)),
+    };
+    let ways = Ways {
+        worker: (section.push != Some(false)).then(|| worker.clone()),
+        webhook,
+        terminal: section.terminal,
+    };
+    let caller = ways.any().then(|| Caller::spawn(ways, timing(section)));
+    (caller, warning)
+}
+
 /// The rules' times from `[notify]` in config.toml.
-pub fn timing(section: &NotifySection) -> Timing {
+fn timing(section: &NotifySection) -> Timing {
     let default = Timing::default();
     let secs = |v: Option<u64>, d: Duration| v.map_or(d, Duration::from_secs);
     Timing {
@@ -33,7 +53,7 @@ pub fn timing(section: &NotifySection) -> Timing {
 }
 
 /// Where calls go: each of these that is set.
-pub struct Ways {
+struct Ways {
     /// Web Push through the relay.
     pub worker: Option<WorkerHandle>,
     /// `[notify] webhook`.
@@ -44,7 +64,7 @@ pub struct Ways {
 
 impl Ways {
     /// Whether any call would go anywhere.
-    pub fn any(&self) -> bool {
+    fn any(&self) -> bool {
         self.worker.is_some() || self.webhook.is_some() || self.terminal != TerminalNotify::Off
     }
 }
@@ -58,7 +78,7 @@ pub struct Caller {
 impl Caller {
     /// Starts the task, calling through the relay (`worker`: Web Push) and the webhook, each
     /// if given; it ends when every handle is dropped.
-    pub fn spawn(ways: Ways, timing: Timing) -> Caller {
+    fn spawn(ways: Ways, timing: Timing) -> Caller {
         let (seen, received) = unbounded_channel();
         tokio::spawn(run(ways, Calls::new(timing), received));
         Caller { seen }
@@ -84,10 +104,11 @@ impl Caller {
             Payload::ControlCancel(c) => Seen::Settled {
                 request_id: c.request_id.clone(),
             },
+            // Only what a "done" call can show is kept, not the whole reply.
             Payload::AssistantMessage(m) => Seen::Replied {
-                text: m.text.clone(),
+                text: rule::headline(&m.text),
             },
-            Payload::UserMessage(m) if m.origin == Some(Speaker::Terminal) => Seen::Typed,
+            // The terminal's own lines are seen where they are typed (`tap`).
             _ => return,
         };
         self.see(seen);
@@ -145,31 +166,28 @@ async fn run(ways: Ways, mut calls: Calls, mut received: UnboundedReceiver<(Seen
             _ = sleep_until(next), if next.is_some() => calls.due(Instant::now()),
         };
         for act in acts {
-            if let Act::Ring { title, body } = &act {
-                ring::ring(ways.terminal, title, body);
-                continue;
-            }
             if let Some(webhook) = &ways.webhook {
                 webhook.send(&act);
             }
-            let Some(worker) = &ways.worker else {
-                continue;
-            };
-            match act {
-                Act::Call {
-                    kind,
-                    tag,
-                    title,
-                    body,
-                } => {
+            match (&act, &ways.worker) {
+                (Act::Ring { title, body }, _) => ring::ring(ways.terminal, title, body),
+                (
+                    Act::Call {
+                        kind,
+                        tag,
+                        title,
+                        body,
+                    },
+                    Some(worker),
+                ) => {
                     tracing::debug!(?kind, %tag, "calling the person");
-                    worker.call(kind, &tag, &title, &body);
+                    worker.call(*kind, tag, title, body);
                 }
-                Act::Withdraw { kind, tag } => {
+                (Act::Withdraw { kind, tag }, Some(worker)) => {
                     tracing::debug!(?kind, %tag, "withdrawing the call");
-                    worker.withdraw(kind, &tag);
+                    worker.withdraw(*kind, tag);
                 }
-                Act::Ring { .. } => {}
+                (_, None) => {}
             }
         }
     }

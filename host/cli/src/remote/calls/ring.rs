@@ -1,10 +1,12 @@
 //! `[notify] terminal`: a notification from the terminal itself, as an escape sequence the
 //! terminal emulator turns into a desktop notification. The text comes from the agent and the
-//! relay's devices, so it is made inert first: no control character (an ESC or BEL inside would
-//! end the sequence early and let the rest act on the terminal), and no `;` where OSC 777
-//! separates its fields.
+//! relay's devices, so it is made inert first: no control or bidi character (`untrusted::
+//! is_unsafe`: an ESC or BEL inside would end the sequence early and let the rest act on the
+//! terminal), and no `;` where OSC 777 separates its fields.
 
 use std::io::{IsTerminal, Write};
+
+use tether_protocol::untrusted::is_unsafe;
 
 use crate::engines::config::TerminalNotify;
 
@@ -13,7 +15,7 @@ pub fn sequence(form: TerminalNotify, title: &str, body: &str) -> Option<String>
     let inert = |text: &str, semicolons: bool| -> String {
         text.chars()
             .map(|c| match c {
-                c if c.is_control() => ' ',
+                c if is_unsafe(c) => ' ',
                 ';' if !semicolons => ',',
                 c => c,
             })

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use tether_protocol::push::PushKind;
+use tether_protocol::untrusted::is_unsafe;
 
 /// The tag of the "done" call: one per session, a later one replaces it.
 pub const DONE_TAG: &str = "done";
@@ -281,18 +282,19 @@ impl Calls {
     }
 }
 
-/// One line of a request for its call: the agent's description, else the tool's key input
-/// (the command, the path, the pattern, the URL, the question), else its input as JSON.
+/// One line of a request for its call, at most [`MAX_BODY`] characters: the agent's
+/// description, else the tool's key input (the command, the path, the pattern, the URL, the
+/// question), else the head of its input as JSON. Bounded work however large the input.
 pub fn summary(tool: &str, input: &serde_json::Value, description: Option<&str>) -> String {
     if let Some(d) = description.map(str::trim).filter(|d| !d.is_empty()) {
-        return d.to_owned();
+        return clip(d, MAX_BODY);
     }
     if tool == "AskUserQuestion"
         && let Some(q) = input
             .pointer("/questions/0/question")
             .and_then(|q| q.as_str())
     {
-        return q.to_owned();
+        return clip(q, MAX_BODY);
     }
     for key in [
         "command",
@@ -305,13 +307,42 @@ pub fn summary(tool: &str, input: &serde_json::Value, description: Option<&str>)
         "prompt",
     ] {
         if let Some(v) = input.get(key).and_then(|v| v.as_str()) {
-            return v.to_owned();
+            return clip(v, MAX_BODY);
         }
     }
     match input {
         serde_json::Value::Null => String::new(),
-        other => other.to_string(),
+        other => clip(&json_head(other, MAX_BODY * 4), MAX_BODY),
     }
+}
+
+/// The reply's first line that says something, at most [`MAX_BODY`] characters: all a "done"
+/// call shows of it.
+pub fn headline(text: &str) -> String {
+    clip(first_line(text), MAX_BODY)
+}
+
+/// The first `max` bytes (or fewer) of `value` as JSON, without writing the rest.
+fn json_head(value: &serde_json::Value, max: usize) -> String {
+    struct Head(Vec<u8>, usize);
+    impl std::io::Write for Head {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let room = self.1 - self.0.len();
+            if room == 0 {
+                return Err(std::io::Error::other("enough"));
+            }
+            let n = room.min(bytes.len());
+            self.0.extend_from_slice(&bytes[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut head = Head(Vec::new(), max);
+    // Stopping early is the point: what was written is kept.
+    let _ = serde_json::to_writer(&mut head, value);
+    String::from_utf8_lossy(&head.0).into_owned()
 }
 
 fn first_line(text: &str) -> &str {
@@ -321,15 +352,16 @@ fn first_line(text: &str) -> &str {
         .unwrap_or("")
 }
 
-/// At most `max` characters, with an ellipsis when cut; control characters become spaces (a
-/// notification is one plain text, whatever the agent wrote).
+/// At most `max` characters, with an ellipsis when cut; control characters and bidi controls
+/// (the ones the terminal neutralises, `untrusted::is_unsafe`) become spaces: a notification
+/// is one plain text, whatever the agent wrote.
 fn clip(text: &str, max: usize) -> String {
     let mut out: String = text
         .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| if is_unsafe(c) { ' ' } else { c })
         .take(max)
         .collect();
-    if text.chars().count() > max {
+    if text.chars().nth(max).is_some() {
         out.pop();
         out.push('…');
     }
@@ -619,6 +651,23 @@ mod tests {
         for text in [title, body] {
             assert!(!text.chars().any(char::is_control), "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_huge_tool_input_is_summarised_from_its_head_and_bidi_is_blanked() {
+        let huge = json!({"edits": ["x".repeat(5 << 20)]});
+        let s = summary("MultiEdit", &huge, None);
+        assert_eq!(s.chars().count(), MAX_BODY);
+        assert!(s.starts_with("{\"edits\":[\"xxx"), "{s}");
+        assert_eq!(json_head(&huge, 16).len(), 16, "the rest is never written");
+        let command = format!("ls \u{202e}txt.exe{}", "y".repeat(5 << 20));
+        assert_eq!(
+            summary("Bash", &json!({ "command": command }), None)
+                .chars()
+                .count(),
+            MAX_BODY
+        );
+        assert_eq!(headline("\u{2067}evil\u{2069} done"), " evil  done");
     }
 
     #[test]
