@@ -91,6 +91,24 @@ fn verify(
     )
 }
 
+/// `body` sent as JSON with `method` to `path`, as `access`'s owner.
+async fn send(
+    relay: &TestRelay,
+    method: reqwest::Method,
+    path: &str,
+    access: &str,
+    body: Value,
+) -> reqwest::Response {
+    relay
+        .http
+        .request(method, relay.at(path))
+        .bearer_auth(access)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn subscribe(
     relay: &TestRelay,
     access: &str,
@@ -98,28 +116,25 @@ async fn subscribe(
     sub: &TestSubscription,
     kinds: &[&str],
 ) -> reqwest::Response {
-    relay
-        .http
-        .put(relay.at(&format!("/v1/push/subscriptions/{device}")))
-        .bearer_auth(access)
-        .json(&json!({
-            "endpoint": sub.endpoint,
-            "keys": {"p256dh": sub.p256dh, "auth": sub.auth},
-            "kinds": kinds,
-        }))
-        .send()
-        .await
-        .unwrap()
+    let body = json!({
+        "endpoint": sub.endpoint,
+        "keys": {"p256dh": sub.p256dh, "auth": sub.auth},
+        "kinds": kinds,
+    });
+    let path = format!("/v1/push/subscriptions/{device}");
+    send(relay, reqwest::Method::PUT, &path, access, body).await
 }
 
 async fn notify(relay: &TestRelay, s: &Setup, body: Value) -> reqwest::Response {
-    relay
-        .post(&format!("/v1/code/sessions/{}/worker/notify", s.session))
-        .bearer_auth(&s.grant.worker_jwt)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    let path = format!("/v1/code/sessions/{}/worker/notify", s.session);
+    send(
+        relay,
+        reqwest::Method::POST,
+        &path,
+        &s.grant.worker_jwt,
+        body,
+    )
+    .await
 }
 
 /// The relay's count of push messages that ended as `outcome` (or of retries).
@@ -429,14 +444,8 @@ async fn notify_without_a_worker_token_or_with_a_bad_body_is_refused() {
 }
 
 async fn look(relay: &TestRelay, access: &str, session: &str, body: Value) -> reqwest::Response {
-    relay
-        .http
-        .put(relay.at(&format!("/v1/push/looking/{session}")))
-        .bearer_auth(access)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    let path = format!("/v1/push/looking/{session}");
+    send(relay, reqwest::Method::PUT, &path, access, body).await
 }
 
 #[tokio::test]
@@ -561,13 +570,16 @@ async fn looking_at_a_session_of_another_account_or_with_a_bad_body_is_refused()
 }
 
 async fn heartbeat(relay: &TestRelay, s: &Setup, leaving: bool) {
-    let hb = relay
-        .post(&format!("/v1/code/sessions/{}/worker/heartbeat", s.session))
-        .bearer_auth(&s.grant.worker_jwt)
-        .json(&json!({"worker_epoch": s.grant.worker_epoch, "leaving": leaving}))
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/v1/code/sessions/{}/worker/heartbeat", s.session);
+    let body = json!({"worker_epoch": s.grant.worker_epoch, "leaving": leaving});
+    let hb = send(
+        relay,
+        reqwest::Method::POST,
+        &path,
+        &s.grant.worker_jwt,
+        body,
+    )
+    .await;
     assert_eq!(hb.status(), StatusCode::NO_CONTENT);
 }
 
@@ -615,13 +627,16 @@ async fn a_terminal_gone_silent_calls_its_person_once_and_one_that_said_goodbye_
 
     // A new worker (a new epoch) that goes silent is called again: a goodbye is its worker's.
     let grant = relay.bridge(&s.access, &s.device, &s.session).await;
-    let hb = relay
-        .post(&format!("/v1/code/sessions/{}/worker/heartbeat", s.session))
-        .bearer_auth(&grant.worker_jwt)
-        .json(&json!({"worker_epoch": grant.worker_epoch}))
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/v1/code/sessions/{}/worker/heartbeat", s.session);
+    let body = json!({"worker_epoch": grant.worker_epoch});
+    let hb = send(
+        &relay,
+        reqwest::Method::POST,
+        &path,
+        &grant.worker_jwt,
+        body,
+    )
+    .await;
     assert_eq!(hb.status(), StatusCode::NO_CONTENT);
     assert_eq!(service.wait(&sub.path, 2, WAIT).await.len(), 2);
 }
@@ -632,14 +647,8 @@ async fn set_kinds(
     device: &str,
     body: Value,
 ) -> reqwest::Response {
-    relay
-        .http
-        .patch(relay.at(&format!("/v1/push/subscriptions/{device}")))
-        .bearer_auth(access)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    let path = format!("/v1/push/subscriptions/{device}");
+    send(relay, reqwest::Method::PATCH, &path, access, body).await
 }
 
 #[tokio::test]

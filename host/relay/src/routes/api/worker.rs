@@ -202,28 +202,27 @@ pub async fn notify(
         }
     }
     let (id, row) = authorize_row(&state, &worker, &id).await?;
-    if !body.close {
-        let (session, now) = (id.to_string(), store::now_ms());
-        let looking = state
-            .store
-            .read(move |c| store::push::looked_at(c, &session, now))
-            .await?;
-        if looking {
-            state.metrics.push("looking");
-            return Ok((
-                StatusCode::ACCEPTED,
-                JsonResponse(Notified {
-                    devices: 0,
-                    looking: true,
-                }),
-            ));
-        }
-    }
-    let account = row.account;
+    // One read: whether anyone looks (a withdrawal is never held), else who to push to.
+    let (account, session, now, close) = (row.account, id.to_string(), store::now_ms(), body.close);
     let subscriptions = state
         .store
-        .read(move |c| store::push::list(c, account))
+        .read(move |c| {
+            if !close && store::push::looked_at(c, &session, now)? {
+                return Ok(None);
+            }
+            store::push::list(c, account).map(Some)
+        })
         .await?;
+    let Some(subscriptions) = subscriptions else {
+        state.metrics.push("looking");
+        return Ok((
+            StatusCode::ACCEPTED,
+            JsonResponse(Notified {
+                devices: 0,
+                looking: true,
+            }),
+        ));
+    };
     let message = PushMessage {
         v: 1,
         session: id.to_string(),
