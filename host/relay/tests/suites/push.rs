@@ -722,3 +722,45 @@ async fn what_a_device_is_told_changes_without_its_keys_and_only_for_its_owner()
         "nothing refused was stored"
     );
 }
+
+#[tokio::test]
+async fn a_goodbye_of_the_wrong_shape_or_from_another_sessions_worker_is_refused() {
+    let service = PushService::get();
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let other = relay.setup("bob").await;
+    let sub = service.subscribe();
+    subscribe(&relay, &s.access, "phone", &sub, &["offline"]).await;
+    let path = format!("/v1/code/sessions/{}/worker/heartbeat", s.session);
+    for bad in [
+        json!({"worker_epoch": s.grant.worker_epoch, "leaving": "yes"}),
+        json!({"worker_epoch": s.grant.worker_epoch, "leaving": 1}),
+    ] {
+        let status = send(
+            &relay,
+            reqwest::Method::POST,
+            &path,
+            &s.grant.worker_jwt,
+            bad.clone(),
+        )
+        .await
+        .status();
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {status}"
+        );
+    }
+    let body = json!({"worker_epoch": other.grant.worker_epoch, "leaving": true});
+    let elsewhere = send(
+        &relay,
+        reqwest::Method::POST,
+        &path,
+        &other.grant.worker_jwt,
+        body,
+    )
+    .await;
+    assert_eq!(elsewhere.status(), StatusCode::FORBIDDEN);
+    // Nobody said goodbye for alice's worker: its silence still calls.
+    heartbeat(&relay, &s, false).await;
+    assert_eq!(service.wait(&sub.path, 1, WAIT).await.len(), 1);
+}
