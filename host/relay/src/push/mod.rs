@@ -16,11 +16,12 @@ pub mod endpoint;
 pub mod subscribe;
 pub mod vapid;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tether_protocol::push::{PushKind, PushMessage};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::state::Shared;
 use crate::store::push::Subscription;
@@ -37,6 +38,67 @@ pub struct Push {
     /// Sends and signs.
     pub sender: Sender,
     in_flight: Arc<Semaphore>,
+    lanes: Lanes,
+}
+
+/// One lane per subscription on this node: a message to a device is delivered after the one
+/// sent before it to that device has been delivered or given up, so that a withdrawal never
+/// overtakes its call, even while the call waits out a retry. Devices do not wait for each
+/// other.
+#[derive(Default)]
+struct Lanes {
+    last: Mutex<Newest>,
+}
+
+/// The last number given, and per subscription the newest message's number and what says
+/// it is done.
+#[derive(Default)]
+struct Newest {
+    numbered: u64,
+    by_subscription: HashMap<i64, (u64, oneshot::Receiver<()>)>,
+}
+
+/// A message's place in its lane.
+struct Place {
+    subscription: i64,
+    number: u64,
+    done: oneshot::Sender<()>,
+}
+
+impl Lanes {
+    /// Take the next place in `subscription`'s lane: what to wait for first, and the place.
+    fn join(&self, subscription: i64) -> (Option<oneshot::Receiver<()>>, Place) {
+        let (done, finished) = oneshot::channel();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.numbered += 1;
+        let number = last.numbered;
+        let before = last
+            .by_subscription
+            .insert(subscription, (number, finished))
+            .map(|(_, r)| r);
+        (
+            before,
+            Place {
+                subscription,
+                number,
+                done,
+            },
+        )
+    }
+
+    /// The message at `place` is delivered or given up: the next may go, and an empty lane is
+    /// forgotten.
+    fn leave(&self, place: Place) {
+        let _ = place.done.send(());
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if last
+            .by_subscription
+            .get(&place.subscription)
+            .is_some_and(|(n, _)| *n == place.number)
+        {
+            last.by_subscription.remove(&place.subscription);
+        }
+    }
 }
 
 impl Push {
@@ -46,6 +108,7 @@ impl Push {
             services,
             sender: Sender::new(Arc::new(vapid))?,
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            lanes: Lanes::default(),
         })
     }
 }
@@ -100,8 +163,8 @@ pub fn offline(state: &Shared, sessions: Vec<tether_protocol::SessionId>) {
     });
 }
 
-/// Send `message` to each of `subscriptions` that wants its kind, each on a task of its own;
-/// how many were sent off. A withdrawal goes to every device that could have shown the call.
+/// Send `message` to each of `subscriptions` that wants its kind, each on a task of its own
+/// and after what was sent to that device before ([`Lanes`]); how many were sent off. A withdrawal goes to every device that could have shown the call.
 pub fn send(state: &Shared, message: &PushMessage, subscriptions: Vec<Subscription>) -> usize {
     let push = &state.push;
     let body: Arc<[u8]> = serde_json::to_vec(message).expect("serialises").into();
@@ -128,9 +191,15 @@ pub fn send(state: &Shared, message: &PushMessage, subscriptions: Vec<Subscripti
             state.metrics.push("dropped");
             continue;
         };
+        let (before, place) = push.lanes.join(s.id);
         let (state, body) = (state.clone(), body.clone());
         tokio::spawn(async move {
+            if let Some(before) = before {
+                // Its sender dropped (a panicked delivery) counts as done too.
+                let _ = before.await;
+            }
             deliver(&state, &target, &body, urgency).await;
+            state.push.lanes.leave(place);
             drop(permit);
         });
         sent += 1;

@@ -764,3 +764,32 @@ async fn a_goodbye_of_the_wrong_shape_or_from_another_sessions_worker_is_refused
     heartbeat(&relay, &s, false).await;
     assert_eq!(service.wait(&sub.path, 1, WAIT).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_withdrawal_never_overtakes_its_call_even_while_the_call_waits_out_a_retry() {
+    let service = PushService::get();
+    let Some(python) = python() else {
+        return;
+    };
+    let relay = start_relay!();
+    let s = relay.setup("alice").await;
+    let sub = service.subscribe();
+    subscribe(&relay, &s.access, "phone", &sub, &["permission"]).await;
+    // The call's first attempt is told to come back in a second; the withdrawal is asked for
+    // at once, and must wait for it.
+    service.answer(&sub.path, &[(503, Some("1"))]);
+    let call = notify(&relay, &s, json!({"kind": "permission", "tag": "r1"})).await;
+    assert_eq!(call.status(), StatusCode::ACCEPTED);
+    let close = json!({"kind": "permission", "tag": "r1", "close": true});
+    assert_eq!(
+        notify(&relay, &s, close).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let got = service.wait(&sub.path, 3, WAIT).await;
+    assert_eq!(got.len(), 3, "the call, its retry, and the withdrawal");
+    let closes: Vec<bool> = got
+        .iter()
+        .map(|push| verify(&python, &sub, push, service.origin()).2["close"] == true)
+        .collect();
+    assert_eq!(closes, vec![false, false, true]);
+}
